@@ -1,0 +1,51 @@
+"""Shared fixtures: seeded nanopore-like reads, a temporary store path."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+SEED = int(os.environ.get("XSZ_TEST_SEED", "20261124"))
+
+
+def nanopore_signal(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A squiggle: piecewise-constant levels (dwell ~9 samples) plus noise, int16."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int16)
+    n_levels = max(1, n // 9 + 1)
+    levels = rng.normal(550, 80, n_levels)
+    dwell = rng.geometric(1 / 9, n_levels)
+    signal = np.repeat(levels, dwell)[:n]
+    if len(signal) < n:
+        signal = np.pad(signal, (0, n - len(signal)), mode="edge")
+    signal = signal + rng.normal(0, 9, n)
+    return np.clip(signal, 300, 900).astype(np.int16)
+
+
+def make_reads(n: int, *, seed: int = SEED, length: int = 4000) -> list[tuple]:
+    """(ID, Offset, Raw_unit, Raw, Fastq, Move) records, pysz's README schema but int16 Raw."""
+    rng = np.random.default_rng(seed)
+    reads = []
+    for i in range(n):
+        m = int(rng.integers(length // 2, length * 2))
+        raw = nanopore_signal(rng, m)
+        fastq = "".join(rng.choice(list("ACGT"), m // 9))
+        move = (rng.random(m // 5) < 0.3).astype(np.uint16)
+        reads.append((f"read_{i:05d}", int(rng.integers(-100, 100)), float(rng.random()), raw, fastq, move))
+    return reads
+
+
+SCHEMA_ATTRS = [("ID", str), ("Offset", np.int32), ("Raw_unit", np.float32)]
+SCHEMA_DATASETS = [("Raw", np.int16), ("Fastq", str), ("Move", np.uint16)]
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(SEED)
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    return tmp_path / "reads.sz"

@@ -1,0 +1,51 @@
+"""The project's promises about itself: packaging, environment, README commands."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+
+from tests import ROOT
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_project_environment_matches_pyproject():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    runtime = {_name(r) for r in pyproject["project"]["dependencies"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda, pip = set(), set()
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            pip |= {_name(r) for r in dep["pip"] if not r.startswith("-e")}
+        else:
+            conda.add(_name(dep))
+    conda -= {"python", "pip", "c-compiler"}
+    assert conda | pip == runtime, (
+        f"in environment.yml only: {sorted((conda | pip) - runtime)}; "
+        f"in pyproject.toml only: {sorted(runtime - (conda | pip))}"
+    )
+    assert not conda & pip
+    assert "python=3.12" in env["dependencies"]
+
+
+def test_project_declares_entry_points():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    eps = pyproject["project"]["entry-points"]
+    assert eps["numcodecs.codecs"] == {"svb-zstd": "xsz.codec:SvbZstd"}
+    assert eps["zarr.codecs"] == {"svb-zstd": "xsz.codec:SvbZstdCodec"}
+    assert pyproject["project"]["scripts"] == {"xsz": "xsz.cli:main"}
+    assert pyproject["project"]["requires-python"] == ">=3.12"
+
+
+def test_project_readme_opens_with_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```(?:sh|bash|console)?\n(.*?)```", text, flags=re.S)
+    commands = [line for line in blocks[0].splitlines() if line and not line.startswith("#")]
+    assert len(commands) == 2, commands
+    assert commands[1] == ".ci/run"
+    assert "pytest" in (ROOT / ".ci" / "run").read_text()

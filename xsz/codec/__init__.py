@@ -1,0 +1,68 @@
+"""svb-zstd, the payload codec of SZ stores, as plain functions and as codecs.
+
+The plain functions (`encode_array`, `decode_array`, `encode_text`,
+`decode_text`) are what the SZ container uses. `SvbZstd` is the numcodecs
+form (id ``"svb-zstd"``) and `SvbZstdCodec` the zarr v3 array-to-bytes form
+(name ``"svb-zstd"``); both are loaded lazily, so importing this package pulls
+in neither numcodecs nor zarr. All three produce the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from xsz.codec._svb import (
+    DEFAULT_LEVEL,
+    STR,
+    Kind,
+    compress,
+    decode_array,
+    decode_bytes,
+    decode_payload,
+    decode_text,
+    encode_array,
+    encode_payload,
+    encode_text,
+    kind_of,
+    normalize_dtype,
+    svb_count,
+)
+
+if TYPE_CHECKING:
+    from xsz.codec._numcodecs import SvbZstd
+    from xsz.codec._zarr import SvbZstdCodec
+
+__all__ = [
+    "CODEC_ID",
+    "DEFAULT_LEVEL",
+    "STR",
+    "Kind",
+    "SvbZstd",
+    "SvbZstdCodec",
+    "compress",
+    "decode_array",
+    "decode_bytes",
+    "decode_payload",
+    "decode_text",
+    "encode_array",
+    "encode_payload",
+    "encode_text",
+    "kind_of",
+    "normalize_dtype",
+    "svb_count",
+]
+
+CODEC_ID: Final = "svb-zstd"
+"""The codec's name in numcodecs (``id``) and in zarr v3 metadata (``name``)."""
+
+
+def __getattr__(name: str) -> object:
+    if name == "SvbZstd":
+        from xsz.codec._numcodecs import SvbZstd
+
+        return SvbZstd
+    if name == "SvbZstdCodec":
+        from xsz.codec._zarr import SvbZstdCodec
+
+        return SvbZstdCodec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

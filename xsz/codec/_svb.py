@@ -1,0 +1,383 @@
+"""The svb-zstd payload: one implementation shared by the SZ container and both codec forms.
+
+A frame is one zstd frame (content size recorded, no checksum unless asked for)
+of a payload that depends on the element type:
+
+========================  ===================================================
+element type              payload before zstd
+========================  ===================================================
+int16, int32              widened to int32, zigzag-delta, streamvbyte
+uint16, uint32            widened to uint32, streamvbyte (no delta)
+float16/32/64, float128   the raw little-endian bytes
+str                       UTF-8 bytes
+========================  ===================================================
+
+streamvbyte is the "standard" layout: ``ceil(n/4)`` control bytes (a 2-bit
+key per value, first value in the lowest bits), then the data bytes, each value
+in ``key + 1`` little-endian bytes. The element count is not stored; it comes
+from the SZ index, from the chunk shape (zarr), or is inferred (see
+:func:`svb_count`), which is always possible because the payload length is a
+strictly increasing function of the count.
+
+Nothing here keeps a zstd context on an object: contexts live per thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Final, Literal
+
+import libstreamvbyte as _lsvb
+import numpy as np
+import zstandard
+
+from xsz.errors import CodecError
+
+try:  # the fused C kernels (see xsz/_kernels.c); optional at build time
+    from xsz import _kernels
+except ImportError:  # pragma: no cover - exercised by the fallback tests
+    _kernels = None
+if os.environ.get("XSZ_NO_KERNELS"):  # pragma: no cover
+    _kernels = None
+
+if TYPE_CHECKING:
+    from collections.abc import Buffer
+
+    import numpy.typing as npt
+
+__all__ = [
+    "DEFAULT_LEVEL",
+    "compress",
+    "Kind",
+    "decode_array",
+    "decode_bytes",
+    "decode_payload",
+    "decode_text",
+    "encode_array",
+    "encode_payload",
+    "encode_text",
+    "kind_of",
+    "normalize_dtype",
+    "svb_count",
+]
+
+DEFAULT_LEVEL: Final = 3
+"""zstd level of pysz 0.4.0 (``zstandard.ZstdCompressor()`` defaults)."""
+
+Kind = Literal["delta", "svb", "raw", "utf8"]
+
+STR: Final = np.dtype(str)
+"""The dtype that stands for "text" (one Python ``str`` per frame)."""
+
+_KINDS: Final[dict[np.dtype[np.generic], Kind]] = {
+    np.dtype(np.int16): "delta",
+    np.dtype(np.int32): "delta",
+    np.dtype(np.uint16): "svb",
+    np.dtype(np.uint32): "svb",
+    np.dtype(np.float16): "raw",
+    np.dtype(np.float32): "raw",
+    np.dtype(np.float64): "raw",
+    np.dtype(np.longdouble): "raw",
+    STR: "utf8",
+}
+_TEXT_NAMES: Final = frozenset({"str", "S", "utf8", "utf-8", "string"})
+
+_LONGDOUBLE_IS_X87: Final = (
+    np.dtype(np.longdouble).itemsize == 16 and np.finfo(np.longdouble).nmant == 63
+)
+
+
+def normalize_dtype(dtype: object) -> np.dtype[np.generic]:
+    """Return the numpy dtype an svb-zstd frame holds, or raise `CodecError`.
+
+    Accepts numpy dtypes and scalar types, their names (``"int16"``,
+    ``"float128"``), and ``str`` / ``"str"`` / any unicode dtype for text,
+    which comes back as ``np.dtype(str)``.
+
+    Examples
+    --------
+    >>> normalize_dtype("int16")
+    dtype('int16')
+    >>> normalize_dtype(str)
+    dtype('<U')
+    """
+    if isinstance(dtype, np.dtype) and dtype in _KINDS:  # the hot path
+        return dtype
+    if dtype is str or (isinstance(dtype, str) and dtype in _TEXT_NAMES):
+        return STR
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError as exc:
+        raise CodecError(f"svb-zstd: not a data type: {dtype!r}") from exc
+    if dt.kind in "UOT":  # unicode, object (zarr v2 strings), StringDType
+        return STR
+    if dt not in _KINDS:
+        if dt.byteorder in "<>" and dt.newbyteorder("=") in _KINDS:
+            raise CodecError(f"svb-zstd stores little-endian values only, got {dt.str!r}")
+        supported = ", ".join(["int16", "int32", "uint16", "uint32", "float16", "float32",
+                               "float64", "float128", "str"])
+        raise CodecError(f"svb-zstd cannot store dtype {dt} (supported: {supported})")
+    return dt
+
+
+def kind_of(dtype: object) -> Kind:
+    """The payload kind of `dtype`: ``"delta"``, ``"svb"``, ``"raw"`` or ``"utf8"``.
+
+    Examples
+    --------
+    >>> kind_of("int16"), kind_of("uint32"), kind_of("float32"), kind_of(str)
+    ('delta', 'svb', 'raw', 'utf8')
+    """
+    return _KINDS[normalize_dtype(dtype)]
+
+
+# --- zstd, one context per thread and level -----------------------------------------
+
+_local = threading.local()
+
+
+def _compressor(level: int, checksum: bool) -> zstandard.ZstdCompressor:
+    key = (level, checksum)
+    cache: dict[tuple[int, bool], zstandard.ZstdCompressor] | None = getattr(
+        _local, "cctx", None
+    )
+    if cache is None:
+        cache = _local.cctx = {}
+    cctx = cache.get(key)
+    if cctx is None:
+        cctx = cache[key] = zstandard.ZstdCompressor(
+            level=level, write_content_size=True, write_checksum=checksum
+        )
+    return cctx
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    dctx: zstandard.ZstdDecompressor | None = getattr(_local, "dctx", None)
+    if dctx is None:
+        dctx = _local.dctx = zstandard.ZstdDecompressor()
+    return dctx
+
+
+def compress(payload: Buffer, *, level: int = DEFAULT_LEVEL, checksum: bool = False) -> bytes:
+    """The zstd frame of a payload (content size recorded, as pysz's frames)."""
+    return _compressor(level, checksum).compress(payload)
+
+
+def _decompress(frame: Buffer, max_size: int | None = None) -> bytes:
+    """Decompress one frame; `max_size` bounds what a (corrupt) header may claim."""
+    try:
+        size = zstandard.frame_content_size(frame)
+        if size >= 0:
+            if max_size is not None and size > max_size:
+                raise CodecError(
+                    f"zstd frame claims {size} bytes, more than the {max_size} expected"
+                )
+            return _decompressor().decompress(frame)
+        # A frame from another writer, without its content size in the header.
+        out = zstandard.ZstdDecompressor().decompressobj().decompress(frame)
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"corrupt zstd frame: {exc}") from exc
+    if max_size is not None and len(out) > max_size:
+        raise CodecError(f"zstd frame holds {len(out)} bytes, more than the {max_size} expected")
+    return out
+
+
+# --- streamvbyte ---------------------------------------------------------------------
+
+
+def _svb_data_length(control: bytes, count: int) -> int:
+    """Data bytes that `count` values need, read off their 2-bit keys in `control`."""
+    if count == 0:
+        return 0
+    bits = 2 * count
+    keys = int.from_bytes(control, "little") & ((1 << bits) - 1)
+    low = ((1 << bits) - 1) // 3  # 0b0101...01: the low bit of every key
+    return count + (keys & low).bit_count() + 2 * ((keys >> 1) & low).bit_count()
+
+
+def svb_count(payload: Buffer) -> int:
+    """Infer the number of values in a streamvbyte payload.
+
+    The total length ``ceil(n/4) + sum(key_i + 1)`` grows strictly with ``n``
+    whatever the bytes hold, so at most one ``n`` fits; `CodecError` when none does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> svb_count(encode_payload(np.arange(7, dtype=np.uint32)))
+    7
+    """
+    buf = np.frombuffer(payload, np.uint8)
+    size = len(buf)
+    if size == 0:
+        return 0
+    # n <= size, so the keys come from the first ceil(size/4) bytes at most.
+    head = buf[: -(-size // 4)]
+    keys = np.stack([(head >> s) & 3 for s in (0, 2, 4, 6)], axis=1).ravel()
+    n = np.arange(1, len(keys) + 1)
+    total = -(-n // 4) + n + np.cumsum(keys, dtype=np.int64)
+    hit = int(np.searchsorted(total, size))
+    if hit < len(total) and total[hit] == size:
+        return hit + 1
+    raise CodecError(f"{size} bytes are not a streamvbyte payload of any length")
+
+
+def _check_svb(payload: bytes, count: int) -> None:
+    n_control = -(-count // 4)
+    if len(payload) < n_control:
+        raise CodecError(
+            f"streamvbyte payload of {len(payload)} bytes is too short for {count} values"
+        )
+    expected = n_control + _svb_data_length(payload[:n_control], count)
+    if len(payload) != expected:
+        raise CodecError(
+            f"streamvbyte payload holds {len(payload)} bytes, "
+            f"but {count} values need {expected}"
+        )
+
+
+# --- payloads ------------------------------------------------------------------------
+
+
+def _svb_encode(values: npt.NDArray[np.generic], delta: bool) -> bytes:
+    """streamvbyte (+ zigzag-delta) of int16/int32/uint16/uint32 values."""
+    values = np.ascontiguousarray(values)
+    if _kernels is not None:
+        return _kernels.encode(values, values.itemsize, values.dtype.kind == "i", delta)  # type: ignore[no-any-return]
+    return _lib_encode(values, delta)
+
+
+def _lib_encode(values: npt.NDArray[np.generic], delta: bool) -> bytes:
+    """libstreamvbyte + numpy: the same bytes as the kernels, for platforms without them."""
+    if delta:
+        x = np.ascontiguousarray(values, dtype=np.int32)
+        d = np.empty_like(x)
+        if len(x):
+            d[0] = x[0]
+            np.subtract(x[1:], x[:-1], out=d[1:])  # int32 wrap-around, as in C
+        u = (d << 1) ^ (d >> 31)
+        return _lsvb.encode(u.view(np.uint32)).tobytes()  # type: ignore[no-any-return]
+    return _lsvb.encode(np.ascontiguousarray(values, dtype=np.uint32)).tobytes()  # type: ignore[no-any-return]
+
+
+def _svb_decode(
+    payload: bytes, count: int, dtype: np.dtype[np.generic], delta: bool
+) -> npt.NDArray[np.generic]:
+    if _kernels is not None:
+        out = np.empty(count, dtype=dtype)
+        try:
+            _kernels.decode(payload, count, out, dtype.itemsize, delta)
+        except ValueError as exc:
+            raise CodecError(str(exc)) from None
+        return out
+    return _lib_decode(payload, count, dtype, delta)
+
+
+def _lib_decode(
+    payload: bytes, count: int, dtype: np.dtype[np.generic], delta: bool
+) -> npt.NDArray[np.generic]:
+    _check_svb(payload, count)
+    u = _lsvb.decode(np.frombuffer(payload, np.uint8), count)
+    if not delta:
+        return u if dtype == np.uint32 else u.astype(dtype)
+    d = _lsvb.zigzag_decode(u)
+    np.cumsum(d, dtype=np.int32, out=d)  # wraps modulo 2**32, as the encoder did
+    return d if dtype == np.int32 else d.astype(dtype)
+
+
+def encode_payload(values: npt.NDArray[np.generic]) -> bytes:
+    """The pre-zstd payload of a 1-D array of a supported numeric dtype.
+
+    Values are taken as they are: range checks belong to the caller (the SZ
+    writer refuses lossy casts before it gets here).
+    """
+    dt = normalize_dtype(values.dtype)
+    kind = _KINDS[dt]
+    if kind == "raw":
+        return np.ascontiguousarray(values, dtype=dt).tobytes()
+    if kind == "utf8":
+        raise CodecError("text is encoded with encode_text, not encode_payload")
+    return _svb_encode(values, kind == "delta")
+
+
+def decode_payload(
+    payload: bytes, dtype: object, count: int | None = None
+) -> npt.NDArray[np.generic]:
+    """Decode a pre-zstd payload into a new, writable 1-D array of `dtype`.
+
+    `count` is required knowledge for nothing (it is inferred when ``None``) but
+    is checked when given, so a payload never silently decodes to another length.
+    """
+    dt = normalize_dtype(dtype)
+    kind = _KINDS[dt]
+    if kind == "raw":
+        if dt == np.dtype(np.longdouble) and not _LONGDOUBLE_IS_X87:
+            raise CodecError("float128 frames hold x87 long doubles, which this platform lacks")
+        if len(payload) % dt.itemsize:
+            raise CodecError(
+                f"{len(payload)} payload bytes are not a whole number of {dt} values"
+            )
+        n = len(payload) // dt.itemsize
+        if count is not None and n != count:
+            raise CodecError(f"frame holds {n} {dt} values, expected {count}")
+        return np.frombuffer(payload, dt).copy()
+    if kind == "utf8":
+        raise CodecError("text is decoded with decode_text, not decode_payload")
+    if count is None:
+        count = svb_count(payload)
+    return _svb_decode(payload, count, dt, kind == "delta")
+
+
+# --- frames --------------------------------------------------------------------------
+
+
+def encode_array(
+    values: npt.NDArray[np.generic], *, level: int = DEFAULT_LEVEL, checksum: bool = False
+) -> bytes:
+    """One svb-zstd frame of a 1-D numeric array (its dtype picks the payload).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frame = encode_array(np.array([-3, 0, 7], dtype=np.int16))
+    >>> decode_array(frame, "int16", 3)
+    array([-3,  0,  7], dtype=int16)
+    """
+    return compress(encode_payload(values), level=level, checksum=checksum)
+
+
+def encode_text(text: str, *, level: int = DEFAULT_LEVEL, checksum: bool = False) -> bytes:
+    """One svb-zstd frame of a string: its UTF-8 bytes.
+
+    Examples
+    --------
+    >>> decode_text(encode_text("ACGT"))
+    'ACGT'
+    """
+    return compress(text.encode("utf-8"), level=level, checksum=checksum)
+
+
+def decode_array(
+    frame: Buffer, dtype: object, count: int | None = None
+) -> npt.NDArray[np.generic]:
+    """Decode one frame of a numeric type (see `decode_payload` for `count`)."""
+    dt = normalize_dtype(dtype)
+    max_size = None
+    if count is not None:
+        max_size = count * dt.itemsize if _KINDS[dt] == "raw" else 5 * count + 4
+    return decode_payload(_decompress(frame, max_size), dt, count)
+
+
+def decode_bytes(frame: Buffer) -> bytes:
+    """Decode one frame to its payload bytes (a text frame's UTF-8)."""
+    return _decompress(frame)
+
+
+def decode_text(frame: Buffer) -> str:
+    """Decode one frame of text."""
+    payload = _decompress(frame)
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CodecError(f"text frame is not valid UTF-8: {exc}") from exc

@@ -1,0 +1,31 @@
+"""The SZ container of pysz 0.4.0: an ``index`` text file and a ``dat`` file of frames.
+
+`SZReader` gives random access to reads by row or ID; `SZWriter` writes new
+stores that pysz 0.4.0 reads; `Schema` describes their attributes and datasets.
+numpy, pandas/pyarrow and `xsz.codec` only: nothing here knows zarr or xarray.
+"""
+
+from __future__ import annotations
+
+from xsz.format._index import SZIndex, format_header, read_index
+from xsz.format._reader import SZReader, check_store
+from xsz.format._schema import CODES, DEFAULT_HEADER, ID_FIELD, Field, Schema, code_of, parse_header
+from xsz.format._writer import SZWriter, check_replaceable, replace_path
+
+__all__ = [
+    "CODES",
+    "DEFAULT_HEADER",
+    "ID_FIELD",
+    "Field",
+    "SZIndex",
+    "SZReader",
+    "SZWriter",
+    "Schema",
+    "check_replaceable",
+    "check_store",
+    "code_of",
+    "format_header",
+    "parse_header",
+    "read_index",
+    "replace_path",
+]

@@ -1,0 +1,407 @@
+"""`SZReader`: random access to the reads of an SZ store, by row or by read ID.
+
+Reads are located through the parsed index and fetched with ``os.pread`` (no
+shared file position, so any number of threads may read at once). A batch of
+reads is fetched with few system calls: the byte ranges of neighbouring reads
+are coalesced into one read when the gap between them is small.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import zstandard
+
+from xsz.codec import decode_array, decode_text
+from xsz.errors import (
+    CodecError,
+    ReadNotFoundError,
+    RowOutOfRangeError,
+    SZFormatError,
+)
+from xsz.format._index import read_index
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
+    import numpy.typing as npt
+
+    from xsz.format._index import SZIndex
+    from xsz.format._schema import Field, Schema
+
+__all__ = ["SZReader", "check_store"]
+
+MAX_GAP: Final = 1 << 16
+"""Neighbouring byte ranges closer than this are fetched with one ``pread``."""
+MAX_SPAN: Final = 1 << 26
+"""A coalesced ``pread`` grows no larger than this (unless one frame is larger)."""
+_HEADER_BYTES: Final = 18  # the largest zstd frame header
+
+
+def check_store(path: Path) -> None:
+    """Raise `SZFormatError` unless `path` is a directory holding ``index`` and ``dat``."""
+    if not path.exists():
+        raise SZFormatError(f"no SZ store at {path}: the path does not exist")
+    if not path.is_dir():
+        raise SZFormatError(f"{path} is not an SZ store: an SZ store is a directory")
+    missing = [name for name in ("index", "dat") if not (path / name).is_file()]
+    if missing:
+        raise SZFormatError(
+            f"{path} is not an SZ store: it has no {' and no '.join(repr(m) for m in missing)} file"
+        )
+
+
+class SZReader:
+    """Read an SZ store: attributes, frames and decoded datasets, by row or ID.
+
+    Parameters
+    ----------
+    path
+        The SZ store (a directory holding ``index`` and ``dat``).
+
+    Notes
+    -----
+    Rows are the lines of the index in file order. Thread-safe; pickles by path
+    (the copy re-opens the store). Use as a context manager or call `close`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._float_counts: dict[str, npt.NDArray[np.int64]] = {}
+        check_store(self.path)
+        self._fd: int | None = os.open(self.path / "dat", os.O_RDONLY)
+        try:
+            self.dat_size = os.fstat(self._fd).st_size
+            self.index: SZIndex = read_index(self.path / "index", dat_size=self.dat_size)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    # --- life cycle ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the file and threads; idempotent."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> SZReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"<SZReader {str(self.path)!r}: {len(self)} reads>"
+
+    # --- what the store holds --------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.index.n_reads
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return self.index.header
+
+    @property
+    def schema(self) -> Schema:
+        return self.index.schema
+
+    @property
+    def ids(self) -> np.ndarray[Any, Any]:
+        """Read IDs in row order (row positions when the schema has no ``ID``)."""
+        return self.index.ids()
+
+    def row(self, read_id: object) -> int:
+        """The row of one read ID; `ReadNotFoundError` if the store has none."""
+        return int(self.rows([read_id])[0])
+
+    def rows(self, read_ids: Iterable[object]) -> npt.NDArray[np.int64]:
+        """The rows of several read IDs, in the order given."""
+        lookup = self.index.lookup()
+        ids = list(read_ids)
+        try:
+            found = [lookup[i] for i in ids]
+        except (KeyError, TypeError):
+            missing = [i for i in ids if _get(lookup, i) is None]
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise ReadNotFoundError(f"{self.path}: no read with ID {missing[0]!r}{more}") from None
+        if not self.index.ids_unique:
+            self._refuse_duplicates(ids)
+        return np.asarray(found, dtype=np.int64)
+
+    def _refuse_duplicates(self, ids: list[object]) -> None:
+        all_ids = self.ids
+        for read_id in ids:
+            hits = np.flatnonzero(all_ids == read_id)
+            if len(hits) > 1:
+                raise SZFormatError(
+                    f"{self.path}: read ID {read_id!r} appears at rows {hits.tolist()[:10]}; "
+                    "address these reads by row"
+                )
+
+    def check_rows(self, rows: object) -> npt.NDArray[np.int64]:
+        """Rows as an int64 array (negative counts from the end); range-checked."""
+        arr = np.asarray(rows)
+        if arr.dtype == bool:
+            if arr.shape != (len(self),):
+                raise RowOutOfRangeError(
+                    f"boolean mask of length {arr.size} for a store of {len(self)} reads"
+                )
+            return np.flatnonzero(arr).astype(np.int64)
+        if arr.size and arr.dtype.kind not in "iu":
+            raise TypeError(f"rows must be integers, got {arr.dtype}")
+        arr = arr.astype(np.int64, copy=False).reshape(-1)
+        n = len(self)
+        if arr.size and (arr.min() < -n or arr.max() >= n):
+            bad = int(arr[(arr < -n) | (arr >= n)][0])
+            raise RowOutOfRangeError(f"{self.path}: row {bad} is out of range for {n} reads")
+        return np.where(arr < 0, arr + n, arr)
+
+    def check_row(self, row: object) -> int:
+        """One row as a non-negative int; range-checked."""
+        if isinstance(row, int | np.integer) and not isinstance(row, bool | np.bool_):
+            n = len(self)
+            if -n <= row < n:
+                return int(row) % n if n else int(row)
+            raise RowOutOfRangeError(f"{self.path}: row {row} is out of range for {n} reads")
+        raise TypeError(f"a row is an int, got {type(row).__name__}")
+
+    def attributes(self, row: int) -> dict[str, Any]:
+        """The attributes of one read, typed."""
+        return {f.name: self.index.attribute(f.name)[row] for f in self.schema.attributes}
+
+    def counts(self, name: str) -> npt.NDArray[np.int64]:
+        """Element counts of a numeric dataset for every read.
+
+        Streamvbyte types have them in the index; float datasets are counted from
+        the content size in each frame's header, read once and cached.
+        """
+        f = self._dataset(name)
+        if f.has_count:
+            return self.index.count[name]
+        if f.is_text:
+            raise TypeError(f"dataset {name!r} holds text (one str per read), not counts")
+        cached = self._float_counts.get(name)
+        if cached is None:
+            cached = self._float_counts[name] = self._count_from_headers(f)
+        return cached
+
+    def _count_from_headers(self, f: Field) -> npt.NDArray[np.int64]:
+        sizes = self.index.frame_size[f.name]
+        starts = self.index.frame_offset[f.name]
+        ends = starts + np.minimum(sizes, _HEADER_BYTES)
+        out = np.empty(len(self), dtype=np.int64)
+        for row, view in zip(range(len(self)), self._fetch(starts, ends), strict=True):
+            try:
+                size = zstandard.frame_content_size(view)
+            except zstandard.ZstdError as exc:
+                raise self._corrupt(row, f, f"bad zstd frame header: {exc}") from exc
+            if size < 0:  # not recorded: decode to count
+                size = self._decode(f, self._fetch_one(row, f), row).nbytes
+            if size % f.dtype.itemsize:
+                raise self._corrupt(row, f, f"{size} bytes is not a whole number of values")
+            out[row] = size // f.dtype.itemsize
+        return out
+
+    def _dataset(self, name: str) -> Field:
+        f = self.schema[name]
+        if f.group != "D":
+            raise KeyError(f"{name!r} is an attribute, not a dataset")
+        return f
+
+    # --- bytes -----------------------------------------------------------------------
+
+    def _pread(self, size: int, offset: int) -> bytes:
+        fd = self._fd
+        if fd is None:
+            raise ValueError(f"I/O on closed SZReader {self.path}")
+        data = os.pread(fd, size, offset)
+        if len(data) != size:
+            raise SZFormatError(
+                f"{self.path / 'dat'} is truncated: wanted bytes {offset}..{offset + size}, "
+                f"the file ends at {offset + len(data)}"
+            )
+        return data
+
+    def _fetch(
+        self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+    ) -> list[memoryview]:
+        """The bytes ``dat[starts[i]:ends[i]]`` for every i, with coalesced preads."""
+        n = len(starts)
+        order = np.argsort(starts, kind="stable")
+        s, e = starts[order].tolist(), ends[order].tolist()
+        reach = np.maximum.accumulate(ends[order]) if n else ends
+        breaks = (np.flatnonzero(starts[order][1:] > reach[:-1] + MAX_GAP) + 1).tolist()
+        out: list[memoryview] = [memoryview(b"")] * n
+        position = order.tolist()
+        for a, b in zip([0, *breaks], [*breaks, n], strict=True):
+            for lo_k, hi_k in _pieces(s, e, a, b):
+                lo, hi = s[lo_k], max(e[lo_k:hi_k])
+                block = memoryview(self._pread(hi - lo, lo))
+                for k in range(lo_k, hi_k):
+                    out[position[k]] = block[s[k] - lo : e[k] - lo]
+        return out
+
+    def _fetch_one(self, row: int, f: Field) -> bytes:
+        start = int(self.index.frame_offset[f.name][row])
+        return self._pread(int(self.index.frame_size[f.name][row]), start)
+
+    def frames(
+        self, rows: object, names: Sequence[str] | None = None
+    ) -> list[list[memoryview]]:
+        """The raw frames of `names` (default: every dataset) for each of `rows`."""
+        rows_ = self.check_rows(rows)
+        fields = self._fields(names)
+        if not fields or not len(rows_):
+            return [[] for _ in rows_]
+        first, last = fields[0].name, fields[-1].name
+        starts = self.index.frame_offset[first][rows_]
+        ends = self.index.frame_offset[last][rows_] + self.index.frame_size[last][rows_]
+        regions = self._fetch(starts, ends)
+        result = []
+        for row, region in zip(rows_.tolist(), regions, strict=True):
+            base = int(self.index.frame_offset[first][row])
+            frames = []
+            for f in fields:
+                lo = int(self.index.frame_offset[f.name][row]) - base
+                frames.append(region[lo : lo + int(self.index.frame_size[f.name][row])])
+            result.append(frames)
+        return result
+
+    def _fields(self, names: Sequence[str] | None) -> list[Field]:
+        if names is None:
+            return list(self.schema.datasets)
+        wanted = {self._dataset(n).name for n in names}
+        return [f for f in self.schema.datasets if f.name in wanted]
+
+    # --- decoded reads ---------------------------------------------------------------
+
+    def _corrupt(self, row: int, f: Field, problem: object) -> SZFormatError:
+        rid = self.index.ids()[row]
+        start = int(self.index.frame_offset[f.name][row])
+        stop = start + int(self.index.frame_size[f.name][row])
+        return SZFormatError(
+            f"{self.path}: read {rid!r} (row {row}), dataset {f.name!r}, "
+            f"dat[{start}:{stop}]: {problem}"
+        )
+
+    def _decode(self, f: Field, frame: memoryview | bytes, row: int) -> Any:
+        try:
+            if f.is_text:
+                return decode_text(frame)
+            count = int(self.index.count[f.name][row]) if f.has_count else None
+            return decode_array(frame, f.dtype, count)
+        except CodecError as exc:
+            raise self._corrupt(row, f, exc) from exc
+
+    def read(self, row: int, names: Sequence[str] | None = None) -> dict[str, Any]:
+        """One read: its attributes and the decoded datasets `names` (default all)."""
+        r = self.check_row(row)
+        fields = self._fields(names)
+        out = self.attributes(r)
+        if not fields:
+            return out
+        offsets, sizes = self.index.frame_offset, self.index.frame_size
+        base = int(offsets[fields[0].name][r])
+        end = int(offsets[fields[-1].name][r] + sizes[fields[-1].name][r])
+        region = memoryview(self._pread(end - base, base))
+        for f in fields:
+            lo = int(offsets[f.name][r]) - base
+            out[f.name] = self._decode(f, region[lo : lo + int(sizes[f.name][r])], r)
+        return out
+
+    def read_many(
+        self, rows: object, names: Sequence[str] | None = None, *, n_threads: int = 1
+    ) -> list[dict[str, Any]]:
+        """Several reads, in the order asked, decoded by up to `n_threads` threads."""
+        rows_ = self.check_rows(rows)
+        fields = self._fields(names)
+        decoded = self._decode_rows(rows_, fields, n_threads)
+        out = []
+        for k, row in enumerate(rows_.tolist()):
+            record = self.attributes(row)
+            for f, value in zip(fields, decoded[k], strict=True):
+                record[f.name] = value
+            out.append(record)
+        return out
+
+    def dataset(self, name: str, rows: object = None, *, n_threads: int = 1) -> list[Any]:
+        """One dataset decoded for `rows` (default: all), in the order asked."""
+        rows_ = np.arange(len(self)) if rows is None else self.check_rows(rows)
+        return [values[0] for values in self._decode_rows(rows_, self._fields([name]), n_threads)]
+
+    def _decode_rows(
+        self, rows: npt.NDArray[np.int64], fields: list[Field], n_threads: int
+    ) -> list[list[Any]]:
+        names = [f.name for f in fields]
+
+        def work(part: npt.NDArray[np.int64]) -> list[list[Any]]:
+            return [
+                [self._decode(f, frame, row) for f, frame in zip(fields, frames, strict=True)]
+                for row, frames in zip(part.tolist(), self.frames(part, names), strict=True)
+            ]
+
+        if n_threads <= 1 or len(rows) < 2:
+            return work(rows)
+        parts = np.array_split(rows, min(len(rows), 4 * n_threads))
+        result: list[list[Any]] = []
+        for chunk in self._executor(n_threads).map(work, parts):
+            result.extend(chunk)
+        return result
+
+    def _executor(self, n_threads: int) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None or self._pool._max_workers != n_threads:
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False)
+                self._pool = ThreadPoolExecutor(n_threads, thread_name_prefix="xsz-read")
+            return self._pool
+
+
+def _get(lookup: dict[Any, int], read_id: object) -> int | None:
+    try:
+        return lookup.get(read_id)
+    except TypeError:  # unhashable
+        return None
+
+
+def _pieces(s: list[int], e: list[int], a: int, b: int) -> Iterator[tuple[int, int]]:
+    """Split the run ``[a, b)`` of sorted, nearby ranges so no piece spans over MAX_SPAN."""
+    top = max(e[a:b])
+    if top - s[a] <= MAX_SPAN:
+        yield a, b
+        return
+    start, top = a, e[a]
+    for k in range(a + 1, b):
+        if max(top, e[k]) - s[start] > MAX_SPAN:
+            yield start, k
+            start, top = k, e[k]
+        else:
+            top = max(top, e[k])
+    yield start, b

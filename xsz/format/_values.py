@@ -1,0 +1,143 @@
+"""Check and convert values handed to a writer; refuse anything lossy, with names.
+
+pysz cast with ``astype`` and wrote ``str(dtype(value))`` unchecked, so a
+negative number in a uint32 dataset or a TAB in an ID corrupted the store
+silently. Here each value is converted to its declared type only when nothing
+is lost; otherwise `RecordError` names the read, the field and the value.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xsz.errors import RecordError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from xsz.format._schema import Field
+
+__all__ = ["attribute_text", "dataset_values"]
+
+_FORBIDDEN = ("\t", "\n", "\r")
+
+
+def _fail(read_id: object, f: Field, problem: str) -> RecordError:
+    what = "attribute" if f.group == "A" else "dataset"
+    return RecordError(
+        f"read {read_id!r}, {what} {f.name!r} ({f.code}): {problem}", read_id=read_id, field=f.name
+    )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def attribute_text(f: Field, value: object, read_id: object) -> str:
+    """The index cell of an attribute value: ``str(dtype(value))``, checked.
+
+    Examples
+    --------
+    >>> from xsz.format._schema import Field
+    >>> attribute_text(Field("Offset", "I32", "A"), 7, "r1")
+    '7'
+    >>> attribute_text(Field("Offset", "I16", "A"), 70000, "r1")
+    Traceback (most recent call last):
+    ...
+    xsz.errors.RecordError: read 'r1', attribute 'Offset' (I16): 70000 does not fit int16 \
+(-32768..32767)
+    """
+    if f.is_text:
+        if not isinstance(value, str):
+            raise _fail(read_id, f, f"expected str, got {type(value).__name__} {_short(value)}")
+        for ch in _FORBIDDEN:
+            if ch in value:
+                raise _fail(
+                    read_id, f, f"{_short(value)} contains {ch!r}, which the index cannot hold"
+                )
+        return value
+    return str(_scalar(f, value, read_id))
+
+
+def _scalar(f: Field, value: object, read_id: object) -> np.generic:
+    dt = f.dtype
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, str | bytes) or not isinstance(value, numbers.Number):
+        raise _fail(read_id, f, f"expected a number, got {type(value).__name__} {_short(value)}")
+    if dt.kind in "iu":
+        if not isinstance(value, numbers.Integral):
+            try:
+                integral = float(value).is_integer()  # type: ignore[arg-type]
+            except (TypeError, ValueError, OverflowError):
+                integral = False
+            if not integral:
+                raise _fail(read_id, f, f"{_short(value)} is not an integer")
+            value = int(float(value))  # type: ignore[arg-type]
+        info = np.iinfo(dt)
+        if not info.min <= int(value) <= info.max:  # type: ignore[call-overload]
+            raise _fail(read_id, f, f"{value} does not fit {dt} ({info.min}..{info.max})")
+        return dt.type(int(value))  # type: ignore[call-overload, no-any-return]
+    if isinstance(value, complex | np.complexfloating):
+        raise _fail(read_id, f, f"complex value {value} for a real attribute")
+    try:
+        with np.errstate(over="ignore"):
+            out = dt.type(value)
+        overflow = bool(np.isinf(out) and not np.isinf(value))  # type: ignore[call-overload]
+    except (OverflowError, TypeError, ValueError):
+        overflow = True
+    if overflow:
+        raise _fail(read_id, f, f"{_short(value)} overflows {dt}")
+    return out  # type: ignore[no-any-return]
+
+
+def dataset_values(f: Field, value: object, read_id: object) -> npt.NDArray[Any] | str:
+    """A dataset value as a 1-D array of its declared dtype (or a str), checked."""
+    if f.is_text:
+        if not isinstance(value, str):
+            raise _fail(read_id, f, f"expected str, got {type(value).__name__} {_short(value)}")
+        return value
+    if isinstance(value, str | bytes):
+        raise _fail(read_id, f, f"expected a 1-D array, got {type(value).__name__}")
+    arr = np.asarray(value)
+    if arr.ndim != 1:
+        raise _fail(read_id, f, f"expected a 1-D array, got shape {arr.shape}")
+    dt = f.dtype
+    if arr.dtype == dt:
+        return arr
+    if arr.dtype.kind not in "biuf":
+        raise _fail(read_id, f, f"cannot store {arr.dtype} values as {dt}")
+    if np.can_cast(arr.dtype, dt, "safe") or arr.size == 0:
+        return arr.astype(dt)
+    if dt.kind in "iu":
+        return _to_int(f, arr, read_id)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(dt)
+    overflow = np.isinf(out) & np.isfinite(arr)
+    if overflow.any():
+        pos = int(np.argmax(overflow))
+        raise _fail(read_id, f, f"value {arr[pos]} at position {pos} overflows {dt}")
+    return out
+
+
+def _to_int(f: Field, arr: npt.NDArray[Any], read_id: object) -> npt.NDArray[Any]:
+    dt = f.dtype
+    info = np.iinfo(dt)
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        whole = finite & (np.floor(arr) == arr)
+        if not whole.all():
+            pos = int(np.argmin(whole))
+            raise _fail(read_id, f, f"value {arr[pos]} at position {pos} is not an integer")
+    low, high = arr.min(), arr.max()
+    if low < info.min or high > info.max:
+        bad = low if low < info.min else high
+        pos = int(np.argmax(arr == bad))
+        raise _fail(
+            read_id, f, f"value {bad} at position {pos} does not fit {dt} ({info.min}..{info.max})"
+        )
+    return arr.astype(dt)

@@ -1,0 +1,492 @@
+"""`SZWriter`: append reads to a new SZ store, encode in threads, commit atomically.
+
+Every record is checked when it is put (`xsz.format._values`), then encoded by
+a thread pool (zstd releases the GIL) and appended to ``dat`` in put order by
+whichever thread puts or closes. The number and size of records waiting for
+their encoder are bounded, so memory stays flat however fast `put` is called.
+
+The store is built in a hidden staging directory next to `path` and renamed
+into place by `close`, after ``dat`` and ``index`` are fsynced: a crash leaves
+either the previous store (or nothing) at `path`, never an index that names
+bytes ``dat`` does not hold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import zstandard
+
+from xsz.codec import DEFAULT_LEVEL, compress, encode_payload, kind_of
+from xsz.errors import (
+    DuplicateReadError,
+    RecordError,
+    SchemaError,
+    StoreExistsError,
+    UsageError,
+)
+from xsz.format._index import format_header
+from xsz.format._schema import parse_header
+from xsz.format._values import attribute_text, dataset_values
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from xsz.format._schema import Field, Schema
+
+__all__ = ["SZWriter", "replace_path"]
+
+ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
+TASK_BYTES: Final = 1 << 20
+"""Small records are encoded in groups of about this many input bytes per task."""
+SYNC_BYTES: Final = 1 << 23
+"""After this many new bytes in ``dat``, flush them to disk in the background, so
+the fsync in `SZWriter.close` has little left to do."""
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A checked record: the index cells of its attributes, the payload of each
+    dataset (or its finished frame) and each dataset's element count."""
+
+    read_id: object
+    attr_cells: list[str]
+    payloads: list[bytes | memoryview]
+    counts: list[int | None]
+    encoded: bool = False  # payloads are finished frames (put_frames)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(p) for p in self.payloads)
+
+
+def _compress(
+    fields: Sequence[Field], items: list[_Prepared], level: int, checksum: bool
+) -> list[tuple[bytes, str] | Exception]:
+    """The ``dat`` bytes and index cells of each item; a failing item yields its exception."""
+    out: list[tuple[bytes, str] | Exception] = []
+    for item in items:
+        try:
+            frames = (
+                [bytes(p) for p in item.payloads]
+                if item.encoded
+                else [compress(p, level=level, checksum=checksum) for p in item.payloads]
+            )
+            cells = [
+                f"{len(frame)}:{n if f.has_count else ''}"
+                for f, frame, n in zip(fields, frames, item.counts, strict=True)
+            ]
+        except Exception as exc:
+            out.append(exc)
+        else:
+            out.append((b"".join(frames), "\t".join([*item.attr_cells, *cells])))
+    return out
+
+
+def replace_path(staged: Path, path: Path) -> None:
+    """Move the finished directory `staged` to `path`, replacing what is there.
+
+    The old content is renamed aside first and removed only once `staged` is in
+    place, so at every instant `path` holds either the old or the new store.
+    """
+    if path.exists() or path.is_symlink():
+        aside = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(path, aside)
+        os.rename(staged, path)
+        if aside.is_dir() and not aside.is_symlink():
+            shutil.rmtree(aside)
+        else:
+            aside.unlink()
+    else:
+        os.rename(staged, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_replaceable(path: Path, overwrite: bool) -> None:
+    """Refuse to clobber `path` unless asked, and never clobber something that is not SZ."""
+    if not (path.exists() or path.is_symlink()):
+        return
+    if not overwrite:
+        raise StoreExistsError(f"{path} exists; pass overwrite=True to replace it")
+    if path.is_dir():
+        content = {p.name for p in path.iterdir()}
+        if content and not content <= {"index", "dat"}:
+            raise StoreExistsError(
+                f"{path} exists and is not an SZ store (it holds {sorted(content)[:5]}); "
+                "refusing to replace it"
+            )
+    else:
+        raise StoreExistsError(f"{path} exists and is a file, not an SZ store; refusing to replace it")
+
+
+class SZWriter:
+    """Write a new SZ store.
+
+    Parameters
+    ----------
+    path
+        The store to create (a directory).
+    schema
+        Attributes and datasets (`xsz.format.Schema`).
+    header
+        Key/value pairs for the first index line; pysz's ``{"version": "0.4.0"}``
+        when ``None``.
+    overwrite
+        Replace an existing SZ store at `path` (only on a successful `close`).
+    n_threads
+        Encoder threads; 0 encodes in the calling thread.
+    level
+        zstd level (3, as pysz).
+    checksum
+        Add zstd's content checksum to each frame (pysz reads such frames too).
+    max_pending_bytes
+        Input bytes that may wait for an encoder before `put` blocks.
+
+    Notes
+    -----
+    The ``ID`` attribute, when the schema has a text one, must be unique: a
+    repeated ID is refused with `DuplicateReadError`. As a context manager the
+    store is committed when the block succeeds and discarded when it raises.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        schema: Schema,
+        *,
+        header: object = None,
+        overwrite: bool = False,
+        n_threads: int = 2,
+        level: int = DEFAULT_LEVEL,
+        checksum: bool = False,
+        max_pending_bytes: int = 1 << 28,
+    ) -> None:
+        self.path = Path(path)
+        self.schema = schema
+        self.header = parse_header(header)
+        if not schema.fields:
+            raise SchemaError("an SZ store needs at least one attribute or dataset")
+        self.level = level
+        self.checksum = checksum
+        self._overwrite = overwrite
+        check_replaceable(self.path, overwrite)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._staging = self.path.parent / f".{self.path.name}.partial-{uuid.uuid4().hex[:8]}"
+        self._staging.mkdir()
+        self._dat = open(self._staging / "dat", "wb", buffering=1 << 20)  # noqa: SIM115
+        self._index = open(self._staging / "index", "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._index.write(format_header(self.header, schema))
+        self._lock = threading.RLock()
+        self._pool = (
+            ThreadPoolExecutor(n_threads, thread_name_prefix="xsz-encode") if n_threads > 0 else None
+        )
+        self._pending: deque[tuple[Future[list[tuple[bytes, str] | Exception]], list[_Prepared]]] = (
+            deque()
+        )
+        self._pending_bytes = 0
+        self._max_pending_bytes = max_pending_bytes
+        self._max_pending_tasks = 4 * max(n_threads, 1) + 4
+        self._ids: set[str] | None = set() if schema.id_field else None
+        self._id_pos = [f.name for f in schema.attributes].index(schema.id_field) if schema.id_field else None
+        self._failures: list[RecordError] = []
+        self._syncer: ThreadPoolExecutor | None = None
+        self._sync: Future[None] | None = None
+        self._synced = 0
+        self._closed = False
+        self.n_reads = 0
+        self.nbytes_payload = 0
+        self.nbytes_out = 0
+
+    # --- putting ---------------------------------------------------------------------
+
+    def put(self, *fields: object) -> None:
+        """Add one read: its attribute values then its dataset values, in schema order."""
+        self.put_many([fields])
+
+    def put_many(self, records: Iterable[Sequence[object]]) -> None:
+        """Add several reads; all are checked first, so either all or none are taken."""
+        with self._lock:
+            self._check_open()
+            base = self.n_reads + sum(len(items) for _, items in self._pending)
+            prepared: list[_Prepared] = []
+            batch_ids: set[str] = set()
+            for k, record in enumerate(records):
+                item = self._prepare(record, base + k)
+                self._claim_id(item.read_id, batch_ids)
+                prepared.append(item)
+            self._commit_ids(batch_ids)
+            self._submit(prepared)
+
+    def put_frames(
+        self,
+        attributes: Sequence[object],
+        frames: Sequence[bytes | memoryview],
+        counts: Sequence[int | None],
+    ) -> None:
+        """Add one read whose dataset frames are already encoded (copied as they are).
+
+        `counts` holds the element count of each streamvbyte dataset (``None`` for
+        the others). Frames are checked to be zstd frames whose declared size fits
+        the count; they are not decoded.
+        """
+        with self._lock:
+            self._check_open()
+            position = self.n_reads + sum(len(items) for _, items in self._pending)
+            read_id = self._read_id(attributes, position)
+            cells = self._attr_cells(attributes, read_id)
+            if len(frames) != len(self.schema.datasets) or len(counts) != len(frames):
+                raise RecordError(
+                    f"read {read_id!r}: expected {len(self.schema.datasets)} frames and counts, "
+                    f"got {len(frames)} and {len(counts)}",
+                    read_id=read_id,
+                )
+            for f, frame, n in zip(self.schema.datasets, frames, counts, strict=True):
+                _check_frame(f, frame, n, read_id)
+            batch_ids: set[str] = set()
+            self._claim_id(read_id, batch_ids)
+            self._commit_ids(batch_ids)
+            self._submit([_Prepared(read_id, cells, list(frames), list(counts), encoded=True)])
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise UsageError(f"SZWriter for {self.path} is closed")
+
+    def _read_id(self, attributes: Sequence[object], position: int) -> object:
+        if self._id_pos is not None and len(attributes) > self._id_pos:
+            return attributes[self._id_pos]
+        return f"#{position}"
+
+    def _attr_cells(self, values: Sequence[object], read_id: object) -> list[str]:
+        if len(values) != len(self.schema.attributes):
+            raise RecordError(
+                f"read {read_id!r}: expected {len(self.schema.attributes)} attributes, "
+                f"got {len(values)}",
+                read_id=read_id,
+            )
+        return [attribute_text(f, v, read_id) for f, v in zip(self.schema.attributes, values, strict=True)]
+
+    def _prepare(self, record: Sequence[object], position: int) -> _Prepared:
+        try:
+            record = tuple(record)
+        except TypeError:
+            raise RecordError(
+                f"record #{position}: expected a sequence of fields, got {type(record).__name__}",
+                read_id=f"#{position}",
+            ) from None
+        read_id = self._read_id(record, position)
+        n_attr, n_fields = len(self.schema.attributes), len(self.schema.fields)
+        if len(record) != n_fields:
+            names = ", ".join(f.name for f in self.schema.fields)
+            raise RecordError(
+                f"read {read_id!r}: expected {n_fields} fields ({names}), got {len(record)}",
+                read_id=read_id,
+            )
+        cells = self._attr_cells(record[:n_attr], read_id)
+        payloads: list[bytes | memoryview] = []
+        counts: list[int | None] = []
+        for f, value in zip(self.schema.datasets, record[n_attr:], strict=True):
+            checked = dataset_values(f, value, read_id)
+            # The payload is a new buffer: the caller may reuse its arrays at once.
+            if isinstance(checked, str):
+                payloads.append(checked.encode("utf-8"))
+                counts.append(None)
+            else:
+                payloads.append(encode_payload(checked))
+                counts.append(len(checked))
+        return _Prepared(read_id, cells, payloads, counts)
+
+    def _claim_id(self, read_id: object, batch: set[str]) -> None:
+        if self._ids is None:
+            return
+        assert isinstance(read_id, str)
+        if read_id in self._ids or read_id in batch:
+            raise DuplicateReadError(
+                f"read {read_id!r} was already put into {self.path}; read IDs must be unique",
+                read_id=read_id,
+                field=self.schema.id_field,
+            )
+        batch.add(read_id)
+
+    def _commit_ids(self, batch: set[str]) -> None:
+        if self._ids is not None:
+            self._ids |= batch
+
+    def _submit(self, items: list[_Prepared]) -> None:
+        tasks: list[list[_Prepared]] = []
+        group: list[_Prepared] = []
+        size = 0
+        for item in items:
+            group.append(item)
+            size += item.nbytes
+            if size >= TASK_BYTES:
+                tasks.append(group)
+                group, size = [], 0
+        if group:
+            tasks.append(group)
+        fields = self.schema.datasets
+        for task in tasks:
+            if self._pool is None:
+                done: Future[list[tuple[bytes, str] | Exception]] = Future()
+                try:
+                    done.set_result(_compress(fields, task, self.level, self.checksum))
+                except Exception as exc:  # reported like a pool failure
+                    done.set_exception(exc)
+                self._pending.append((done, task))
+            else:
+                future = self._pool.submit(_compress, fields, task, self.level, self.checksum)
+                self._pending.append((future, task))
+            self._pending_bytes += sum(item.nbytes for item in task)
+            self._drain(block=False)
+            while self._pending and (
+                self._pending_bytes > self._max_pending_bytes
+                or len(self._pending) > self._max_pending_tasks
+            ):
+                self._drain_one()
+
+    # --- writing ---------------------------------------------------------------------
+
+    def _drain(self, *, block: bool) -> None:
+        while self._pending and (block or self._pending[0][0].done()):
+            self._drain_one()
+
+    def _drain_one(self) -> None:
+        future, items = self._pending.popleft()
+        self._pending_bytes -= sum(item.nbytes for item in items)
+        try:
+            results = future.result()
+        except Exception as exc:  # the task itself failed
+            results = [exc] * len(items)
+        for item, result in zip(items, results, strict=True):
+            if isinstance(result, Exception):  # keep going, report at close
+                self._failures.append(
+                    RecordError(
+                        f"read {item.read_id!r} could not be encoded: {result}",
+                        read_id=item.read_id,
+                    )
+                )
+                continue
+            blob, cells = result
+            self._dat.write(blob)
+            self._index.write(f"{len(blob)}\t{self.nbytes_out}\t{cells}\n")
+            self.nbytes_out += len(blob)
+            self.nbytes_payload += item.nbytes
+            self.n_reads += 1
+        if self.nbytes_out - self._synced >= SYNC_BYTES:
+            self._sync_in_background()
+
+    def _sync_in_background(self) -> None:
+        if self._sync is not None and not self._sync.done():
+            return
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="xsz-sync")
+        self._dat.flush()
+        self._synced = self.nbytes_out
+        self._sync = self._syncer.submit(os.fdatasync, self._dat.fileno())
+
+    # --- finishing -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Encode what is pending, then commit the store at `path`; idempotent.
+
+        Raises `RecordError` afterwards if any record could not be encoded (the
+        others are committed).
+        """
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._drain(block=True)
+                if self._sync is not None:
+                    self._sync.result()
+                for fh in (self._dat, self._index):
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    fh.close()
+            except BaseException:
+                self.abort()
+                raise
+            finally:
+                self._closed = True
+                for pool in (self._pool, self._syncer):
+                    if pool is not None:
+                        pool.shutdown(wait=True)
+            try:
+                check_replaceable(self.path, self._overwrite)
+            except StoreExistsError as exc:  # appeared meanwhile: keep our store aside
+                raise StoreExistsError(f"{exc}; the new store is kept at {self._staging}") from exc
+            replace_path(self._staging, self.path)
+            if self._failures:
+                first = self._failures[0]
+                more = f" (and {len(self._failures) - 1} more)" if len(self._failures) > 1 else ""
+                raise RecordError(f"{first}{more}", read_id=first.read_id, field=first.field)
+
+    def abort(self) -> None:
+        """Discard everything put so far; an existing store at `path` is left alone."""
+        with self._lock:
+            self._closed = True
+            for future, _ in self._pending:
+                future.cancel()
+            self._pending.clear()
+            for pool in (self._pool, self._syncer):
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+            for fh in (self._dat, self._index):
+                with contextlib.suppress(OSError):
+                    fh.close()
+            shutil.rmtree(self._staging, ignore_errors=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> SZWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<SZWriter {str(self.path)!r} ({state}): {self.n_reads} reads written>"
+
+
+def _check_frame(f: Field, frame: bytes | memoryview, count: int | None, read_id: object) -> None:
+    def fail(problem: str) -> RecordError:
+        return RecordError(f"read {read_id!r}, dataset {f.name!r}: {problem}", read_id=read_id, field=f.name)
+
+    if bytes(frame[:4]) != ZSTD_MAGIC:
+        raise fail("not a zstd frame")
+    try:
+        size = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError as exc:
+        raise fail(f"bad zstd frame header: {exc}") from exc
+    if f.has_count:
+        if count is None or count < 0:
+            raise fail(f"a {f.code} frame needs its element count, got {count!r}")
+        low, high = count + (count + 3) // 4, 4 * count + (count + 3) // 4
+        if size >= 0 and not low <= size <= high:
+            raise fail(f"a frame of {size} bytes cannot hold {count} streamvbyte values")
+    elif count is not None and not f.is_text and kind_of(f.dtype) == "raw":
+        if size >= 0 and size != count * f.dtype.itemsize:
+            raise fail(f"a frame of {size} bytes does not hold {count} {f.dtype} values")

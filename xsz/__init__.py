@@ -1,0 +1,27 @@
+"""xsz: nanopore reads in SZ stores, as a first-class citizen of the scientific Python stack.
+
+`CompressedFile` is pysz 0.4.0's interface; `xsz.format` the SZ container
+itself; `xsz.codec` the svb-zstd codec (numcodecs and zarr v3 forms).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from xsz import errors
+from xsz.api import CompressedFile
+from xsz.format import Schema, SZReader, SZWriter
+
+try:
+    __version__ = version("xsz")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "CompressedFile",
+    "SZReader",
+    "SZWriter",
+    "Schema",
+    "__version__",
+    "errors",
+]

@@ -45,7 +45,7 @@ def _demo(args: argparse.Namespace) -> int:
         idx = sz.idx
     assert idx is not None
     for want, got in zip(reads, back, strict=True):
-        if got.ID != want[0] or not np.array_equal(got.Raw, want[4]) or got.Fastq != want[5]:
+        if want[0] != got.ID or not np.array_equal(got.Raw, want[4]) or got.Fastq != want[5]:
             raise XszError(f"read {want[0]!r} did not come back as written")
     stored = (path / "dat").stat().st_size
     samples = int(sum(len(r.Raw) for r in back))

@@ -34,7 +34,7 @@ def progress_bar(progress: object, total: int, desc: str) -> Callable[[int], Non
     """An ``update(n)`` callable: a tqdm bar if `progress` is True, `progress` itself
     if it is callable, else a no-op."""
     if callable(progress):
-        return progress  # type: ignore[return-value]
+        return progress
     if progress:
         from tqdm.auto import tqdm
 

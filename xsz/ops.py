@@ -38,7 +38,7 @@ def progress_bar(progress: object, total: int, desc: str) -> Callable[[int], Non
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=desc, unit="read", leave=False)
+        bar = tqdm(total=total, desc=desc, unit="read", leave=False, disable=None)
 
         def update(n: int) -> None:
             bar.update(n)

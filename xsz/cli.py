@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -86,9 +86,11 @@ def _get(args: argparse.Namespace) -> int:
         names = args.dataset or None
         reads = reader.read_many(rows, names)
     if args.output:
-        arrays = {f"{read[reader.schema.id_field or 'ID']}/{k}" if reader.schema.id_field
-                  else f"{row}/{k}": np.asarray(v) for row, read in zip(rows, reads, strict=True)
-                  for k, v in read.items()}
+        id_field = reader.schema.id_field
+        arrays: dict[str, Any] = {}
+        for row, read in zip(rows.tolist(), reads, strict=True):
+            prefix = read[id_field] if id_field else f"#{row}"
+            arrays.update({f"{prefix}/{key}": np.asarray(value) for key, value in read.items()})
         np.savez_compressed(args.output, **arrays)
         print(f"saved {len(reads)} reads to {args.output}")
         return 0

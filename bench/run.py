@@ -117,7 +117,7 @@ def main() -> None:
     sz.row(picks[0])  # the ID table is built once per open store
 
     def check(name: str, got: list) -> None:
-        want = {i: r for i, r in zip(ids, reads, strict=True)}
+        want = dict(zip(ids, reads, strict=True))
         assert all(np.array_equal(a, want[i]) for i, a in got), name
 
     check("xsz", list(zip(ids, sz.dataset("Raw", n_threads=args.threads), strict=True)))

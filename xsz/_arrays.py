@@ -1,0 +1,300 @@
+"""Lazy arrays over an SZ store for xarray: ragged datasets, text datasets, attributes.
+
+Each array reads only what an indexing key needs. A ragged dataset maps the
+sample positions asked for to the reads that hold them (through the
+cumulative counts), decodes those reads in batches of neighbouring frames
+(`SZReader.dataset`: coalesced ``pread``s) and copies the wanted parts into
+the result. Arrays are thread-safe and pickle by store path: an unpickled copy
+(in a dask worker, say) opens the store once per process and shares it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+from xarray.backends import BackendArray
+from xarray.core import indexing
+
+from xsz.errors import SZFormatError
+from xsz.format import SZReader
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+__all__ = ["AttributeArray", "RaggedArray", "Source", "TextArray", "pieces"]
+
+BATCH_BYTES: Final = 1 << 24
+"""Decode at most about this many bytes of reads before copying them out."""
+_OPEN_READERS: Final = 32
+"""Readers kept open per process for unpickled sources (least recently used dropped)."""
+
+
+def _stamp(path: Path) -> tuple[int, ...]:
+    """What identifies one version of a store: the index file's identity, both sizes."""
+    index, dat = os.stat(path / "index"), os.stat(path / "dat")
+    return (index.st_ino, index.st_mtime_ns, index.st_size, dat.st_size)
+
+
+class _Readers:
+    """Open readers of this process, by source token (an LRU of references)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.readers: OrderedDict[str, SZReader] = OrderedDict()
+
+    def get(self, token: str) -> SZReader | None:
+        with self.lock:
+            reader = self.readers.get(token)
+            if reader is not None:
+                self.readers.move_to_end(token)
+            return reader
+
+    def put(self, token: str, reader: SZReader) -> None:
+        with self.lock:
+            self.readers[token] = reader
+            self.readers.move_to_end(token)
+            while len(self.readers) > _OPEN_READERS:
+                self.readers.popitem(last=False)  # closed when the last user lets go
+
+    def pop(self, token: str) -> SZReader | None:
+        with self.lock:
+            return self.readers.pop(token, None)
+
+
+_READERS: Final = _Readers()
+
+
+class Source:
+    """The store behind one opened Dataset: a reader, (re)opened on demand.
+
+    Pickles as path + token + stamp. In another process the first use opens the
+    store (parsing its index once per process) and checks it is still the
+    version that was opened: a store replaced since raises `SZFormatError`
+    rather than reading the new store's bytes through the old layout.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reader: SZReader | None = None) -> None:
+        self.path = Path(path)
+        self.token = uuid.uuid4().hex
+        self._lock = threading.Lock()
+        if reader is None:
+            reader = SZReader(self.path)
+        self.stamp = _stamp(self.path)
+        _READERS.put(self.token, reader)
+
+    @property
+    def reader(self) -> SZReader:
+        reader = _READERS.get(self.token)
+        if reader is not None:
+            return reader
+        with self._lock:
+            reader = _READERS.get(self.token)
+            if reader is None:
+                try:
+                    now = _stamp(self.path)
+                except OSError as exc:
+                    raise SZFormatError(f"{self.path}: the SZ store is gone ({exc})") from exc
+                if now != self.stamp:
+                    raise SZFormatError(
+                        f"{self.path}: the SZ store changed since it was opened; open it again"
+                    )
+                reader = SZReader(self.path)
+                _READERS.put(self.token, reader)
+            return reader
+
+    def close(self) -> None:
+        """Close this source's reader (a later read opens it again)."""
+        reader = _READERS.pop(self.token)
+        if reader is not None:
+            reader.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "token": self.token, "stamp": self.stamp}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+def pieces(
+    starts: npt.NDArray[np.int64], lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Split sample ranges ``[lo, hi)`` at read boundaries.
+
+    Returns ``(rows, first, last)``: each piece is ``read[rows][first:last]``,
+    in the order of the ranges.
+
+    Examples
+    --------
+    >>> s = np.array([0, 3, 3, 5])  # reads of 3, 0 and 2 samples
+    >>> [a.tolist() for a in pieces(s, np.array([1]), np.array([5]))]
+    [[0, 2], [1, 0], [3, 2]]
+    """
+    keep = hi > lo
+    lo, hi = lo[keep], hi[keep]
+    n = len(starts) - 1
+    first_row = np.searchsorted(starts, lo, side="right") - 1
+    last_row = np.searchsorted(starts, hi - 1, side="right") - 1
+    per_range = last_row - first_row + 1
+    rows = np.repeat(first_row - np.cumsum(per_range) + per_range, per_range) + np.arange(
+        int(per_range.sum()), dtype=np.int64
+    )
+    rows = np.minimum(rows, n - 1)
+    range_lo, range_hi = np.repeat(lo, per_range), np.repeat(hi, per_range)
+    first = np.maximum(range_lo, starts[rows]) - starts[rows]
+    last = np.minimum(range_hi, starts[rows + 1]) - starts[rows]
+    nonempty = last > first
+    return rows[nonempty], first[nonempty], last[nonempty]
+
+
+def _runs(positions: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Runs of consecutive values in `positions`, as ``[lo, hi)`` ranges."""
+    if positions.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    breaks = np.flatnonzero(positions[1:] != positions[:-1] + 1) + 1
+    lo = positions[np.concatenate([[0], breaks])]
+    hi = positions[np.concatenate([breaks - 1, [positions.size - 1]])] + 1
+    return lo, hi
+
+
+def _positions(key: Any, size: int) -> npt.NDArray[np.int64] | slice:
+    """A basic or vectorized 1-D key as a positive-step slice or an int64 array."""
+    if isinstance(key, slice):
+        start, stop, step = key.indices(size)
+        if step > 0:
+            return slice(start, max(start, stop), step)
+        key = np.arange(start, stop, step, dtype=np.int64)
+    arr = np.asarray(key)
+    if arr.dtype.kind not in "iu":
+        raise IndexError(f"SZ arrays take integer or slice keys, got {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    arr = np.where(arr < 0, arr + size, arr)
+    if arr.size and (arr.min() < 0 or arr.max() >= size):
+        bad = int(arr[(arr < 0) | (arr >= size)].reshape(-1)[0])
+        raise IndexError(f"index {bad} is out of bounds for a dimension of size {size}")
+    return arr
+
+
+class _SZArray(BackendArray):
+    """Shared plumbing: a 1-D array over one field of an SZ store."""
+
+    def __init__(self, source: Source, name: str, dtype: np.dtype[Any], size: int) -> None:
+        self.source = source
+        self.name = name
+        self.dtype = dtype
+        self.shape = (size,)
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(  # type: ignore[no-any-return]
+            key, self.shape, indexing.IndexingSupport.VECTORIZED, self._getitem
+        )
+
+    def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
+        (k,) = key
+        if isinstance(k, int | np.integer):
+            return self._take(_positions(np.array([k]), self.shape[0])).reshape(())
+        positions = _positions(k, self.shape[0])
+        if isinstance(positions, slice):
+            return self._take(positions)
+        return self._take(positions.reshape(-1)).reshape(positions.shape)
+
+    def _take(self, positions: slice | npt.NDArray[np.int64]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class RaggedArray(_SZArray):
+    """All reads' samples of one numeric dataset, back to back (``Raw`` on ``Raw_sample``).
+
+    Parameters
+    ----------
+    source
+        The store.
+    name
+        The dataset.
+    starts
+        Where each read's samples start, plus the total (`xsz.index.starts_of`).
+    n_threads
+        Decoder threads per indexing call.
+    """
+
+    def __init__(
+        self, source: Source, name: str, starts: npt.NDArray[np.int64], *, n_threads: int = 1
+    ) -> None:
+        dtype = source.reader.schema[name].dtype
+        super().__init__(source, name, dtype, int(starts[-1]))
+        self.starts = starts
+        self.n_threads = n_threads
+
+    def _take(self, positions: slice | npt.NDArray[np.int64]) -> np.ndarray:
+        if isinstance(positions, slice):
+            if positions.step != 1:
+                whole = self._take(slice(positions.start, positions.stop, 1))
+                return whole[:: positions.step]
+            lo, hi = np.array([positions.start]), np.array([positions.stop])
+        else:
+            lo, hi = _runs(positions)
+        return self.read_pieces(*pieces(self.starts, lo, hi))
+
+    def read_pieces(
+        self,
+        rows: npt.NDArray[np.int64],
+        first: npt.NDArray[np.int64],
+        last: npt.NDArray[np.int64],
+    ) -> np.ndarray:
+        """``concatenate([read(row)[a:b] ...])`` for the pieces, decoding each batch of reads once."""
+        out = np.empty(int((last - first).sum()), dtype=self.dtype)
+        if not len(rows):
+            return out
+        reader = self.source.reader
+        # Batches of pieces in output order; each batch decodes its reads once.
+        cost = np.cumsum(np.diff(self.starts)[rows] * self.dtype.itemsize)
+        cuts = np.searchsorted(cost, np.arange(BATCH_BYTES, int(cost[-1]), BATCH_BYTES), side="right")
+        edges = np.unique(np.concatenate([[0], cuts, [len(rows)]]))
+        position = 0
+        for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+            wanted = np.unique(rows[a:b])
+            decoded = dict(
+                zip(wanted.tolist(), reader.dataset(self.name, wanted, n_threads=self.n_threads), strict=True)
+            )
+            parts = [
+                decoded[r][f:e]
+                for r, f, e in zip(rows[a:b].tolist(), first[a:b].tolist(), last[a:b].tolist(), strict=True)
+            ]
+            size = int((last[a:b] - first[a:b]).sum())
+            np.concatenate(parts, out=out[position : position + size])
+            position += size
+        return out
+
+
+class TextArray(_SZArray):
+    """A text dataset, one string per read (``Fastq`` on ``read``)."""
+
+    def __init__(self, source: Source, name: str, n_reads: int, *, n_threads: int = 1) -> None:
+        super().__init__(source, name, np.dtype(object), n_reads)
+        self.n_threads = n_threads
+
+    def _take(self, positions: slice | npt.NDArray[np.int64]) -> np.ndarray:
+        rows = np.arange(self.shape[0])[positions] if isinstance(positions, slice) else positions
+        out = np.empty(len(rows), dtype=object)
+        if len(rows):
+            wanted, inverse = np.unique(rows, return_inverse=True)
+            values = self.source.reader.dataset(self.name, wanted, n_threads=self.n_threads)
+            out[:] = [values[i] for i in inverse.tolist()]
+        return out
+
+
+class AttributeArray(_SZArray):
+    """An attribute of every read, typed, converted from the parsed index on first use."""
+
+    def __init__(self, source: Source, name: str, dtype: np.dtype[Any], n_reads: int) -> None:
+        super().__init__(source, name, dtype, n_reads)
+
+    def _take(self, positions: slice | npt.NDArray[np.int64]) -> np.ndarray:
+        return np.asarray(self.source.reader.index.attribute(self.name)[positions])

@@ -16,8 +16,9 @@ import numpy as np
 import xarray as xr
 
 from xsz.backend import chunk_plan
-from xsz.format import SZWriter
-from xsz.mapping import READ_DIM, Variable, schema_from_variables
+from xsz.errors import SchemaError
+from xsz.format import SZWriter, code_of
+from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variables
 
 if TYPE_CHECKING:
     import os
@@ -77,10 +78,14 @@ def write_sz(
     sz = ds.sz
     index = sz.index  # raises when ragged variables do not match the reads
     ragged = sz.ragged
-    variables = {
-        name: Variable(tuple(map(str, var.dims)), var.dtype, var.attrs)
-        for name, var in ds.variables.items()
-    }
+    variables = {}
+    for name, var in ds.variables.items():
+        if var.dtype.kind not in "OUT" and SAMPLE_DIMENSION not in var.attrs:
+            try:
+                code_of(var.dtype)
+            except SchemaError as exc:
+                raise SchemaError(f"variable {name!r} cannot be stored as SZ: {exc}") from None
+        variables[name] = Variable(tuple(map(str, var.dims)), var.dtype, var.attrs)
     schema, header, fields = schema_from_variables(variables, ds.attrs)
     n = ds.sizes[READ_DIM]
     read_bytes = np.zeros(n, dtype=np.int64)

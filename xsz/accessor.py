@@ -365,10 +365,13 @@ def _block_calibration(
 def _calibrate(
     values: np.ndarray, offset: np.ndarray, scale: np.ndarray, lengths: npt.NDArray[np.int64]
 ) -> np.ndarray:
-    """``(values + offset) * scale`` with per-read offset/scale repeated over `lengths`."""
-    out = np.asarray(values, dtype=np.float32) + np.repeat(offset.astype(np.float32), lengths)
-    out *= np.repeat(scale.astype(np.float32), lengths)
-    return out
+    """``(values + offset) * scale`` with per-read offset/scale repeated over `lengths`.
+
+    Computed in float64 (an offset near ``-values`` must not lose its digits), stored as float32.
+    """
+    out = np.asarray(values, dtype=np.float64) + np.repeat(offset, lengths)
+    out *= np.repeat(scale, lengths)
+    return out.astype(np.float32)
 
 
 def _apply_reads(values: np.ndarray, counts: np.ndarray, func: Callable[[np.ndarray], Any], dtype: Any) -> np.ndarray:

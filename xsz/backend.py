@@ -199,12 +199,14 @@ def open_sz(
             index = SZReadIndex.from_ids(ids, ragged, dim=READ_DIM)
             variables[spec.name] = xr.Variable(spec.dims, ids, attrs)
             continue
-        if spec.role == "count":
-            assert f is not None
-            variables[spec.name] = xr.Variable(spec.dims, np.diff(starts[f.name]), attrs)
-            continue
         assert f is not None
         encoding: dict[str, Any] = {}
+        if spec.role != "ragged" and read_chunks:
+            encoding["preferred_chunks"] = {READ_DIM: read_chunks}
+        if spec.role == "count":
+            counts = np.diff(starts[f.name])
+            variables[spec.name] = xr.Variable(spec.dims, counts, attrs, encoding=encoding)
+            continue
         if spec.role == "ragged":
             s = starts[f.name]
             array: Any = RaggedArray(source, f.name, s, n_threads=n_threads)
@@ -214,8 +216,6 @@ def open_sz(
             array = TextArray(source, f.name, n, n_threads=n_threads)
         else:
             array = AttributeArray(source, f.name, spec.dtype, n)
-        if spec.role != "ragged" and read_chunks:
-            encoding["preferred_chunks"] = {READ_DIM: read_chunks}
         data = indexing.LazilyIndexedArray(array)
         variables[spec.name] = xr.Variable(spec.dims, data, attrs, encoding=encoding)
 

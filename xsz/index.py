@@ -290,28 +290,26 @@ class SZReadIndex(PandasIndex):
             return np.flatnonzero(values).astype(np.int64)
         if values.ndim == 0:
             found = self._lookup(values.reshape(1), method, tolerance)
-            return int(found[0])
+            return int(found[0]) if len(found) == 1 else found
         if values.ndim != 1:
             raise UsageError(f"select reads with a 1-D list of IDs, got shape {values.shape}")
         return self._lookup(values, method, tolerance)
 
     def _lookup(self, values: np.ndarray, method: str | None, tolerance: Any) -> np.ndarray:
-        if not self.index.is_unique:
-            dup = self.index[self.index.duplicated()][0]
-            raise ReadNotFoundError(
-                f"read IDs in {self.index.name!r} are not unique ({dup!r} appears more than "
-                "once): select these reads by position with ds.sz.isel"
-            )
+        """Positions of `values`; a repeated ID in the index matches all its reads."""
         if values.dtype.kind not in "iu" and self.index.dtype.kind in "iu":
             values = values.astype(object)
-        found = self.index.get_indexer(values, method=method, tolerance=tolerance)
-        missing = np.flatnonzero(found < 0)
+        if self.index.is_unique:
+            found = self.index.get_indexer(values, method=method, tolerance=tolerance)
+            missing = np.flatnonzero(found < 0)
+        else:
+            found, missing = self.index.get_indexer_non_unique(values)
         if len(missing):
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             first = values[missing[0]]
             first = first.item() if isinstance(first, np.generic) else first
             raise ReadNotFoundError(f"no read with ID {first!r} in {self.index.name!r}{more}")
-        return found.astype(np.int64)
+        return np.asarray(found, dtype=np.int64)
 
     def sel(self, labels: dict[Any, Any], method: str | None = None, tolerance: Any = None) -> IndexSelResult:  # type: ignore[override]
         # docstring inherited

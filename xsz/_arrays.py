@@ -14,6 +14,7 @@ import os
 import threading
 import uuid
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -21,16 +22,16 @@ import numpy as np
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
+from xsz._decode import DatFile, decode_into
 from xsz.errors import SZFormatError
 from xsz.format import SZReader
+from xsz.index import ragged_arange
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
 __all__ = ["AttributeArray", "RaggedArray", "Source", "TextArray", "pieces"]
 
-BATCH_BYTES: Final = 1 << 24
-"""Decode at most about this many bytes of reads before copying them out."""
 _OPEN_READERS: Final = 32
 """Readers kept open per process for unpickled sources (least recently used dropped)."""
 
@@ -86,6 +87,7 @@ class Source:
         if reader is None:
             reader = SZReader(self.path)
         self.stamp = _stamp(self.path)
+        self.dat = DatFile(self.path / "dat")
         _READERS.put(self.token, reader)
 
     @property
@@ -113,9 +115,10 @@ class Source:
         reader = _READERS.pop(self.token)
         if reader is not None:
             reader.close()
+        self.dat.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "token": self.token, "stamp": self.stamp}
+        return {"path": self.path, "token": self.token, "stamp": self.stamp, "dat": self.dat}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -158,14 +161,21 @@ def _runs(positions: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.
     if positions.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    breaks = np.flatnonzero(positions[1:] != positions[:-1] + 1) + 1
+    breaks = np.flatnonzero(np.diff(positions) != 1) + 1
     lo = positions[np.concatenate([[0], breaks])]
     hi = positions[np.concatenate([breaks - 1, [positions.size - 1]])] + 1
     return lo, hi
 
 
-def _positions(key: Any, size: int) -> npt.NDArray[np.int64] | slice:
-    """A basic or vectorized 1-D key as a positive-step slice or an int64 array."""
+Ranges = slice | tuple[np.ndarray, np.ndarray]
+"""A positive-step slice, or runs ``(lo, hi)``: positions ``lo[i] .. hi[i] - 1`` in order."""
+
+
+def _ranges(key: Any, size: int) -> Ranges:
+    """A 1-D key as a positive-step slice or as runs of positions, range-checked.
+
+    The checks look at the runs' ends only, not at every position.
+    """
     if isinstance(key, slice):
         start, stop, step = key.indices(size)
         if step > 0:
@@ -174,12 +184,14 @@ def _positions(key: Any, size: int) -> npt.NDArray[np.int64] | slice:
     arr = np.asarray(key)
     if arr.dtype.kind not in "iu":
         raise IndexError(f"SZ arrays take integer or slice keys, got {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
-    arr = np.where(arr < 0, arr + size, arr)
-    if arr.size and (arr.min() < 0 or arr.max() >= size):
-        bad = int(arr[(arr < 0) | (arr >= size)].reshape(-1)[0])
+    flat = arr.reshape(-1).astype(np.int64, copy=False)
+    lo, hi = _runs(flat)
+    if len(lo) and lo.min() < 0:  # negative positions count from the end
+        lo, hi = _runs(np.where(flat < 0, flat + size, flat))
+    if len(lo) and (lo.min() < 0 or hi.max() > size):
+        bad = int(lo.min()) if lo.min() < 0 else int(hi.max()) - 1
         raise IndexError(f"index {bad} is out of bounds for a dimension of size {size}")
-    return arr
+    return lo, hi
 
 
 class _SZArray(BackendArray):
@@ -199,13 +211,12 @@ class _SZArray(BackendArray):
     def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
         (k,) = key
         if isinstance(k, int | np.integer):
-            return self._take(_positions(np.array([k]), self.shape[0])).reshape(())
-        positions = _positions(k, self.shape[0])
-        if isinstance(positions, slice):
-            return self._take(positions)
-        return self._take(positions.reshape(-1)).reshape(positions.shape)
+            return self._take(_ranges(np.array([k]), self.shape[0])).reshape(())
+        out = self._take(_ranges(k, self.shape[0]))
+        return out if isinstance(k, slice) else out.reshape(np.shape(k))
 
-    def _take(self, positions: slice | npt.NDArray[np.int64]) -> np.ndarray:
+    def _take(self, ranges: Ranges) -> np.ndarray:
+        """The values at `ranges`, in order."""
         raise NotImplementedError
 
 
@@ -232,14 +243,14 @@ class RaggedArray(_SZArray):
         self.starts = starts
         self.n_threads = n_threads
 
-    def _take(self, positions: slice | npt.NDArray[np.int64]) -> np.ndarray:
-        if isinstance(positions, slice):
-            if positions.step != 1:
-                whole = self._take(slice(positions.start, positions.stop, 1))
-                return whole[:: positions.step]
-            lo, hi = np.array([positions.start]), np.array([positions.stop])
+    def _take(self, ranges: Ranges) -> np.ndarray:
+        if isinstance(ranges, slice):
+            if ranges.step != 1:
+                whole = self._take(slice(ranges.start, ranges.stop, 1))
+                return whole[:: ranges.step]
+            lo, hi = np.array([ranges.start]), np.array([ranges.stop])
         else:
-            lo, hi = _runs(positions)
+            lo, hi = ranges
         return self.read_pieces(*pieces(self.starts, lo, hi))
 
     def read_pieces(
@@ -248,29 +259,56 @@ class RaggedArray(_SZArray):
         first: npt.NDArray[np.int64],
         last: npt.NDArray[np.int64],
     ) -> np.ndarray:
-        """``concatenate([read(row)[a:b] ...])`` for the pieces, decoding each batch of reads once."""
-        out = np.empty(int((last - first).sum()), dtype=self.dtype)
+        """``concatenate([read(row)[a:b] ...])`` for the pieces ``(rows, first, last)``.
+
+        Whole reads are decoded straight into the result; reads only partly
+        wanted (at the ends of a slice, or scattered samples) are decoded once
+        each into a scratch array and the wanted samples gathered from it.
+        """
+        lengths = last - first
+        out = np.empty(int(lengths.sum()), dtype=self.dtype)
         if not len(rows):
             return out
-        reader = self.source.reader
-        # Batches of pieces in output order; each batch decodes its reads once.
-        cost = np.cumsum(np.diff(self.starts)[rows] * self.dtype.itemsize)
-        cuts = np.searchsorted(cost, np.arange(BATCH_BYTES, int(cost[-1]), BATCH_BYTES), side="right")
-        edges = np.unique(np.concatenate([[0], cuts, [len(rows)]]))
-        position = 0
-        for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
-            wanted = np.unique(rows[a:b])
-            decoded = dict(
-                zip(wanted.tolist(), reader.dataset(self.name, wanted, n_threads=self.n_threads), strict=True)
-            )
-            parts = [
-                decoded[r][f:e]
-                for r, f, e in zip(rows[a:b].tolist(), first[a:b].tolist(), last[a:b].tolist(), strict=True)
-            ]
-            size = int((last[a:b] - first[a:b]).sum())
-            np.concatenate(parts, out=out[position : position + size])
-            position += size
+        counts = np.diff(self.starts)
+        positions = np.cumsum(lengths) - lengths
+        whole = (first == 0) & (last == counts[rows])
+        self._decode(rows[whole], counts[rows[whole]], out, positions[whole])
+        part = ~whole
+        if part.any():
+            wanted, inverse = np.unique(rows[part], return_inverse=True)
+            sizes = counts[wanted]
+            base = np.cumsum(sizes) - sizes
+            scratch = np.empty(int(sizes.sum()), dtype=self.dtype)
+            self._decode(wanted, sizes, scratch, base)
+            src = ragged_arange(base[inverse] + first[part], base[inverse] + last[part])
+            dst = ragged_arange(positions[part], positions[part] + lengths[part])
+            out[dst] = scratch[src]
         return out
+
+    def _decode(
+        self,
+        rows: npt.NDArray[np.int64],
+        counts: npt.NDArray[np.int64],
+        out: np.ndarray,
+        positions: npt.NDArray[np.int64],
+    ) -> None:
+        reader, dat = self.source.reader, self.source.dat
+        parts = self.n_threads if len(rows) >= 2 * self.n_threads else 1
+        if parts == 1:
+            decode_into(reader, dat, self.name, rows, counts, out, positions)
+            return
+        with ThreadPoolExecutor(parts, thread_name_prefix="xsz-decode") as pool:
+            jobs = [
+                pool.submit(decode_into, reader, dat, self.name, r, c, out, p)
+                for r, c, p in zip(
+                    np.array_split(rows, parts),
+                    np.array_split(counts, parts),
+                    np.array_split(positions, parts),
+                    strict=True,
+                )
+            ]
+            for job in jobs:
+                job.result()
 
 
 class TextArray(_SZArray):
@@ -280,8 +318,8 @@ class TextArray(_SZArray):
         super().__init__(source, name, np.dtype(object), n_reads)
         self.n_threads = n_threads
 
-    def _take(self, positions: slice | npt.NDArray[np.int64]) -> np.ndarray:
-        rows = np.arange(self.shape[0])[positions] if isinstance(positions, slice) else positions
+    def _take(self, ranges: Ranges) -> np.ndarray:
+        rows = np.arange(self.shape[0])[ranges] if isinstance(ranges, slice) else ragged_arange(*ranges)
         out = np.empty(len(rows), dtype=object)
         if len(rows):
             wanted, inverse = np.unique(rows, return_inverse=True)
@@ -296,5 +334,6 @@ class AttributeArray(_SZArray):
     def __init__(self, source: Source, name: str, dtype: np.dtype[Any], n_reads: int) -> None:
         super().__init__(source, name, dtype, n_reads)
 
-    def _take(self, positions: slice | npt.NDArray[np.int64]) -> np.ndarray:
-        return np.asarray(self.source.reader.index.attribute(self.name)[positions])
+    def _take(self, ranges: Ranges) -> np.ndarray:
+        key = ranges if isinstance(ranges, slice) else ragged_arange(*ranges)
+        return np.asarray(self.source.reader.index.attribute(self.name)[key])

@@ -71,15 +71,19 @@ def ragged_arange(lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> npt.N
 
     Examples
     --------
-    >>> ragged_arange(np.array([5, 0]), np.array([7, 3])).tolist()
+    >>> ragged_arange(np.array([5, 0, 9]), np.array([7, 3, 9])).tolist()
     [5, 6, 0, 1, 2]
     """
+    keep = hi > lo
+    lo, hi = lo[keep], hi[keep]
     lengths = hi - lo
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    shift = lo - (np.cumsum(lengths) - lengths)
-    return np.arange(total, dtype=np.int64) + np.repeat(shift, lengths)
+    out = np.ones(int(lengths.sum()), dtype=np.int64)
+    if len(out):  # steps of 1, a jump at the head of each range, then one cumsum
+        heads = np.cumsum(lengths) - lengths
+        out[0] = lo[0]
+        out[heads[1:]] = lo[1:] - hi[:-1] + 1
+        np.cumsum(out, out=out)
+    return out
 
 
 def sample_indexer(starts: npt.NDArray[np.int64], positions: Positions) -> slice | np.ndarray:

@@ -196,7 +196,7 @@ def test_accessor_to_sz_round_trip_of_fixtures(name, tmp_path):
     ds.sz.to_sz(tmp_path / "copy.sz", batch_bytes=50_000)
     back = xr.open_dataset(tmp_path / "copy.sz", engine="sz")
     xr.testing.assert_identical(back.load(), ds.load())
-    header, columns, rows = reference.read_store(tmp_path / "copy.sz")  # by the original's rules
+    _, columns, rows = reference.read_store(tmp_path / "copy.sz")  # by the original's rules
     assert columns == ds.attrs["sz_columns"]
     assert [r.get("ID") for r in rows] == ds["read"].values.tolist()
 

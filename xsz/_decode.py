@@ -19,11 +19,7 @@ import numpy as np
 import zstandard
 
 from xsz.codec import decode_payload, kind_of
-
-try:
-    from xsz import _kernels
-except ImportError:  # pragma: no cover - no C compiler at install time
-    _kernels = None
+from xsz.codec._svb import _kernels  # the C kernels, or None (not built, or XSZ_NO_KERNELS)
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -117,12 +113,10 @@ def decode_into(
         return
     f = reader.schema[name]
     kind = kind_of(f.dtype)
-    itemsize = out.dtype.itemsize
     frame_offset = reader.index.frame_offset[name][rows]
     frame_end = frame_offset + reader.index.frame_size[name][rows]
     order = np.argsort(frame_offset, kind="stable")
     offsets, ends = frame_offset[order], frame_end[order]
-    dctx = _dctx()
     for a, b in _spans(offsets, ends):
         lo = int(offsets[a])
         block = memoryview(dat.pread(int(ends[a:b].max()) - lo, lo))
@@ -130,22 +124,26 @@ def decode_into(
             n, p = int(counts[k]), int(positions[k])
             target = out[p : p + n]
             try:
-                frame = block[start - lo : stop - lo]
-                if len(frame) != stop - start:
-                    raise ValueError("dat is shorter than the index says")
-                size = zstandard.frame_content_size(frame)
-                limit = n * itemsize if kind == "raw" else 5 * n + 4
-                if size < 0 or size > limit:
-                    raise ValueError(f"frame claims {size} bytes")
-                payload = dctx.decompress(frame)
-                if kind == "raw":
-                    if len(payload) != n * itemsize:
-                        raise ValueError(f"{len(payload)} bytes for {n} values")
-                    target[:] = np.frombuffer(payload, out.dtype)
-                elif _kernels is not None:
-                    _kernels.decode(payload, n, target, itemsize, kind == "delta")
-                else:  # pragma: no cover - exercised without the C kernels
-                    target[:] = decode_payload(payload, f.dtype, n)
+                _decode_frame(block[start - lo : stop - lo], stop - start, kind, f.dtype, target)
             except Exception:  # decode it again the slow way, which names what is wrong
                 (values,) = reader.dataset(name, [int(rows[k])])
                 target[:] = values
+
+
+def _decode_frame(frame: memoryview, size: int, kind: str, dtype: np.dtype, target: np.ndarray) -> None:
+    """Decode one frame of `size` bytes into `target` (its length is the read's count)."""
+    n, itemsize = len(target), target.dtype.itemsize
+    if len(frame) != size:
+        raise ValueError("dat is shorter than the index says")
+    claimed = zstandard.frame_content_size(frame)
+    if claimed < 0 or claimed > (n * itemsize if kind == "raw" else 5 * n + 4):
+        raise ValueError(f"frame claims {claimed} bytes")
+    payload = _dctx().decompress(frame)
+    if kind == "raw":
+        if len(payload) != n * itemsize:
+            raise ValueError(f"{len(payload)} bytes for {n} values")
+        target[:] = np.frombuffer(payload, target.dtype)
+    elif _kernels is not None:
+        _kernels.decode(payload, n, target, itemsize, kind == "delta")
+    else:  # pragma: no cover - exercised without the C kernels
+        target[:] = decode_payload(payload, dtype, n)

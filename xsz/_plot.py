@@ -87,7 +87,7 @@ def plot_reads(
     reads: Any = None,
     *,
     name: str = "Raw",
-    pA: bool | None = None,  # noqa: N803
+    pA: bool | None = None,
     moves: str | None = "Move",
     bases: str | None = None,
     stride: int | None = None,
@@ -171,7 +171,7 @@ def plot_reads(
         ax.set_xlabel("sample")
         if moves is not None and moves in one.variables and len(y):
             _overlay_moves(ax, one, moves, bases, stride, max_bases, y, lo)
-    return axes
+    return list(axes)
 
 
 def _overlay_moves(

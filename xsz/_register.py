@@ -46,7 +46,7 @@ def _register() -> None:
     from xarray import Dataset, register_dataset_accessor
 
     if "sz" not in Dataset.__dict__:
-        register_dataset_accessor("sz")(SZ)
+        register_dataset_accessor("sz")(SZ)  # type: ignore[no-untyped-call]
 
 
 def _register_quietly() -> None:

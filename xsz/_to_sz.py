@@ -10,6 +10,7 @@ Dataset. `SZWriter` checks every value (no lossy casts) and commits atomically.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -78,14 +79,14 @@ def write_sz(
     sz = ds.sz
     index = sz.index  # raises when ragged variables do not match the reads
     ragged = sz.ragged
-    variables = {}
+    variables: dict[str, Variable] = {}
     for name, var in ds.variables.items():
         if var.dtype.kind not in "OUT" and SAMPLE_DIMENSION not in var.attrs:
             try:
                 code_of(var.dtype)
             except SchemaError as exc:
                 raise SchemaError(f"variable {name!r} cannot be stored as SZ: {exc}") from None
-        variables[name] = Variable(tuple(map(str, var.dims)), var.dtype, var.attrs)
+        variables[str(name)] = Variable(tuple(map(str, var.dims)), var.dtype, var.attrs)
     schema, header, fields = schema_from_variables(variables, ds.attrs)
     n = ds.sizes[READ_DIM]
     read_bytes = np.zeros(n, dtype=np.int64)
@@ -94,7 +95,7 @@ def write_sz(
     bounds = chunk_plan(read_bytes + 1, batch_bytes).tolist()
     order = [fields[f.name] for f in schema.fields]
     with SZWriter(path, schema, header=header, overwrite=overwrite, n_threads=n_threads) as writer:
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for a, b in itertools.pairwise(bounds):
             columns = [_batch(ds, name, ragged, index.starts, a, b) for name in order]
             writer.put_many(zip(*columns, strict=True))
 
@@ -117,7 +118,7 @@ def _as_reads(ds: xr.Dataset) -> xr.Dataset:
         return ds
 
     def lift(var: xr.Variable) -> xr.Variable:
-        return var.set_dims((READ_DIM,)) if var.ndim == 0 else var
+        return var.set_dims((READ_DIM,)) if var.ndim == 0 else var  # type: ignore[no-untyped-call]
 
     return xr.Dataset(
         {k: lift(v.variable) for k, v in ds.data_vars.items()},

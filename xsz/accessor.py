@@ -32,7 +32,7 @@ import xarray as xr
 
 from xsz._arrays import pieces
 from xsz.errors import UsageError
-from xsz.index import DetachedReadIndex, SZReadIndex, ragged_arange, starts_of
+from xsz.index import DetachedReadIndex, SZReadIndex, sample_indexer, starts_of
 from xsz.mapping import READ_DIM, SAMPLE_DIMENSION
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class SZAccessor:
 
     def __init__(self, ds: xr.Dataset) -> None:
         self._ds = ds
+        self._built: tuple[tuple[Any, ...], SZReadIndex] | None = None
 
     # --- structure -------------------------------------------------------------------
 
@@ -120,6 +121,11 @@ class SZAccessor:
                 "concat), which leaves ragged variables whole: select reads with "
                 "ds.sel(read=...) or ds.sz.isel(read=...) instead"
             )
+        key = tuple(ds.variables[v] for r in ragged for v in (r.count, r.name))
+        if self._built is not None and len(key) == len(self._built[0]) and all(
+            a is b for a, b in zip(key, self._built[0], strict=True)
+        ):
+            return self._built[1]
         starts = {}
         for r in ragged:
             s = starts_of(ds[r.count].values)
@@ -130,7 +136,9 @@ class SZAccessor:
                 )
             starts[r.dim] = s
         ids = ds[READ_DIM].values if READ_DIM in ds.coords else np.arange(ds.sizes[READ_DIM])
-        return SZReadIndex.from_ids(ids, starts, dim=READ_DIM)
+        index = SZReadIndex.from_ids(ids, starts, dim=READ_DIM)
+        self._built = (key, index)  # ReadValues asks once per batch of reads
+        return index
 
     # --- selecting reads -------------------------------------------------------------
 
@@ -211,34 +219,30 @@ class SZAccessor:
         ``calibration_offset``/``calibration_scale``.
         """
         ds = self._ds
+        per_read = (READ_DIM,) if READ_DIM in ds.dims else ()
         for names, _ in CALIBRATIONS:
-            if all(n in ds.variables and ds[n].dims == ds[READ_DIM].dims for n in names if n):
+            if all(n in ds.variables and ds[n].dims == per_read for n in names):
                 values = [ds[n].astype(np.float64) for n in names]
                 scale = values[1] / values[2] if len(values) == 3 else values[1]
                 return values[0], scale
         rules = "; ".join(text for _, text in CALIBRATIONS)
         raise UsageError(f"no calibration in this Dataset: it needs per-read variables for one of: {rules}")
 
-    def to_pA(self, name: Hashable = "Raw") -> xr.DataArray:  # noqa: N802
+    def to_pA(self, name: Hashable = "Raw") -> xr.DataArray:
         """A ragged signal in picoamperes (float32), lazy when the Dataset is chunked."""
         r = self._ragged(name)
         offset, scale = (v.values for v in self.calibration())
         starts = self.index.starts[r.dim]
         data = self._ds[name].data
         if _is_dask(data):
-            import dask.array as da
-            from dask import delayed
-
             bounds = np.cumsum((0, *data.chunks[0]))
-            blocks = [
-                da.from_delayed(
-                    delayed(_calibrate)(block, *_block_calibration(starts, offset, scale, a, b)),
-                    shape=(b - a,),
-                    dtype=np.float32,
-                )
-                for block, a, b in zip(data.to_delayed().ravel(), bounds[:-1], bounds[1:], strict=True)
-            ]
-            values: Any = da.concatenate(blocks) if blocks else da.zeros(0, dtype=np.float32)
+            values: Any = _from_blocks(
+                [
+                    (_calibrate, (block, *_block_calibration(starts, offset, scale, a, b)), b - a)
+                    for block, a, b in zip(data.to_delayed().ravel(), bounds[:-1], bounds[1:], strict=True)
+                ],
+                np.float32,
+            )
         else:
             values = _calibrate(np.asarray(data), *_block_calibration(starts, offset, scale, 0, len(data)))
         attrs = {"units": "pA", "long_name": f"{name} in picoamperes"}
@@ -259,9 +263,6 @@ class SZAccessor:
         n = len(starts) - 1
         data = self._ds[name].data
         if _is_dask(data):
-            import dask.array as da
-            from dask import delayed
-
             bounds = np.cumsum((0, *data.chunks[0]))
             rows = np.searchsorted(starts[:-1], bounds, side="left")
             rows[-1] = n
@@ -271,15 +272,13 @@ class SZAccessor:
                 data = data.rechunk((tuple(np.diff(bounds).tolist()),))
                 rows = np.searchsorted(starts[:-1], bounds, side="left")
                 rows[-1] = n
-            blocks = [
-                da.from_delayed(
-                    delayed(_apply_reads)(block, np.diff(starts[a : b + 1]), func, dtype),
-                    shape=(b - a,),
-                    dtype=dtype,
-                )
-                for block, a, b in zip(data.to_delayed().ravel(), rows[:-1], rows[1:], strict=True)
-            ]
-            values: Any = da.concatenate(blocks) if blocks else da.zeros(0, dtype=dtype)
+            values: Any = _from_blocks(
+                [
+                    (_apply_reads, (block, np.diff(starts[a : b + 1]), func, dtype), b - a)
+                    for block, a, b in zip(data.to_delayed().ravel(), rows[:-1], rows[1:], strict=True)
+                ],
+                dtype,
+            )
         else:
             values = _apply_reads(np.asarray(data), np.diff(starts), func, dtype)
         coords = {READ_DIM: self._ds[READ_DIM]} if READ_DIM in self._ds.coords else None
@@ -335,9 +334,9 @@ class ReadValues(Sequence[Any]):
             i %= n
             return ds[name].isel({ragged.dim: slice(int(starts[i]), int(starts[i + 1]))}).values
         rows = np.arange(n)[key]
-        lo, hi = starts[rows], starts[rows + 1]
-        values = ds[name].isel({ragged.dim: ragged_arange(lo, hi)}).values
-        return np.split(values, np.cumsum(hi - lo)[:-1])
+        lengths = starts[rows + 1] - starts[rows]
+        values = ds[name].isel({ragged.dim: sample_indexer(starts, rows)}).values
+        return np.split(values, np.cumsum(lengths)[:-1])
 
     def __iter__(self) -> Iterator[Any]:
         step = 1024
@@ -353,6 +352,15 @@ def _read_key(indexers: dict[str, Any]) -> Any:
 
 def _is_dask(data: Any) -> bool:
     return type(data).__module__.startswith("dask.")
+
+
+def _from_blocks(tasks: list[tuple[Callable[..., np.ndarray], tuple[Any, ...], int]], dtype: Any) -> Any:
+    """A 1-D dask array of one task per block: ``(function, arguments, length)``."""
+    import dask.array as da
+    from dask.delayed import delayed
+
+    blocks = [da.from_delayed(delayed(fn)(*args), shape=(size,), dtype=dtype) for fn, args, size in tasks]  # type: ignore[no-untyped-call]
+    return da.concatenate(blocks) if blocks else da.zeros(0, dtype=dtype)  # type: ignore[no-untyped-call]
 
 
 def _block_calibration(
@@ -371,7 +379,7 @@ def _calibrate(
     """
     out = np.asarray(values, dtype=np.float64) + np.repeat(offset, lengths)
     out *= np.repeat(scale, lengths)
-    return out.astype(np.float32)
+    return np.asarray(out, dtype=np.float32)
 
 
 def _apply_reads(values: np.ndarray, counts: np.ndarray, func: Callable[[np.ndarray], Any], dtype: Any) -> np.ndarray:

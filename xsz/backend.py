@@ -33,7 +33,7 @@ from xsz.index import SZReadIndex, starts_of
 from xsz.mapping import READ_DIM, group_attrs, layout
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Hashable, Iterable
 
     import numpy.typing as npt
 
@@ -99,7 +99,7 @@ class SZBackendEntrypoint(BackendEntrypoint):
 
     description = "Nanopore reads in SZ stores (pysz 0.4.0): lazy ragged variables, ds.sz accessor"
     url = "https://github.com/xsz-developers/xsz#the-xarray-engine"
-    open_dataset_parameters: ClassVar[tuple[str, ...]] = (  # type: ignore[misc]
+    open_dataset_parameters: ClassVar[tuple[str, ...]] = (
         "filename_or_obj",
         "drop_variables",
         "chunk_bytes",
@@ -179,13 +179,12 @@ def open_sz(
 
     starts: dict[str, npt.NDArray[np.int64]] = {}  # per numeric dataset (SZ name)
     for spec in specs:
-        if spec.role in ("ragged", "count") and spec.field is not None:
-            if spec.field.name not in starts:
-                starts[spec.field.name] = starts_of(reader.counts(spec.field.name))
+        f = spec.field
+        if spec.role in ("ragged", "count") and f is not None and f.name not in starts:
+            starts[f.name] = starts_of(reader.counts(f.name))
 
-    bounds = chunk_plan(_read_bytes(reader, specs, starts), chunk_bytes or default_chunk_bytes(
-        int(sum(int(s[-1]) * reader.schema[f].dtype.itemsize for f, s in starts.items()))
-    ))
+    read_bytes = _read_bytes(reader, specs, starts)
+    bounds = chunk_plan(read_bytes, chunk_bytes or default_chunk_bytes(int(read_bytes.sum())))
     read_chunks = tuple(np.diff(bounds).tolist()) if n else None
 
     variables: dict[str, xr.Variable] = {}
@@ -195,7 +194,9 @@ def open_sz(
         f = spec.field
         if spec.role in ("read_id", "read_position"):
             ids = reader.index.ids()
-            ragged = {s.dims[0]: starts[s.field.name] for s in specs if s.role == "ragged" and s.field}
+            ragged: dict[Hashable, npt.NDArray[np.int64]] = {
+                s.dims[0]: starts[s.field.name] for s in specs if s.role == "ragged" and s.field
+            }
             index = SZReadIndex.from_ids(ids, ragged, dim=READ_DIM)
             variables[spec.name] = xr.Variable(spec.dims, ids, attrs)
             continue

@@ -110,12 +110,12 @@ def sample_indexer(starts: npt.NDArray[np.int64], positions: Positions) -> slice
             stop = max(stop, first)
             return slice(int(starts[first]), int(starts[stop]))
         positions = np.arange(first, stop, step, dtype=np.int64)
-    p = np.asarray(positions, dtype=np.int64)
-    if p.size == 0:
+    rows = np.asarray(positions, dtype=np.int64)
+    if rows.size == 0:
         return np.zeros(0, dtype=np.int64)
-    if p.size == 1 or bool(np.all(p[1:] == p[:-1] + 1)):
-        return slice(int(starts[p[0]]), int(starts[p[-1] + 1]))
-    return ragged_arange(starts[p], starts[p + 1])
+    if rows.size == 1 or bool(np.all(rows[1:] == rows[:-1] + 1)):
+        return slice(int(starts[rows[0]]), int(starts[rows[-1] + 1]))
+    return ragged_arange(starts[rows], starts[rows + 1])
 
 
 class DetachedReadIndex(PandasIndex):
@@ -186,7 +186,7 @@ class SZReadIndex(PandasIndex):
     def from_ids(
         cls,
         ids: npt.ArrayLike,
-        starts: Mapping[Hashable, npt.NDArray[np.int64]],
+        starts: Mapping[Any, npt.NDArray[np.int64]],
         *,
         dim: Hashable = READ_DIM,
     ) -> SZReadIndex:
@@ -209,23 +209,23 @@ class SZReadIndex(PandasIndex):
         )
 
     @classmethod
-    def concat(
+    def concat(  # type: ignore[override]
         cls,
         indexes: Sequence[PandasIndex],
         dim: Hashable,
         positions: Any = None,
-    ) -> PandasIndex:  # type: ignore[override]
-        return DetachedReadIndex.concat(indexes, dim, positions)
+    ) -> PandasIndex:
+        return DetachedReadIndex.concat(indexes, dim, positions)  # type: ignore[arg-type]
 
     def join(self, other: PandasIndex, how: str = "inner") -> PandasIndex:  # type: ignore[override]
         return self._replace(self.index).join(other, how)
 
-    def _copy(self, deep: bool = True, memo: dict[int, Any] | None = None) -> SZReadIndex:  # type: ignore[override]
+    def _copy(self, deep: bool = True, memo: dict[int, Any] | None = None) -> SZReadIndex:
         index = self.index.copy(deep=True) if deep else self.index
         starts = {k: v.copy() for k, v in self.starts.items()} if deep else self.starts
         return SZReadIndex(index, self.dim, self.coord_dtype, fastpath=True, starts=starts)
 
-    def rename(self, name_dict: Mapping[Any, Hashable], dims_dict: Mapping[Any, Hashable]) -> SZReadIndex:  # type: ignore[override]
+    def rename(self, name_dict: Mapping[Any, Hashable], dims_dict: Mapping[Any, Hashable]) -> SZReadIndex:
         name = self.index.name
         if name not in name_dict and not any(d in dims_dict for d in (self.dim, *self.starts)):
             return self
@@ -284,7 +284,8 @@ class SZReadIndex(PandasIndex):
             label = label.values
         if isinstance(label, slice):
             try:
-                return self.index.slice_indexer(label.start, label.stop, label.step)
+                reads: slice = self.index.slice_indexer(label.start, label.stop, label.step)
+                return reads
             except KeyError as exc:
                 raise ReadNotFoundError(f"no read with ID {exc.args[0]!r} in {name!r}") from None
         values = np.asarray(label)
@@ -315,7 +316,7 @@ class SZReadIndex(PandasIndex):
             raise ReadNotFoundError(f"no read with ID {first!r} in {self.index.name!r}{more}")
         return np.asarray(found, dtype=np.int64)
 
-    def sel(self, labels: dict[Any, Any], method: str | None = None, tolerance: Any = None) -> IndexSelResult:  # type: ignore[override]
+    def sel(self, labels: dict[Any, Any], method: str | None = None, tolerance: Any = None) -> IndexSelResult:
         # docstring inherited
         ((name, label),) = labels.items()
         positions = self.positions(label, method=method, tolerance=tolerance)

@@ -1,6 +1,6 @@
 """Issue 4 benchmarks: the xarray engine "sz" against xsz.format's direct reads.
 
-    .venv/bin/python bench/bench_xarray.py [--reads 1000000] [--rounds 5] [--out bench/results-xarray.md]
+    .venv/bin/python bench/bench_xarray.py [--reads N] [--rounds R] [--out FILE]
 
 Two stores, made once under bench/out/ (ignored by git): the 117 real reads of
 ../shared/data/signal_sample.npz written with SZWriter, and a generated store
@@ -42,13 +42,29 @@ def make_real(path: Path) -> Path:
         return path
     reads, z = load_sample()
     schema = Schema.build(
-        [("ID", str), ("offset", np.float64), ("range", np.float64), ("digitisation", np.float64),
-         ("scale", np.float64), ("sampling_rate", np.float64)],
+        [
+            ("ID", str),
+            ("offset", np.float64),
+            ("range", np.float64),
+            ("digitisation", np.float64),
+            ("scale", np.float64),
+            ("sampling_rate", np.float64),
+        ],
         [("Raw", np.int16)],
     )
     with SZWriter(path, schema) as w:
-        w.put_many(zip(z["read_id"].tolist(), z["offset"], z["range"], z["digitisation"],
-                       z["scale"], z["sampling_rate"], reads, strict=True))
+        w.put_many(
+            zip(
+                z["read_id"].tolist(),
+                z["offset"],
+                z["range"],
+                z["digitisation"],
+                z["scale"],
+                z["sampling_rate"],
+                reads,
+                strict=True,
+            )
+        )
     return path
 
 
@@ -60,7 +76,9 @@ def make_large(path: Path, n: int) -> Path:
     rng = np.random.default_rng(0)
     lengths = rng.integers(100, 700, n)
     starts = rng.integers(0, len(signal) - 700, n)
-    schema = Schema.build([("ID", str), ("offset", np.float32), ("scale", np.float32)], [("Raw", np.int16)])
+    schema = Schema.build(
+        [("ID", str), ("offset", np.float32), ("scale", np.float32)], [("Raw", np.int16)]
+    )
     t = time.perf_counter()
     with SZWriter(path, schema, n_threads=2) as w:
         for a in range(0, n, 20_000):
@@ -98,15 +116,30 @@ def bench_store(label: str, path: Path, rounds: int) -> list[tuple[str, str, str
     rows.append((label, f"open_dataset ({n:,} reads)", f"{t_open:.3f} s, {preads} preads of dat"))
 
     ds = xr.open_dataset(path, engine="sz", cache=False)
-    t = best_times({"xr": lambda: ds.Raw.values, "direct": lambda: reader.dataset("Raw")}, rounds=rounds)
-    rows.append((label, f"all Raw ({mb:.0f} MB): Dataset vs SZReader.dataset",
-                 f"{t['xr']:.3f} s vs {t['direct']:.3f} s: **{t['direct'] / t['xr']:.2f}x**"))
+    t = best_times(
+        {"xr": lambda: ds.Raw.values, "direct": lambda: reader.dataset("Raw")}, rounds=rounds
+    )
+    rows.append(
+        (
+            label,
+            f"all Raw ({mb:.0f} MB): Dataset vs SZReader.dataset",
+            f"{t['xr']:.3f} s vs {t['direct']:.3f} s: **{t['direct'] / t['xr']:.2f}x**",
+        )
+    )
 
     dc = xr.open_dataset(path, engine="sz", chunks={})
-    cases = {f"{k}": (lambda k=k: dc.Raw.data.compute(scheduler="threads", num_workers=k)) for k in (1, 2)}
+    cases = {
+        f"{k}": (lambda k=k: dc.Raw.data.compute(scheduler="threads", num_workers=k))
+        for k in (1, 2)
+    }
     t = best_times(cases, rounds=rounds)
-    rows.append((label, f"chunks={{}} ({len(dc.Raw.chunks[0])} chunks): 2 dask threads vs 1",
-                 f"{t['2']:.3f} s vs {t['1']:.3f} s: **{t['1'] / t['2']:.2f}x**"))
+    rows.append(
+        (
+            label,
+            f"chunks={{}} ({len(dc.Raw.chunks[0])} chunks): 2 dask threads vs 1",
+            f"{t['2']:.3f} s vs {t['1']:.3f} s: **{t['1'] / t['2']:.2f}x**",
+        )
+    )
 
     ids = np.random.default_rng(1).choice(ds["read"].values, min(1000, n), replace=False).tolist()
     ds.sel(read=ids[0])  # the ID hash table is built once per Dataset; not part of either case
@@ -115,10 +148,17 @@ def bench_store(label: str, path: Path, rounds: int) -> list[tuple[str, str, str
         for i in ids:
             ds.sel(read=i).Raw.values  # noqa: B018
 
-    t = best_times({"batch": lambda: ds.sel(read=ids).Raw.values, "single": one_by_one},
-                   rounds=max(3, rounds // 2))
-    rows.append((label, f"{len(ids):,} random reads by ID: one sel vs {len(ids):,} sels",
-                 f"{t['batch']:.4f} s vs {t['single']:.3f} s: **{t['single'] / t['batch']:.0f}x**"))
+    t = best_times(
+        {"batch": lambda: ds.sel(read=ids).Raw.values, "single": one_by_one},
+        rounds=max(3, rounds // 2),
+    )
+    rows.append(
+        (
+            label,
+            f"{len(ids):,} random reads by ID: one sel vs {len(ids):,} sels",
+            f"{t['batch']:.4f} s vs {t['single']:.3f} s: **{t['single'] / t['batch']:.0f}x**",
+        )
+    )
     reader.close()
     return rows
 
@@ -131,7 +171,9 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     rows = bench_store("real", make_real(OUT / "real.sz"), args.rounds)
-    rows += bench_store("generated", make_large(OUT / f"large-{args.reads}.sz", args.reads), args.rounds)
+    rows += bench_store(
+        "generated", make_large(OUT / f"large-{args.reads}.sz", args.reads), args.rounds
+    )
     command = " ".join([".venv/bin/python", "bench/bench_xarray.py", *sys.argv[1:]])
     lines = [
         "## xarray engine (issue 4)",

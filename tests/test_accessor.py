@@ -49,11 +49,14 @@ ds = xr.Dataset({{"Raw": ("Raw_sample", [1, 2, 3])}},
 ds["Raw_count"] = ("read", [1, 2], {{"sample_dimension": "Raw_sample"}})
 assert [a.tolist() for a in ds.sz.to_list("Raw")] == [[1], [2, 3]]
 """
-    for first, second in (("import xsz; assert 'xarray' not in sys.modules", "xarray"),
-                          ("import xarray", "xsz")):
+    for first, second in (
+        ("import xsz; assert 'xarray' not in sys.modules", "xarray"),
+        ("import xarray", "xsz"),
+    ):
         subprocess.run(
             [sys.executable, "-W", "error", "-c", code.format(first=first, second=second)],
-            check=True, cwd=ROOT,
+            check=True,
+            cwd=ROOT,
         )
 
 
@@ -110,8 +113,10 @@ def test_accessor_calibration_rules(tmp_path, names, scale):
         pa = ds.sz.to_pA("Raw")
         assert pa.attrs["units"] == "pA" and pa.dims == ("Raw_sample",)
         want = np.concatenate(
-            [(s + values[names[0]][i]) * scale({k: v[i] for k, v in values.items()})
-             for i, s in enumerate(signals)]
+            [
+                (s + values[names[0]][i]) * scale({k: v[i] for k, v in values.items()})
+                for i, s in enumerate(signals)
+            ]
         )
         assert np.allclose(pa.values, want, rtol=1e-6)
         assert (pa.chunks is not None) == (chunks is not None)
@@ -237,7 +242,9 @@ def test_accessor_to_sz_writes_in_bounded_batches(store, tmp_path, monkeypatch):
 
 def test_accessor_to_sz_refuses_what_sz_cannot_hold(ds, tmp_path):
     with pytest.raises(SchemaError, match="when"):
-        ds.assign(when=("read", np.zeros(ds.sizes["read"], "datetime64[ns]"))).sz.to_sz(tmp_path / "x.sz")
+        ds.assign(when=("read", np.zeros(ds.sizes["read"], "datetime64[ns]"))).sz.to_sz(
+            tmp_path / "x.sz"
+        )
     bad = ds.assign(Offset=ds.Offset.astype(np.int64) + 2**40)
     with pytest.raises(SchemaError):
         bad.sz.to_sz(tmp_path / "y.sz")

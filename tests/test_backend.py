@@ -185,8 +185,15 @@ def test_backend_ragged_indexing_matches_numpy(store, reads):
     raw = np.concatenate([r[3] for r in reads])
     rng = np.random.default_rng(3)
     for key in (
-        slice(None), slice(100, 20_000, 7), slice(-500, None), slice(50, 40), -1, 12345,
-        rng.integers(0, len(raw), 300), np.array([5, 5, 4, -3]), np.array([], dtype=int),
+        slice(None),
+        slice(100, 20_000, 7),
+        slice(-500, None),
+        slice(50, 40),
+        -1,
+        12345,
+        rng.integers(0, len(raw), 300),
+        np.array([5, 5, 4, -3]),
+        np.array([], dtype=int),
     ):
         assert np.array_equal(ds.Raw[key].values, raw[key]), key
     key2d = xr.DataArray(np.array([[0, 9], [len(raw) - 1, 3]]), dims=("a", "b"))
@@ -213,7 +220,9 @@ def test_backend_chunks_follow_read_boundaries(store, reads):
     check_reads(ds.compute(), reads)
     sub = ds.sel(read=["read_00017", "read_00004", "read_00030"])
     assert sub.Raw.chunks is not None
-    check_reads(sub.compute(), [by_id(reads)[i] for i in ("read_00017", "read_00004", "read_00030")])
+    check_reads(
+        sub.compute(), [by_id(reads)[i] for i in ("read_00017", "read_00004", "read_00030")]
+    )
 
 
 def test_backend_default_chunks_group_many_reads(tmp_path):
@@ -377,7 +386,9 @@ def test_backend_corrupt_frame_names_the_read(store, tmp_path, chunks):
         fh.seek(start)
         fh.write(b"\0\0\0\0")  # the zstd magic of read 13's Raw frame
     ds = xr.open_dataset(bad, engine="sz", chunks=chunks)
-    assert np.array_equal(ds.sel(read="read_00012").Raw.values, make_reads(N_READS, length=3000)[12][3])
+    assert np.array_equal(
+        ds.sel(read="read_00012").Raw.values, make_reads(N_READS, length=3000)[12][3]
+    )
     with pytest.raises(SZFormatError, match=r"read 'read_00013'.*'Raw'"):
         ds.Raw.values  # noqa: B018
 

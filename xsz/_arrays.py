@@ -319,7 +319,11 @@ class TextArray(_SZArray):
         self.n_threads = n_threads
 
     def _take(self, ranges: Ranges) -> np.ndarray:
-        rows = np.arange(self.shape[0])[ranges] if isinstance(ranges, slice) else ragged_arange(*ranges)
+        rows = (
+            np.arange(self.shape[0])[ranges]
+            if isinstance(ranges, slice)
+            else ragged_arange(*ranges)
+        )
         out = np.empty(len(rows), dtype=object)
         if len(rows):
             wanted, inverse = np.unique(rows, return_inverse=True)

@@ -120,7 +120,9 @@ def decode_into(
     for a, b in _spans(offsets, ends):
         lo = int(offsets[a])
         block = memoryview(dat.pread(int(ends[a:b].max()) - lo, lo))
-        for k, start, stop in zip(order[a:b].tolist(), offsets[a:b].tolist(), ends[a:b].tolist(), strict=True):
+        for k, start, stop in zip(
+            order[a:b].tolist(), offsets[a:b].tolist(), ends[a:b].tolist(), strict=True
+        ):
             n, p = int(counts[k]), int(positions[k])
             target = out[p : p + n]
             try:
@@ -130,7 +132,9 @@ def decode_into(
                 target[:] = values
 
 
-def _decode_frame(frame: memoryview, size: int, kind: str, dtype: np.dtype, target: np.ndarray) -> None:
+def _decode_frame(
+    frame: memoryview, size: int, kind: str, dtype: np.dtype, target: np.ndarray
+) -> None:
     """Decode one frame of `size` bytes into `target` (its length is the read's count)."""
     n, itemsize = len(target), target.dtype.itemsize
     if len(frame) != size:

@@ -149,7 +149,11 @@ def plot_reads(
         bases = next((b for b in _BASE_NAMES if b in ds.variables and READ_DIM in ds[b].dims), None)
     if axes is None:
         _, axes = plt.subplots(
-            len(ids), 1, squeeze=False, figsize=figsize or (10, 2.6 * len(ids)), layout="constrained"
+            len(ids),
+            1,
+            squeeze=False,
+            figsize=figsize or (10, 2.6 * len(ids)),
+            layout="constrained",
         )
         axes = list(axes[:, 0])
     axes = list(np.atleast_1d(axes))

@@ -58,7 +58,9 @@ def _register_quietly() -> None:
 
         from xsz.errors import XszWarning
 
-        warnings.warn(f"xsz could not register the ds.sz accessor: {exc!r}", XszWarning, stacklevel=2)
+        warnings.warn(
+            f"xsz could not register the ds.sz accessor: {exc!r}", XszWarning, stacklevel=2
+        )
 
 
 class _Loader(importlib.abc.Loader):

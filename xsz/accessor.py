@@ -46,7 +46,10 @@ __all__ = ["CALIBRATIONS", "Ragged", "SZAccessor", "ragged_variables"]
 CALIBRATIONS: Final = (
     (("Offset", "Raw_unit"), "pysz: pA = (raw + Offset) * Raw_unit"),
     (("offset", "scale"), "pod5 / slow5: pA = (raw + offset) * scale"),
-    (("offset", "range", "digitisation"), "fast5 / slow5: pA = (raw + offset) * range / digitisation"),
+    (
+        ("offset", "range", "digitisation"),
+        "fast5 / slow5: pA = (raw + offset) * range / digitisation",
+    ),
     (("calibration_offset", "calibration_scale"), "pod5 names: pA = (raw + offset) * scale"),
 )
 """Per-read variables that calibrate a raw signal, tried in this order."""
@@ -112,7 +115,8 @@ class SZAccessor:
         existing = ds.xindexes.get(READ_DIM)
         ragged = self.ragged.values()
         if isinstance(existing, SZReadIndex) and all(
-            r.dim in existing.starts and existing.starts[r.dim][-1] == ds.sizes[r.dim] for r in ragged
+            r.dim in existing.starts and existing.starts[r.dim][-1] == ds.sizes[r.dim]
+            for r in ragged
         ):
             return existing
         if isinstance(existing, DetachedReadIndex):
@@ -122,8 +126,10 @@ class SZAccessor:
                 "ds.sel(read=...) or ds.sz.isel(read=...) instead"
             )
         key = tuple(ds.variables[v] for r in ragged for v in (r.count, r.name))
-        if self._built is not None and len(key) == len(self._built[0]) and all(
-            a is b for a, b in zip(key, self._built[0], strict=True)
+        if (
+            self._built is not None
+            and len(key) == len(self._built[0])
+            and all(a is b for a, b in zip(key, self._built[0], strict=True))
         ):
             return self._built[1]
         starts = {}
@@ -226,7 +232,9 @@ class SZAccessor:
                 scale = values[1] / values[2] if len(values) == 3 else values[1]
                 return values[0], scale
         rules = "; ".join(text for _, text in CALIBRATIONS)
-        raise UsageError(f"no calibration in this Dataset: it needs per-read variables for one of: {rules}")
+        raise UsageError(
+            f"no calibration in this Dataset: it needs per-read variables for one of: {rules}"
+        )
 
     def to_pA(self, name: Hashable = "Raw") -> xr.DataArray:
         """A ragged signal in picoamperes (float32), lazy when the Dataset is chunked."""
@@ -239,12 +247,16 @@ class SZAccessor:
             values: Any = _from_blocks(
                 [
                     (_calibrate, (block, *_block_calibration(starts, offset, scale, a, b)), b - a)
-                    for block, a, b in zip(data.to_delayed().ravel(), bounds[:-1], bounds[1:], strict=True)
+                    for block, a, b in zip(
+                        data.to_delayed().ravel(), bounds[:-1], bounds[1:], strict=True
+                    )
                 ],
                 np.float32,
             )
         else:
-            values = _calibrate(np.asarray(data), *_block_calibration(starts, offset, scale, 0, len(data)))
+            values = _calibrate(
+                np.asarray(data), *_block_calibration(starts, offset, scale, 0, len(data))
+            )
         attrs = {"units": "pA", "long_name": f"{name} in picoamperes"}
         return xr.DataArray(values, dims=(r.dim,), name=f"{name}_pA", attrs=attrs)
 
@@ -275,7 +287,9 @@ class SZAccessor:
             values: Any = _from_blocks(
                 [
                     (_apply_reads, (block, np.diff(starts[a : b + 1]), func, dtype), b - a)
-                    for block, a, b in zip(data.to_delayed().ravel(), rows[:-1], rows[1:], strict=True)
+                    for block, a, b in zip(
+                        data.to_delayed().ravel(), rows[:-1], rows[1:], strict=True
+                    )
                 ],
                 dtype,
             )
@@ -354,13 +368,17 @@ def _is_dask(data: Any) -> bool:
     return type(data).__module__.startswith("dask.")
 
 
-def _from_blocks(tasks: list[tuple[Callable[..., np.ndarray], tuple[Any, ...], int]], dtype: Any) -> Any:
+def _from_blocks(
+    tasks: list[tuple[Callable[..., np.ndarray], tuple[Any, ...], int]], dtype: Any
+) -> Any:
     """A 1-D dask array of one task per block: ``(function, arguments, length)``."""
     import dask.array as da
     from dask.delayed import delayed
 
-    blocks = [da.from_delayed(delayed(fn)(*args), shape=(size,), dtype=dtype) for fn, args, size in tasks]  # type: ignore[no-untyped-call]
-    return da.concatenate(blocks) if blocks else da.zeros(0, dtype=dtype)  # type: ignore[no-untyped-call]
+    from_delayed: Callable[..., Any] = da.from_delayed
+    blocks = [from_delayed(delayed(fn)(*args), shape=(n,), dtype=dtype) for fn, args, n in tasks]
+    concatenate: Callable[..., Any] = da.concatenate
+    return concatenate(blocks) if blocks else da.zeros(0, dtype=dtype)
 
 
 def _block_calibration(
@@ -382,7 +400,8 @@ def _calibrate(
     return np.asarray(out, dtype=np.float32)
 
 
-def _apply_reads(values: np.ndarray, counts: np.ndarray, func: Callable[[np.ndarray], Any], dtype: Any) -> np.ndarray:
+def _apply_reads(
+    values: np.ndarray, counts: np.ndarray, func: Callable[[np.ndarray], Any], dtype: Any
+) -> np.ndarray:
     parts = np.split(np.asarray(values), np.cumsum(counts)[:-1]) if len(counts) else []
     return np.array([func(p) for p in parts], dtype=dtype).reshape(len(counts))
-

@@ -116,7 +116,10 @@ class SZBackendEntrypoint(BackendEntrypoint):
     ) -> xr.Dataset:
         """Open an SZ store lazily; see `open_sz`."""
         return open_sz(
-            filename_or_obj, drop_variables=drop_variables, chunk_bytes=chunk_bytes, n_threads=n_threads
+            filename_or_obj,
+            drop_variables=drop_variables,
+            chunk_bytes=chunk_bytes,
+            n_threads=n_threads,
         )
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
@@ -223,7 +226,9 @@ def open_sz(
     coords = xr.Coordinates()
     if index is not None:
         read_var = variables.pop(READ_DIM)
-        coords = xr.Coordinates(index.create_variables({READ_DIM: read_var}), indexes={READ_DIM: index})
+        coords = xr.Coordinates(
+            index.create_variables({READ_DIM: read_var}), indexes={READ_DIM: index}
+        )
     ds = xr.Dataset(variables, coords=coords, attrs=group_attrs(reader.header, reader.schema))
     ds.set_close(source.close)
     return ds

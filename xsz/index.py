@@ -198,7 +198,9 @@ class SZReadIndex(PandasIndex):
 
     # --- what other operations make of it --------------------------------------------
 
-    def _replace(self, index: pd.Index, dim: Hashable = None, coord_dtype: Any = None) -> PandasIndex:
+    def _replace(
+        self, index: pd.Index, dim: Hashable = None, coord_dtype: Any = None
+    ) -> PandasIndex:
         # Reached by the positional operations PandasIndex implements (isel, roll,
         # __getitem__): they move reads but not samples.
         return DetachedReadIndex(
@@ -225,7 +227,9 @@ class SZReadIndex(PandasIndex):
         starts = {k: v.copy() for k, v in self.starts.items()} if deep else self.starts
         return SZReadIndex(index, self.dim, self.coord_dtype, fastpath=True, starts=starts)
 
-    def rename(self, name_dict: Mapping[Any, Hashable], dims_dict: Mapping[Any, Hashable]) -> SZReadIndex:
+    def rename(
+        self, name_dict: Mapping[Any, Hashable], dims_dict: Mapping[Any, Hashable]
+    ) -> SZReadIndex:
         name = self.index.name
         if name not in name_dict and not any(d in dims_dict for d in (self.dim, *self.starts)):
             return self
@@ -257,9 +261,7 @@ class SZReadIndex(PandasIndex):
         if isinstance(positions, int | np.integer):
             raise UsageError("take() keeps the read dimension: give a slice or an array")
         index = self.index[positions]
-        starts = {
-            d: starts_of(np.diff(s)[positions]) for d, s in self.starts.items()
-        }
+        starts = {d: starts_of(np.diff(s)[positions]) for d, s in self.starts.items()}
         return SZReadIndex(index, self.dim, self.coord_dtype, fastpath=True, starts=starts)
 
     def indexers(self, positions: Positions) -> dict[Hashable, Any]:
@@ -269,7 +271,9 @@ class SZReadIndex(PandasIndex):
             out[sample_dim] = sample_indexer(s, positions)
         return out
 
-    def positions(self, label: Any, *, method: str | None = None, tolerance: Any = None) -> Positions:
+    def positions(
+        self, label: Any, *, method: str | None = None, tolerance: Any = None
+    ) -> Positions:
         """Read positions of a label query: one ID, a list/array of IDs, a slice or a mask.
 
         Raises `ReadNotFoundError` (a `KeyError`) naming the first ID not found.
@@ -316,7 +320,9 @@ class SZReadIndex(PandasIndex):
             raise ReadNotFoundError(f"no read with ID {first!r} in {self.index.name!r}{more}")
         return np.asarray(found, dtype=np.int64)
 
-    def sel(self, labels: dict[Any, Any], method: str | None = None, tolerance: Any = None) -> IndexSelResult:
+    def sel(
+        self, labels: dict[Any, Any], method: str | None = None, tolerance: Any = None
+    ) -> IndexSelResult:
         # docstring inherited
         ((name, label),) = labels.items()
         positions = self.positions(label, method=method, tolerance=tolerance)

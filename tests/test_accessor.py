@@ -188,6 +188,8 @@ def test_accessor_plot(tmp_path):
     assert len(axes[1].texts) == 0  # 2 bases for 3 moves: not drawn
     (raw_ax,) = ds.sz.plot("b", pA=False, moves=None, stride=3)
     assert raw_ax.get_ylabel() == "Raw (ADC)" and not raw_ax.collections
+    (single,) = ds.sel(read="b").sz.plot()
+    assert single.get_title(loc="left") == "b"
     (win,) = ds.sz.plot("a", window=(12, 30), stride=5)
     assert win.get_lines()[0].get_xdata().tolist() == list(range(12, 30))
     assert "".join(t.get_text() for t in win.texts) == "GT"  # bases starting at 15 and 25

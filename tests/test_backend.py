@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -402,3 +403,35 @@ def test_backend_options_are_checked(store):
         data = data.array
     assert data.n_threads == 3
     assert backend.default_chunk_bytes(0) == backend.MIN_CHUNK_BYTES
+
+
+def test_backend_is_thread_safe(store, reads):
+    ds = xr.open_dataset(store, engine="sz", cache=False)
+    raw = np.concatenate([r[3] for r in reads])
+    rng = np.random.default_rng(5)
+    keys = [np.sort(rng.integers(0, len(raw), 2)) for _ in range(64)]
+
+    def check(key):
+        a, b = key.tolist()
+        return np.array_equal(ds.Raw[a:b].values, raw[a:b])
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(check, keys))
+
+
+def test_backend_close_releases_files(store):
+    psutil = pytest.importorskip("psutil")
+    me = psutil.Process()
+    ds = xr.open_dataset(store, engine="sz")
+    ds.Raw.values  # noqa: B018
+    assert any(str(store) in f.path for f in me.open_files())
+    ds.close()
+    assert not any(str(store) in f.path for f in me.open_files())
+
+
+@requires_shared
+def test_backend_empty_store_with_chunks():
+    ds = xr.open_dataset(FIXTURES / "empty", engine="sz", chunks={})
+    assert ds.sizes == {"read": 0, "Raw_sample": 0, "Move_sample": 0}
+    assert ds.Raw.compute().shape == (0,) and ds.Fastq.compute().shape == (0,)
+    assert ds.sel(read=[]).sizes["read"] == 0

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from xsz.accessor import as_reads
 from xsz.errors import UsageError
 from xsz.mapping import READ_DIM
 
@@ -133,9 +134,10 @@ def plot_reads(
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - matplotlib is a test dependency
         raise ImportError("plot needs matplotlib: pip install 'xsz[plot]'") from exc
-    ds = sz._ds
+    ds = as_reads(sz._ds)
+    sz = ds.sz
     if reads is None:
-        reads = [ds[READ_DIM].values[0]] if READ_DIM in ds.dims else []
+        reads = [ds[READ_DIM].values[0]] if ds.sizes[READ_DIM] else []
     ids = [reads] if np.ndim(reads) == 0 else list(reads)
     if not ids:
         raise UsageError("no reads to plot")

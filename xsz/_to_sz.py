@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import xarray as xr
 
+from xsz.accessor import as_reads
 from xsz.backend import chunk_plan
 from xsz.errors import SchemaError
 from xsz.format import SZWriter, code_of
@@ -75,7 +76,7 @@ def write_sz(
     ...     r.ids.tolist(), r.counts("Raw").tolist()
     (['c', 'a'], [4, 3])
     """
-    ds = _as_reads(ds)
+    ds = as_reads(ds)
     sz = ds.sz
     index = sz.index  # raises when ragged variables do not match the reads
     ragged = sz.ragged
@@ -110,18 +111,3 @@ def _batch(
         return np.split(values, (s[a + 1 : b] - s[a]).tolist())
     values = ds[name].isel({READ_DIM: slice(a, b)}).values
     return list(values)
-
-
-def _as_reads(ds: xr.Dataset) -> xr.Dataset:
-    """A Dataset of one selected read (no ``read`` dimension) as a Dataset of one read."""
-    if READ_DIM in ds.dims:
-        return ds
-
-    def lift(var: xr.Variable) -> xr.Variable:
-        return var.set_dims((READ_DIM,)) if var.ndim == 0 else var  # type: ignore[no-untyped-call]
-
-    return xr.Dataset(
-        {k: lift(v.variable) for k, v in ds.data_vars.items()},
-        coords={k: lift(v.variable) for k, v in ds.coords.items()},
-        attrs=ds.attrs,
-    )

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-__all__ = ["CALIBRATIONS", "Ragged", "SZAccessor", "ragged_variables"]
+__all__ = ["CALIBRATIONS", "Ragged", "ReadValues", "SZAccessor", "as_reads", "ragged_variables"]
 
 CALIBRATIONS: Final = (
     (("Offset", "Raw_unit"), "pysz: pA = (raw + Offset) * Raw_unit"),
@@ -356,6 +356,21 @@ class ReadValues(Sequence[Any]):
         step = 1024
         for start in range(0, len(self), step):
             yield from self[slice(start, min(start + step, len(self)))]
+
+
+def as_reads(ds: xr.Dataset) -> xr.Dataset:
+    """`ds` with a ``read`` dimension: a Dataset of one selected read becomes one of one read."""
+    if READ_DIM in ds.dims:
+        return ds
+
+    def lift(var: xr.Variable) -> xr.Variable:
+        return var.set_dims((READ_DIM,)) if var.ndim == 0 else var  # type: ignore[no-untyped-call]
+
+    return xr.Dataset(
+        {k: lift(v.variable) for k, v in ds.data_vars.items()},
+        coords={k: lift(v.variable) for k, v in ds.coords.items()},
+        attrs=ds.attrs,
+    )
 
 
 def _read_key(indexers: dict[str, Any]) -> Any:

@@ -98,7 +98,7 @@ class SZBackendEntrypoint(BackendEntrypoint):
     """
 
     description = "Nanopore reads in SZ stores (pysz 0.4.0): lazy ragged variables, ds.sz accessor"
-    url = "https://github.com/xsz-developers/xsz#the-xarray-engine"
+    url = "README.md#the-xarray-engine (xsz has no public home page yet)"
     open_dataset_parameters: ClassVar[tuple[str, ...]] = (
         "filename_or_obj",
         "drop_variables",

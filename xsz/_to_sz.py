@@ -14,7 +14,6 @@ import itertools
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import xarray as xr
 
 from xsz.accessor import as_reads
 from xsz.backend import chunk_plan
@@ -24,6 +23,8 @@ from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variab
 
 if TYPE_CHECKING:
     import os
+
+    import xarray as xr
 
 __all__ = ["write_sz"]
 

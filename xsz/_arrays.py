@@ -2,10 +2,10 @@
 
 Each array reads only what an indexing key needs. A ragged dataset maps the
 sample positions asked for to the reads that hold them (through the
-cumulative counts), decodes those reads in batches of neighbouring frames
-(`SZReader.dataset`: coalesced ``pread``s) and copies the wanted parts into
-the result. Arrays are thread-safe and pickle by store path: an unpickled copy
-(in a dask worker, say) opens the store once per process and shares it.
+cumulative counts) and decodes those reads straight into the result
+(`xsz._decode`: coalesced ``pread``s, the codec's C kernel, no per-read arrays).
+Arrays are thread-safe and pickle by store path: an unpickled copy (in a dask
+worker, say) opens the store once per process and shares it.
 """
 
 from __future__ import annotations
@@ -32,72 +32,72 @@ if TYPE_CHECKING:
 
 __all__ = ["AttributeArray", "RaggedArray", "Source", "TextArray", "pieces"]
 
-_OPEN_READERS: Final = 32
-"""Readers kept open per process for unpickled sources (least recently used dropped)."""
+_OPEN_STORES: Final = 32
+"""Stores kept open per process for unpickled sources (least recently used dropped)."""
 
 
 def _stamp(path: Path) -> tuple[int, ...]:
-    """What identifies one version of a store: the index file's identity, both sizes."""
+    """What identifies one version of a store: both files' inodes and sizes, the index's mtime."""
     index, dat = os.stat(path / "index"), os.stat(path / "dat")
-    return (index.st_ino, index.st_mtime_ns, index.st_size, dat.st_size)
+    return (index.st_ino, index.st_mtime_ns, index.st_size, dat.st_ino, dat.st_size)
 
 
-class _Readers:
-    """Open readers of this process, by source token (an LRU of references)."""
+class _OpenStores:
+    """Stores this process opened for unpickled sources, by source token (an LRU)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.readers: OrderedDict[str, SZReader] = OrderedDict()
+        self.stores: OrderedDict[str, tuple[SZReader, DatFile]] = OrderedDict()
 
-    def get(self, token: str) -> SZReader | None:
+    def get(self, token: str) -> tuple[SZReader, DatFile] | None:
         with self.lock:
-            reader = self.readers.get(token)
-            if reader is not None:
-                self.readers.move_to_end(token)
-            return reader
+            found = self.stores.get(token)
+            if found is not None:
+                self.stores.move_to_end(token)
+            return found
 
-    def put(self, token: str, reader: SZReader) -> None:
+    def put(self, token: str, store: tuple[SZReader, DatFile]) -> None:
         with self.lock:
-            self.readers[token] = reader
-            self.readers.move_to_end(token)
-            while len(self.readers) > _OPEN_READERS:
-                self.readers.popitem(last=False)  # closed when the last user lets go
+            self.stores[token] = store
+            while len(self.stores) > _OPEN_STORES:
+                self.stores.popitem(last=False)  # files close when the last user lets go
 
-    def pop(self, token: str) -> SZReader | None:
+    def pop(self, token: str) -> tuple[SZReader, DatFile] | None:
         with self.lock:
-            return self.readers.pop(token, None)
+            return self.stores.pop(token, None)
 
 
-_READERS: Final = _Readers()
+_OPEN: Final = _OpenStores()
 
 
 class Source:
-    """The store behind one opened Dataset: a reader, (re)opened on demand.
+    """The store behind one opened Dataset: its parsed index (`SZReader`) and ``dat``.
 
-    Pickles as path + token + stamp. In another process the first use opens the
-    store (parsing its index once per process) and checks it is still the
-    version that was opened: a store replaced since raises `SZFormatError`
-    rather than reading the new store's bytes through the old layout.
+    Pickles as path + token + stamp. A copy in another process opens the store
+    on first use (parsing the index once per process: copies with the same
+    token share it) after checking it is still the version that was opened; a
+    store replaced since raises `SZFormatError` rather than reading the new
+    store's bytes through the old index. After `close`, a read opens it again.
     """
 
-    def __init__(self, path: str | os.PathLike[str], reader: SZReader | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.token = uuid.uuid4().hex
         self._lock = threading.Lock()
-        if reader is None:
-            reader = SZReader(self.path)
+        reader = SZReader(self.path)
         self.stamp = _stamp(self.path)
-        self.dat = DatFile(self.path / "dat")
-        _READERS.put(self.token, reader)
+        self._open: tuple[SZReader, DatFile] | None = (reader, self._dat())
 
-    @property
-    def reader(self) -> SZReader:
-        reader = _READERS.get(self.token)
-        if reader is not None:
-            return reader
+    def _dat(self) -> DatFile:
+        return DatFile(self.path / "dat", inode=self.stamp[3], size=self.stamp[4])
+
+    def _store(self) -> tuple[SZReader, DatFile]:
+        store = self._open
+        if store is not None:
+            return store
         with self._lock:
-            reader = _READERS.get(self.token)
-            if reader is None:
+            store = self._open or _OPEN.get(self.token)
+            if store is None:
                 try:
                     now = _stamp(self.path)
                 except OSError as exc:
@@ -106,23 +106,35 @@ class Source:
                     raise SZFormatError(
                         f"{self.path}: the SZ store changed since it was opened; open it again"
                     )
-                reader = SZReader(self.path)
-                _READERS.put(self.token, reader)
-            return reader
+                store = (SZReader(self.path), self._dat())
+                _OPEN.put(self.token, store)
+            self._open = store
+            return store
+
+    @property
+    def reader(self) -> SZReader:
+        return self._store()[0]
+
+    @property
+    def dat(self) -> DatFile:
+        return self._store()[1]
 
     def close(self) -> None:
-        """Close this source's reader (a later read opens it again)."""
-        reader = _READERS.pop(self.token)
-        if reader is not None:
-            reader.close()
-        self.dat.close()
+        """Close the store's files; idempotent."""
+        with self._lock:
+            store, self._open = self._open, None
+            _OPEN.pop(self.token)
+        if store is not None:
+            store[0].close()
+            store[1].close()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "token": self.token, "stamp": self.stamp, "dat": self.dat}
+        return {"path": self.path, "token": self.token, "stamp": self.stamp}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._open = None
 
 
 def pieces(

@@ -20,6 +20,7 @@ import zstandard
 
 from xsz.codec import decode_payload, kind_of
 from xsz.codec._svb import _kernels  # the C kernels, or None (not built, or XSZ_NO_KERNELS)
+from xsz.errors import SZFormatError
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -44,20 +45,33 @@ def _dctx() -> zstandard.ZstdDecompressor:
 
 
 class DatFile:
-    """The ``dat`` file of a store, opened on first use in each process; thread-safe ``pread``."""
+    """The ``dat`` file of a store, opened on first use; thread-safe ``pread``.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    `inode` and `size` are those of the file the index belongs to: a file
+    opened at the path that is not that one (the store was replaced) is refused.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, inode: int, size: int) -> None:
         self.path = os.fspath(path)
+        self.inode, self.size = inode, size
         self._fd: int | None = None
         self._lock = threading.Lock()
 
+    def _open(self) -> int:
+        with self._lock:
+            if self._fd is None:
+                fd = os.open(self.path, os.O_RDONLY)
+                st = os.fstat(fd)
+                if (st.st_ino, st.st_size) != (self.inode, self.size):
+                    os.close(fd)
+                    raise SZFormatError(
+                        f"{self.path} changed since its store was opened; open the store again"
+                    )
+                self._fd = fd
+            return self._fd
+
     def pread(self, size: int, offset: int) -> bytes:
-        fd = self._fd
-        if fd is None:
-            with self._lock:
-                if self._fd is None:
-                    self._fd = os.open(self.path, os.O_RDONLY)
-                fd = self._fd
+        fd = self._fd if self._fd is not None else self._open()
         return os.pread(fd, size, offset)
 
     def close(self) -> None:
@@ -70,11 +84,6 @@ class DatFile:
         if getattr(self, "_fd", None) is not None:
             os.close(self._fd)  # type: ignore[arg-type]
 
-    def __getstate__(self) -> dict[str, str]:
-        return {"path": self.path}
-
-    def __setstate__(self, state: dict[str, str]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc]
 
 
 def _spans(offsets: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> list[tuple[int, int]]:

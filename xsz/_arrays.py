@@ -22,7 +22,7 @@ import numpy as np
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
-from xsz._decode import DatFile, decode_into
+from xsz._decode import decode_into
 from xsz.errors import SZFormatError
 from xsz.format import SZReader
 from xsz.index import ragged_arange
@@ -47,22 +47,22 @@ class _OpenStores:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.stores: OrderedDict[str, tuple[SZReader, DatFile]] = OrderedDict()
+        self.stores: OrderedDict[str, SZReader] = OrderedDict()
 
-    def get(self, token: str) -> tuple[SZReader, DatFile] | None:
+    def get(self, token: str) -> SZReader | None:
         with self.lock:
             found = self.stores.get(token)
             if found is not None:
                 self.stores.move_to_end(token)
             return found
 
-    def put(self, token: str, store: tuple[SZReader, DatFile]) -> None:
+    def put(self, token: str, store: SZReader) -> None:
         with self.lock:
             self.stores[token] = store
             while len(self.stores) > _OPEN_STORES:
-                self.stores.popitem(last=False)  # files close when the last user lets go
+                self.stores.popitem(last=False)  # its files close when the last user lets go
 
-    def pop(self, token: str) -> tuple[SZReader, DatFile] | None:
+    def pop(self, token: str) -> SZReader | None:
         with self.lock:
             return self.stores.pop(token, None)
 
@@ -71,7 +71,7 @@ _OPEN: Final = _OpenStores()
 
 
 class Source:
-    """The store behind one opened Dataset: its parsed index (`SZReader`) and ``dat``.
+    """The store behind one opened Dataset: its `SZReader` (parsed index, open ``dat``).
 
     Pickles as path + token + stamp. A copy in another process opens the store
     on first use (parsing the index once per process: copies with the same
@@ -84,20 +84,17 @@ class Source:
         self.path = Path(path)
         self.token = uuid.uuid4().hex
         self._lock = threading.Lock()
-        reader = SZReader(self.path)
+        self._reader: SZReader | None = SZReader(self.path)
         self.stamp = _stamp(self.path)
-        self._open: tuple[SZReader, DatFile] | None = (reader, self._dat())
 
-    def _dat(self) -> DatFile:
-        return DatFile(self.path / "dat", inode=self.stamp[3], size=self.stamp[4])
-
-    def _store(self) -> tuple[SZReader, DatFile]:
-        store = self._open
-        if store is not None:
-            return store
+    @property
+    def reader(self) -> SZReader:
+        reader = self._reader
+        if reader is not None:
+            return reader
         with self._lock:
-            store = self._open or _OPEN.get(self.token)
-            if store is None:
+            reader = self._reader or _OPEN.get(self.token)
+            if reader is None:
                 try:
                     now = _stamp(self.path)
                 except OSError as exc:
@@ -106,27 +103,18 @@ class Source:
                     raise SZFormatError(
                         f"{self.path}: the SZ store changed since it was opened; open it again"
                     )
-                store = (SZReader(self.path), self._dat())
-                _OPEN.put(self.token, store)
-            self._open = store
-            return store
-
-    @property
-    def reader(self) -> SZReader:
-        return self._store()[0]
-
-    @property
-    def dat(self) -> DatFile:
-        return self._store()[1]
+                reader = SZReader(self.path)
+                _OPEN.put(self.token, reader)
+            self._reader = reader
+            return reader
 
     def close(self) -> None:
         """Close the store's files; idempotent."""
         with self._lock:
-            store, self._open = self._open, None
+            reader, self._reader = self._reader, None
             _OPEN.pop(self.token)
-        if store is not None:
-            store[0].close()
-            store[1].close()
+        if reader is not None:
+            reader.close()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "token": self.token, "stamp": self.stamp}
@@ -134,7 +122,7 @@ class Source:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
-        self._open = None
+        self._reader = None
 
 
 def pieces(
@@ -304,14 +292,14 @@ class RaggedArray(_SZArray):
         out: np.ndarray,
         positions: npt.NDArray[np.int64],
     ) -> None:
-        reader, dat = self.source.reader, self.source.dat
+        reader = self.source.reader
         parts = self.n_threads if len(rows) >= 2 * self.n_threads else 1
         if parts == 1:
-            decode_into(reader, dat, self.name, rows, counts, out, positions)
+            decode_into(reader, self.name, rows, counts, out, positions)
             return
         with ThreadPoolExecutor(parts, thread_name_prefix="xsz-decode") as pool:
             jobs = [
-                pool.submit(decode_into, reader, dat, self.name, r, c, out, p)
+                pool.submit(decode_into, reader, self.name, r, c, out, p)
                 for r, c, p in zip(
                     np.array_split(rows, parts),
                     np.array_split(counts, parts),

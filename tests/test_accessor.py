@@ -160,6 +160,10 @@ def test_accessor_works_on_a_look_alike_dataset(reads):
     assert np.array_equal(sub.Raw.values, np.concatenate([reads[11][3], reads[0][3]]))
     assert isinstance(sub.xindexes["read"], SZReadIndex)
     assert np.array_equal(sub.sel(read="read_00000").Raw.values, reads[0][3])
+    indexed = ds.drop_indexes("read").set_xindex(
+        "read", SZReadIndex, counts={"Raw_sample": ds.Raw_count.values}
+    )
+    assert np.array_equal(indexed.sel(read="read_00011").Raw.values, reads[11][3])
     broken = ds.assign(Raw_count=ds.Raw_count + 1)
     with pytest.raises(UsageError, match="do not match"):
         broken.sz.isel(read=[0])

@@ -149,9 +149,10 @@ class SZReadIndex(PandasIndex):
     Notes
     -----
     Anything that moves reads without the samples (plain ``isel``, ``roll``,
-    alignment, ``concat``) gives a plain `PandasIndex`; `sel` and
+    alignment, ``concat``) gives a `DetachedReadIndex`; `sel` and
     ``ds.sz.isel`` give a new `SZReadIndex` for the reads they select.
-    Set one by hand with ``ds.set_xindex("read", SZReadIndex,
+    Set one on a Dataset of the same layout with
+    ``ds.drop_indexes("read").set_xindex("read", SZReadIndex,
     counts={"Raw_sample": ds.Raw_count.values})``.
     """
 

@@ -133,7 +133,8 @@ def test_accessor_without_calibration_says_what_it_needs(tmp_path):
 def test_accessor_map_reads(store, reads):
     want = [r[3].max() - r[3].min() for r in reads]
     ds = xr.open_dataset(store, engine="sz")
-    assert ds.sz.map_reads(np.ptp).values.tolist() == want
+    eager = ds.sz.map_reads(np.ptp)
+    assert eager.values.tolist() == want and eager.name == "ptp_Raw"
     chunked = xr.open_dataset(store, engine="sz", chunks={}, chunk_bytes=20_000)
     lazy = chunked.sz.map_reads(np.ptp, dtype=np.int64)
     assert lazy.chunks is not None and len(lazy.chunks[0]) > 2

@@ -268,7 +268,8 @@ class SZAccessor:
         """``func(values of read i)`` for every read, as a ``(read,)`` DataArray.
 
         On a chunked Dataset this is lazy, one dask task per chunk (chunks are
-        moved to read boundaries first when they are not on them).
+        moved to read boundaries first when they are not on them). The result
+        is named ``<func>_<name>`` (``mean_Raw``).
         """
         r = self._ragged(name)
         starts = self.index.starts[r.dim]
@@ -296,7 +297,8 @@ class SZAccessor:
         else:
             values = _apply_reads(np.asarray(data), np.diff(starts), func, dtype)
         coords = {READ_DIM: self._ds[READ_DIM]} if READ_DIM in self._ds.coords else None
-        return xr.DataArray(values, dims=(READ_DIM,), coords=coords, name=name)
+        label = f"{getattr(func, '__name__', 'func')}_{name}"
+        return xr.DataArray(values, dims=(READ_DIM,), coords=coords, name=label)
 
     # --- output ----------------------------------------------------------------------
 

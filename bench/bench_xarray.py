@@ -1,12 +1,12 @@
 """Issue 4 benchmarks: the xarray engine "sz" against xsz.format's direct reads.
 
-    .venv/bin/python bench/bench_xarray.py [--reads N] [--rounds R] [--out FILE]
+    .venv/bin/python bench/bench_xarray.py [--reads N] [--rounds R] [--large-rounds R] [--out FILE]
 
 Two stores, made once under bench/out/ (ignored by git): the 117 real reads of
 ../shared/data/signal_sample.npz written with SZWriter, and a generated store
 of `--reads` short reads (100..700 samples cut from the real signal, written
 with SZWriter). For each store, in this one process, best of `--rounds`
-interleaved rounds (bench/_timing.py):
+(`--large-rounds` for the generated store) interleaved rounds (bench/_timing.py):
 
 - ``xr.open_dataset(path, engine="sz")``: seconds, and the number of ``pread``
   calls it made on ``dat`` (0: only the index is read);
@@ -166,13 +166,14 @@ def bench_store(label: str, path: Path, rounds: int) -> list[tuple[str, str, str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reads", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--large-rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     rows = bench_store("real", make_real(OUT / "real.sz"), args.rounds)
     rows += bench_store(
-        "generated", make_large(OUT / f"large-{args.reads}.sz", args.reads), args.rounds
+        "generated", make_large(OUT / f"large-{args.reads}.sz", args.reads), args.large_rounds
     )
     command = " ".join([".venv/bin/python", "bench/bench_xarray.py", *sys.argv[1:]])
     lines = [

@@ -169,12 +169,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--large-rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    parser.add_argument("--real-only", action="store_true", help="skip the generated store")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     rows = bench_store("real", make_real(OUT / "real.sz"), args.rounds)
-    rows += bench_store(
-        "generated", make_large(OUT / f"large-{args.reads}.sz", args.reads), args.large_rounds
-    )
+    if not args.real_only:
+        large = make_large(OUT / f"large-{args.reads}.sz", args.reads)
+        rows += bench_store("generated", large, args.large_rounds)
     command = " ".join([".venv/bin/python", "bench/bench_xarray.py", *sys.argv[1:]])
     lines = [
         "## xarray engine (issue 4)",

@@ -94,7 +94,8 @@ def write_sz(
     read_bytes = np.zeros(n, dtype=np.int64)
     for r in ragged.values():
         read_bytes += np.diff(index.starts[r.dim]) * ds[r.name].dtype.itemsize
-    bounds = chunk_plan(read_bytes + 1, batch_bytes).tolist()
+    # 1 KiB a read for its attributes and text, which are not measured up front
+    bounds = chunk_plan(read_bytes + 1024, batch_bytes).tolist()
     order = [fields[f.name] for f in schema.fields]
     with SZWriter(path, schema, header=header, overwrite=overwrite, n_threads=n_threads) as writer:
         for a, b in itertools.pairwise(bounds):

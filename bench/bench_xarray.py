@@ -106,6 +106,10 @@ def count_preads(fn):
     return len(calls)
 
 
+def _ratio(x: float) -> str:
+    return f"{x:.0f}x" if x >= 10 else f"{x:.2f}x"
+
+
 def bench_store(label: str, path: Path, rounds: int) -> list[tuple[str, str, str]]:
     rows = []
     reader = SZReader(path)
@@ -156,7 +160,7 @@ def bench_store(label: str, path: Path, rounds: int) -> list[tuple[str, str, str
         (
             label,
             f"{len(ids):,} random reads by ID: one sel vs {len(ids):,} sels",
-            f"{t['batch']:.4f} s vs {t['single']:.3f} s: **{t['single'] / t['batch']:.0f}x**",
+            f"{t['batch']:.4f} s vs {t['single']:.3f} s: **{_ratio(t['single'] / t['batch'])}**",
         )
     )
     reader.close()

@@ -193,6 +193,10 @@ def test_accessor_plot(tmp_path):
     assert len(axes[1].texts) == 0  # 2 bases for 3 moves: not drawn
     (raw_ax,) = ds.sz.plot("b", pA=False, moves=None, stride=3)
     assert raw_ax.get_ylabel() == "Raw (ADC)" and not raw_ax.collections
+    n_figures = len(matplotlib.pyplot.get_fignums())
+    with pytest.raises(KeyError, match="nope"):
+        ds.sz.plot(["a", "nope"])
+    assert len(matplotlib.pyplot.get_fignums()) == n_figures
     (single,) = ds.sel(read="b").sz.plot()
     assert single.get_title(loc="left") == "b"
     (win,) = ds.sz.plot("a", window=(12, 30), stride=5)

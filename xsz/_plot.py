@@ -149,6 +149,11 @@ def plot_reads(
             pA = False
     if bases is None:
         bases = next((b for b in _BASE_NAMES if b in ds.variables and READ_DIM in ds[b].dims), None)
+    selected = sz.sel(read=ids)  # before any figure: an unknown ID leaves none behind
+    signal = selected.sz.to_pA(name) if pA else selected[name]
+    signal_by_read = np.split(
+        np.asarray(signal.values), selected.sz.index.starts[signal.dims[0]][1:-1]
+    )
     if axes is None:
         _, axes = plt.subplots(
             len(ids),
@@ -161,11 +166,6 @@ def plot_reads(
     axes = list(np.atleast_1d(axes))
     if len(axes) != len(ids):
         raise UsageError(f"{len(axes)} axes for {len(ids)} reads")
-    selected = sz.sel(read=ids)
-    signal = selected.sz.to_pA(name) if pA else selected[name]
-    signal_by_read = np.split(
-        np.asarray(signal.values), selected.sz.index.starts[signal.dims[0]][1:-1]
-    )
     for k, (ax, read_id) in enumerate(zip(axes, ids, strict=True)):
         one = selected.sz.isel(read=k)
         lo, hi = window or (0, len(signal_by_read[k]))

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, overload
 import numpy as np
 import xarray as xr
 
-from xsz._arrays import pieces
+from xsz._blocks import apply_reads, block_calibration, calibrate, from_blocks
 from xsz.errors import UsageError
 from xsz.index import DetachedReadIndex, SZReadIndex, sample_indexer, starts_of
 from xsz.mapping import READ_DIM, SAMPLE_DIMENSION
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Hashable, Iterator
 
-    import numpy.typing as npt
 
 __all__ = ["CALIBRATIONS", "Ragged", "ReadValues", "SZAccessor", "as_reads", "ragged_variables"]
 
@@ -244,9 +243,9 @@ class SZAccessor:
         data = self._ds[name].data
         if _is_dask(data):
             bounds = np.cumsum((0, *data.chunks[0]))
-            values: Any = _from_blocks(
+            values: Any = from_blocks(
                 [
-                    (_calibrate, (block, *_block_calibration(starts, offset, scale, a, b)), b - a)
+                    (calibrate, (block, *block_calibration(starts, offset, scale, a, b)), b - a)
                     for block, a, b in zip(
                         data.to_delayed().ravel(), bounds[:-1], bounds[1:], strict=True
                     )
@@ -254,8 +253,8 @@ class SZAccessor:
                 np.float32,
             )
         else:
-            values = _calibrate(
-                np.asarray(data), *_block_calibration(starts, offset, scale, 0, len(data))
+            values = calibrate(
+                np.asarray(data), *block_calibration(starts, offset, scale, 0, len(data))
             )
         attrs = {"units": "pA", "long_name": f"{name} in picoamperes"}
         return xr.DataArray(values, dims=(r.dim,), name=f"{name}_pA", attrs=attrs)
@@ -285,9 +284,9 @@ class SZAccessor:
                 data = data.rechunk((tuple(np.diff(bounds).tolist()),))
                 rows = np.searchsorted(starts[:-1], bounds, side="left")
                 rows[-1] = n
-            values: Any = _from_blocks(
+            values: Any = from_blocks(
                 [
-                    (_apply_reads, (block, np.diff(starts[a : b + 1]), func, dtype), b - a)
+                    (apply_reads, (block, np.diff(starts[a : b + 1]), func, dtype), b - a)
                     for block, a, b in zip(
                         data.to_delayed().ravel(), rows[:-1], rows[1:], strict=True
                     )
@@ -295,7 +294,7 @@ class SZAccessor:
                 dtype,
             )
         else:
-            values = _apply_reads(np.asarray(data), np.diff(starts), func, dtype)
+            values = apply_reads(np.asarray(data), np.diff(starts), func, dtype)
         coords = {READ_DIM: self._ds[READ_DIM]} if READ_DIM in self._ds.coords else None
         label = f"{getattr(func, '__name__', 'func')}_{name}"
         return xr.DataArray(values, dims=(READ_DIM,), coords=coords, name=label)
@@ -383,42 +382,3 @@ def _read_key(indexers: dict[str, Any]) -> Any:
 
 def _is_dask(data: Any) -> bool:
     return type(data).__module__.startswith("dask.")
-
-
-def _from_blocks(
-    tasks: list[tuple[Callable[..., np.ndarray], tuple[Any, ...], int]], dtype: Any
-) -> Any:
-    """A 1-D dask array of one task per block: ``(function, arguments, length)``."""
-    import dask.array as da
-    from dask.delayed import delayed
-
-    from_delayed: Callable[..., Any] = da.from_delayed
-    blocks = [from_delayed(delayed(fn)(*args), shape=(n,), dtype=dtype) for fn, args, n in tasks]
-    concatenate: Callable[..., Any] = da.concatenate
-    return concatenate(blocks) if blocks else da.zeros(0, dtype=dtype)
-
-
-def _block_calibration(
-    starts: npt.NDArray[np.int64], offset: np.ndarray, scale: np.ndarray, a: int, b: int
-) -> tuple[np.ndarray, np.ndarray, npt.NDArray[np.int64]]:
-    rows, first, last = pieces(starts, np.array([a]), np.array([b]))
-    return offset[rows], scale[rows], last - first
-
-
-def _calibrate(
-    values: np.ndarray, offset: np.ndarray, scale: np.ndarray, lengths: npt.NDArray[np.int64]
-) -> np.ndarray:
-    """``(values + offset) * scale`` with per-read offset/scale repeated over `lengths`.
-
-    Computed in float64 (an offset near ``-values`` must not lose its digits), stored as float32.
-    """
-    out = np.asarray(values, dtype=np.float64) + np.repeat(offset, lengths)
-    out *= np.repeat(scale, lengths)
-    return np.asarray(out, dtype=np.float32)
-
-
-def _apply_reads(
-    values: np.ndarray, counts: np.ndarray, func: Callable[[np.ndarray], Any], dtype: Any
-) -> np.ndarray:
-    parts = np.split(np.asarray(values), np.cumsum(counts)[:-1]) if len(counts) else []
-    return np.array([func(p) for p in parts], dtype=dtype).reshape(len(counts))

@@ -335,9 +335,6 @@ class TextArray(_SZArray):
 class AttributeArray(_SZArray):
     """An attribute of every read, typed, converted from the parsed index on first use."""
 
-    def __init__(self, source: Source, name: str, dtype: np.dtype[Any], n_reads: int) -> None:
-        super().__init__(source, name, dtype, n_reads)
-
     def _take(self, ranges: Ranges) -> np.ndarray:
         key = ranges if isinstance(ranges, slice) else ragged_arange(*ranges)
         return np.asarray(self.source.reader.index.attribute(self.name)[key])

@@ -176,6 +176,16 @@ def open_sz(
         drop_variables = [drop_variables]
     drop = set(drop_variables or ())
     source = Source(path)
+    try:
+        ds = _dataset(source, drop, chunk_bytes, n_threads)
+    except BaseException:
+        source.close()
+        raise
+    ds.set_close(source.close)
+    return ds
+
+
+def _dataset(source: Source, drop: set[str], chunk_bytes: int | None, n_threads: int) -> xr.Dataset:
     reader = source.reader
     specs = [s for s in layout(reader.schema).values() if s.name not in drop]
     n = len(reader)
@@ -229,9 +239,7 @@ def open_sz(
         coords = xr.Coordinates(
             index.create_variables({READ_DIM: read_var}), indexes={READ_DIM: index}
         )
-    ds = xr.Dataset(variables, coords=coords, attrs=group_attrs(reader.header, reader.schema))
-    ds.set_close(source.close)
-    return ds
+    return xr.Dataset(variables, coords=coords, attrs=group_attrs(reader.header, reader.schema))
 
 
 def _read_bytes(

@@ -269,6 +269,8 @@ def test_backend_positional_selection_through_the_accessor(store, reads):
     check_reads(ds.sz.sel(read=["read_00004"]), [reads[4]])
     with pytest.raises(IndexError):
         ds.sz.isel(read=N_READS)
+    with pytest.raises(IndexError, match=str(-N_READS - 1)):
+        ds.sz.isel(read=[0, -N_READS - 1])
 
 
 def test_backend_unknown_read_id_is_a_keyerror_naming_it(store):

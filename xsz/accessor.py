@@ -161,10 +161,14 @@ class SZAccessor:
             positions %= n
         else:
             arr = np.asarray(positions)
+            n = len(index.index)
             if arr.dtype == bool:
                 positions = index.positions(arr)
+            elif arr.size and (arr.min() < -n or arr.max() >= n):
+                bad = arr[(arr < -n) | (arr >= n)].flat[0]
+                raise IndexError(f"read position {bad} is out of range for {n} reads")
             else:
-                positions = np.where(arr < 0, arr + len(index.index), arr).astype(np.int64)
+                positions = np.where(arr < 0, arr + n, arr).astype(np.int64)
         return self._select(index, positions)
 
     def sel(self, indexers: dict[str, Any] | None = None, **kwargs: Any) -> xr.Dataset:

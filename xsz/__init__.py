@@ -1,7 +1,9 @@
 """xsz: nanopore reads in SZ stores, as a first-class citizen of the scientific Python stack.
 
 `CompressedFile` is pysz 0.4.0's interface; `xsz.format` the SZ container
-itself; `xsz.codec` the svb-zstd codec (numcodecs and zarr v3 forms).
+itself; `xsz.codec` the svb-zstd codec (numcodecs and zarr v3 forms);
+``xr.open_dataset(path, engine="sz")`` and the ``ds.sz`` accessor the xarray
+face (`xsz.backend`, `xsz.accessor`).
 """
 
 from __future__ import annotations
@@ -9,8 +11,11 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from xsz import errors
+from xsz._register import register_accessor
 from xsz.api import CompressedFile
 from xsz.format import Schema, SZReader, SZWriter
+
+register_accessor()  # ds.sz, without importing xarray here (see xsz._register)
 
 try:
     __version__ = version("xsz")

@@ -1,0 +1,340 @@
+"""Lazy arrays over an SZ store for xarray: ragged datasets, text datasets, attributes.
+
+Each array reads only what an indexing key needs. A ragged dataset maps the
+sample positions asked for to the reads that hold them (through the
+cumulative counts) and decodes those reads straight into the result
+(`xsz._decode`: coalesced ``pread``s, the codec's C kernel, no per-read arrays).
+Arrays are thread-safe and pickle by store path: an unpickled copy (in a dask
+worker, say) opens the store once per process and shares it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+from xarray.backends import BackendArray
+from xarray.core import indexing
+
+from xsz._decode import decode_into
+from xsz.errors import SZFormatError
+from xsz.format import SZReader
+from xsz.index import ragged_arange
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+__all__ = ["AttributeArray", "RaggedArray", "Source", "TextArray", "pieces"]
+
+_OPEN_STORES: Final = 32
+"""Stores kept open per process for unpickled sources (least recently used dropped)."""
+
+
+def _stamp(path: Path) -> tuple[int, ...]:
+    """What identifies one version of a store: both files' inodes and sizes, the index's mtime."""
+    index, dat = os.stat(path / "index"), os.stat(path / "dat")
+    return (index.st_ino, index.st_mtime_ns, index.st_size, dat.st_ino, dat.st_size)
+
+
+class _OpenStores:
+    """Stores this process opened for unpickled sources, by source token (an LRU)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stores: OrderedDict[str, SZReader] = OrderedDict()
+
+    def get(self, token: str) -> SZReader | None:
+        with self.lock:
+            found = self.stores.get(token)
+            if found is not None:
+                self.stores.move_to_end(token)
+            return found
+
+    def put(self, token: str, store: SZReader) -> None:
+        with self.lock:
+            self.stores[token] = store
+            while len(self.stores) > _OPEN_STORES:
+                self.stores.popitem(last=False)  # its files close when the last user lets go
+
+    def pop(self, token: str) -> SZReader | None:
+        with self.lock:
+            return self.stores.pop(token, None)
+
+
+_OPEN: Final = _OpenStores()
+
+
+class Source:
+    """The store behind one opened Dataset: its `SZReader` (parsed index, open ``dat``).
+
+    Pickles as path + token + stamp. A copy in another process opens the store
+    on first use (parsing the index once per process: copies with the same
+    token share it) after checking it is still the version that was opened; a
+    store replaced since raises `SZFormatError` rather than reading the new
+    store's bytes through the old index. After `close`, a read opens it again.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.token = uuid.uuid4().hex
+        self._lock = threading.Lock()
+        self._reader: SZReader | None = SZReader(self.path)
+        self.stamp = _stamp(self.path)
+
+    @property
+    def reader(self) -> SZReader:
+        reader = self._reader
+        if reader is not None:
+            return reader
+        with self._lock:
+            reader = self._reader or _OPEN.get(self.token)
+            if reader is None:
+                try:
+                    now = _stamp(self.path)
+                except OSError as exc:
+                    raise SZFormatError(f"{self.path}: the SZ store is gone ({exc})") from exc
+                if now != self.stamp:
+                    raise SZFormatError(
+                        f"{self.path}: the SZ store changed since it was opened; open it again"
+                    )
+                reader = SZReader(self.path)
+                _OPEN.put(self.token, reader)
+            self._reader = reader
+            return reader
+
+    def close(self) -> None:
+        """Close the store's files; idempotent."""
+        with self._lock:
+            reader, self._reader = self._reader, None
+            _OPEN.pop(self.token)
+        if reader is not None:
+            reader.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "token": self.token, "stamp": self.stamp}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._reader = None
+
+
+def pieces(
+    starts: npt.NDArray[np.int64], lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Split sample ranges ``[lo, hi)`` at read boundaries.
+
+    Returns ``(rows, first, last)``: each piece is ``read[rows][first:last]``,
+    in the order of the ranges.
+
+    Examples
+    --------
+    >>> s = np.array([0, 3, 3, 5])  # reads of 3, 0 and 2 samples
+    >>> [a.tolist() for a in pieces(s, np.array([1]), np.array([5]))]
+    [[0, 2], [1, 0], [3, 2]]
+    """
+    keep = hi > lo
+    lo, hi = lo[keep], hi[keep]
+    n = len(starts) - 1
+    first_row = np.searchsorted(starts, lo, side="right") - 1
+    last_row = np.searchsorted(starts, hi - 1, side="right") - 1
+    per_range = last_row - first_row + 1
+    rows = np.repeat(first_row - np.cumsum(per_range) + per_range, per_range) + np.arange(
+        int(per_range.sum()), dtype=np.int64
+    )
+    rows = np.minimum(rows, n - 1)
+    range_lo, range_hi = np.repeat(lo, per_range), np.repeat(hi, per_range)
+    first = np.maximum(range_lo, starts[rows]) - starts[rows]
+    last = np.minimum(range_hi, starts[rows + 1]) - starts[rows]
+    nonempty = last > first
+    return rows[nonempty], first[nonempty], last[nonempty]
+
+
+def _runs(positions: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Runs of consecutive values in `positions`, as ``[lo, hi)`` ranges."""
+    if positions.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    breaks = np.flatnonzero(np.diff(positions) != 1) + 1
+    lo = positions[np.concatenate([[0], breaks])]
+    hi = positions[np.concatenate([breaks - 1, [positions.size - 1]])] + 1
+    return lo, hi
+
+
+Ranges = slice | tuple[np.ndarray, np.ndarray]
+"""A positive-step slice, or runs ``(lo, hi)``: positions ``lo[i] .. hi[i] - 1`` in order."""
+
+
+def _ranges(key: Any, size: int) -> Ranges:
+    """A 1-D key as a positive-step slice or as runs of positions, range-checked.
+
+    The checks look at the runs' ends only, not at every position.
+    """
+    if isinstance(key, slice):
+        start, stop, step = key.indices(size)
+        if step > 0:
+            return slice(start, max(start, stop), step)
+        key = np.arange(start, stop, step, dtype=np.int64)
+    arr = np.asarray(key)
+    if arr.dtype.kind not in "iu":
+        raise IndexError(f"SZ arrays take integer or slice keys, got {arr.dtype}")
+    flat = arr.reshape(-1).astype(np.int64, copy=False)
+    lo, hi = _runs(flat)
+    if len(lo) and lo.min() < 0:  # negative positions count from the end
+        lo, hi = _runs(np.where(flat < 0, flat + size, flat))
+    if len(lo) and (lo.min() < 0 or hi.max() > size):
+        bad = int(lo.min()) if lo.min() < 0 else int(hi.max()) - 1
+        raise IndexError(f"index {bad} is out of bounds for a dimension of size {size}")
+    return lo, hi
+
+
+class _SZArray(BackendArray):
+    """Shared plumbing: a 1-D array over one field of an SZ store."""
+
+    def __init__(self, source: Source, name: str, dtype: np.dtype[Any], size: int) -> None:
+        self.source = source
+        self.name = name
+        self.dtype = dtype
+        self.shape = (size,)
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(  # type: ignore[no-any-return]
+            key, self.shape, indexing.IndexingSupport.VECTORIZED, self._getitem
+        )
+
+    def _getitem(self, key: tuple[Any, ...]) -> np.ndarray:
+        (k,) = key
+        if isinstance(k, int | np.integer):
+            return self._take(_ranges(np.array([k]), self.shape[0])).reshape(())
+        out = self._take(_ranges(k, self.shape[0]))
+        return out if isinstance(k, slice) else out.reshape(np.shape(k))
+
+    def _take(self, ranges: Ranges) -> np.ndarray:
+        """The values at `ranges`, in order."""
+        raise NotImplementedError
+
+
+class RaggedArray(_SZArray):
+    """All reads' samples of one numeric dataset, back to back (``Raw`` on ``Raw_sample``).
+
+    Parameters
+    ----------
+    source
+        The store.
+    name
+        The dataset.
+    starts
+        Where each read's samples start, plus the total (`xsz.index.starts_of`).
+    n_threads
+        Decoder threads per indexing call.
+    """
+
+    def __init__(
+        self, source: Source, name: str, starts: npt.NDArray[np.int64], *, n_threads: int = 1
+    ) -> None:
+        dtype = source.reader.schema[name].dtype
+        super().__init__(source, name, dtype, int(starts[-1]))
+        self.starts = starts
+        self.n_threads = n_threads
+
+    def _take(self, ranges: Ranges) -> np.ndarray:
+        if isinstance(ranges, slice):
+            if ranges.step != 1:
+                whole = self._take(slice(ranges.start, ranges.stop, 1))
+                return whole[:: ranges.step]
+            lo, hi = np.array([ranges.start]), np.array([ranges.stop])
+        else:
+            lo, hi = ranges
+        return self.read_pieces(*pieces(self.starts, lo, hi))
+
+    def read_pieces(
+        self,
+        rows: npt.NDArray[np.int64],
+        first: npt.NDArray[np.int64],
+        last: npt.NDArray[np.int64],
+    ) -> np.ndarray:
+        """``concatenate([read(row)[a:b] ...])`` for the pieces ``(rows, first, last)``.
+
+        Whole reads are decoded straight into the result; reads only partly
+        wanted (at the ends of a slice, or scattered samples) are decoded once
+        each into a scratch array and the wanted samples gathered from it.
+        """
+        lengths = last - first
+        out = np.empty(int(lengths.sum()), dtype=self.dtype)
+        if not len(rows):
+            return out
+        counts = np.diff(self.starts)
+        positions = np.cumsum(lengths) - lengths
+        whole = (first == 0) & (last == counts[rows])
+        self._decode(rows[whole], counts[rows[whole]], out, positions[whole])
+        part = ~whole
+        if part.any():
+            wanted, inverse = np.unique(rows[part], return_inverse=True)
+            sizes = counts[wanted]
+            base = np.cumsum(sizes) - sizes
+            scratch = np.empty(int(sizes.sum()), dtype=self.dtype)
+            self._decode(wanted, sizes, scratch, base)
+            src = ragged_arange(base[inverse] + first[part], base[inverse] + last[part])
+            dst = ragged_arange(positions[part], positions[part] + lengths[part])
+            out[dst] = scratch[src]
+        return out
+
+    def _decode(
+        self,
+        rows: npt.NDArray[np.int64],
+        counts: npt.NDArray[np.int64],
+        out: np.ndarray,
+        positions: npt.NDArray[np.int64],
+    ) -> None:
+        reader = self.source.reader
+        parts = self.n_threads if len(rows) >= 2 * self.n_threads else 1
+        if parts == 1:
+            decode_into(reader, self.name, rows, counts, out, positions)
+            return
+        with ThreadPoolExecutor(parts, thread_name_prefix="xsz-decode") as pool:
+            jobs = [
+                pool.submit(decode_into, reader, self.name, r, c, out, p)
+                for r, c, p in zip(
+                    np.array_split(rows, parts),
+                    np.array_split(counts, parts),
+                    np.array_split(positions, parts),
+                    strict=True,
+                )
+            ]
+            for job in jobs:
+                job.result()
+
+
+class TextArray(_SZArray):
+    """A text dataset, one string per read (``Fastq`` on ``read``)."""
+
+    def __init__(self, source: Source, name: str, n_reads: int, *, n_threads: int = 1) -> None:
+        super().__init__(source, name, np.dtype(object), n_reads)
+        self.n_threads = n_threads
+
+    def _take(self, ranges: Ranges) -> np.ndarray:
+        rows = (
+            np.arange(self.shape[0])[ranges]
+            if isinstance(ranges, slice)
+            else ragged_arange(*ranges)
+        )
+        out = np.empty(len(rows), dtype=object)
+        if len(rows):
+            wanted, inverse = np.unique(rows, return_inverse=True)
+            values = self.source.reader.dataset(self.name, wanted, n_threads=self.n_threads)
+            out[:] = [values[i] for i in inverse.tolist()]
+        return out
+
+
+class AttributeArray(_SZArray):
+    """An attribute of every read, typed, converted from the parsed index on first use."""
+
+    def _take(self, ranges: Ranges) -> np.ndarray:
+        key = ranges if isinstance(ranges, slice) else ragged_arange(*ranges)
+        return np.asarray(self.source.reader.index.attribute(self.name)[key])

@@ -1,0 +1,258 @@
+"""The xarray engine ``"sz"``: ``xr.open_dataset(path, engine="sz")``.
+
+The Dataset is `xsz.mapping`'s layout of the store, the one SZStore serves to
+zarr: the ``read`` dimension coordinate holds the read IDs (indexed by
+`xsz.index.SZReadIndex`, so ``ds.sel(read=...)`` selects ragged samples too),
+attributes are ``(read,)`` variables of their declared dtypes, each numeric
+dataset is a CF contiguous ragged array (``Raw`` on ``Raw_sample`` with
+``Raw_count``), text datasets are ``(read,)`` strings and the header is in
+``ds.attrs``.
+
+Opening parses the index only (float datasets, whose counts the index lacks,
+also read each frame's 18-byte header). Variables are lazy `xsz._arrays`
+arrays that decode only the reads an indexing key touches. With ``chunks={}``
+dask chunks follow read boundaries: reads are grouped so that a chunk holds
+about `chunk_bytes` of decoded data, and chunk k of every variable (samples
+and per-read values alike) covers the same reads.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+import numpy as np
+import xarray as xr
+from xarray.backends import BackendEntrypoint
+from xarray.core import indexing
+
+from xsz._arrays import AttributeArray, RaggedArray, Source, TextArray
+from xsz.errors import UsageError
+from xsz.index import SZReadIndex, starts_of
+from xsz.mapping import READ_DIM, group_attrs, layout
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterable
+
+    import numpy.typing as npt
+
+    from xsz.format import SZReader
+    from xsz.mapping import VariableSpec
+
+__all__ = ["ENGINE", "SZBackendEntrypoint", "chunk_plan", "open_sz"]
+
+ENGINE: Final = "sz"
+"""The engine name: ``xr.open_dataset(path, engine=ENGINE)``."""
+MAX_CHUNK_BYTES: Final = 32 << 20
+MIN_CHUNK_BYTES: Final = 1 << 20
+TEXT_EXPANSION: Final = 4
+"""Text frames are sized for chunking as this many times their compressed size."""
+
+
+def default_chunk_bytes(total: int) -> int:
+    """Decoded bytes per dask chunk: an eighth of the store, within 1..32 MiB.
+
+    Small stores still split into several chunks (so threads have work), large
+    ones into tens of MB (so there are not too many tasks).
+
+    Examples
+    --------
+    >>> default_chunk_bytes(26 << 20) == (26 << 20) // 8, default_chunk_bytes(10 << 30) == 32 << 20
+    (True, True)
+    """
+    return int(min(MAX_CHUNK_BYTES, max(MIN_CHUNK_BYTES, total // 8)))
+
+
+def chunk_plan(read_bytes: npt.NDArray[np.int64], chunk_bytes: int) -> npt.NDArray[np.int64]:
+    """Read boundaries of chunks holding about `chunk_bytes` each (``[0, ..., n_reads]``).
+
+    A read larger than `chunk_bytes` gets a chunk of its own; reads are never split.
+
+    Examples
+    --------
+    >>> chunk_plan(np.array([4, 4, 4, 10, 1, 1]), 8).tolist()
+    [0, 2, 3, 4, 6]
+    """
+    n = len(read_bytes)
+    if n == 0:
+        return np.zeros(1, dtype=np.int64)
+    end = np.cumsum(read_bytes)
+    bounds = [0]
+    while bounds[-1] < n:
+        start = bounds[-1]
+        before = int(end[start - 1]) if start else 0
+        stop = int(np.searchsorted(end, before + chunk_bytes, side="right"))
+        bounds.append(max(stop, start + 1))
+    return np.asarray(bounds, dtype=np.int64)
+
+
+class SZBackendEntrypoint(BackendEntrypoint):
+    """xarray's entry point for SZ stores (pysz 0.4.0 containers).
+
+    Examples
+    --------
+    >>> from xarray.backends import list_engines
+    >>> list_engines()["sz"].description
+    'Nanopore reads in SZ stores (pysz 0.4.0): lazy ragged variables, ds.sz accessor'
+    """
+
+    description = "Nanopore reads in SZ stores (pysz 0.4.0): lazy ragged variables, ds.sz accessor"
+    url = "README.md#the-xarray-engine (xsz has no public home page yet)"
+    open_dataset_parameters: ClassVar[tuple[str, ...]] = (
+        "filename_or_obj",
+        "drop_variables",
+        "chunk_bytes",
+        "n_threads",
+    )
+
+    def open_dataset(  # type: ignore[override]
+        self,
+        filename_or_obj: str | os.PathLike[str],
+        *,
+        drop_variables: str | Iterable[str] | None = None,
+        chunk_bytes: int | None = None,
+        n_threads: int = 1,
+    ) -> xr.Dataset:
+        """Open an SZ store lazily; see `open_sz`."""
+        return open_sz(
+            filename_or_obj,
+            drop_variables=drop_variables,
+            chunk_bytes=chunk_bytes,
+            n_threads=n_threads,
+        )
+
+    def guess_can_open(self, filename_or_obj: Any) -> bool:
+        """True for a directory holding ``dat`` and an ``index`` that starts with ``#{``."""
+        try:
+            path = Path(os.fspath(filename_or_obj))
+            with open(path / "index", "rb") as fh:
+                head = fh.read(2)
+            return head == b"#{" and (path / "dat").is_file()
+        except (TypeError, OSError):
+            return False
+
+
+def open_sz(
+    path: str | os.PathLike[str],
+    *,
+    drop_variables: str | Iterable[str] | None = None,
+    chunk_bytes: int | None = None,
+    n_threads: int = 1,
+) -> xr.Dataset:
+    """The Dataset of an SZ store, lazily (what ``engine="sz"`` returns).
+
+    Parameters
+    ----------
+    path
+        The SZ store (a directory holding ``index`` and ``dat``).
+    drop_variables
+        Variable names to leave out.
+    chunk_bytes
+        Decoded bytes per dask chunk when opened with ``chunks={}``; by
+        default `default_chunk_bytes` of the store's size.
+    n_threads
+        Decoder threads used by each read of a variable (dask adds its own).
+
+    Raises
+    ------
+    xsz.errors.SZFormatError
+        `path` is not an SZ store (the message names what is missing) or is corrupt.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from xsz.format import Schema, SZWriter
+    >>> path = getfixture("tmp_path") / "run.sz"
+    >>> with SZWriter(path, Schema.build([("ID", str)], [("Raw", np.int16)])) as w:
+    ...     w.put_many([("a", np.arange(3)), ("b", np.arange(2))])
+    >>> ds = xr.open_dataset(path, engine="sz")
+    >>> ds.sel(read="b").Raw.values
+    array([0, 1], dtype=int16)
+    """
+    if n_threads < 1:
+        raise UsageError(f"n_threads must be at least 1, got {n_threads}")
+    if isinstance(drop_variables, str):
+        drop_variables = [drop_variables]
+    drop = set(drop_variables or ())
+    source = Source(path)
+    try:
+        ds = _dataset(source, drop, chunk_bytes, n_threads)
+    except BaseException:
+        source.close()
+        raise
+    ds.set_close(source.close)
+    return ds
+
+
+def _dataset(source: Source, drop: set[str], chunk_bytes: int | None, n_threads: int) -> xr.Dataset:
+    reader = source.reader
+    specs = [s for s in layout(reader.schema).values() if s.name not in drop]
+    n = len(reader)
+
+    starts: dict[str, npt.NDArray[np.int64]] = {}  # per numeric dataset (SZ name)
+    for spec in specs:
+        f = spec.field
+        if spec.role in ("ragged", "count") and f is not None and f.name not in starts:
+            starts[f.name] = starts_of(reader.counts(f.name))
+
+    read_bytes = _read_bytes(reader, specs, starts)
+    bounds = chunk_plan(read_bytes, chunk_bytes or default_chunk_bytes(int(read_bytes.sum())))
+    read_chunks = tuple(np.diff(bounds).tolist()) if n else None
+
+    variables: dict[str, xr.Variable] = {}
+    index: SZReadIndex | None = None
+    for spec in specs:
+        attrs = dict(spec.attrs)
+        f = spec.field
+        if spec.role in ("read_id", "read_position"):
+            ids = reader.index.ids()
+            ragged: dict[Hashable, npt.NDArray[np.int64]] = {
+                s.dims[0]: starts[s.field.name] for s in specs if s.role == "ragged" and s.field
+            }
+            index = SZReadIndex.from_ids(ids, ragged, dim=READ_DIM)
+            variables[spec.name] = xr.Variable(spec.dims, ids, attrs)
+            continue
+        assert f is not None
+        encoding: dict[str, Any] = {}
+        if spec.role != "ragged" and read_chunks:
+            encoding["preferred_chunks"] = {READ_DIM: read_chunks}
+        if spec.role == "count":
+            counts = np.diff(starts[f.name])
+            variables[spec.name] = xr.Variable(spec.dims, counts, attrs, encoding=encoding)
+            continue
+        if spec.role == "ragged":
+            s = starts[f.name]
+            array: Any = RaggedArray(source, f.name, s, n_threads=n_threads)
+            if n:
+                encoding["preferred_chunks"] = {spec.dims[0]: tuple(np.diff(s[bounds]).tolist())}
+        elif spec.role == "text":
+            array = TextArray(source, f.name, n, n_threads=n_threads)
+        else:
+            array = AttributeArray(source, f.name, spec.dtype, n)
+        data = indexing.LazilyIndexedArray(array)
+        variables[spec.name] = xr.Variable(spec.dims, data, attrs, encoding=encoding)
+
+    coords = xr.Coordinates()
+    if index is not None:
+        read_var = variables.pop(READ_DIM)
+        coords = xr.Coordinates(
+            index.create_variables({READ_DIM: read_var}), indexes={READ_DIM: index}
+        )
+    return xr.Dataset(variables, coords=coords, attrs=group_attrs(reader.header, reader.schema))
+
+
+def _read_bytes(
+    reader: SZReader, specs: list[VariableSpec], starts: dict[str, npt.NDArray[np.int64]]
+) -> npt.NDArray[np.int64]:
+    """Decoded bytes of each read over the variables kept: what chunking balances."""
+    total = np.zeros(len(reader), dtype=np.int64)
+    for spec in specs:
+        f = spec.field
+        if f is None:
+            continue
+        if spec.role == "ragged":
+            total += np.diff(starts[f.name]) * f.dtype.itemsize
+        elif spec.role == "text":
+            total += reader.index.frame_size[f.name] * TEXT_EXPANSION
+    return total

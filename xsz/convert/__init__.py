@@ -11,6 +11,7 @@ only when a file of theirs is read.
 from __future__ import annotations
 
 from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
+from xsz.convert._export import export_pod5
 from xsz.convert._import import ImportSummary, import_reads
 from xsz.convert._schema import BASECALL_FIELDS, READ_FIELDS, import_schema
 
@@ -21,6 +22,7 @@ __all__ = [
     "SIGNAL_FORMATS",
     "ImportSummary",
     "detect_format",
+    "export_pod5",
     "import_reads",
     "import_schema",
 ]

@@ -226,37 +226,60 @@ def import_reads(
     merged); fields a format lacks get -1 (integers), NaN (floats) or
     ``"unknown"`` / ``""`` (text).
 
-    ===============  =====  =============================  ===========================  ==================================  ====================================
-    field            code   meaning                        pod5                         SLOW5 / BLOW5                       FAST5
-    ===============  =====  =============================  ===========================  ==================================  ====================================
-    ``ID``           S      read ID (the ``read`` coord)    read_id                      read_id                             Raw ``read_id``
-    ``channel``      I32    channel                        pore.channel                 aux ``channel_number``              channel_id ``channel_number``
-    ``well``         I16    well (mux) at read start       pore.well                    aux ``start_mux``                   Raw ``start_mux``
-    ``read_number``  I32    read number in the channel     read_number                  aux ``read_number``                 Raw ``read_number``
-    ``start_sample`` F64    first sample since run start   start_sample                 aux ``start_time``                  Raw ``start_time``
-    ``sampling_rate``F64    samples per second (Hz)        run_info.sample_rate         ``sampling_rate``                   channel_id ``sampling_rate``
-    ``offset``       F64    calibration offset (ADC)       calibration.offset           ``offset``                          channel_id ``offset``
-    ``scale``        F64    pA per ADC unit                calibration.scale            range / digitisation                range / digitisation
-    ``range``        F64    calibration range (pA)         scale * digitisation         ``range``                           channel_id ``range``
-    ``digitisation`` F64    ADC levels                     adc_max - adc_min + 1        ``digitisation``                    channel_id ``digitisation``
-    ``median_before``F64    median pA before the read      median_before                aux ``median_before``               Raw ``median_before``
-    ``end_reason``   S      why the read ended             end_reason (name)            aux ``end_reason`` (label)          Raw ``end_reason`` (label)
-    ``run_id``       S      acquisition ID (header runs)   run_info.acquisition_id      header ``run_id``                   tracking_id ``run_id``
-    ``Raw``          I16    raw signal, ADC units          signal                       signal                              Raw/Signal
-    ===============  =====  =============================  ===========================  ==================================  ====================================
+    =================  ====  ==========================================================
+    field              code  meaning
+    =================  ====  ==========================================================
+    ``ID``             S     read ID (UUID); the ``read`` coordinate in xarray
+    ``channel``        I32   channel the read came from
+    ``well``           I16   well (mux) of the channel at the start of the read
+    ``read_number``    I32   read number within the channel
+    ``start_sample``   F64   first sample, counted from the start of the run (an integer)
+    ``sampling_rate``  F64   samples per second (Hz)
+    ``offset``         F64   calibration offset, ADC units: pA = (Raw + offset) * scale
+    ``scale``          F64   calibration scale, pA per ADC unit (= range / digitisation)
+    ``range``          F64   calibration range, pA
+    ``digitisation``   F64   ADC levels
+    ``median_before``  F64   median current before the read, pA
+    ``end_reason``     S     why the read ended, lower case (``signal_positive`` ...)
+    ``run_id``         S     acquisition (run) ID: its metadata is ``header["runs"][run_id]``
+    ``Raw``            I16   the raw signal, ADC units, exactly as the source holds it
+    =================  ====  ==========================================================
+
+    Where each field comes from:
+
+    =================  ========================  ======================  ======================
+    field              pod5 (``pod5.Reader``)    SLOW5 / BLOW5           FAST5 (per read group)
+    =================  ========================  ======================  ======================
+    ``ID``             ``read_id``               ``read_id``             Raw ``read_id``
+    ``channel``        ``pore.channel``          ``channel_number``      channel_id
+                                                                         ``channel_number``
+    ``well``           ``pore.well``             ``start_mux``           Raw ``start_mux``
+    ``read_number``    ``read_number``           ``read_number``         Raw ``read_number``
+    ``start_sample``   ``start_sample``          ``start_time``          Raw ``start_time``
+    ``sampling_rate``  run ``sample_rate``       ``sampling_rate``       channel_id (same name)
+    ``offset``         ``calibration.offset``    ``offset``              channel_id (same name)
+    ``scale``          ``calibration.scale``     range / digitisation    range / digitisation
+    ``range``          scale * digitisation      ``range``               channel_id (same name)
+    ``digitisation``   adc_max - adc_min + 1     ``digitisation``        channel_id (same name)
+    ``median_before``  ``median_before``         ``median_before``       Raw ``median_before``
+    ``end_reason``     ``end_reason`` name       label of the enum       label of Raw
+                                                                         ``end_reason``
+    ``run_id``         run ``acquisition_id``    header ``run_id``       tracking_id ``run_id``
+    ``Raw``            ``signal``                ``signal``              Raw/Signal
+    =================  ========================  ======================  ======================
 
     With ``moves``, from the read's primary SAM/BAM record (``xsz.convert._moves``):
 
-    ===================  =====  ===================================================================
-    field                code   meaning (tag)
-    ===================  =====  ===================================================================
-    ``move_stride``      I32    samples per move (``mv[0]``); -1 without a record
-    ``trimmed_samples``  I32    samples trimmed before the first move (``ts``, 0 if absent); -1 without a record
-    ``mean_qscore``      F32    mean basecall q-score (``qs``); NaN without
-    ``Move``             U16    the move table, one 0/1 per stride (``mv[1:]``)
-    ``Sequence``         S      bases, in read orientation (SEQ)
-    ``Quality``          S      phred+33 qualities, as in FASTQ (QUAL); "" if absent
-    ===================  =====  ===================================================================
+    ===================  ====  ===========================================================
+    field                code  meaning (SAM field or tag); for a read without a record
+    ===================  ====  ===========================================================
+    ``move_stride``      I32   samples per move (``mv[0]``); -1
+    ``trimmed_samples``  I32   samples before the first move (``ts``, 0 if absent); -1
+    ``mean_qscore``      F32   mean q-score (``qs``); NaN
+    ``Move``             U16   the move table, one 0/1 per stride (``mv[1:]``); empty
+    ``Sequence``         S     the bases in the read's orientation (SEQ); ""
+    ``Quality``          S     phred+33 qualities as in FASTQ (QUAL); ""
+    ===================  ====  ===========================================================
 
     The header holds ``xsz_version``, ``source_format``, ``source_files``,
     ``runs`` (per run ID: pod5's run-info fields, with ``tracking_id`` and

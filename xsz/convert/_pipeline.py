@@ -76,7 +76,7 @@ class FramePipeline:
         self._pool = (
             ThreadPoolExecutor(n_threads, thread_name_prefix="xsz-import") if n_threads > 0 else None
         )
-        self._max_groups = n_threads + 1
+        self._max_groups = max(n_threads, 1)
         self._group: list[_Record] = []
         self._group_bytes = 0
         self._pending: deque[tuple[list[_Record], Future[_Frames]]] = deque()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from xsz.convert._schema import UNKNOWN_END_REASON, SourceRead, run_info
 from xsz.errors import SourceError
@@ -23,12 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["Slow5Source"]
 
 log = logging.getLogger(__name__)
-
-THREADS: Final = 2
-"""slow5lib's decoding threads (``seq_reads_multi``): 1.6x faster than ``seq_reads`` on
-two cores for BLOW5 (bench/bench_import.py)."""
-BATCH: Final = 16
-"""Records slow5lib decodes at a time: the reads held in memory at once."""
 
 # The pyslow5 aux fields and the SourceRead fields they fill.
 _AUX_INT = {"channel_number": "channel", "start_mux": "well", "read_number": "read_number"}
@@ -137,11 +131,13 @@ class Slow5Source:
     def reads(self, selection: frozenset[str] | None = None) -> Iterator[SourceRead]:
         """The reads in file order (only those in `selection` when given).
 
-        slow5lib decodes `BATCH` records at a time in `THREADS` threads of its own.
+        ``seq_reads``, not the faster ``seq_reads_multi``: pyslow5 1.5.0's threaded
+        reader crashes the process (segmentation fault) on a corrupt record, where
+        ``seq_reads`` reports it.
         """
         aux = "all" if self._aux else None
         with _pyslow5_log(self.path):
-            for rec in self._file.seq_reads_multi(threads=THREADS, batchsize=BATCH, aux=aux):
+            for rec in self._file.seq_reads(aux=aux):
                 read_id = rec["read_id"]
                 if selection is not None and read_id not in selection:
                     continue

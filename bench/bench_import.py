@@ -118,7 +118,7 @@ def make_blow5(path: Path, copies: int) -> None:
     path.unlink(missing_ok=True)
     f = pyslow5.Open(str(path), "w")
     header, labels = f.get_empty_header(aux=True)
-    header = {key: "" for key in header} | {"run_id": "bench"}
+    header = dict.fromkeys(header, "") | {"run_id": "bench"}
     f.write_header(header, end_reason_labels=labels)
     for c in range(copies):
         for i in range(len(z["read_id"])):
@@ -256,13 +256,19 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join([
         "## Import: pod5 / BLOW5 -> SZ against reading with pod5 / pyslow5",
         "",
-        f"Command: `{command.strip()}` (min of {args.repeats} interleaved repeats; "
-        f"import = `xsz.convert.import_reads`, 2 encoder threads, zstd level 3).",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"pod5 {pod5.__version__}, pyslow5 1.5.0, numpy {np.__version__}.",
+        (
+            f"Command: `{command.strip()}` (min of {args.repeats} interleaved repeats; "
+            "import = `xsz.convert.import_reads` with its defaults)."
+        ),
+        (
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, pod5 {pod5.__version__}, pyslow5 1.5.0, numpy {np.__version__}."
+        ),
         "",
-        "| input | MB | samples | read ms | import ms | read / import | largest read MB (int16) "
-        "| read: peak memory MB | import: peak memory MB |",
+        (
+            "| input | MB | samples | read ms | import ms | read / import | largest read MB "
+            "(int16) | read: peak memory MB | import: peak memory MB |"
+        ),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *rows,
         "",

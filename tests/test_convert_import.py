@@ -40,7 +40,7 @@ pod5 = pytest.importorskip("pod5")
 pyslow5 = pytest.importorskip("pyslow5")
 h5py = pytest.importorskip("h5py")
 pysam = pytest.importorskip("pysam")
-import vbz_h5py_plugin  # noqa: E402, F401  # the VBZ filter, for the tests' own h5py reads
+import vbz_h5py_plugin  # noqa: F401  # the VBZ filter, for the tests' own h5py reads
 
 pytestmark = requires_data
 
@@ -151,7 +151,7 @@ def test_import_truncated_source_is_refused(name, tmp_path):
 
 
 def test_import_missing_source_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.pod5"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.pod5"):
         import_reads(tmp_path / "nope.pod5", tmp_path / "out.sz")
 
 
@@ -256,7 +256,8 @@ def test_import_same_reads_give_the_same_store_from_every_format(tmp_path):
 def test_import_single_read_fast5_directory_equals_multi_read_file(tmp_path):
     multi = import_reads(DATA / "ont_fast5_api/batch0.fast5", tmp_path / "multi.sz")
     single = import_reads(DATA / "ont_fast5_api/single_reads", tmp_path / "single.sz")
-    assert len(single.sources) == 8 and single.n_reads == multi.n_reads == 8
+    assert len(single.sources) == 8
+    assert single.n_reads == multi.n_reads == 8
     assert content(tmp_path / "multi.sz") == content(tmp_path / "single.sz")
     with SZReader(tmp_path / "single.sz") as r:
         assert r.header["source_files"] == sorted(p.name for p in single.sources)
@@ -296,7 +297,8 @@ def test_import_store_opens_with_compressedfile(tmp_path):
     with CompressedFile(tmp_path / "out.sz") as sz:
         assert list(sz.idx["ID"]) == ["40a8cd14-e5ab-45f9-aef8-90c2742caa49", "35142bde-548d-4f55-bf50-21c4cdd254da"]
         read = sz.get(0)
-        assert len(read.Raw) == 2552 and read.end_reason == "unblock_mux_change"
+        assert len(read.Raw) == 2552
+        assert read.end_reason == "unblock_mux_change"
 
 
 # --- what the formats leave out --------------------------------------------------------
@@ -306,7 +308,7 @@ def test_import_slow5_without_aux_fields_gets_unknown_values(tmp_path):
     path = tmp_path / "plain.blow5"
     f = pyslow5.Open(str(path), "w")
     header = f.get_empty_header()
-    f.write_header({k: "" for k in header} | {"run_id": "r1", "flow_cell_id": "FC1"})
+    f.write_header(dict.fromkeys(header, "") | {"run_id": "r1", "flow_cell_id": "FC1"})
     record = f.get_empty_record()
     signal = np.array([500, 501, -3, 700], np.int16)
     record.update(read_id="plain-read", read_group=0, digitisation=2048.0, offset=-10.0,
@@ -317,7 +319,8 @@ def test_import_slow5_without_aux_fields_gets_unknown_values(tmp_path):
     (read,) = reads_of(tmp_path / "out.sz")
     np.testing.assert_array_equal(read["Raw"], signal)
     assert (read["channel"], read["well"], read["read_number"]) == (-1, -1, -1)
-    assert math.isnan(read["start_sample"]) and math.isnan(read["median_before"])
+    assert math.isnan(read["start_sample"])
+    assert math.isnan(read["median_before"])
     assert (read["end_reason"], read["run_id"], read["scale"]) == ("unknown", "r1", 500 / 2048)
     with SZReader(tmp_path / "out.sz") as r:
         assert r.header["flow_cell_id"] == "FC1"
@@ -436,7 +439,7 @@ def test_import_moves_that_do_not_fit_the_signal_are_refused(tmp_path):
 def test_import_moves_file_that_is_not_sam(tmp_path):
     bogus = tmp_path / "moves.sam"
     bogus.write_text("this is not a SAM file\n")
-    with pytest.raises(SourceError, match="moves.sam"):
+    with pytest.raises(SourceError, match=r"moves\.sam"):
         import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "out.sz", moves=bogus)
     assert not (tmp_path / "out.sz").exists()
 
@@ -466,7 +469,8 @@ def test_import_read_ids_the_source_lacks_are_named(name, tmp_path):
 def test_import_empty_selection_makes_an_empty_store(tmp_path):
     import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "out.sz", read_ids=[])
     with SZReader(tmp_path / "out.sz") as r:
-        assert len(r) == 0 and r.schema == import_schema(basecalls=False)
+        assert len(r) == 0
+        assert r.schema == import_schema(basecalls=False)
 
 
 def test_import_existing_destination_needs_overwrite(tmp_path):
@@ -510,7 +514,7 @@ def test_import_corrupt_record_midway_is_an_error(tmp_path):
     bad = tmp_path / "bad.blow5"
     bad.write_bytes(bytes(data))
     assert detect_format(bad) == "blow5"
-    with pytest.raises(SourceError, match="bad.blow5"):
+    with pytest.raises(SourceError, match=r"bad\.blow5"):
         import_reads(bad, tmp_path / "out.sz")
     assert not (tmp_path / "out.sz").exists()
     assert logging.getLogger("pyslow5").filters == []
@@ -526,7 +530,7 @@ def test_import_same_read_twice_is_refused(tmp_path):
 
 def test_import_refuses_stores_and_bad_options(tmp_path):
     import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "z1.sz")
-    with pytest.raises(UsageError, match="already an SZ store|is sz"):
+    with pytest.raises(UsageError, match="already an SZ store"):
         import_reads(tmp_path / "z1.sz", tmp_path / "out.sz")
     with pytest.raises(UsageError, match="format must be one of"):
         import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "out.sz", format="bam")

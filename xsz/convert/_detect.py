@@ -18,12 +18,14 @@ zarr      a directory (or zip) holding ``zarr.json`` (v3) or ``.zgroup`` / ``.za
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from xsz.errors import SourceError
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = ["FORMATS", "SIGNAL_FORMATS", "Format", "detect_format"]
 

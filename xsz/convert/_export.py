@@ -44,7 +44,7 @@ def _time(text: object) -> datetime:
     if not isinstance(text, str) or not text:
         return _EPOCH
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(text)
     except ValueError:
         return _EPOCH
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -75,9 +75,8 @@ def _run_info(pod5: Any, run_id: str, run: dict[str, Any], read: dict[str, Any])
     )
 
 
-def _int(value: object) -> int:
-    number = int(value)  # type: ignore[call-overload]
-    return number if number >= 0 else 0
+def _int(value: Any) -> int:
+    return max(int(value), 0)
 
 
 def export_pod5(
@@ -152,7 +151,7 @@ def export_pod5(
             raise
         finally:
             close_progress()
-    return int(len(rows))
+    return len(rows)
 
 
 def _batches(rows: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]) -> Iterator[list[int]]:

@@ -4,52 +4,37 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
-from xsz.convert._detect import SIGNAL_FORMATS, detect_format
-from xsz.convert._fast5 import Fast5Source
 from xsz.convert._moves import MoveSource, check_basecalls
 from xsz.convert._pipeline import FramePipeline
-from xsz.convert._pod5 import Pod5Source
 from xsz.convert._schema import NO_BASECALLS, import_schema
-from xsz.convert._slow5 import Slow5Source
+from xsz.convert._sources import open_source, source_files, source_names
 from xsz.errors import ReadNotFoundError, SourceError, UsageError
 from xsz.format import SZWriter, check_replaceable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    import os
+    from collections.abc import Callable, Iterable, Sequence
 
-    from xsz.convert._schema import SourceRead
+    from xsz.convert._sources import Source
 
-__all__ = ["ImportSummary", "import_reads", "progress_hook"]
+__all__ = ["LEVEL", "ImportSummary", "import_reads", "progress_hook"]
 
 log = logging.getLogger(__name__)
 
-SUFFIXES: Final = {".pod5": "pod5", ".blow5": "blow5", ".slow5": "slow5", ".fast5": "fast5"}
-"""File name endings looked for when a directory is imported."""
 LEVEL: Final = 1
 """zstd level of imported frames. On the real reads of ../shared/data, level 1 makes
 frames within 0.3% of level 3's size (smaller for some files) in 55% of the time:
 svb-coded signal is almost all entropy-coded literals, which match finding does
 not help."""
-_RUN_SUMMARY: Final = ("flow_cell_id", "sample_id", "experiment_name", "sequencing_kit")
+RUN_SUMMARY: Final = ("flow_cell_id", "sample_id", "experiment_name", "sequencing_kit")
+"""Run fields repeated at the top of the header (one value, or a list if runs differ)."""
 
-
-
-class _Source(Protocol):
-    path: Path
-    format: str
-
-    def runs(self) -> dict[str, dict[str, Any]]: ...
-    def read_ids(self) -> list[str] | None: ...
-    def count(self) -> int | None: ...
-    def reads(self, selection: frozenset[str] | None = None) -> Iterator[SourceRead]: ...
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -73,49 +58,6 @@ class ImportSummary:
     """Bytes of the SZ store (``index`` + ``dat``)."""
 
 
-def _open(path: Path, fmt: str) -> _Source:
-    if fmt == "pod5":
-        return Pod5Source(path)
-    if fmt in ("blow5", "slow5"):
-        return Slow5Source(path, fmt)
-    return Fast5Source(path)
-
-
-def _source_files(src: object, format: str | None) -> list[tuple[Path, str]]:  # noqa: A002
-    """``(file, format)`` for every file to import, in order."""
-    if format is not None and format not in SIGNAL_FORMATS:
-        raise UsageError(f"format must be one of {list(SIGNAL_FORMATS)} or None, got {format!r}")
-    paths = [src] if isinstance(src, str | os.PathLike) else list(src)  # type: ignore[call-overload]
-    if not paths:
-        raise UsageError("no source given: pass a file, a directory or a list of files")
-    out: list[tuple[Path, str]] = []
-    for item in paths:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(
-                f for f in p.rglob("*")
-                if f.suffix.lower() in SUFFIXES and f.is_file() and not f.name.startswith(".")
-            )
-            if not found:
-                if {"index", "dat"} <= {c.name for c in p.iterdir()}:
-                    raise UsageError(f"{p} is already an SZ store")
-                raise SourceError(f"{p}: no {', '.join(SUFFIXES)} files in this directory")
-            out.extend((f, format or detect_format(f)) for f in found)
-        else:
-            out.append((p, format or detect_format(p)))
-    for p, fmt in out:
-        if fmt not in SIGNAL_FORMATS:
-            hint = "; convert Zarr with from_zarr" if fmt == "zarr" else ""
-            raise UsageError(f"{p} is {fmt}, not a nanopore signal file to import{hint}")
-    return out
-
-
-def _names(src: object, files: Sequence[Path]) -> list[str]:
-    if isinstance(src, str | os.PathLike) and Path(src).is_dir():
-        return [f.relative_to(src).as_posix() for f in files]
-    return [f.name for f in files]
-
-
 @functools.cache
 def _version() -> str:
     try:
@@ -124,16 +66,145 @@ def _version() -> str:
         return "0+unknown"
 
 
+def progress_hook(
+    progress: object, total: int | None, desc: str
+) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """``(update(done), close())`` for a `progress` argument (see `import_reads`)."""
+    if progress is None or progress is False:
+        return _nothing_done, _nothing
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="read", desc=desc, dynamic_ncols=True)
+        return (lambda done: bar.update(done - bar.n)), bar.close
+    if callable(progress):
+        return (lambda done: progress(done, total)), _nothing
+    raise UsageError(f"progress must be a bool or a callable, got {progress!r}")
+
+
+def _nothing_done(done: int) -> None:
+    return
+
+
+def _nothing() -> None:
+    return
+
+
+class _Import:
+    """The reading side of one import: sources, selection, basecalls, what was found."""
+
+    def __init__(
+        self, files: list[tuple[Path, str]], selection: frozenset[str] | None, moves: MoveSource | None
+    ) -> None:
+        self.files = files
+        self.selection = selection
+        self.moves = moves
+        self.kept: Source | None = None  # a single source stays open between the passes
+        self.found: set[str] = set()
+        self.n_samples = 0
+        self.n_called = 0
+
+    def where(self) -> str:
+        return str(self.files[0][0]) if len(self.files) == 1 else f"{len(self.files)} files"
+
+    def survey(self) -> tuple[dict[str, dict[str, Any]], int | None]:
+        """First pass, metadata only: the runs, and the number of reads when known.
+
+        Read IDs the sources list cheaply (pod5, FAST5) are checked against the
+        selection and the basecalls here, before anything is decoded.
+        """
+        runs: dict[str, dict[str, Any]] = {}
+        ids: list[str] | None = []
+        counts: list[int | None] = []
+        for path, fmt in self.files:
+            source = open_source(path, fmt)
+            try:
+                for run_id, info in source.runs().items():
+                    runs.setdefault(run_id, info)
+                listed = source.read_ids()
+                ids = None if ids is None or listed is None else ids + listed
+                counts.append(source.count())
+            finally:
+                if len(self.files) == 1:
+                    self.kept = source
+                else:
+                    source.close()
+        if ids is not None:
+            self.check_found(set(ids))
+            if self.moves is not None and not any(
+                i in self.moves for i in (ids if self.selection is None else self.selection)
+            ):
+                raise self.no_match()
+        if self.selection is not None:
+            return runs, len(self.selection)
+        return runs, None if None in counts else sum(c for c in counts if c is not None)
+
+    def stream(self, pipeline: FramePipeline) -> None:
+        """Second pass: every read (with its basecalls) into `pipeline`."""
+        for path, fmt in self.files:
+            source, self.kept = self.kept or open_source(path, fmt), None
+            try:
+                for read in source.reads(self.selection):
+                    self.found.add(read.read_id)
+                    self.n_samples += len(read.signal)
+                    if self.moves is None:
+                        pipeline.put(read.attributes(), (read.signal,), read.signal.nbytes)
+                        continue
+                    calls = self.moves.get(read.read_id)
+                    if calls is None:
+                        calls = NO_BASECALLS
+                    else:
+                        check_basecalls(calls, read.read_id, len(read.signal), self.moves.path)
+                        self.n_called += 1
+                    pipeline.put(
+                        read.attributes() + calls.attributes(),
+                        (read.signal, *calls.datasets()),
+                        read.signal.nbytes + calls.moves.nbytes + len(calls.sequence) * 2,
+                    )
+            finally:
+                source.close()
+            log.debug("read %s", path)
+        self.check_found(self.found)
+        if self.moves is not None and self.n_called == 0:
+            raise self.no_match()
+
+    def check_found(self, found: set[str]) -> None:
+        if self.selection is None:
+            return
+        missing = sorted(self.selection - found)
+        if missing:
+            more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+            raise ReadNotFoundError(
+                f"{self.where()}: no read with ID {', '.join(repr(m) for m in missing[:3])}{more}; "
+                f"{len(missing)} of the {len(self.selection)} reads asked for are missing"
+            )
+
+    def no_match(self) -> SourceError:
+        assert self.moves is not None
+        example = next(iter(self.moves.read_ids))
+        return SourceError(
+            f"{self.moves.path}: none of its {len(self.moves)} read IDs (e.g. {example!r}) is a "
+            f"read imported from {self.where()}"
+        )
+
+    def close(self) -> None:
+        if self.kept is not None:
+            self.kept.close()
+            self.kept = None
+        if self.moves is not None:
+            self.moves.close()
+
+
 def _header(
-    formats: Sequence[str], names: Sequence[str], runs: dict[str, dict[str, Any]],
+    src: object, files: Sequence[tuple[Path, str]], runs: dict[str, dict[str, Any]],
     moves: MoveSource | None,
 ) -> dict[str, Any]:
     header: dict[str, Any] = {
         "xsz_version": _version(),
-        "source_format": ",".join(dict.fromkeys(formats)),
-        "source_files": list(names),
+        "source_format": ",".join(dict.fromkeys(fmt for _, fmt in files)),
+        "source_files": source_names(src, [p for p, _ in files]),
     }
-    for key in _RUN_SUMMARY:
+    for key in RUN_SUMMARY:
         values = list(dict.fromkeys(r[key] for r in runs.values() if r.get(key)))
         if values:
             header[key] = values[0] if len(values) == 1 else values
@@ -143,25 +214,11 @@ def _header(
     return header
 
 
-def progress_hook(progress: object, total: int | None, desc: str) -> tuple[Callable[[int], None], Callable[[], None]]:
-    """``(update(done), close())`` for the `progress` argument of `import_reads`."""
-    if progress is None or progress is False:
-        return (lambda done: None), (lambda: None)
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, unit="read", desc=desc, dynamic_ncols=True)
-        return (lambda done: bar.update(done - bar.n)), bar.close
-    if callable(progress):
-        return (lambda done: progress(done, total)), (lambda: None)
-    raise UsageError(f"progress must be a bool or a callable, got {progress!r}")
-
-
 def import_reads(
     src: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     sz_path: str | os.PathLike[str],
     *,
-    format: str | None = None,  # noqa: A002
+    format: str | None = None,
     moves: str | os.PathLike[str] | None = None,
     read_ids: Iterable[str] | None = None,
     overwrite: bool = False,
@@ -293,134 +350,49 @@ def import_reads(
     start = time.perf_counter()
     dest = Path(sz_path)
     check_replaceable(dest, overwrite)
-    files = _source_files(src, format)
+    files = source_files(src, format)
     selection = None
     if read_ids is not None:
         selection = frozenset([read_ids] if isinstance(read_ids, str) else read_ids)
-    move_source = MoveSource(moves) if moves is not None else None
-    opened: list[_Source] = []
+    job = _Import(files, selection, MoveSource(moves) if moves is not None else None)
     writer: SZWriter | None = None
     pipeline: FramePipeline | None = None
-    close_progress: Callable[[], None] = lambda: None  # noqa: E731
+    close_progress = _nothing
     try:
-        runs: dict[str, dict[str, Any]] = {}
-        ids: list[str] | None = []
-        counts: list[int | None] = []
-        for path, fmt in files:  # first pass: metadata only
-            source = _open(path, fmt)
-            try:
-                for run_id, info in source.runs().items():
-                    runs.setdefault(run_id, info)
-                file_ids = source.read_ids()
-                ids = None if ids is None or file_ids is None else ids + file_ids
-                counts.append(source.count())
-            finally:
-                if len(files) > 1:
-                    source.close()
-                else:
-                    opened.append(source)
-        if ids is not None:
-            _check_found(selection, set(ids), files)
-            if move_source is not None:
-                wanted = ids if selection is None else selection
-                if not any(i in move_source for i in wanted):
-                    raise _no_match(move_source, files)
-        total = len(selection) if selection is not None else (
-            None if None in counts else sum(c for c in counts if c is not None)
-        )
-        header = _header([f for _, f in files], _names(src, [p for p, _ in files]), runs, move_source)
+        runs, total = job.survey()
         writer = SZWriter(
-            dest, import_schema(basecalls=move_source is not None), header=header,
-            overwrite=overwrite, n_threads=0, level=level,
+            dest, import_schema(basecalls=job.moves is not None),
+            header=_header(src, files, runs, job.moves), overwrite=overwrite, n_threads=0,
+            level=level,
         )
         update, close_progress = progress_hook(progress, total, dest.name)
-        done = 0
-
-        def written(_: Sequence[object]) -> None:
-            nonlocal done
-            done += 1
-            update(done)
-
-        pipeline = FramePipeline(writer, n_threads=n_threads, level=level, on_written=written)
-        n_samples = 0
-        n_called = 0
-        found: set[str] = set()
-        for k, (path, fmt) in enumerate(files):
-            source = opened.pop() if opened else _open(path, fmt)
-            try:
-                for read in source.reads(selection):
-                    found.add(read.read_id)
-                    n_samples += len(read.signal)
-                    if move_source is None:
-                        pipeline.put(read.attributes(), (read.signal,), read.signal.nbytes)
-                        continue
-                    calls = move_source.get(read.read_id)
-                    if calls is None:
-                        calls = NO_BASECALLS
-                    else:
-                        check_basecalls(calls, read.read_id, len(read.signal), move_source.path)
-                        n_called += 1
-                    pipeline.put(
-                        read.attributes() + calls.attributes(),
-                        (read.signal, *calls.datasets()),
-                        read.signal.nbytes + calls.moves.nbytes + 2 * len(calls.sequence),
-                    )
-            finally:
-                source.close()
-            log.debug("imported %s (%d of %d files)", path, k + 1, len(files))
+        pipeline = FramePipeline(writer, n_threads=n_threads, level=level, on_written=update)
+        job.stream(pipeline)
         pipeline.finish()
-        _check_found(selection, found, files)
-        if move_source is not None and n_called == 0:
-            raise _no_match(move_source, files)
         writer.close()
     except BaseException:
         if pipeline is not None:
             pipeline.cancel()
         if writer is not None:
             writer.abort()
-        for source in opened:
-            source.close()
         raise
     finally:
         close_progress()
-        if move_source is not None:
-            move_source.close()
+        job.close()
     summary = ImportSummary(
         path=dest,
         source_format=writer.header["source_format"],
         sources=tuple(p for p, _ in files),
         n_reads=writer.n_reads,
-        n_samples=n_samples,
-        n_basecalled=n_called if move_source is not None else None,
+        n_samples=job.n_samples,
+        n_basecalled=job.n_called if job.moves is not None else None,
         seconds=time.perf_counter() - start,
         nbytes_source=sum(p.stat().st_size for p, _ in files),
         nbytes_store=sum(f.stat().st_size for f in dest.iterdir()),
     )
-    if move_source is not None and n_called < summary.n_reads:
-        log.info("%d of %d reads have no record in %s", summary.n_reads - n_called,
-                 summary.n_reads, move_source.path)
-    log.info("imported %d reads (%d samples) from %d %s file(s) into %s in %.2f s",
-             summary.n_reads, n_samples, len(files), summary.source_format, dest, summary.seconds)
+    if job.moves is not None and job.n_called < summary.n_reads:
+        log.info("%d of %d reads have no record in %s", summary.n_reads - job.n_called,
+                 summary.n_reads, job.moves.path)
+    log.info("imported %d reads (%d samples) from %s into %s in %.2f s",
+             summary.n_reads, summary.n_samples, job.where(), dest, summary.seconds)
     return summary
-
-
-def _check_found(selection: frozenset[str] | None, found: set[str], files: Sequence[tuple[Path, str]]) -> None:
-    if selection is None:
-        return
-    missing = sorted(selection - found)
-    if missing:
-        where = files[0][0] if len(files) == 1 else f"{len(files)} files"
-        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
-        raise ReadNotFoundError(
-            f"{where}: no read with ID {', '.join(repr(m) for m in missing[:3])}{more}; "
-            f"{len(missing)} of the {len(selection)} reads asked for are missing"
-        )
-
-
-def _no_match(moves: MoveSource, files: Sequence[tuple[Path, str]]) -> SourceError:
-    where = files[0][0] if len(files) == 1 else f"{len(files)} source files"
-    example = next(iter(moves.read_ids))
-    return SourceError(
-        f"{moves.path}: none of its {len(moves)} read IDs (e.g. {example!r}) is a read "
-        f"imported from {where}"
-    )

@@ -28,6 +28,7 @@ from xsz.convert._schema import Basecalls
 from xsz.errors import SourceError
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Collection
 
 __all__ = ["MoveSource", "check_basecalls"]
@@ -52,7 +53,7 @@ class MoveSource:
         An unaligned (or aligned) SAM or BAM file written with move tables.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such SAM/BAM file")

@@ -58,7 +58,7 @@ class FramePipeline:
     level
         zstd level.
     on_written
-        Called with each record's attributes once the writer has it.
+        Called with the number of records written so far, after each one.
     """
 
     def __init__(
@@ -67,7 +67,7 @@ class FramePipeline:
         *,
         n_threads: int,
         level: int,
-        on_written: Callable[[Sequence[object]], None] | None = None,
+        on_written: Callable[[int], None] | None = None,
     ) -> None:
         self._writer = writer
         self._fields = writer.schema.datasets
@@ -80,6 +80,7 @@ class FramePipeline:
         self._group: list[_Record] = []
         self._group_bytes = 0
         self._pending: deque[tuple[list[_Record], Future[_Frames]]] = deque()
+        self.n_written = 0
 
     def put(self, attributes: Sequence[object], datasets: Sequence[object], nbytes: int) -> None:
         """Queue one record (attribute values, dataset values, their size in bytes)."""
@@ -105,8 +106,9 @@ class FramePipeline:
         group, future = self._pending.popleft()
         for (attributes, _), (frames, counts) in zip(group, future.result(), strict=True):
             self._writer.put_frames(attributes, frames, counts)
+            self.n_written += 1
             if self._on_written is not None:
-                self._on_written(attributes)
+                self._on_written(self.n_written)
 
     def finish(self) -> None:
         """Encode and write everything queued; the pool is shut down."""

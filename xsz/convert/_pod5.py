@@ -106,8 +106,8 @@ class Pod5Source:
             run = cols.run_info.to_pylist()
             for r in wanted:
                 run_id = run[r]
-                info = self._runs.get(run_id)
-                if info is None:
+                meta = self._runs.get(run_id)
+                if meta is None:
                     raise SourceError(
                         f"{self.path}: read {ids[r]!r} names run {run_id!r}, which the run "
                         "info table lacks"
@@ -120,7 +120,7 @@ class Pod5Source:
                     scale=scale[r],
                     range=scale[r] * dig,
                     digitisation=dig,
-                    sampling_rate=float(info.get("sample_rate", math.nan)),
+                    sampling_rate=float(meta.get("sample_rate", math.nan)),
                     channel=channel[r],
                     well=well[r],
                     read_number=read_number[r],

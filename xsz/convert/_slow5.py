@@ -77,7 +77,7 @@ class Slow5Source:
         ``"slow5"`` or ``"blow5"`` (only used in messages and the summary).
     """
 
-    def __init__(self, path: Path, format: str = "blow5") -> None:  # noqa: A002
+    def __init__(self, path: Path, format: str = "blow5") -> None:
         self.path = path
         self.format = format
         self._file: Any = None
@@ -123,10 +123,9 @@ class Slow5Source:
 
     def read_ids(self) -> None:
         """Not known without reading the whole file."""
-        return None
 
     def count(self) -> None:
-        return None
+        """Not known without reading the whole file."""
 
     def reads(self, selection: frozenset[str] | None = None) -> Iterator[SourceRead]:
         """The reads in file order (only those in `selection` when given).

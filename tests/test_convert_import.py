@@ -11,6 +11,8 @@ import logging
 import math
 import re
 import shutil
+import subprocess
+import sys
 import tracemalloc
 import uuid
 
@@ -27,14 +29,16 @@ from xsz.convert import (
     import_reads,
     import_schema,
 )
+from xsz.convert._pipeline import FramePipeline
 from xsz.errors import (
     DuplicateReadError,
     ReadNotFoundError,
+    RecordError,
     SourceError,
     StoreExistsError,
     UsageError,
 )
-from xsz.format import SZReader
+from xsz.format import SZReader, SZWriter
 
 pod5 = pytest.importorskip("pod5")
 pyslow5 = pytest.importorskip("pyslow5")
@@ -625,3 +629,23 @@ def test_import_schema_table_documents_every_field():
     assert import_schema(basecalls=True).columns[2:] == [
         f"{n}:{g}:{c}" for n, c, g in sorted(READ_FIELDS + BASECALL_FIELDS, key=lambda f: f[2])
     ]
+
+
+def test_import_xsz_loads_no_format_package():
+    code = (
+        "import sys, xsz; xsz.import_reads; "
+        "print(sorted(m for m in ('pod5', 'pyslow5', 'h5py', 'pysam', 'tqdm') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_import_pipeline_refuses_arrays_of_another_dtype(tmp_path):
+    with SZWriter(tmp_path / "out.sz", import_schema(basecalls=False)) as writer:
+        pipeline = FramePipeline(writer, n_threads=0, level=1)
+        attributes = ("r1", 1, 1, 1, 0.0, 4000.0, 0.0, 1.0, 1.0, 1.0, 0.0, "unknown", "")
+        with pytest.raises(RecordError, match=r"'Raw': expected a int16 array, got int32"):
+            pipeline.put(attributes, (np.zeros(3, np.int32),), 12)
+        pipeline.put(attributes, (np.zeros(3, np.int16),), 6)
+        pipeline.finish()
+    assert [r["ID"] for r in reads_of(tmp_path / "out.sz")] == ["r1"]

@@ -1,7 +1,8 @@
 """xsz: nanopore reads in SZ stores, as a first-class citizen of the scientific Python stack.
 
 `CompressedFile` is pysz 0.4.0's interface; `xsz.format` the SZ container
-itself; `xsz.codec` the svb-zstd codec (numcodecs and zarr v3 forms).
+itself; `xsz.codec` the svb-zstd codec (numcodecs and zarr v3 forms);
+`import_reads` brings pod5, SLOW5/BLOW5 and FAST5 files into SZ (`xsz.convert`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from xsz import errors
 from xsz.api import CompressedFile
+from xsz.convert import detect_format, export_pod5, import_reads
 from xsz.format import Schema, SZReader, SZWriter
 
 try:
@@ -23,5 +25,8 @@ __all__ = [
     "SZWriter",
     "Schema",
     "__version__",
+    "detect_format",
     "errors",
+    "export_pod5",
+    "import_reads",
 ]

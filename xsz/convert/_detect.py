@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, BinaryIO, Final, Literal
 
 from xsz.errors import SourceError
 
@@ -119,32 +119,32 @@ def _detect_directory(p: Path) -> Format:
     )
 
 
-def _check_tail(p: Path, fh: object, size: int, marker: bytes, name: str, what: str) -> None:
-    fh.seek(max(0, size - len(marker)))  # type: ignore[attr-defined]
-    if fh.read(len(marker)) != marker:  # type: ignore[attr-defined]
+def _check_tail(p: Path, fh: BinaryIO, size: int, marker: bytes, name: str, what: str) -> None:
+    fh.seek(max(0, size - len(marker)))
+    if fh.read(len(marker)) != marker:
         raise SourceError(f"{p} is a truncated {name} file: it lacks its {what}")
 
 
-def _check_pod5(p: Path, fh: object, head: bytes, size: int) -> None:
+def _check_pod5(p: Path, fh: BinaryIO, head: bytes, size: int) -> None:
     opening = head[:24]
     if size < 48 or len(opening) < 24:
         raise SourceError(f"{p} is a truncated pod5 file: {size} bytes")
-    fh.seek(size - 24)  # type: ignore[attr-defined]
-    closing = fh.read(24)  # type: ignore[attr-defined]
+    fh.seek(size - 24)
+    closing = fh.read(24)
     if closing != opening[8:24] + POD5_SIGNATURE:
         raise SourceError(
             f"{p} is a truncated pod5 file: it does not end with its section marker and signature"
         )
 
 
-def _hdf5_superblock(p: Path, fh: object, size: int) -> int | None:
+def _hdf5_superblock(p: Path, fh: BinaryIO, size: int) -> int | None:
     """The offset of the HDF5 signature, or ``None``; raise if the file is shorter than
     the end-of-file address its superblock records."""
     for base in _HDF5_OFFSETS:
         if base + 8 > size:
             break
-        fh.seek(base)  # type: ignore[attr-defined]
-        block = fh.read(96)  # type: ignore[attr-defined]
+        fh.seek(base)
+        block = fh.read(96)
         if not block.startswith(HDF5_SIGNATURE):
             continue
         eof = _hdf5_eof(block)

@@ -1,10 +1,12 @@
 """Encode reads into SZ frames in worker threads and hand them to an `SZWriter` in order.
 
-The thread that reads the source (pod5, pyslow5 and h5py hold the GIL while
-they decode) only gathers reads; streamvbyte and zstd, which release the GIL,
-run in the pool. Small reads travel in groups of about `GROUP_BYTES` so the
-pool's per-task cost does not dominate, and at most a few groups wait at any
-time, so memory stays at a few reads however large the source.
+The thread that reads the source only gathers reads; streamvbyte and zstd,
+which release the GIL, run in the pool. Small reads travel in groups of about
+`GROUP_BYTES` so the pool's per-task cost does not dominate, and at most
+`n_threads` groups wait at any time, so memory stays at a few reads however
+large the source. How much encoding overlaps reading depends on the reader:
+pod5 and pyslow5 decode holding the GIL, and an encoder thread waits for it
+each time it comes back from C (see bench/results-import.md).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Final
 
 from xsz.codec import encode_array, encode_text
+from xsz.errors import RecordError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -83,7 +86,18 @@ class FramePipeline:
         self.n_written = 0
 
     def put(self, attributes: Sequence[object], datasets: Sequence[object], nbytes: int) -> None:
-        """Queue one record (attribute values, dataset values, their size in bytes)."""
+        """Queue one record (attribute values, dataset values, their size in bytes).
+
+        Numeric datasets must already have their field's dtype: frames are made
+        from the arrays as they are (the writer checks attributes, not frames).
+        """
+        for f, value in zip(self._fields, datasets, strict=True):
+            if not f.is_text and getattr(value, "dtype", None) != f.dtype:
+                raise RecordError(
+                    f"read {attributes[0]!r}, dataset {f.name!r}: expected a {f.dtype} array, got "
+                    f"{getattr(value, 'dtype', type(value).__name__)}",
+                    read_id=attributes[0], field=f.name,
+                )
         self._group.append((attributes, datasets))
         self._group_bytes += nbytes
         if self._group_bytes >= GROUP_BYTES:

@@ -71,10 +71,14 @@ def read_blow5(path: Path) -> int:
     return n
 
 
+THREADS: dict[str, int] = {}
+"""Options for `import_reads` (``--threads``)."""
+
+
 def import_sz(path: Path, dest: Path) -> int:
     from xsz.convert import import_reads
 
-    return import_reads(path, dest).n_samples
+    return import_reads(path, dest, **THREADS).n_samples
 
 
 def _signal_sample() -> dict[str, np.ndarray]:
@@ -163,7 +167,9 @@ _MEMORY_PROBE = """
 import json, sys, threading, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
+import bench_import
 from bench_import import import_sz, read_blow5, read_pod5
+bench_import.THREADS.update(json.loads(sys.argv[4]))
 
 def anon():
     with open("/proc/self/status") as fh:
@@ -199,7 +205,8 @@ def memory(path: Path) -> dict[str, int]:
     dest = OUT / "memory.sz"
     shutil.rmtree(dest, ignore_errors=True)
     out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_PROBE, str(path), str(dest), str(Path(__file__).parent)],
+        [sys.executable, "-c", _MEMORY_PROBE, str(path), str(dest), str(Path(__file__).parent),
+         json.dumps(THREADS)],
         check=True, capture_output=True, text=True,
     )
     shutil.rmtree(dest, ignore_errors=True)
@@ -224,8 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--copies", type=int, default=20, help="copies of the 117 real reads in the large files")
+    parser.add_argument("--threads", type=int, help="encoder threads (default: import_reads's)")
     parser.add_argument("--out", type=Path, help="also write the markdown here")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        THREADS["n_threads"] = args.threads
     if not (DATA / "signal_sample.npz").is_file():
         print(f"needs the real data at {DATA} (set XSZ_SHARED)", file=sys.stderr)
         return 2
@@ -258,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         (
             f"Command: `{command.strip()}` (min of {args.repeats} interleaved repeats; "
-            "import = `xsz.convert.import_reads` with its defaults)."
+            f"import = `xsz.convert.import_reads({', '.join(f'{k}={v}' for k, v in THREADS.items())})`)."
         ),
         (
             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "

@@ -402,6 +402,18 @@ def write_sam(path, records, header) -> None:
             out.write(rec)
 
 
+def test_import_moves_from_bam_equal_moves_from_sam(tmp_path):
+    folder = DATA / f"{SQ}/r9.4_450bps"
+    with pysam.AlignmentFile(str(folder / "moves.sam"), "r", check_sq=False) as f:
+        records = list(f.fetch(until_eof=True))
+        with pysam.AlignmentFile(str(tmp_path / "moves.bam"), "wb", header=f.header) as out:
+            for rec in reversed(records):  # another order than the signal file's
+                out.write(rec)
+    import_reads(folder / "reads.blow5", tmp_path / "sam.sz", moves=folder / "moves.sam")
+    import_reads(folder / "reads.blow5", tmp_path / "bam.sz", moves=tmp_path / "moves.bam")
+    assert content(tmp_path / "sam.sz") == content(tmp_path / "bam.sz")
+
+
 def test_import_reads_without_a_record_get_empty_basecalls(tmp_path):
     folder = DATA / f"{SQ}/r10_hg002_two_reads"
     with pysam.AlignmentFile(str(folder / "slow5-dorado.sam"), "r", check_sq=False) as f:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz.convert._schema import UNKNOWN_END_REASON, SourceRead, run_info
+from xsz.convert._schema import UNKNOWN_END_REASON, SourceRead, as_text, run_info
 from xsz.errors import SourceError
 
 if TYPE_CHECKING:
@@ -38,12 +38,6 @@ def _h5py() -> Any:
             "reading FAST5 files needs h5py and vbz-h5py-plugin: pip install 'xsz[formats]'"
         ) from exc
     return h5py
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes | np.bytes_):
-        return bytes(value).decode("utf-8", "replace")
-    return str(value)
 
 
 class Fast5Source:
@@ -88,12 +82,12 @@ class Fast5Source:
         keys = list(f.keys())
         multi = [k for k in keys if k.startswith("read_")]
         if multi:
-            return [(k[len("read_") :], f"{k}/Raw", k) for k in multi]
+            return [(k.removeprefix("read_"), f"{k}/Raw", k) for k in multi]
         if "Raw" in f and "Reads" in f["Raw"]:
             out = []
             for name in f["Raw/Reads"]:
                 group = f"Raw/Reads/{name}"
-                out.append((_text(f[group].attrs["read_id"]), group, "UniqueGlobalKey"))
+                out.append((as_text(f[group].attrs["read_id"]), group, "UniqueGlobalKey"))
             return out
         raise SourceError(
             f"{self.path} is an HDF5 file but not FAST5: it has neither read_<id> groups "
@@ -104,7 +98,7 @@ class Fast5Source:
         tracking = self._file.get(f"{shared}/tracking_id")
         if tracking is None:
             return ""
-        run_id = _text(tracking.attrs.get("run_id", b""))
+        run_id = as_text(tracking.attrs.get("run_id", b""))
         if run_id not in self._runs:
             context = self._file.get(f"{shared}/context_tags")
             self._runs[run_id] = run_info(
@@ -131,20 +125,20 @@ class Fast5Source:
                 continue
             try:
                 yield self._read(read_id, group, shared, run_id)
-            except (OSError, KeyError) as exc:
+            except (OSError, KeyError, ValueError) as exc:
                 raise SourceError(f"{self.path}: cannot read read {read_id!r} ({group}): {exc}") from exc
 
     def _read(self, read_id: str, group: str, shared: str, run_id: str) -> SourceRead:
         f = self._file
         raw = f[group]
         attrs = raw.attrs
-        stored_id = _text(attrs.get("read_id", read_id.encode()))
+        stored_id = as_text(attrs.get("read_id", read_id.encode()))
         if stored_id != read_id:
             raise SourceError(f"{self.path}: group {group} holds read {stored_id!r}, not {read_id!r}")
         channel = f[f"{shared}/channel_id"].attrs
         digitisation = float(channel["digitisation"])
         signal_range = float(channel["range"])
-        read = SourceRead(
+        return SourceRead(
             read_id=read_id,
             signal=self._signal(raw["Signal"], read_id),
             offset=float(channel["offset"]),
@@ -152,7 +146,7 @@ class Fast5Source:
             range=signal_range,
             digitisation=digitisation,
             sampling_rate=float(channel["sampling_rate"]),
-            channel=int(_text(channel["channel_number"])),
+            channel=int(as_text(channel["channel_number"])),
             well=int(attrs.get("start_mux", -1)),
             read_number=int(attrs.get("read_number", -1)),
             start_sample=float(attrs.get("start_time", math.nan)),
@@ -160,7 +154,6 @@ class Fast5Source:
             end_reason=self._end_reason(raw),
             run_id=run_id,
         )
-        return read
 
     def _signal(self, dataset: Any, read_id: str) -> np.ndarray[Any, np.dtype[np.int16]]:
         try:
@@ -188,4 +181,4 @@ class Fast5Source:
         if labels:
             names = {int(v): k for k, v in labels.items()}
             return str(names.get(int(value), UNKNOWN_END_REASON)).lower()
-        return _text(value).lower()
+        return as_text(value).lower()

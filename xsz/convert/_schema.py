@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BASECALL_FIELDS",
+    "NO_BASECALLS",
     "READ_FIELDS",
     "UNKNOWN_END_REASON",
     "Basecalls",
     "SourceRead",
+    "as_text",
     "import_schema",
     "run_info",
 ]
@@ -142,7 +144,8 @@ _RUN_KEYS: Final = (
 )
 
 
-def _text(value: object) -> str:
+def as_text(value: object) -> str:
+    """A metadata value as text: bytes decoded (UTF-8), datetimes in ISO format."""
     if isinstance(value, bytes | np.bytes_):
         return bytes(value).decode("utf-8", "replace")
     if isinstance(value, datetime):
@@ -155,7 +158,7 @@ def _plain(value: object) -> object:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bytes | np.bytes_ | datetime):
-        return _text(value)
+        return as_text(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -181,8 +184,8 @@ def run_info(
     >>> info["acquisition_id"], info["flow_cell_id"], info["sequencing_kit"]
     ('abc', 'FAK1', 'sqk-lsk109')
     """
-    tracking = {str(k): _text(v) for k, v in tracking_id.items()}
-    context = {str(k): _text(v) for k, v in context_tags.items()}
+    tracking = {str(k): as_text(v) for k, v in tracking_id.items()}
+    context = {str(k): as_text(v) for k, v in context_tags.items()}
     derived = {
         "acquisition_id": tracking.get("run_id"),
         "acquisition_start_time": tracking.get("exp_start_time"),

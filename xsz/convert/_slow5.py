@@ -13,7 +13,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from xsz.convert._schema import UNKNOWN_END_REASON, SourceRead, run_info
+from xsz.convert._schema import SourceRead, run_info
 from xsz.errors import SourceError
 
 if TYPE_CHECKING:
@@ -169,6 +169,4 @@ class Slow5Source:
         reason = rec.get("end_reason")
         if reason is not None and 0 <= reason < len(self._end_reasons):
             read.end_reason = self._end_reasons[reason]
-        elif reason is not None:
-            read.end_reason = UNKNOWN_END_REASON
         return read

@@ -39,6 +39,7 @@ from xsz.errors import (
     UsageError,
 )
 from xsz.format import SZReader, SZWriter
+from xsz.mapping import layout
 
 pod5 = pytest.importorskip("pod5")
 pyslow5 = pytest.importorskip("pyslow5")
@@ -661,3 +662,11 @@ def test_import_pipeline_refuses_arrays_of_another_dtype(tmp_path):
         pipeline.put(attributes, (np.zeros(3, np.int16),), 6)
         pipeline.finish()
     assert [r["ID"] for r in reads_of(tmp_path / "out.sz")] == ["r1"]
+
+
+def test_import_field_names_are_the_xarray_variable_names():
+    names = [v.name for v in layout(import_schema(basecalls=True)).values()]
+    fields = [n for n, _, _ in READ_FIELDS + BASECALL_FIELDS if n != "ID"]
+    assert names == ["read", *(n for n in fields if n not in ("Raw", "Move", "Sequence", "Quality")),
+                     "Raw", "Raw_count", "Move", "Move_count", "Sequence", "Quality"]
+    assert all(n.isidentifier() for n in names)

@@ -29,16 +29,14 @@ from xsz.convert import (
     import_reads,
     import_schema,
 )
-from xsz.convert._pipeline import FramePipeline
 from xsz.errors import (
     DuplicateReadError,
     ReadNotFoundError,
-    RecordError,
     SourceError,
     StoreExistsError,
     UsageError,
 )
-from xsz.format import SZReader, SZWriter
+from xsz.format import SZReader
 from xsz.mapping import layout
 
 pod5 = pytest.importorskip("pod5")
@@ -651,17 +649,6 @@ def test_import_xsz_loads_no_format_package():
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
-
-
-def test_import_pipeline_refuses_arrays_of_another_dtype(tmp_path):
-    with SZWriter(tmp_path / "out.sz", import_schema(basecalls=False)) as writer:
-        pipeline = FramePipeline(writer, n_threads=0, level=1)
-        attributes = ("r1", 1, 1, 1, 0.0, 4000.0, 0.0, 1.0, 1.0, 1.0, 0.0, "unknown", "")
-        with pytest.raises(RecordError, match=r"'Raw': expected a int16 array, got int32"):
-            pipeline.put(attributes, (np.zeros(3, np.int32),), 12)
-        pipeline.put(attributes, (np.zeros(3, np.int16),), 6)
-        pipeline.finish()
-    assert [r["ID"] for r in reads_of(tmp_path / "out.sz")] == ["r1"]
 
 
 def test_import_field_names_are_the_xarray_variable_names():

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from xsz.convert._moves import MoveSource, check_basecalls
-from xsz.convert._pipeline import FramePipeline
 from xsz.convert._schema import NO_BASECALLS, import_schema
 from xsz.convert._sources import open_source, source_files, source_names
 from xsz.errors import ReadNotFoundError, SourceError, UsageError
@@ -32,6 +31,9 @@ LEVEL: Final = 1
 frames within 0.3% of level 3's size (smaller for some files) in 55% of the time:
 svb-coded signal is almost all entropy-coded literals, which match finding does
 not help."""
+PENDING_BYTES: Final = 1 << 25
+"""Encoded bytes that may wait for the writer's threads: with the read being
+decoded, what an import holds in memory (a few reads)."""
 RUN_SUMMARY: Final = ("flow_cell_id", "sample_id", "experiment_name", "sequencing_kit")
 """Run fields repeated at the top of the header (one value, or a list if runs differ)."""
 
@@ -139,8 +141,8 @@ class _Import:
             return runs, len(self.selection)
         return runs, None if None in counts else sum(c for c in counts if c is not None)
 
-    def stream(self, pipeline: FramePipeline) -> None:
-        """Second pass: every read (with its basecalls) into `pipeline`."""
+    def stream(self, writer: SZWriter, update: Callable[[int], None]) -> None:
+        """Second pass: every read, with its basecalls, into `writer`."""
         for path, fmt in self.files:
             source, self.kept = self.kept or open_source(path, fmt), None
             try:
@@ -148,19 +150,17 @@ class _Import:
                     self.found.add(read.read_id)
                     self.n_samples += len(read.signal)
                     if self.moves is None:
-                        pipeline.put(read.attributes(), (read.signal,), read.signal.nbytes)
-                        continue
-                    calls = self.moves.get(read.read_id)
-                    if calls is None:
-                        calls = NO_BASECALLS
+                        writer.put(*read.attributes(), read.signal)
                     else:
-                        check_basecalls(calls, read.read_id, len(read.signal), self.moves.path)
-                        self.n_called += 1
-                    pipeline.put(
-                        read.attributes() + calls.attributes(),
-                        (read.signal, *calls.datasets()),
-                        read.signal.nbytes + calls.moves.nbytes + len(calls.sequence) * 2,
-                    )
+                        calls = self.moves.get(read.read_id)
+                        if calls is None:
+                            calls = NO_BASECALLS
+                        else:
+                            check_basecalls(calls, read.read_id, len(read.signal), self.moves.path)
+                            self.n_called += 1
+                        writer.put(*read.attributes(), *calls.attributes(), read.signal,
+                                   *calls.datasets())
+                    update(len(self.found))
             finally:
                 source.close()
             log.debug("read %s", path)
@@ -254,7 +254,9 @@ def import_reads(
     overwrite
         Replace an existing SZ store at `sz_path` (only once the import succeeded).
     n_threads
-        Encoder threads (0: encode in the calling thread).
+        zstd threads of the writer (0: compress in the calling thread). The
+        readers of pod5 and SLOW5/BLOW5 hold the GIL while they decode, so on two
+        cores more threads gain little (bench/results-import.md).
     level
         zstd level of the frames (1; any level reads back, see `LEVEL`).
     progress
@@ -356,23 +358,18 @@ def import_reads(
         selection = frozenset([read_ids] if isinstance(read_ids, str) else read_ids)
     job = _Import(files, selection, MoveSource(moves) if moves is not None else None)
     writer: SZWriter | None = None
-    pipeline: FramePipeline | None = None
     close_progress = _nothing
     try:
         runs, total = job.survey()
         writer = SZWriter(
             dest, import_schema(basecalls=job.moves is not None),
-            header=_header(src, files, runs, job.moves), overwrite=overwrite, n_threads=0,
-            level=level,
+            header=_header(src, files, runs, job.moves), overwrite=overwrite,
+            n_threads=n_threads, level=level, max_pending_bytes=PENDING_BYTES,
         )
         update, close_progress = progress_hook(progress, total, dest.name)
-        pipeline = FramePipeline(writer, n_threads=n_threads, level=level, on_written=update)
-        job.stream(pipeline)
-        pipeline.finish()
+        job.stream(writer, update)
         writer.close()
     except BaseException:
-        if pipeline is not None:
-            pipeline.cancel()
         if writer is not None:
             writer.abort()
         raise

@@ -34,8 +34,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("XSZ_SHARED", ROOT.parent / "shared")) / "data"
@@ -213,6 +217,82 @@ def memory(path: Path) -> dict[str, int]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def breakdown(repeats: int, copies: int) -> str:
+    """Where an import's time goes, in ns per sample over the 117 real reads: the
+    readers' decoding against SZ's encoding (streamvbyte, then zstd at levels 1 and 3)."""
+    import zstandard
+
+    from xsz.codec import encode_payload
+
+    z = _signal_sample()
+    reads = np.split(z["signal"], z["offsets"][1:-1])
+    n = len(z["signal"])
+
+    def best(work: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - t)
+        return min(times) / n * 1e9
+
+    payloads = [encode_payload(r) for r in reads]
+    rows = [
+        ("pod5: `Reader.reads()` + `.signal` (large.pod5)",
+         best(lambda: read_pod5(OUT / "large.pod5")) / copies, ""),
+        ("pyslow5: `seq_reads()` (large.blow5)",
+         best(lambda: read_blow5(OUT / "large.blow5")) / copies, ""),
+        ("SZ: streamvbyte + zigzag-delta (`encode_payload`)",
+         best(lambda: [encode_payload(r) for r in reads]), ""),
+    ]
+    for level in (1, 3):
+        c = zstandard.ZstdCompressor(level=level)
+        size = sum(len(c.compress(p)) for p in payloads) / n
+        rows.append((f"SZ: zstd level {level} of those payloads",
+                     best(lambda c=c: [c.compress(p) for p in payloads]), f"{size:.3f}"))
+    lines = ["| step | ns / sample | bytes / sample |", "| --- | ---: | ---: |"]
+    lines += [f"| {name} | {ns:.2f} | {size} |" for name, ns, size in rows]
+    head = "| while the main thread reads | a zstd thread does, of what it does alone |"
+    lines += ["", head, "| --- | ---: |"]
+    for name, reader in (("large.pod5", read_pod5), ("large.blow5", read_blow5)):
+        share = starved(lambda r=reader, n=name: r(OUT / n), payloads)
+        lines.append(f"| {name} ({reader.__name__}) | {share:.0%} |")
+    return "\n".join(lines)
+
+
+def starved(read: Callable[[], object], payloads: list[bytes]) -> float:
+    """How much work a thread compressing with zstd (which releases the GIL) gets done
+    while `read` runs in the main thread, against the same thread running alone."""
+    import threading
+
+    import zstandard
+
+    def compress_all() -> None:
+        c = zstandard.ZstdCompressor(level=1)
+        for p in payloads:
+            c.compress(p)
+
+    t = time.perf_counter()
+    compress_all()
+    alone = time.perf_counter() - t
+    stop = threading.Event()
+    done = [0]
+
+    def loop() -> None:
+        while not stop.is_set():
+            compress_all()
+            done[0] += 1
+
+    worker = threading.Thread(target=loop)
+    t = time.perf_counter()
+    worker.start()
+    read()
+    wall = time.perf_counter() - t
+    stop.set()
+    worker.join()
+    return done[0] * alone / wall
+
+
 def largest_read(path: Path, fmt: str) -> int:
     if fmt == "pod5":
         import pod5
@@ -232,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--copies", type=int, default=20, help="copies of the 117 real reads in the large files")
     parser.add_argument("--threads", type=int, help="encoder threads (default: import_reads's)")
+    parser.add_argument("--breakdown", action="store_true", help="also time the steps (ns/sample)")
     parser.add_argument("--out", type=Path, help="also write the markdown here")
     args = parser.parse_args(argv)
     if args.threads is not None:
@@ -283,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         *rows,
         "",
     ])
+    if args.breakdown:
+        text += "\n" + breakdown(args.repeats, args.copies) + "\n"
     print(text)
     if args.out:
         args.out.write_text(text)

@@ -102,7 +102,8 @@ class _Import:
         self.selection = selection
         self.moves = moves
         self.kept: Source | None = None  # a single source stays open between the passes
-        self.found: set[str] = set()
+        self.found: set[str] = set()  # the selected reads met so far
+        self.n_reads = 0
         self.n_samples = 0
         self.n_called = 0
 
@@ -116,15 +117,20 @@ class _Import:
         selection and the basecalls here, before anything is decoded.
         """
         runs: dict[str, dict[str, Any]] = {}
-        ids: list[str] | None = []
+        want_ids = self.selection is not None or self.moves is not None
+        ids: set[str] | None = set() if want_ids else None
         counts: list[int | None] = []
         for path, fmt in self.files:
             source = open_source(path, fmt)
             try:
                 for run_id, info in source.runs().items():
                     runs.setdefault(run_id, info)
-                listed = source.read_ids()
-                ids = None if ids is None or listed is None else ids + listed
+                if ids is not None:
+                    listed = source.read_ids()
+                    if listed is None:
+                        ids = None
+                    else:
+                        ids.update(listed)
                 counts.append(source.count())
             finally:
                 if len(self.files) == 1:
@@ -132,10 +138,9 @@ class _Import:
                 else:
                     source.close()
         if ids is not None:
-            self.check_found(set(ids))
-            if self.moves is not None and not any(
-                i in self.moves for i in (ids if self.selection is None else self.selection)
-            ):
+            self.check_found(ids)
+            wanted = ids if self.selection is None else self.selection
+            if self.moves is not None and not any(i in self.moves for i in wanted):
                 raise self.no_match()
         if self.selection is not None:
             return runs, len(self.selection)
@@ -147,7 +152,9 @@ class _Import:
             source, self.kept = self.kept or open_source(path, fmt), None
             try:
                 for read in source.reads(self.selection):
-                    self.found.add(read.read_id)
+                    if self.selection is not None:
+                        self.found.add(read.read_id)
+                    self.n_reads += 1
                     self.n_samples += len(read.signal)
                     if self.moves is None:
                         writer.put(*read.attributes(), read.signal)
@@ -160,7 +167,7 @@ class _Import:
                             self.n_called += 1
                         writer.put(*read.attributes(), *calls.attributes(), read.signal,
                                    *calls.datasets())
-                    update(len(self.found))
+                    update(self.n_reads)
             finally:
                 source.close()
             log.debug("read %s", path)

@@ -7,6 +7,7 @@ the tests call themselves.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import re
@@ -36,7 +37,7 @@ from xsz.errors import (
     StoreExistsError,
     UsageError,
 )
-from xsz.format import SZReader
+from xsz.format import SZReader, SZWriter
 from xsz.mapping import layout
 
 pod5 = pytest.importorskip("pod5")
@@ -519,6 +520,24 @@ def test_import_interrupted_leaves_nothing_half_written(exc, tmp_path):
     with pytest.raises(exc):
         import_reads(DATA / f"{SQ}/r9.4_450bps/reads.blow5", dest, overwrite=True, progress=stop_after_five)
     assert content(dest) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_import_disk_full_midway_leaves_nothing(tmp_path, monkeypatch):
+    real_put = SZWriter.put
+    calls = []
+
+    def put(self, *fields):
+        calls.append(fields[0])
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_put(self, *fields)
+
+    monkeypatch.setattr(SZWriter, "put", put)
+    with pytest.raises(OSError, match="No space left"):
+        import_reads(DATA / f"{SQ}/r10_f5c_eventalign/reads.blow5", tmp_path / "out.sz")
+    assert len(calls) == 4
+    assert not (tmp_path / "out.sz").exists()
     assert leftovers(tmp_path) == []
 
 

@@ -33,6 +33,7 @@ from xsz.convert import (
 from xsz.errors import (
     DuplicateReadError,
     ReadNotFoundError,
+    SchemaError,
     SourceError,
     StoreExistsError,
     UsageError,
@@ -650,6 +651,14 @@ def test_import_export_pod5_from_other_formats(tmp_path):
     import_reads(tmp_path / "out.pod5", tmp_path / "b.sz")
     for a, b in zip(reads_of(tmp_path / "a.sz")[:5], reads_of(tmp_path / "b.sz"), strict=True):
         assert all(same(a[k], b[k]) for k in a), a["ID"]
+
+
+def test_import_export_pod5_refuses_other_stores(tmp_path):
+    with CompressedFile(tmp_path / "pysz.sz", mode="w") as sz:
+        sz.put("read_0", 0, 1, np.arange(10, dtype=np.uint32), "ACGT", np.ones(2, np.uint16))
+    with pytest.raises(SchemaError, match="only stores made by import_reads"):
+        export_pod5(tmp_path / "pysz.sz", tmp_path / "out.pod5")
+    assert not (tmp_path / "out.pod5").exists()
 
 
 def test_import_schema_table_documents_every_field():

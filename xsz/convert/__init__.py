@@ -4,8 +4,9 @@ Pure functions for the ``xsz`` command and for notebooks; no argument parsing
 here. `detect_format` recognises files by content; `import_reads` streams a
 source's reads into a new SZ store, with one schema for every source format
 (`READ_FIELDS`, plus `BASECALL_FIELDS` when a SAM/BAM with move tables is given).
-The format packages (pod5, pyslow5, h5py + vbz-h5py-plugin, pysam) are imported
-only when a file of theirs is read.
+`export_pod5` writes such a store back to pod5. The format packages (pod5,
+pyslow5, h5py + vbz-h5py-plugin, pysam) are imported only when a file of theirs
+is read or written.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from xsz.convert._import import progress_hook
+from xsz.convert._optional import load
 from xsz.convert._schema import READ_FIELDS
 from xsz.errors import SchemaError, StoreExistsError
 from xsz.format import SZReader
@@ -117,7 +118,7 @@ def export_pod5(
     StoreExistsError
         `pod5_path` exists and `overwrite` is false.
     """
-    pod5 = _pod5()
+    pod5 = load("pod5", "writing pod5 files")
     dest = Path(pod5_path)
     if dest.exists() and not overwrite:
         raise StoreExistsError(f"{dest} exists; pass overwrite=True to replace it")
@@ -190,9 +191,3 @@ def _pod5_read(pod5: Any, read: dict[str, Any], run: Any) -> Any:
         run_info=run,
         signal=read["Raw"],
     )
-
-
-def _pod5() -> Any:
-    from xsz.convert._pod5 import _pod5 as load
-
-    return load()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xsz.convert._optional import load
 from xsz.convert._schema import UNKNOWN_END_REASON, SourceRead, as_text, run_info
 from xsz.errors import SourceError
 
@@ -27,17 +28,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["Fast5Source"]
-
-
-def _h5py() -> Any:
-    try:
-        import h5py
-        import vbz_h5py_plugin  # noqa: F401  # registers the VBZ filter with HDF5
-    except ImportError as exc:  # pragma: no cover - the formats extra is installed in CI
-        raise ImportError(
-            "reading FAST5 files needs h5py and vbz-h5py-plugin: pip install 'xsz[formats]'"
-        ) from exc
-    return h5py
 
 
 class Fast5Source:
@@ -53,7 +43,7 @@ class Fast5Source:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        h5py = _h5py()
+        h5py = load("h5py", "reading FAST5 files", "vbz_h5py_plugin")
         self._h5py = h5py
         try:
             self._file = h5py.File(path, "r")

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from xsz.convert._optional import load
 from xsz.convert._schema import Basecalls
 from xsz.errors import SourceError
 
@@ -34,14 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["MoveSource", "check_basecalls"]
 
 _SKIP_FLAGS = 0x100 | 0x800
-
-
-def _pysam() -> Any:
-    try:
-        import pysam
-    except ImportError as exc:  # pragma: no cover - the formats extra is installed in CI
-        raise ImportError("reading SAM/BAM files needs pysam: pip install 'xsz[formats]'") from exc
-    return pysam
 
 
 class MoveSource:
@@ -57,7 +50,7 @@ class MoveSource:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such SAM/BAM file")
-        pysam = _pysam()
+        pysam = load("pysam", "reading SAM/BAM files")
         try:
             self._file = pysam.AlignmentFile(str(self.path), "r", check_sq=False)
         except (OSError, ValueError) as exc:

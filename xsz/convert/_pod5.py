@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from xsz.convert._optional import load
 from xsz.convert._schema import SourceRead, run_info
 from xsz.errors import SourceError
 
@@ -19,14 +20,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["Pod5Source"]
-
-
-def _pod5() -> Any:
-    try:
-        import pod5
-    except ImportError as exc:  # pragma: no cover - the formats extra is installed in CI
-        raise ImportError("reading pod5 files needs the pod5 package: pip install 'xsz[formats]'") from exc
-    return pod5
 
 
 class Pod5Source:
@@ -43,7 +36,7 @@ class Pod5Source:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self._reader = _pod5().Reader(path)
+            self._reader = load("pod5", "reading pod5 files").Reader(path)
             self._runs = self._read_runs()
         except SourceError:
             self.close()

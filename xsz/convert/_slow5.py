@@ -13,6 +13,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from xsz.convert._optional import load
 from xsz.convert._schema import SourceRead, run_info
 from xsz.errors import SourceError
 
@@ -27,16 +28,6 @@ log = logging.getLogger(__name__)
 # The pyslow5 aux fields and the SourceRead fields they fill.
 _AUX_INT = {"channel_number": "channel", "start_mux": "well", "read_number": "read_number"}
 _AUX_FLOAT = {"start_time": "start_sample", "median_before": "median_before"}
-
-
-def _pyslow5() -> Any:
-    try:
-        import pyslow5
-    except ImportError as exc:  # pragma: no cover - the formats extra is installed in CI
-        raise ImportError(
-            "reading SLOW5/BLOW5 files needs the pyslow5 package: pip install 'xsz[formats]'"
-        ) from exc
-    return pyslow5
 
 
 class _Taken(logging.Filter):
@@ -83,7 +74,7 @@ class Slow5Source:
         self._file: Any = None
         with _pyslow5_log(path):
             try:
-                self._file = _pyslow5().Open(str(path), "r")
+                self._file = load("pyslow5", "reading SLOW5/BLOW5 files").Open(str(path), "r")
             except MemoryError:  # pyslow5's way of saying "slow5_open failed"
                 raise SourceError(f"{path}: pyslow5 cannot open this {format.upper()} file") from None
             try:

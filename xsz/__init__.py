@@ -3,7 +3,7 @@
 `CompressedFile` is pysz 0.4.0's interface; `xsz.format` the SZ container
 itself; `xsz.codec` the svb-zstd codec (numcodecs and zarr v3 forms);
 ``xr.open_dataset(path, engine="sz")`` and the ``ds.sz`` accessor the xarray
-face (`xsz.backend`, `xsz.accessor`).
+face (`xsz.backend`, `xsz.accessor`); `import_reads` brings pod5, SLOW5/BLOW5 and FAST5 files into SZ (`xsz.convert`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from xsz import errors
 from xsz._register import register_accessor
 from xsz.api import CompressedFile
+from xsz.convert import detect_format, export_pod5, import_reads
 from xsz.format import Schema, SZReader, SZWriter
 
 register_accessor()  # ds.sz, without importing xarray here (see xsz._register)
@@ -28,5 +29,8 @@ __all__ = [
     "SZWriter",
     "Schema",
     "__version__",
+    "detect_format",
     "errors",
+    "export_pod5",
+    "import_reads",
 ]

@@ -17,6 +17,7 @@ __all__ = [
     "RowOutOfRangeError",
     "SZFormatError",
     "SchemaError",
+    "SourceError",
     "StoreExistsError",
     "UsageError",
     "XszError",
@@ -34,6 +35,11 @@ class SZFormatError(XszError, ValueError):
 
 class SchemaError(XszError, ValueError):
     """A schema (attributes, datasets, header) cannot be stored as SZ."""
+
+
+class SourceError(XszError, ValueError):
+    """A file to import cannot be used: an unknown format, a truncated or malformed
+    pod5 / SLOW5 / BLOW5 / FAST5 / SAM / BAM file, or basecalls that do not fit the reads."""
 
 
 class CodecError(XszError, ValueError):

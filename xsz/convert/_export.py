@@ -1,0 +1,193 @@
+"""`export_pod5`: an SZ store made by `import_reads` back to a pod5 file (``pod5.Writer``).
+
+The raw signal, read ID, channel, well, read number, start sample, median
+before, end reason and the run metadata go back as they came. What pod5
+stores differently: calibration as float32 ``offset`` and ``scale``; the
+end reason's ``forced`` flag (not kept by the import) is pod5's default for
+the reason; the pore type is ``"not_set"``. Integers the store marks unknown
+(-1) are written as 0. Runs imported from FAST5 or SLOW5 get the ADC range
+pod5's FAST5 converter assumes for their digitisation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+
+from xsz.convert._import import progress_hook
+from xsz.convert._optional import load
+from xsz.convert._schema import READ_FIELDS
+from xsz.errors import SchemaError, StoreExistsError
+from xsz.format import SZReader
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+__all__ = ["export_pod5"]
+
+BATCH_SAMPLES: Final = 1 << 24
+"""Reads are taken from the store in batches of about this many samples."""
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_TEXT_KEYS: Final = (
+    "experiment_name", "flow_cell_id", "flow_cell_product_code", "protocol_name",
+    "protocol_run_id", "sample_id", "sequencing_kit", "sequencer_position",
+    "sequencer_position_type", "software", "system_name", "system_type",
+)
+
+
+def _time(text: object) -> datetime:
+    if not isinstance(text, str) or not text:
+        return _EPOCH
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return _EPOCH
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _adc(run: dict[str, Any], digitisation: float) -> tuple[int, int]:
+    if "adc_min" in run and "adc_max" in run:
+        return int(run["adc_min"]), int(run["adc_max"])
+    if digitisation == 8192:  # the rule of pod5's FAST5 converter
+        return -4096, 4095
+    return 0, int(digitisation) - 1
+
+
+def _run_info(pod5: Any, run_id: str, run: dict[str, Any], read: dict[str, Any]) -> Any:
+    tracking = run.get("tracking_id", run.get("slow5_header", {}))
+    adc_min, adc_max = _adc(run, float(read["digitisation"]))
+    rate = run.get("sample_rate") or read["sampling_rate"]
+    return pod5.RunInfo(
+        acquisition_id=run_id,
+        acquisition_start_time=_time(run.get("acquisition_start_time")),
+        adc_max=adc_max,
+        adc_min=adc_min,
+        context_tags={str(k): str(v) for k, v in run.get("context_tags", {}).items()},
+        protocol_start_time=_time(run.get("protocol_start_time")),
+        sample_rate=int(rate),
+        tracking_id={str(k): str(v) for k, v in tracking.items()},
+        **{key: str(run.get(key, "")) for key in _TEXT_KEYS},
+    )
+
+
+def _int(value: Any) -> int:
+    return max(int(value), 0)
+
+
+def export_pod5(
+    sz_path: str | os.PathLike[str],
+    pod5_path: str | os.PathLike[str],
+    *,
+    read_ids: Iterable[str] | None = None,
+    overwrite: bool = False,
+    progress: bool | Callable[[int, int | None], object] = False,
+) -> int:
+    """Write the reads of an imported SZ store to a new pod5 file.
+
+    Parameters
+    ----------
+    sz_path
+        An SZ store written by `import_reads` (it needs the read fields of
+        ``READ_FIELDS`` and the ``runs`` header).
+    pod5_path
+        The pod5 file to create.
+    read_ids
+        Export only these reads, in this order (default: all, in store order).
+    overwrite
+        Replace an existing file at `pod5_path`.
+    progress
+        As for `import_reads`.
+
+    Returns
+    -------
+    int
+        The number of reads written.
+
+    Raises
+    ------
+    SchemaError
+        The store lacks fields or run metadata pod5 needs.
+    ReadNotFoundError
+        A read in `read_ids` is not in the store.
+    StoreExistsError
+        `pod5_path` exists and `overwrite` is false.
+    """
+    pod5 = load("pod5", "writing pod5 files")
+    dest = Path(pod5_path)
+    if dest.exists() and not overwrite:
+        raise StoreExistsError(f"{dest} exists; pass overwrite=True to replace it")
+    if dest.is_dir():
+        raise StoreExistsError(f"{dest} is a directory; refusing to replace it with a pod5 file")
+    with SZReader(sz_path) as reader:
+        missing = [n for n, _, _ in READ_FIELDS if n not in reader.schema.by_name]
+        runs = reader.header.get("runs")
+        if missing or not isinstance(runs, dict):
+            what = f"fields {missing}" if missing else "the 'runs' header"
+            raise SchemaError(f"{reader.path} lacks {what}: only stores made by import_reads export to pod5")
+        rows = np.arange(len(reader)) if read_ids is None else reader.rows(read_ids)
+        counts = reader.counts("Raw")[rows]
+        update, close_progress = progress_hook(progress, len(rows), dest.name)
+        staged = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
+        infos: dict[str, Any] = {}
+        try:
+            with pod5.Writer(staged, software_name="xsz") as writer:
+                done = 0
+                for batch in _batches(rows, counts):
+                    for read in reader.read_many(batch, n_threads=2):
+                        run_id = read["run_id"]
+                        if run_id not in infos:
+                            infos[run_id] = _run_info(pod5, run_id, runs.get(run_id, {}), read)
+                        writer.add_read(_pod5_read(pod5, read, infos[run_id]))
+                        done += 1
+                        update(done)
+            os.replace(staged, dest)
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        finally:
+            close_progress()
+    return len(rows)
+
+
+def _batches(rows: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]) -> Iterator[list[int]]:
+    """Consecutive runs of `rows` holding about `BATCH_SAMPLES` samples each."""
+    batch: list[int] = []
+    total = 0
+    for row, n in zip(rows.tolist(), counts.tolist(), strict=True):
+        batch.append(row)
+        total += n
+        if total >= BATCH_SAMPLES:
+            yield batch
+            batch, total = [], 0
+    if batch:
+        yield batch
+
+
+def _pod5_read(pod5: Any, read: dict[str, Any], run: Any) -> Any:
+    try:
+        reason = pod5.EndReasonEnum[str(read["end_reason"]).upper()]
+    except KeyError:
+        reason = pod5.EndReasonEnum.UNKNOWN
+    start = read["start_sample"]
+    median = float(read["median_before"])
+    try:
+        read_id = uuid.UUID(read["ID"])
+    except ValueError:
+        raise SchemaError(f"read {read['ID']!r}: pod5 read IDs are UUIDs") from None
+    return pod5.Read(
+        read_id=read_id,
+        pore=pod5.Pore(channel=_int(read["channel"]), well=_int(read["well"]), pore_type="not_set"),
+        calibration=pod5.Calibration(offset=float(read["offset"]), scale=float(read["scale"])),
+        read_number=_int(read["read_number"]),
+        start_sample=0 if math.isnan(start) else int(start),
+        median_before=median,
+        end_reason=pod5.EndReason.from_reason_with_default_forced(reason),
+        run_info=run,
+        signal=read["Raw"],
+    )

@@ -1,0 +1,402 @@
+"""`import_reads`: nanopore files (pod5, SLOW5/BLOW5, FAST5) into a new SZ store."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from xsz.convert._moves import MoveSource, check_basecalls
+from xsz.convert._schema import NO_BASECALLS, import_schema
+from xsz.convert._sources import open_source, source_files, source_names
+from xsz.errors import ReadNotFoundError, SourceError, UsageError
+from xsz.format import SZWriter, check_replaceable
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Iterable, Sequence
+
+    from xsz.convert._sources import Source
+
+__all__ = ["LEVEL", "ImportSummary", "import_reads", "progress_hook"]
+
+log = logging.getLogger(__name__)
+
+LEVEL: Final = 1
+"""zstd level of imported frames. On the real reads of ../shared/data, level 1 makes
+frames within 0.3% of level 3's size (smaller for some files) in 60% of the time:
+svb-coded signal is almost all entropy-coded literals, which match finding does
+not help."""
+PENDING_BYTES: Final = 1 << 25
+"""Encoded bytes that may wait for the writer's threads: with the read being
+decoded, what an import holds in memory (a few reads)."""
+RUN_SUMMARY: Final = ("flow_cell_id", "sample_id", "experiment_name", "sequencing_kit")
+"""Run fields repeated at the top of the header (one value, or a list if runs differ)."""
+
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What `import_reads` did."""
+
+    path: Path
+    """The SZ store written."""
+    source_format: str
+    """``"pod5"``, ``"blow5"``, ``"slow5"`` or ``"fast5"`` (comma-separated if mixed)."""
+    sources: tuple[Path, ...]
+    """The files read, in order."""
+    n_reads: int
+    n_samples: int
+    n_basecalled: int | None
+    """Reads that got basecalls (``None`` without ``moves``)."""
+    seconds: float
+    nbytes_source: int
+    """Bytes of the source files."""
+    nbytes_store: int
+    """Bytes of the SZ store (``index`` + ``dat``)."""
+
+
+@functools.cache
+def _version() -> str:
+    try:
+        return version("xsz")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def progress_hook(
+    progress: object, total: int | None, desc: str
+) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """``(update(done), close())`` for a `progress` argument (see `import_reads`)."""
+    if progress is None or progress is False:
+        return _nothing_done, _nothing
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="read", desc=desc, dynamic_ncols=True)
+        return (lambda done: bar.update(done - bar.n)), bar.close
+    if callable(progress):
+        return (lambda done: progress(done, total)), _nothing
+    raise UsageError(f"progress must be a bool or a callable, got {progress!r}")
+
+
+def _nothing_done(done: int) -> None:
+    return
+
+
+def _nothing() -> None:
+    return
+
+
+class _Import:
+    """The reading side of one import: sources, selection, basecalls, what was found."""
+
+    def __init__(
+        self, files: list[tuple[Path, str]], selection: frozenset[str] | None, moves: MoveSource | None
+    ) -> None:
+        self.files = files
+        self.selection = selection
+        self.moves = moves
+        self.kept: Source | None = None  # a single source stays open between the passes
+        self.found: set[str] = set()  # the selected reads met so far
+        self.n_reads = 0
+        self.n_samples = 0
+        self.n_called = 0
+
+    def where(self) -> str:
+        return str(self.files[0][0]) if len(self.files) == 1 else f"{len(self.files)} files"
+
+    def survey(self) -> tuple[dict[str, dict[str, Any]], int | None]:
+        """First pass, metadata only: the runs, and the number of reads when known.
+
+        Read IDs the sources list cheaply (pod5, FAST5) are checked against the
+        selection and the basecalls here, before anything is decoded.
+        """
+        runs: dict[str, dict[str, Any]] = {}
+        want_ids = self.selection is not None or self.moves is not None
+        ids: set[str] | None = set() if want_ids else None
+        counts: list[int | None] = []
+        for path, fmt in self.files:
+            source = open_source(path, fmt)
+            try:
+                for run_id, info in source.runs().items():
+                    runs.setdefault(run_id, info)
+                if ids is not None:
+                    listed = source.read_ids()
+                    if listed is None:
+                        ids = None
+                    else:
+                        ids.update(listed)
+                counts.append(source.count())
+            finally:
+                if len(self.files) == 1:
+                    self.kept = source
+                else:
+                    source.close()
+        if ids is not None:
+            self.check_found(ids)
+            wanted = ids if self.selection is None else self.selection
+            if self.moves is not None and not any(i in self.moves for i in wanted):
+                raise self.no_match()
+        if self.selection is not None:
+            return runs, len(self.selection)
+        return runs, None if None in counts else sum(c for c in counts if c is not None)
+
+    def stream(self, writer: SZWriter, update: Callable[[int], None]) -> None:
+        """Second pass: every read, with its basecalls, into `writer`."""
+        for path, fmt in self.files:
+            source, self.kept = self.kept or open_source(path, fmt), None
+            try:
+                for read in source.reads(self.selection):
+                    if self.selection is not None:
+                        self.found.add(read.read_id)
+                    self.n_reads += 1
+                    self.n_samples += len(read.signal)
+                    if self.moves is None:
+                        writer.put(*read.attributes(), read.signal)
+                    else:
+                        calls = self.moves.get(read.read_id)
+                        if calls is None:
+                            calls = NO_BASECALLS
+                        else:
+                            check_basecalls(calls, read.read_id, len(read.signal), self.moves.path)
+                            self.n_called += 1
+                        writer.put(*read.attributes(), *calls.attributes(), read.signal,
+                                   *calls.datasets())
+                    update(self.n_reads)
+            finally:
+                source.close()
+            log.debug("read %s", path)
+        self.check_found(self.found)
+        if self.moves is not None and self.n_called == 0:
+            raise self.no_match()
+
+    def check_found(self, found: set[str]) -> None:
+        if self.selection is None:
+            return
+        missing = sorted(self.selection - found)
+        if missing:
+            more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+            raise ReadNotFoundError(
+                f"{self.where()}: no read with ID {', '.join(repr(m) for m in missing[:3])}{more}; "
+                f"{len(missing)} of the {len(self.selection)} reads asked for are missing"
+            )
+
+    def no_match(self) -> SourceError:
+        assert self.moves is not None
+        example = next(iter(self.moves.read_ids))
+        return SourceError(
+            f"{self.moves.path}: none of its {len(self.moves)} read IDs (e.g. {example!r}) is a "
+            f"read imported from {self.where()}"
+        )
+
+    def close(self) -> None:
+        if self.kept is not None:
+            self.kept.close()
+            self.kept = None
+        if self.moves is not None:
+            self.moves.close()
+
+
+def _header(
+    src: object, files: Sequence[tuple[Path, str]], runs: dict[str, dict[str, Any]],
+    moves: MoveSource | None,
+) -> dict[str, Any]:
+    header: dict[str, Any] = {
+        "xsz_version": _version(),
+        "source_format": ",".join(dict.fromkeys(fmt for _, fmt in files)),
+        "source_files": source_names(src, [p for p, _ in files]),
+    }
+    for key in RUN_SUMMARY:
+        values = list(dict.fromkeys(r[key] for r in runs.values() if r.get(key)))
+        if values:
+            header[key] = values[0] if len(values) == 1 else values
+    header["runs"] = runs
+    if moves is not None:
+        header["basecalls"] = {"file": moves.path.name, "programs": moves.programs()}
+    return header
+
+
+def import_reads(
+    src: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    sz_path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    moves: str | os.PathLike[str] | None = None,
+    read_ids: Iterable[str] | None = None,
+    overwrite: bool = False,
+    n_threads: int = 2,
+    level: int = LEVEL,
+    progress: bool | Callable[[int, int | None], object] = False,
+) -> ImportSummary:
+    """Import nanopore reads (pod5, SLOW5/BLOW5, FAST5) into a new SZ store.
+
+    Reads stream from the source through the format's own reader into
+    `xsz.format.SZWriter`: a few reads are in memory at any time, however long.
+    The raw signal is kept exactly (int16 ADC values) with its calibration, so
+    ``pA = (Raw + offset) * scale``.
+
+    Parameters
+    ----------
+    src
+        A pod5, BLOW5, SLOW5 or FAST5 file (multi- or single-read, gzip or VBZ),
+        a directory (every ``.pod5``, ``.blow5``, ``.slow5``, ``.fast5`` file in
+        it and below, in name order), or a list of files. Formats are recognised
+        by content (`detect_format`).
+    sz_path
+        The SZ store to create.
+    format
+        Read every source as this format (``"pod5"``, ``"blow5"``, ``"slow5"``,
+        ``"fast5"``) instead of recognising it.
+    moves
+        A SAM/BAM file with move tables (``mv`` tag): adds the basecall fields
+        below, matched by read ID. Reads without a record get empty datasets and
+        -1 / NaN attributes; a file matching none of the reads is an error.
+    read_ids
+        Import only these reads (in source order); all must exist in the source.
+    overwrite
+        Replace an existing SZ store at `sz_path` (only once the import succeeded).
+    n_threads
+        zstd threads of the writer (0: compress in the calling thread). The
+        readers of pod5 and SLOW5/BLOW5 hold the GIL while they decode, so on two
+        cores more threads gain little (bench/results-import.md).
+    level
+        zstd level of the frames (1; any level reads back, see `LEVEL`).
+    progress
+        ``True`` for a tqdm progress bar; a callable is called as
+        ``progress(reads_done, reads_total_or_None)`` after each read.
+
+    Returns
+    -------
+    ImportSummary
+
+    Raises
+    ------
+    SourceError
+        An unknown, truncated or malformed source or SAM/BAM file, or basecalls
+        that do not fit their read (the message names the file and read).
+    ReadNotFoundError
+        Some `read_ids` are not in the source (named in the message).
+    StoreExistsError
+        `sz_path` exists and `overwrite` is false.
+    DuplicateReadError
+        Two sources hold the same read.
+
+    Notes
+    -----
+    The store's schema is the same for every source format (so stores can be
+    merged); fields a format lacks get -1 (integers), NaN (floats) or
+    ``"unknown"`` / ``""`` (text).
+
+    =================  ====  ==========================================================
+    field              code  meaning
+    =================  ====  ==========================================================
+    ``ID``             S     read ID (UUID); the ``read`` coordinate in xarray
+    ``channel``        I32   channel the read came from
+    ``well``           I16   well (mux) of the channel at the start of the read
+    ``read_number``    I32   read number within the channel
+    ``start_sample``   F64   first sample, counted from the start of the run (an integer)
+    ``sampling_rate``  F64   samples per second (Hz)
+    ``offset``         F64   calibration offset, ADC units: pA = (Raw + offset) * scale
+    ``scale``          F64   calibration scale, pA per ADC unit (= range / digitisation)
+    ``range``          F64   calibration range, pA
+    ``digitisation``   F64   ADC levels
+    ``median_before``  F64   median current before the read, pA
+    ``end_reason``     S     why the read ended, lower case (``signal_positive`` ...)
+    ``run_id``         S     acquisition (run) ID: its metadata is ``header["runs"][run_id]``
+    ``Raw``            I16   the raw signal, ADC units, exactly as the source holds it
+    =================  ====  ==========================================================
+
+    Where each field comes from:
+
+    =================  ========================  ======================  ======================
+    field              pod5 (``pod5.Reader``)    SLOW5 / BLOW5           FAST5 (per read group)
+    =================  ========================  ======================  ======================
+    ``ID``             ``read_id``               ``read_id``             Raw ``read_id``
+    ``channel``        ``pore.channel``          ``channel_number``      channel_id
+                                                                         ``channel_number``
+    ``well``           ``pore.well``             ``start_mux``           Raw ``start_mux``
+    ``read_number``    ``read_number``           ``read_number``         Raw ``read_number``
+    ``start_sample``   ``start_sample``          ``start_time``          Raw ``start_time``
+    ``sampling_rate``  run ``sample_rate``       ``sampling_rate``       channel_id (same name)
+    ``offset``         ``calibration.offset``    ``offset``              channel_id (same name)
+    ``scale``          ``calibration.scale``     range / digitisation    range / digitisation
+    ``range``          scale * digitisation      ``range``               channel_id (same name)
+    ``digitisation``   adc_max - adc_min + 1     ``digitisation``        channel_id (same name)
+    ``median_before``  ``median_before``         ``median_before``       Raw ``median_before``
+    ``end_reason``     ``end_reason`` name       label of the enum       label of Raw
+                                                                         ``end_reason``
+    ``run_id``         run ``acquisition_id``    header ``run_id``       tracking_id ``run_id``
+    ``Raw``            ``signal``                ``signal``              Raw/Signal
+    =================  ========================  ======================  ======================
+
+    With ``moves``, from the read's primary SAM/BAM record (``xsz.convert._moves``):
+
+    ===================  ====  ===========================================================
+    field                code  meaning (SAM field or tag); for a read without a record
+    ===================  ====  ===========================================================
+    ``move_stride``      I32   samples per move (``mv[0]``); -1
+    ``trimmed_samples``  I32   samples before the first move (``ts``, 0 if absent); -1
+    ``mean_qscore``      F32   mean q-score (``qs``); NaN
+    ``Move``             U16   the move table, one 0/1 per stride (``mv[1:]``); empty
+    ``Sequence``         S     the bases in the read's orientation (SEQ); ""
+    ``Quality``          S     phred+33 qualities as in FASTQ (QUAL); ""
+    ===================  ====  ===========================================================
+
+    The header holds ``xsz_version``, ``source_format``, ``source_files``,
+    ``runs`` (per run ID: pod5's run-info fields, with ``tracking_id`` and
+    ``context_tags``, or ``slow5_header``), ``flow_cell_id``, ``sample_id``,
+    ``experiment_name`` and ``sequencing_kit`` (one value, or a list when runs
+    differ), and with ``moves`` ``basecalls`` (file name, ``@PG`` programs).
+
+    If anything fails, nothing is left at `sz_path` (an existing store there is
+    untouched): the store is built aside and renamed into place at the end.
+    """
+    start = time.perf_counter()
+    dest = Path(sz_path)
+    check_replaceable(dest, overwrite)
+    files = source_files(src, format)
+    selection = None
+    if read_ids is not None:
+        selection = frozenset([read_ids] if isinstance(read_ids, str) else read_ids)
+    job = _Import(files, selection, MoveSource(moves) if moves is not None else None)
+    writer: SZWriter | None = None
+    close_progress = _nothing
+    try:
+        runs, total = job.survey()
+        writer = SZWriter(
+            dest, import_schema(basecalls=job.moves is not None),
+            header=_header(src, files, runs, job.moves), overwrite=overwrite,
+            n_threads=n_threads, level=level, max_pending_bytes=PENDING_BYTES,
+        )
+        update, close_progress = progress_hook(progress, total, dest.name)
+        job.stream(writer, update)
+        writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        close_progress()
+        job.close()
+    summary = ImportSummary(
+        path=dest,
+        source_format=writer.header["source_format"],
+        sources=tuple(p for p, _ in files),
+        n_reads=writer.n_reads,
+        n_samples=job.n_samples,
+        n_basecalled=job.n_called if job.moves is not None else None,
+        seconds=time.perf_counter() - start,
+        nbytes_source=sum(p.stat().st_size for p, _ in files),
+        nbytes_store=sum(f.stat().st_size for f in dest.iterdir()),
+    )
+    if job.moves is not None and job.n_called < summary.n_reads:
+        log.info("%d of %d reads have no record in %s", summary.n_reads - job.n_called,
+                 summary.n_reads, job.moves.path)
+    log.info("imported %d reads (%d samples) from %s into %s in %.2f s",
+             summary.n_reads, summary.n_samples, job.where(), dest, summary.seconds)
+    return summary

@@ -156,8 +156,10 @@ class _Import:
                         self.found.add(read.read_id)
                     self.n_reads += 1
                     self.n_samples += len(read.signal)
+                    # copy=False: each signal is a new array from the reader, and
+                    # basecalls are never modified once parsed
                     if self.moves is None:
-                        writer.put(*read.attributes(), read.signal)
+                        writer.put(*read.attributes(), read.signal, copy=False)
                     else:
                         calls = self.moves.get(read.read_id)
                         if calls is None:
@@ -166,7 +168,7 @@ class _Import:
                             check_basecalls(calls, read.read_id, len(read.signal), self.moves.path)
                             self.n_called += 1
                         writer.put(*read.attributes(), *calls.attributes(), read.signal,
-                                   *calls.datasets())
+                                   *calls.datasets(), copy=False)
                     update(self.n_reads)
             finally:
                 source.close()

@@ -60,7 +60,26 @@ def attribute_text(f: Field, value: object, read_id: object) -> str:
                     read_id, f, f"{_short(value)} contains {ch!r}, which the index cannot hold"
                 )
         return value
+    # Fast paths, same text as str(dtype(value)): Python ints; Python floats as float64
+    # (numpy 2 prints float64 scalars exactly as Python's repr does).
+    kind = type(value)
+    if kind is int and f.code in _INT_RANGE:
+        low, high = _INT_RANGE[f.code]
+        if low <= value <= high:  # type: ignore[operator]
+            return str(value)
+    elif kind is float and f.code == "F64":
+        return repr(value)
+    elif kind is float and f.code in _FLOAT_MAX and not abs(value) > _FLOAT_MAX[f.code]:  # type: ignore[arg-type]
+        return str(f.dtype.type(value))  # in range, or NaN: the cast cannot overflow
     return str(_scalar(f, value, read_id))
+
+
+_INT_RANGE: dict[str, tuple[int, int]] = {
+    code: (int(np.iinfo(dt).min), int(np.iinfo(dt).max))
+    for code, dt in (("I16", np.int16), ("I32", np.int32), ("U16", np.uint16), ("U32", np.uint32))
+}
+
+_FLOAT_MAX: dict[str, float] = {"F16": float(np.finfo(np.float16).max), "F32": float(np.finfo(np.float32).max)}
 
 
 def _scalar(f: Field, value: object, read_id: object) -> np.generic:
@@ -78,10 +97,10 @@ def _scalar(f: Field, value: object, read_id: object) -> np.generic:
             if not integral:
                 raise _fail(read_id, f, f"{_short(value)} is not an integer")
             value = int(float(value))  # type: ignore[arg-type]
-        info = np.iinfo(dt)
+        low, high = _INT_RANGE[f.code]
         number = int(value)
-        if not info.min <= number <= info.max:
-            raise _fail(read_id, f, f"{value} does not fit {dt} ({info.min}..{info.max})")
+        if not low <= number <= high:
+            raise _fail(read_id, f, f"{value} does not fit {dt} ({low}..{high})")
         return dt.type(number)  # type: ignore[no-any-return]
     if isinstance(value, complex | np.complexfloating):
         raise _fail(read_id, f, f"complex value {value} for a real attribute")

@@ -22,8 +22,9 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import zstandard
 
 from xsz.codec import DEFAULT_LEVEL, compress, encode_payload, kind_of
@@ -55,18 +56,22 @@ the fsync in `SZWriter.close` has little left to do."""
 
 @dataclass(slots=True)
 class _Prepared:
-    """A checked record: the index cells of its attributes, the payload of each
-    dataset (or its finished frame) and each dataset's element count."""
+    """A checked record: the index cells of its attributes, each dataset's values
+    (an array the writer owns, or a str) or finished frame, and element counts."""
 
     read_id: object
     attr_cells: list[str]
-    payloads: list[bytes | memoryview]
+    values: list[Any]
     counts: list[int | None]
-    encoded: bool = False  # payloads are finished frames (put_frames)
+    encoded: bool = False  # values are finished frames (put_frames)
 
     @property
     def nbytes(self) -> int:
-        return sum(len(p) for p in self.payloads)
+        return sum(v.nbytes if isinstance(v, np.ndarray) else len(v) for v in self.values)
+
+
+def _payload(value: Any) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else encode_payload(value)
 
 
 def _compress(
@@ -77,9 +82,9 @@ def _compress(
     for item in items:
         try:
             frames = (
-                [bytes(p) for p in item.payloads]
+                [bytes(v) for v in item.values]
                 if item.encoded
-                else [compress(p, level=level, checksum=checksum) for p in item.payloads]
+                else [compress(_payload(v), level=level, checksum=checksum) for v in item.values]
             )
             cells = [
                 f"{len(frame)}:{n if f.has_count else ''}"
@@ -216,11 +221,16 @@ class SZWriter:
 
     # --- putting ---------------------------------------------------------------------
 
-    def put(self, *fields: object) -> None:
-        """Add one read: its attribute values then its dataset values, in schema order."""
-        self.put_many([fields])
+    def put(self, *fields: object, copy: bool = True) -> None:
+        """Add one read: its attribute values then its dataset values, in schema order.
 
-    def put_many(self, records: Iterable[Sequence[object]]) -> None:
+        Arrays are copied before `put` returns (they are encoded later, in other
+        threads), so the caller may reuse them at once; ``copy=False`` skips that
+        for arrays nobody else will touch (fresh ones from a file reader).
+        """
+        self.put_many([fields], copy=copy)
+
+    def put_many(self, records: Iterable[Sequence[object]], *, copy: bool = True) -> None:
         """Add several reads; all are checked first, so either all or none are taken."""
         with self._lock:
             self._check_open()
@@ -228,7 +238,7 @@ class SZWriter:
             prepared: list[_Prepared] = []
             batch_ids: set[str] = set()
             for k, record in enumerate(records):
-                item = self._prepare(record, base + k)
+                item = self._prepare(record, base + k, copy)
                 self._claim_id(item.read_id, batch_ids)
                 prepared.append(item)
             self._commit_ids(batch_ids)
@@ -282,7 +292,7 @@ class SZWriter:
             )
         return [attribute_text(f, v, read_id) for f, v in zip(self.schema.attributes, values, strict=True)]
 
-    def _prepare(self, record: Sequence[object], position: int) -> _Prepared:
+    def _prepare(self, record: Sequence[object], position: int, copy: bool) -> _Prepared:
         try:
             record = tuple(record)
         except TypeError:
@@ -299,18 +309,19 @@ class SZWriter:
                 read_id=read_id,
             )
         cells = self._attr_cells(record[:n_attr], read_id)
-        payloads: list[bytes | memoryview] = []
+        values: list[Any] = []
         counts: list[int | None] = []
         for f, value in zip(self.schema.datasets, record[n_attr:], strict=True):
             checked = dataset_values(f, value, read_id)
-            # The payload is a new buffer: the caller may reuse its arrays at once.
-            if isinstance(checked, str):
-                payloads.append(checked.encode("utf-8"))
-                counts.append(None)
-            else:
-                payloads.append(encode_payload(checked))
+            if isinstance(checked, np.ndarray):
+                # Own the values: the caller may reuse its array as soon as put returns.
+                shared = checked is value or checked.base is not None
+                values.append(checked.copy() if copy and shared else checked)
                 counts.append(len(checked))
-        return _Prepared(read_id, cells, payloads, counts)
+            else:
+                values.append(checked)
+                counts.append(None)
+        return _Prepared(read_id, cells, values, counts)
 
     def _claim_id(self, read_id: object, batch: set[str]) -> None:
         if self._ids is None:

@@ -7,10 +7,14 @@ itself; `xsz.codec` the svb-zstd codec (numcodecs and zarr v3 forms).
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from xsz import errors
 from xsz.api import CompressedFile
 from xsz.format import Schema, SZReader, SZWriter
+
+if TYPE_CHECKING:
+    from xsz.store import SZStore
 
 try:
     __version__ = version("xsz")
@@ -20,8 +24,17 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "CompressedFile",
     "SZReader",
+    "SZStore",
     "SZWriter",
     "Schema",
     "__version__",
     "errors",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "SZStore":  # imports zarr: only on demand
+        from xsz.store import SZStore
+
+        return SZStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from zarr.abc.codec import ArrayBytesCodec
@@ -43,7 +43,12 @@ if TYPE_CHECKING:
     from zarr.core.dtype.wrapper import TBaseDType, TBaseScalar, ZDType
     from zarr.core.metadata.v3 import ChunkGridMetadata
 
-__all__ = ["SvbZstdCodec"]
+__all__ = ["ORIGIN_ATTR", "SvbZstdCodec"]
+
+ORIGIN_ATTR: Final = "xsz_origin"
+"""A chunk's Buffer may carry this attribute, a description of where its bytes
+come from (SZStore names the store, zarr key, read and byte range); decode
+errors quote it."""
 
 
 def _is_bytes(chunk_spec: ArraySpec) -> bool:
@@ -112,6 +117,15 @@ class SvbZstdCodec(ArrayBytesCodec):
         raise NotImplementedError("svb-zstd output size depends on the values")
 
     def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
+        try:
+            return self._decode_chunk(chunk_bytes, chunk_spec)
+        except CodecError as exc:
+            origin = getattr(chunk_bytes, ORIGIN_ATTR, None)
+            if origin is None:
+                raise
+            raise CodecError(f"{origin}: {exc}") from exc
+
+    def _decode_chunk(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
         native = chunk_spec.dtype.to_native_dtype()
         frame = chunk_bytes.as_numpy_array()
         if normalize_dtype(native) == STR:

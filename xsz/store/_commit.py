@@ -1,0 +1,278 @@
+"""Commit: lay out the hierarchy zarr wrote into an SZStore as a new SZ store.
+
+The hierarchy is read back through zarr itself, so whatever codecs and chunks
+the writer chose are understood. `xsz.mapping.schema_from_variables` turns the
+arrays into an SZ schema (refusing 2-D arrays and types SZ has no code for);
+then every ``(read,)`` array must have the same length, and every count array
+non-negative integers adding up to its ragged array's length.
+
+Records are written in order with `SZWriter.put_frames`. A dataset whose
+chunks are already SZ frames (the svb-zstd codec alone, one chunk per read
+with samples, or per read for text) is copied chunk by chunk without being
+decoded, except that text frames are checked to hold UTF-8. Any other layout
+(regular chunks from ``xarray.Dataset.to_zarr``, other codecs) is read through
+zarr a block of reads at a time, split by the counts and encoded. Chunks zarr
+never wrote (it skips chunks that are all fill value) hold the fill value.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import zarr
+from zarr.core.metadata.v3 import RectilinearChunkGridMetadata, RegularChunkGridMetadata
+
+from xsz.codec import compress, decode_text, encode_array, encode_text
+from xsz.codec._zarr import SvbZstdCodec
+from xsz.errors import CodecError, RecordError, SchemaError
+from xsz.format import SZWriter
+from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variables
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy.typing as npt
+
+    from xsz.format import Field
+    from xsz.store._store import SZStore
+
+__all__ = ["commit"]
+
+BLOCK_VALUES: Final = 1 << 24
+"""Decoded values held at once while re-encoding (per dataset)."""
+BLOCK_READS: Final = 4096
+"""Reads handled per block."""
+_EMPTY_FRAME: Final = compress(b"")
+
+
+def commit(store: SZStore) -> None:
+    """Write the hierarchy in `store` (a writing SZStore) as an SZ store at its path.
+
+    Raises `SchemaError` for a hierarchy that cannot be an SZ store and
+    `RecordError` for a value that cannot be stored; the path is then untouched.
+    """
+    group = zarr.open_group(store, mode="r+", use_consolidated=False)
+    arrays: dict[str, zarr.Array] = {}
+    for name, node in group.members():
+        if not isinstance(node, zarr.Array):
+            raise SchemaError(
+                f"{store.path}: {name!r} is a group; an SZ hierarchy is one group of 1-D arrays"
+            )
+        arrays[name] = node
+    if not arrays:
+        raise SchemaError(f"{store.path}: the hierarchy has no arrays, so there is no SZ schema")
+    variables = {name: _variable(name, a) for name, a in arrays.items()}
+    schema, header, names = schema_from_variables(variables, dict(group.attrs))
+    n = _n_reads(arrays, variables)
+    counts = {
+        f.name: _counts(f, names[f.name], arrays, variables, n)
+        for f in schema.datasets
+        if not f.is_text
+    }
+    sources = [
+        _source(f, arrays[names[f.name]], counts.get(f.name), store) for f in schema.datasets
+    ]
+    attributes = [_attribute_values(arrays[names[f.name]], f, n) for f in schema.attributes]
+    with (
+        SZWriter(store.path, schema, header=header, overwrite=True, n_threads=1) as writer,
+        ThreadPoolExecutor(2, thread_name_prefix="xsz-commit") as pool,
+    ):
+        for lo in range(0, n, BLOCK_READS):
+            hi = min(n, lo + BLOCK_READS)
+            frames = [source(lo, hi, pool) for source in sources]
+            for row in range(lo, hi):
+                writer.put_frames(
+                    [values[row] for values in attributes],
+                    [block[row - lo] for block in frames],
+                    [None if f.is_text else int(counts[f.name][row]) for f in schema.datasets],
+                )
+
+
+def _variable(name: str, array: zarr.Array) -> Variable:
+    dims = array.metadata.dimension_names
+    if dims is None or None in dims:
+        raise SchemaError(
+            f"array {name!r} does not name its dimensions (zarr dimension_names); SZ arrays "
+            f"lie on {READ_DIM!r} or on a '<dataset>_sample' dimension"
+        )
+    return Variable(tuple(str(d) for d in dims), np.dtype(array.dtype), dict(array.attrs))
+
+
+def _n_reads(arrays: dict[str, zarr.Array], variables: dict[str, Variable]) -> int:
+    lengths = {name: arrays[name].shape[0] for name, v in variables.items() if v.dims == (READ_DIM,)}
+    if not lengths:
+        raise SchemaError(f"no array lies on the {READ_DIM!r} dimension, so there are no reads")
+    if len(set(lengths.values())) > 1:
+        raise SchemaError(
+            f"the arrays on {READ_DIM!r} disagree on the number of reads: {lengths}"
+        )
+    return next(iter(lengths.values()))
+
+
+def _counts(
+    f: Field, name: str, arrays: dict[str, zarr.Array], variables: dict[str, Variable], n: int
+) -> npt.NDArray[np.int64]:
+    dim = variables[name].dims[0]
+    count_name = next(k for k, v in variables.items() if v.attrs.get(SAMPLE_DIMENSION) == dim)
+    raw = np.asarray(arrays[count_name][:])
+    if raw.dtype.kind not in "iu":
+        raise SchemaError(f"count array {count_name!r} holds {raw.dtype}, not integers")
+    if len(raw) and raw.min() < 0:
+        row = int(np.argmax(raw < 0))
+        raise SchemaError(f"count array {count_name!r} has {raw[row]} at read {row}")
+    counts = raw.astype(np.int64)
+    total, length = int(counts.sum()), arrays[name].shape[0]
+    if total != length:
+        raise SchemaError(
+            f"the counts in {count_name!r} add up to {total} samples, but {name!r} "
+            f"(dataset {f.name!r}) holds {length}"
+        )
+    return counts
+
+
+def _attribute_values(array: zarr.Array, f: Field, n: int) -> list[Any]:
+    values = array[:] if n else np.zeros(0, array.dtype)
+    if not f.is_text:
+        return list(np.asarray(values))
+    out = []
+    for row, value in enumerate(np.asarray(values, dtype=object).tolist()):
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RecordError(
+                    f"read #{row}, attribute {f.name!r}: {value[:40]!r} is not UTF-8",
+                    read_id=f"#{row}", field=f.name,
+                ) from exc
+        out.append(value)
+    return out
+
+
+
+def _source(
+    f: Field, array: zarr.Array, counts: npt.NDArray[np.int64] | None, store: SZStore
+) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
+    """A function giving the frames of reads ``lo:hi`` of dataset `f`."""
+    codecs = array.metadata.codecs
+    as_frames = len(codecs) == 1 and isinstance(codecs[0], SvbZstdCodec)
+    grid = array.metadata.chunk_grid
+    if f.is_text:
+        if as_frames and array.dtype.kind == "O" and isinstance(grid, RegularChunkGridMetadata):
+            return _text_frames(f, array, store)
+        return _text_values(f, array)
+    assert counts is not None
+    filled = counts[counts > 0]
+    if as_frames and _edges(grid, len(filled)) == tuple(filled.tolist()):
+        return _ragged_frames(f, array, counts, store)
+    return _ragged_values(f, array, counts)
+
+
+def _edges(grid: object, n_chunks: int) -> tuple[int, ...] | None:
+    if isinstance(grid, RectilinearChunkGridMetadata):
+        edges = grid.chunk_shapes[0]
+        return (edges,) * n_chunks if isinstance(edges, int) else tuple(edges)
+    if isinstance(grid, RegularChunkGridMetadata):
+        return (grid.chunk_shape[0],) * n_chunks
+    return None
+
+
+def _ragged_frames(
+    f: Field, array: zarr.Array, counts: npt.NDArray[np.int64], store: SZStore
+) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
+    chunk_of = np.cumsum(counts > 0) - 1  # row -> its chunk (for rows with samples)
+    prefix = array.path
+
+    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
+        out = []
+        for row in range(lo, hi):
+            n = int(counts[row])
+            if n == 0:
+                out.append(_EMPTY_FRAME)
+                continue
+            found = store.get_sync(f"{prefix}/c/{int(chunk_of[row])}")
+            if found is None:  # all fill value: zarr did not store it
+                out.append(encode_array(np.full(n, array.fill_value, dtype=f.dtype)))
+            else:
+                out.append(found.to_bytes())
+        return out
+
+    return frames
+
+
+def _ragged_values(
+    f: Field, array: zarr.Array, counts: npt.NDArray[np.int64]
+) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
+    starts = np.concatenate([[0], np.cumsum(counts)])
+
+    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
+        out: list[bytes] = []
+        row = lo
+        while row < hi:  # sub-blocks of at most BLOCK_VALUES values (or one read)
+            stop = max(row + 1, int(np.searchsorted(starts, starts[row] + BLOCK_VALUES, "right")) - 1)
+            stop = min(stop, hi)
+            values = np.asarray(array[int(starts[row]) : int(starts[stop])], dtype=f.dtype)
+            base = int(starts[row])
+            parts = [
+                values[int(starts[r]) - base : int(starts[r + 1]) - base] for r in range(row, stop)
+            ]
+            out.extend(pool.map(encode_array, parts))
+            row = stop
+        return out
+
+    return frames
+
+
+def _text_frames(
+    f: Field, array: zarr.Array, store: SZStore
+) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
+    prefix = array.path
+
+    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
+        out = []
+        for row in range(lo, hi):
+            found = store.get_sync(f"{prefix}/c/{row}")
+            if found is None:
+                out.append(_text_frame(f, row, array.fill_value))
+                continue
+            frame = found.to_bytes()
+            try:
+                decode_text(frame)
+            except CodecError as exc:
+                raise RecordError(
+                    f"read #{row}, dataset {f.name!r}: chunk {prefix}/c/{row} is no UTF-8 text "
+                    f"frame: {exc}", read_id=f"#{row}", field=f.name,
+                ) from exc
+            out.append(frame)
+        return out
+
+    return frames
+
+
+def _text_values(
+    f: Field, array: zarr.Array
+) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
+    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
+        values = np.asarray(array[lo:hi], dtype=object).tolist() if hi > lo else []
+        return [_text_frame(f, lo + k, v) for k, v in enumerate(values)]
+
+    return frames
+
+
+def _text_frame(f: Field, row: int, value: object) -> bytes:
+    if isinstance(value, bytes):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordError(
+                f"read #{row}, dataset {f.name!r}: {value[:40]!r} is not UTF-8",
+                read_id=f"#{row}", field=f.name,
+            ) from exc
+        return compress(value)
+    if not isinstance(value, str):
+        raise RecordError(
+            f"read #{row}, dataset {f.name!r}: expected text, got {type(value).__name__}",
+            read_id=f"#{row}", field=f.name,
+        )
+    return encode_text(value)

@@ -12,6 +12,7 @@ for SZ's ``S`` datasets is their UTF-8. (zarr-python 3.4 lets only its own
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -46,9 +47,9 @@ if TYPE_CHECKING:
 __all__ = ["ORIGIN_ATTR", "SvbZstdCodec"]
 
 ORIGIN_ATTR: Final = "xsz_origin"
-"""A chunk's Buffer may carry this attribute, a description of where its bytes
-come from (SZStore names the store, zarr key, read and byte range); decode
-errors quote it."""
+"""A chunk's Buffer may carry this attribute: an object whose ``str()`` says
+where the bytes come from (SZStore names the store, zarr key, read and byte
+range). Decode errors quote it."""
 
 
 def _is_bytes(chunk_spec: ArraySpec) -> bool:
@@ -134,7 +135,7 @@ class SvbZstdCodec(ArrayBytesCodec):
                 decode_bytes(frame) if _is_bytes(chunk_spec) else decode_text(frame)
             )
         else:
-            count = int(np.prod(chunk_spec.shape))
+            count = math.prod(chunk_spec.shape)
             values = decode_array(frame, native, count)
         return chunk_spec.prototype.nd_buffer.from_numpy_array(values.reshape(chunk_spec.shape))
 

@@ -27,7 +27,7 @@ from zarr.core.metadata.v3 import RectilinearChunkGridMetadata, RegularChunkGrid
 from xsz.codec import compress, decode_text, encode_array, encode_text
 from xsz.codec._zarr import SvbZstdCodec
 from xsz.errors import CodecError, RecordError, SchemaError
-from xsz.format import SZWriter
+from xsz.format import CODES, SZWriter
 from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variables
 
 if TYPE_CHECKING:
@@ -97,7 +97,12 @@ def _variable(name: str, array: zarr.Array) -> Variable:
             f"array {name!r} does not name its dimensions (zarr dimension_names); SZ arrays "
             f"lie on {READ_DIM!r} or on a '<dataset>_sample' dimension"
         )
-    return Variable(tuple(str(d) for d in dims), np.dtype(array.dtype), dict(array.attrs))
+    attrs = dict(array.attrs)
+    dtype = np.dtype(array.dtype)
+    code = attrs.get("sz_code")
+    if array.size == 0 and isinstance(code, str) and code in CODES:
+        dtype = CODES[code]  # no values: writers (xarray) guess the type, SZ knew it
+    return Variable(tuple(str(d) for d in dims), dtype, attrs)
 
 
 def _n_reads(arrays: dict[str, zarr.Array], variables: dict[str, Variable]) -> int:

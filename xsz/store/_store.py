@@ -46,7 +46,25 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 class _TracedBuffer(cpu.Buffer):
     """A CPU buffer that knows which read and frame its bytes are (for decode errors)."""
 
-    xsz_origin: str | None = None  # ORIGIN_ATTR
+    xsz_origin: _Origin | None = None  # the codec reads it as ORIGIN_ATTR
+
+
+class _Origin:
+    """Where a frame comes from, formatted only when an error needs it."""
+
+    __slots__ = ("frame", "store")
+
+    def __init__(self, store: SZStore, frame: Frame) -> None:
+        self.store = store
+        self.frame = frame
+
+    def __str__(self) -> str:
+        frame, reader = self.frame, self.store._reader
+        read_id = "?" if reader is None else repr(reader.index.ids()[frame.row])
+        return (
+            f"{self.store.path}: zarr key {frame.key!r} is read {read_id} (row {frame.row}), "
+            f"dataset {frame.name!r}, dat[{frame.offset}:{frame.offset + frame.size}]"
+        )
 
 
 def _span(size: int, byte_range: ByteRequest | None) -> tuple[int, int]:
@@ -111,7 +129,7 @@ class SZStore(Store):
         self._view: SZView | None = None
         self._spool: Spool | None = None
         self._owner = False
-        self._finished = False
+        self._finished = self._committing = False
         self._has_base = True
         if read_only:
             self._open_reader()
@@ -174,7 +192,7 @@ class SZStore(Store):
         self.path = state["path"]
         self._lock = threading.RLock()
         self._reader = self._view = self._spool = None
-        self._owner = self._finished = False
+        self._owner = self._finished = self._committing = False
         self._has_base = state["has_base"]
         if self._has_base:
             self._open_reader()
@@ -215,6 +233,8 @@ class SZStore(Store):
             await asyncio.to_thread(self._ensure_open_sync)
 
     def _ensure_open_sync(self) -> None:
+        if self._is_open:
+            return
         with self._lock:
             if self._finished:
                 raise UsageError(f"{self!r} was closed: its hierarchy is committed or discarded")
@@ -231,19 +251,23 @@ class SZStore(Store):
         from xsz.store._commit import commit
 
         with self._lock:
-            try:
-                if self._owner and not self._finished:
+            committing = self._owner and not self._finished and not self._committing
+            self._committing = committing
+        try:
+            if committing:  # without the lock: zarr reads the hierarchy from other threads
+                spool = self._spool
+                assert spool is not None
+                if spool.shared:
+                    spool.refresh()
+                if spool.changed:
+                    self._ensure_open_sync()
+                    commit(self)
+        finally:
+            with self._lock:
+                if committing:
                     self._finished = True
-                    assert self._spool is not None
-                    try:
-                        if self._spool.shared:
-                            self._spool.refresh()
-                        if self._spool.changed:
-                            commit(self)
-                    finally:
-                        self._discard_spool()
-            finally:
-                if self._spool is not None and not self._owner:
+                    self._discard_spool()
+                elif self._spool is not None and not self._owner:
                     self._spool.close()
                 self._release_reader()
                 super().close()
@@ -299,7 +323,9 @@ class SZStore(Store):
             return None
         return self._view.resolve(key)
 
-    def _fetch(self, key: str, byte_range: ByteRequest | None) -> tuple[bytes, str | None] | None:
+    def _fetch(
+        self, key: str, byte_range: ByteRequest | None
+    ) -> tuple[bytes, _Origin | None] | None:
         value = self._value(key)
         if value is None:
             return None
@@ -312,26 +338,19 @@ class SZStore(Store):
         start, stop = _span(value[2], byte_range)
         return self._spool.read(value, start, stop), None
 
-    def _origin(self, frame: Frame) -> str:
-        assert self._reader is not None
-        read_id = self._reader.index.ids()[frame.row]
-        return (
-            f"{self.path}: zarr key {frame.key!r} is read {read_id!r} (row {frame.row}), "
-            f"dataset {frame.name!r}, dat[{frame.offset}:{frame.offset + frame.size}]"
-        )
-
-    def _read_frame(self, frame: Frame, byte_range: ByteRequest | None) -> tuple[bytes, str]:
+    def _read_frame(self, frame: Frame, byte_range: ByteRequest | None) -> tuple[bytes, _Origin]:
         start, stop = _span(frame.size, byte_range)
         reader = self._reader_for()
+        origin = _Origin(self, frame)
         try:
             data = reader.pread(stop - start, frame.offset + start)
         except (SZFormatError, OSError, ValueError) as exc:
-            raise SZFormatError(f"{self._origin(frame)}: {exc}") from exc
+            raise SZFormatError(f"{origin}: {exc}") from exc
         if byte_range is None:
-            self._check_frame(frame, data)
-        return data, self._origin(frame)
+            self._check_frame(origin, data)
+        return data, origin
 
-    def _check_frame(self, frame: Frame, data: bytes) -> None:
+    def _check_frame(self, origin: _Origin, data: bytes) -> None:
         """Refuse bytes that cannot be the frame (a damaged index or dat), naming the read."""
         problem = None
         if data[:4] != _ZSTD_MAGIC:
@@ -342,12 +361,15 @@ class SZStore(Store):
             except zstandard.ZstdError as exc:
                 problem = f"bad zstd frame header: {exc}"
             else:
-                if frame.limit is not None and content > frame.limit:
-                    problem = f"the frame claims {content} bytes, more than its read's {frame.limit}"
+                limit = origin.frame.limit
+                if limit is not None and content > limit:
+                    problem = f"the frame claims {content} bytes, more than its read's {limit}"
         if problem is not None:
-            raise SZFormatError(f"{self._origin(frame)}: {problem}")
+            raise SZFormatError(f"{origin}: {problem}")
 
-    def _buffer(self, prototype: BufferPrototype, found: tuple[bytes, str | None]) -> Buffer:
+    def _buffer(
+        self, prototype: BufferPrototype, found: tuple[bytes, _Origin | None]
+    ) -> Buffer:
         data, origin = found
         if origin is not None and prototype.buffer is cpu.Buffer:
             traced = _TracedBuffer(np.frombuffer(data, dtype="B"))
@@ -378,6 +400,8 @@ class SZStore(Store):
 
     def _writable_spool(self) -> Spool:
         self._check_writable()
+        if self._committing:
+            raise UsageError(f"{self!r} is being closed: no more writes")
         self._ensure_open_sync()
         assert self._spool is not None
         return self._spool

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 from numcodecs.vlen import VLenUTF8
 
-from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR, kind_of
+from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR
 from xsz.codec._zdtype import FLOAT80_NAME
 from xsz.mapping import group_attrs, layout
 
@@ -121,6 +121,8 @@ class _Array:
             assert f is not None  # a dataset always has its field
             self.offsets = reader.index.frame_offset[f.name]
             self.sizes = reader.index.frame_size[f.name]
+            self.raw = f.has_count is False and not f.is_text
+            self.itemsize = spec.dtype.itemsize
         if spec.role == "ragged":
             assert f is not None
             counts = reader.counts(f.name)
@@ -162,8 +164,7 @@ class _Array:
         limit = None
         if self.counts is not None:
             n = int(self.counts[row])
-            raw = kind_of(self.spec.dtype) == "raw"
-            limit = n * self.spec.dtype.itemsize if raw else 4 * n + (n + 3) // 4
+            limit = n * self.itemsize if self.raw else 4 * n + (n + 3) // 4
         return Frame(key, name, row, int(self.offsets[row]), int(self.sizes[row]), limit)
 
     def encode(self, index: int) -> bytes | None:

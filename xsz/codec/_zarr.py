@@ -146,6 +146,8 @@ class SvbZstdCodec(ArrayBytesCodec):
             if values.size != 1:
                 raise CodecError(f"svb-zstd stores one string per chunk, got {values.size}")
             value = values.reshape(-1)[0]
+            if isinstance(value, np.ndarray) and value.ndim == 0:
+                value = value[()]  # zarr wraps a bytes scalar set with `a[i] = b"..."`
             if isinstance(value, bytes):
                 frame = compress(value, level=self.level, checksum=self.checksum)
             elif isinstance(value, str):

@@ -76,7 +76,7 @@ def commit(store: SZStore) -> None:
     ]
     attributes = [_attribute_values(arrays[names[f.name]], f, n) for f in schema.attributes]
     with (
-        SZWriter(store.path, schema, header=header, overwrite=True, n_threads=1) as writer,
+        SZWriter(store.path, schema, header=header, overwrite=True, n_threads=0) as writer,
         ThreadPoolExecutor(2, thread_name_prefix="xsz-commit") as pool,
     ):
         for lo in range(0, n, BLOCK_READS):

@@ -224,7 +224,9 @@ class SZStore(Store):
 
     async def _open(self) -> None:
         # docstring inherited
-        await asyncio.to_thread(self._ensure_open_sync)
+        if self._is_open:
+            raise ValueError("store is already open")
+        await asyncio.to_thread(self._acquire)
         await super()._open()
 
     async def _ensure_open(self) -> None:
@@ -233,14 +235,17 @@ class SZStore(Store):
             await asyncio.to_thread(self._ensure_open_sync)
 
     def _ensure_open_sync(self) -> None:
-        if self._is_open:
-            return
+        if not self._is_open:
+            self._acquire()
+            self._is_open = True
+
+    def _acquire(self) -> None:
+        """(Re)open the files a closed store released."""
         with self._lock:
             if self._finished:
                 raise UsageError(f"{self!r} was closed: its hierarchy is committed or discarded")
             if self._has_base and self._reader is None:
                 self._open_reader()
-            self._is_open = True
 
     def close(self) -> None:
         """Release the files; a writing store first commits its hierarchy as SZ.

@@ -61,7 +61,7 @@ class Float80(ZDType[np.dtype[np.longdouble], np.longdouble], HasItemSize):  # t
     'xsz.float80'
     >>> dt.to_json_scalar(np.longdouble(1) / 3, zarr_format=3)
     '0x3ffdaaaaaaaaaaaaaaab'
-    >>> dt.from_json_scalar('0x3ffdaaaaaaaaaaaaaaab', zarr_format=3) == np.longdouble(1) / 3
+    >>> bool(dt.from_json_scalar('0x3ffdaaaaaaaaaaaaaaab', zarr_format=3) == np.longdouble(1) / 3)
     True
     """
 

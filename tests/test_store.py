@@ -299,26 +299,47 @@ def write_with_zarr(path, reads, *, threads: int = 4) -> None:
         g = zarr.open_group(store, mode="w", attributes={"run": "test"})
         n = len(reads)
         ids = g.create_array("read", shape=(n,), dtype=str, chunks=(7,), dimension_names=["read"])
-        offset = g.create_array("Offset", shape=(n,), dtype="int32", chunks=(7,), dimension_names=["read"])
+        offset = g.create_array(
+            "Offset", shape=(n,), dtype="int32", chunks=(7,), dimension_names=["read"]
+        )
         raw = g.create_array(
-            "Raw", shape=(int(counts.sum()),), dtype="int16", chunks=[counts[counts > 0].tolist()],
-            serializer=SvbZstdCodec(), compressors=None, dimension_names=["Raw_sample"],
+            "Raw",
+            shape=(int(counts.sum()),),
+            dtype="int16",
+            chunks=[counts[counts > 0].tolist()],
+            serializer=SvbZstdCodec(),
+            compressors=None,
+            dimension_names=["Raw_sample"],
         )
         g.create_array(
-            "Raw_count", data=counts, chunks=(n,), dimension_names=["read"],
+            "Raw_count",
+            data=counts,
+            chunks=(n,),
+            dimension_names=["read"],
             attributes={"sample_dimension": "Raw_sample"},
         )
         fastq = g.create_array(
-            "Fastq", shape=(n,), dtype="variable_length_bytes", chunks=(1,),
-            serializer=SvbZstdCodec(), compressors=None, dimension_names=["read"],
+            "Fastq",
+            shape=(n,),
+            dtype="variable_length_bytes",
+            chunks=(1,),
+            serializer=SvbZstdCodec(),
+            compressors=None,
+            dimension_names=["read"],
             attributes={"sz_group": "D"},
         )
         move = g.create_array(
-            "Move", shape=(int(moves.sum()),), dtype="uint16", chunks=(64,),
+            "Move",
+            shape=(int(moves.sum()),),
+            dtype="uint16",
+            chunks=(64,),
             dimension_names=["Move_sample"],
         )
         g.create_array(
-            "Move_count", data=moves, chunks=(n,), dimension_names=["read"],
+            "Move_count",
+            data=moves,
+            chunks=(n,),
+            dimension_names=["read"],
             attributes={"sample_dimension": "Move_sample"},
         )
         ids[:] = np.array([r[0] for r in reads], dtype=object)
@@ -343,7 +364,13 @@ def test_store_write_with_zarr_concurrently(store_path):
     with SZReader(store_path) as reader:
         assert reader.header == {"run": "test"}
         assert reader.schema.columns == [
-            "LENGTH", "OFFSET", "ID:A:S", "Offset:A:I32", "Raw:D:I16", "Fastq:D:S", "Move:D:U16",
+            "LENGTH",
+            "OFFSET",
+            "ID:A:S",
+            "Offset:A:I32",
+            "Raw:D:I16",
+            "Fastq:D:S",
+            "Move:D:U16",
         ]
         for k, read in enumerate(reads):
             got = reader.read(k)
@@ -394,7 +421,8 @@ def _hierarchy(path, **changes):
         "read": dict(data=np.array(["a", "b", "c"]), dimension_names=["read"]),
         "Raw": dict(data=np.arange(6, dtype=np.int16), dimension_names=["Raw_sample"]),
         "Raw_count": dict(
-            data=np.array([1, 2, 3]), dimension_names=["read"],
+            data=np.array([1, 2, 3]),
+            dimension_names=["read"],
             attributes={"sample_dimension": "Raw_sample"},
         ),
     } | changes
@@ -416,16 +444,33 @@ def test_store_write_valid_hierarchy_commits(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"Offset": dict(data=np.arange(4, dtype=np.int32), dimension_names=["read"])},
-         "disagree on the number of reads"),
-        ({"image": dict(data=np.zeros((3, 2), np.int16), dimension_names=["read", "x"])},
-         "dims"),
+        (
+            {"Offset": dict(data=np.arange(4, dtype=np.int32), dimension_names=["read"])},
+            "disagree on the number of reads",
+        ),
+        ({"image": dict(data=np.zeros((3, 2), np.int16), dimension_names=["read", "x"])}, "dims"),
         ({"flag": dict(data=np.array([True, False, True]), dimension_names=["read"])}, "bool"),
         ({"Offset": dict(data=np.arange(3, dtype=np.int64), dimension_names=["read"])}, "int64"),
-        ({"Raw_count": dict(data=np.array([1, 2, 2]), dimension_names=["read"],
-                            attributes={"sample_dimension": "Raw_sample"})}, "add up to 5"),
-        ({"Raw_count": dict(data=np.array([-1, 4, 3]), dimension_names=["read"],
-                            attributes={"sample_dimension": "Raw_sample"})}, "-1 at read 0"),
+        (
+            {
+                "Raw_count": dict(
+                    data=np.array([1, 2, 2]),
+                    dimension_names=["read"],
+                    attributes={"sample_dimension": "Raw_sample"},
+                )
+            },
+            "add up to 5",
+        ),
+        (
+            {
+                "Raw_count": dict(
+                    data=np.array([-1, 4, 3]),
+                    dimension_names=["read"],
+                    attributes={"sample_dimension": "Raw_sample"},
+                )
+            },
+            "-1 at read 0",
+        ),
         ({"Raw_count": None}, "sample_dimension"),
         ({"Offset": dict(data=np.arange(3, dtype=np.int32))}, "dimension_names"),
     ],
@@ -441,8 +486,8 @@ def test_store_write_refuses_what_sz_cannot_hold(tmp_path, changes, message):
 
 def test_store_write_refuses_bad_values_and_leaves_nothing(tmp_path):
     store = _hierarchy(
-        tmp_path / "bad.sz", read=dict(data=np.array(["a", "b\tc", "d"]),
-                                       dimension_names=["read"]),
+        tmp_path / "bad.sz",
+        read=dict(data=np.array(["a", "b\tc", "d"]), dimension_names=["read"]),
     )
     with pytest.raises(RecordError, match=r"'b\\tc'.*TAB|contains '\\t'"):
         store.close()
@@ -478,12 +523,21 @@ def test_store_write_overlays_an_existing_store(tmp_path):
     with SZStore(path).with_read_only(False) as store:
         g = zarr.open_group(store, mode="r+")
         assert g["Raw"].shape[0] == int(g["Raw_count"][:].sum())
-        g.create_array("quality", data=np.linspace(0, 1, 300, dtype=np.float32),
-                       dimension_names=["read"])
+        g.create_array(
+            "quality", data=np.linspace(0, 1, 300, dtype=np.float32), dimension_names=["read"]
+        )
         assert (path / "index").read_text() == (FIXTURES / "basic" / "index").read_text()
     with SZReader(path) as reader:
-        assert reader.schema.columns[-4:] == ["quality:A:F32", "Raw:D:U32", "Fastq:D:S", "Move:D:U16"]
-        assert reader.index.attribute("quality").tolist() == np.linspace(0, 1, 300, dtype=np.float32).tolist()
+        assert reader.schema.columns[-4:] == [
+            "quality:A:F32",
+            "Raw:D:U32",
+            "Fastq:D:S",
+            "Move:D:U16",
+        ]
+        assert (
+            reader.index.attribute("quality").tolist()
+            == np.linspace(0, 1, 300, dtype=np.float32).tolist()
+        )
     new_frames, new_dat = frames_in_dat(path), (path / "dat").read_bytes()
     for a, b in zip(old_frames, new_frames, strict=True):
         for d in a:  # the datasets are copied frame for frame
@@ -630,11 +684,21 @@ class TestSZStoreReadOnly(StoreTests[SZStore, cpu.Buffer]):
         assert many["nope"] is None
         for key in keys[:3]:
             assert many[key].to_bytes() == store.get_sync(key).to_bytes()
-        parts = await store.get_partial_values(proto, [("Raw/c/0", RangeByteRequest(0, 4)), ("nope", None)])
+        parts = await store.get_partial_values(
+            proto, [("Raw/c/0", RangeByteRequest(0, 4)), ("nope", None)]
+        )
         assert parts[0].to_bytes() == store.get_sync("Raw/c/0").to_bytes()[:4] and parts[1] is None
-        ranges = [r async for r in store.get_ranges("Move/c/1", [RangeByteRequest(0, 2), None], prototype=proto)]
+        ranges = [
+            r
+            async for r in store.get_ranges(
+                "Move/c/1", [RangeByteRequest(0, 2), None], prototype=proto
+            )
+        ]
         whole = store.get_sync("Move/c/1").to_bytes()
-        assert sorted((i, b.to_bytes()) for batch in ranges for i, b in batch) == [(0, whole[:2]), (1, whole)]
+        assert sorted((i, b.to_bytes()) for batch in ranges for i, b in batch) == [
+            (0, whole[:2]),
+            (1, whole),
+        ]
 
     async def test_view_pickles_and_reopens(self, store):
         copy = pickle.loads(pickle.dumps(store))
@@ -648,12 +712,31 @@ class TestSZStoreReadOnly(StoreTests[SZStore, cpu.Buffer]):
 from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest  # noqa: E402
 
 for _name in (
-    "test_serializable_store", "test_get", "test_get_not_open", "test_get_raises", "test_get_many",
-    "test_getsize", "test_getsize_prefix", "test_set", "test_set_not_open", "test_set_many",
-    "test_get_partial_values", "test_exists", "test_is_empty", "test_clear", "test_list",
-    "test_list_prefix", "test_list_empty_path", "test_list_dir", "test_set_if_not_exists",
-    "test_get_sync", "test_set_sync", "test_sync_async_set_get_parity",
-    "test_get_sync_byte_range_parity", "test_delete", "test_delete_dir",
+    "test_serializable_store",
+    "test_get",
+    "test_get_not_open",
+    "test_get_raises",
+    "test_get_many",
+    "test_getsize",
+    "test_getsize_prefix",
+    "test_set",
+    "test_set_not_open",
+    "test_set_many",
+    "test_get_partial_values",
+    "test_exists",
+    "test_is_empty",
+    "test_clear",
+    "test_list",
+    "test_list_prefix",
+    "test_list_empty_path",
+    "test_list_dir",
+    "test_set_if_not_exists",
+    "test_get_sync",
+    "test_set_sync",
+    "test_sync_async_set_get_parity",
+    "test_get_sync_byte_range_parity",
+    "test_delete",
+    "test_delete_dir",
 ):
 
     @pytest.mark.skip(reason=_NEEDS_ANY_KEY)
@@ -709,7 +792,10 @@ def test_store_concurrent_readers_agree(store_path):
     raw = zarr.open_array(store, path="Raw", mode="r")
 
     def check(k):
-        return np.array_equal(raw.blocks[k], reads[k][3]) and store.get_sync(f"Fastq/c/{k}") is not None
+        return (
+            np.array_equal(raw.blocks[k], reads[k][3])
+            and store.get_sync(f"Fastq/c/{k}") is not None
+        )
 
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(check, random.Random(2).choices(range(40), k=400)))
@@ -740,7 +826,9 @@ def test_store_dask_distributed_workers_read_and_write(cluster_client, tmp_path)
     assert sums.tolist() == [e for e, c in zip(expected, counts, strict=True) if c > 0]
     out = tmp_path / "written.sz"
     with SZStore(out, read_only=False) as store:
-        ds.drop_encoding().chunk({"Raw_sample": 50_000}).to_zarr(store, zarr_format=3, consolidated=False)
+        ds.drop_encoding().chunk({"Raw_sample": 50_000}).to_zarr(
+            store, zarr_format=3, consolidated=False
+        )
     assert_same_reads(path, out)
 
 
@@ -769,7 +857,9 @@ def written(store_path):
 def test_store_truncated_dat_names_keys_and_read(written, tmp_path):
     size = (written / "dat").stat().st_size
     os.truncate(written / "dat", size - 10)
-    with pytest.raises(SZFormatError, match=r"read 'read_00019' \(row 19\).*Raw/c/19, Fastq/c/19, Move/c/19"):
+    with pytest.raises(
+        SZFormatError, match=r"read 'read_00019' \(row 19\).*Raw/c/19, Fastq/c/19, Move/c/19"
+    ):
         SZStore(written)
 
 
@@ -777,7 +867,9 @@ def test_store_dat_truncated_after_opening_names_key_and_read(written):
     store = SZStore(written)
     raw = zarr.open_array(store, path="Raw", mode="r")
     os.truncate(written / "dat", 100)
-    with pytest.raises(SZFormatError, match=r"zarr key 'Raw/c/4' is read 'read_00004' \(row 4\).*truncated"):
+    with pytest.raises(
+        SZFormatError, match=r"zarr key 'Raw/c/4' is read 'read_00004' \(row 4\).*truncated"
+    ):
         raw.blocks[4]
 
 
@@ -790,9 +882,13 @@ def test_store_corrupt_frame_names_key_and_read(written):
     data[middle : middle + 64] = bytes(64)  # the compressed payload of read 7's Raw frame
     (written / "dat").write_bytes(bytes(data))
     store = SZStore(written)
-    with pytest.raises(SZFormatError, match=r"'Move/c/5' is read 'read_00005' \(row 5\).*not a zstd frame"):
+    with pytest.raises(
+        SZFormatError, match=r"'Move/c/5' is read 'read_00005' \(row 5\).*not a zstd frame"
+    ):
         zarr.open_array(store, path="Move", mode="r")[:]
-    with pytest.raises(CodecError, match=r"'Raw/c/7' is read 'read_00007' \(row 7\), dataset 'Raw'"):
+    with pytest.raises(
+        CodecError, match=r"'Raw/c/7' is read 'read_00007' \(row 7\), dataset 'Raw'"
+    ):
         zarr.open_array(store, path="Raw", mode="r").blocks[7]
     with pytest.raises(XszError, match="read_00007"):
         xr.open_zarr(store).Raw.values

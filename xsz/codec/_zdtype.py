@@ -19,7 +19,7 @@ with a clear error rather than reinterpret the bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Final, Self, TypeGuard
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self, TypeGuard
 
 import numpy as np
 from zarr.core.dtype.common import HasItemSize
@@ -51,7 +51,7 @@ def _require_x87() -> None:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Float80(ZDType[np.dtype[np.longdouble], np.longdouble], HasItemSize):  # type: ignore[type-var]
+class Float80(ZDType[np.dtype[np.longdouble], np.longdouble], HasItemSize):
     """x87 80-bit extended precision floats (numpy ``longdouble`` on x86-64).
 
     Examples
@@ -102,7 +102,7 @@ class Float80(ZDType[np.dtype[np.longdouble], np.longdouble], HasItemSize):  # t
         # docstring inherited
         return 16
 
-    def _check_scalar(self, data: object) -> TypeGuard[float | np.floating[object] | int | str]:
+    def _check_scalar(self, data: object) -> TypeGuard[float | np.floating[Any] | int | str]:
         if isinstance(data, str):
             return data in _SPECIAL or _is_hex(data) or _parses(data)
         return isinstance(data, float | int | np.floating | np.integer) and not isinstance(
@@ -115,7 +115,7 @@ class Float80(ZDType[np.dtype[np.longdouble], np.longdouble], HasItemSize):  # t
             raise TypeError(f"cannot convert {data!r} ({type(data).__name__}) to {FLOAT80_NAME}")
         if isinstance(data, str):
             return self._from_text(data)
-        return np.longdouble(data)  # type: ignore[arg-type]
+        return np.longdouble(data)
 
     def default_scalar(self) -> np.longdouble:
         # docstring inherited
@@ -165,4 +165,3 @@ def _parses(text: str) -> bool:
     except ValueError:
         return False
     return True
-

@@ -34,11 +34,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     import numpy.typing as npt
+    from zarr.core.metadata.v3 import ArrayV3Metadata
 
     from xsz.format import Field
     from xsz.store._store import SZStore
 
 __all__ = ["commit"]
+
+Array = zarr.Array[Any]
 
 BLOCK_VALUES: Final = 1 << 24
 """Decoded values held at once while re-encoding (per dataset)."""
@@ -54,7 +57,7 @@ def commit(store: SZStore) -> None:
     `RecordError` for a value that cannot be stored; the path is then untouched.
     """
     group = zarr.open_group(store, mode="r+", use_consolidated=False)
-    arrays: dict[str, zarr.Array] = {}
+    arrays: dict[str, Array] = {}
     for name, node in group.members():
         if not isinstance(node, zarr.Array):
             raise SchemaError(
@@ -90,8 +93,18 @@ def commit(store: SZStore) -> None:
                 )
 
 
-def _variable(name: str, array: zarr.Array) -> Variable:
-    dims = array.metadata.dimension_names
+def _v3(name: str, array: Array) -> ArrayV3Metadata:
+    metadata = array.metadata
+    if metadata.zarr_format != 3:
+        raise SchemaError(
+            f"array {name!r} is zarr format {metadata.zarr_format}; write SZ hierarchies "
+            "in zarr format 3 (dimension_names name the dimensions)"
+        )
+    return metadata
+
+
+def _variable(name: str, array: Array) -> Variable:
+    dims = _v3(name, array).dimension_names
     if dims is None or None in dims:
         raise SchemaError(
             f"array {name!r} does not name its dimensions (zarr dimension_names); SZ arrays "
@@ -105,19 +118,19 @@ def _variable(name: str, array: zarr.Array) -> Variable:
     return Variable(tuple(str(d) for d in dims), dtype, attrs)
 
 
-def _n_reads(arrays: dict[str, zarr.Array], variables: dict[str, Variable]) -> int:
-    lengths = {name: arrays[name].shape[0] for name, v in variables.items() if v.dims == (READ_DIM,)}
+def _n_reads(arrays: dict[str, Array], variables: dict[str, Variable]) -> int:
+    lengths = {
+        name: arrays[name].shape[0] for name, v in variables.items() if v.dims == (READ_DIM,)
+    }
     if not lengths:
         raise SchemaError(f"no array lies on the {READ_DIM!r} dimension, so there are no reads")
     if len(set(lengths.values())) > 1:
-        raise SchemaError(
-            f"the arrays on {READ_DIM!r} disagree on the number of reads: {lengths}"
-        )
+        raise SchemaError(f"the arrays on {READ_DIM!r} disagree on the number of reads: {lengths}")
     return next(iter(lengths.values()))
 
 
 def _counts(
-    f: Field, name: str, arrays: dict[str, zarr.Array], variables: dict[str, Variable], n: int
+    f: Field, name: str, arrays: dict[str, Array], variables: dict[str, Variable], n: int
 ) -> npt.NDArray[np.int64]:
     dim = variables[name].dims[0]
     count_name = next(k for k, v in variables.items() if v.attrs.get(SAMPLE_DIMENSION) == dim)
@@ -137,7 +150,7 @@ def _counts(
     return counts
 
 
-def _attribute_values(array: zarr.Array, f: Field, n: int) -> list[Any]:
+def _attribute_values(array: Array, f: Field, n: int) -> list[Any]:
     values = array[:] if n else np.zeros(0, array.dtype)
     if not f.is_text:
         return list(np.asarray(values))
@@ -149,20 +162,21 @@ def _attribute_values(array: zarr.Array, f: Field, n: int) -> list[Any]:
             except UnicodeDecodeError as exc:
                 raise RecordError(
                     f"read #{row}, attribute {f.name!r}: {value[:40]!r} is not UTF-8",
-                    read_id=f"#{row}", field=f.name,
+                    read_id=f"#{row}",
+                    field=f.name,
                 ) from exc
         out.append(value)
     return out
 
 
-
 def _source(
-    f: Field, array: zarr.Array, counts: npt.NDArray[np.int64] | None, store: SZStore
+    f: Field, array: Array, counts: npt.NDArray[np.int64] | None, store: SZStore
 ) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
     """A function giving the frames of reads ``lo:hi`` of dataset `f`."""
-    codecs = array.metadata.codecs
+    metadata = _v3(f.name, array)
+    codecs = metadata.codecs
     as_frames = len(codecs) == 1 and isinstance(codecs[0], SvbZstdCodec)
-    grid = array.metadata.chunk_grid
+    grid = metadata.chunk_grid
     if f.is_text:
         if as_frames and array.dtype.kind == "O" and isinstance(grid, RegularChunkGridMetadata):
             return _text_frames(f, array, store)
@@ -184,7 +198,7 @@ def _edges(grid: object, n_chunks: int) -> tuple[int, ...] | None:
 
 
 def _ragged_frames(
-    f: Field, array: zarr.Array, counts: npt.NDArray[np.int64], store: SZStore
+    f: Field, array: Array, counts: npt.NDArray[np.int64], store: SZStore
 ) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
     chunk_of = np.cumsum(counts > 0) - 1  # row -> its chunk (for rows with samples)
     prefix = array.path
@@ -207,7 +221,7 @@ def _ragged_frames(
 
 
 def _ragged_values(
-    f: Field, array: zarr.Array, counts: npt.NDArray[np.int64]
+    f: Field, array: Array, counts: npt.NDArray[np.int64]
 ) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
     starts = np.concatenate([[0], np.cumsum(counts)])
 
@@ -215,7 +229,9 @@ def _ragged_values(
         out: list[bytes] = []
         row = lo
         while row < hi:  # sub-blocks of at most BLOCK_VALUES values (or one read)
-            stop = max(row + 1, int(np.searchsorted(starts, starts[row] + BLOCK_VALUES, "right")) - 1)
+            stop = max(
+                row + 1, int(np.searchsorted(starts, starts[row] + BLOCK_VALUES, "right")) - 1
+            )
             stop = min(stop, hi)
             values = np.asarray(array[int(starts[row]) : int(starts[stop])], dtype=f.dtype)
             base = int(starts[row])
@@ -230,7 +246,7 @@ def _ragged_values(
 
 
 def _text_frames(
-    f: Field, array: zarr.Array, store: SZStore
+    f: Field, array: Array, store: SZStore
 ) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
     prefix = array.path
 
@@ -247,7 +263,9 @@ def _text_frames(
             except CodecError as exc:
                 raise RecordError(
                     f"read #{row}, dataset {f.name!r}: chunk {prefix}/c/{row} is no UTF-8 text "
-                    f"frame: {exc}", read_id=f"#{row}", field=f.name,
+                    f"frame: {exc}",
+                    read_id=f"#{row}",
+                    field=f.name,
                 ) from exc
             out.append(frame)
         return out
@@ -255,9 +273,7 @@ def _text_frames(
     return frames
 
 
-def _text_values(
-    f: Field, array: zarr.Array
-) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
+def _text_values(f: Field, array: Array) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
     def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
         values = np.asarray(array[lo:hi], dtype=object).tolist() if hi > lo else []
         return [_text_frame(f, lo + k, v) for k, v in enumerate(values)]
@@ -272,12 +288,14 @@ def _text_frame(f: Field, row: int, value: object) -> bytes:
         except UnicodeDecodeError as exc:
             raise RecordError(
                 f"read #{row}, dataset {f.name!r}: {value[:40]!r} is not UTF-8",
-                read_id=f"#{row}", field=f.name,
+                read_id=f"#{row}",
+                field=f.name,
             ) from exc
         return compress(value)
     if not isinstance(value, str):
         raise RecordError(
             f"read #{row}, dataset {f.name!r}: expected text, got {type(value).__name__}",
-            read_id=f"#{row}", field=f.name,
+            read_id=f"#{row}",
+            field=f.name,
         )
     return encode_text(value)

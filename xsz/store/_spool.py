@@ -19,6 +19,7 @@ sit in numpy tables, 28 bytes per chunk; other keys in a dict.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -205,7 +206,9 @@ class Spool:
             fd = self._fds[seg]
         data = os.pread(fd, stop - start, offset + start)
         if len(data) != stop - start:
-            raise UsageError(f"spool segment {seg} of {self.directory} is shorter than its log says")
+            raise UsageError(
+                f"spool segment {seg} of {self.directory} is shorter than its log says"
+            )
         return data
 
     def keys(self) -> Iterator[str]:
@@ -255,8 +258,6 @@ class Spool:
         """Close this writer's files (the directory stays)."""
         with self._lock:
             for fd in [*self._fds, self._log]:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
             self._fds = []

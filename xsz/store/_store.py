@@ -17,7 +17,7 @@ import shutil
 import threading
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zstandard
@@ -33,7 +33,7 @@ from xsz.store._view import Frame, SZView
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import AsyncIterator, Iterable, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 
     from zarr.abc.store import ByteRequest
     from zarr.core.buffer import BufferPrototype
@@ -208,11 +208,11 @@ class SZStore(Store):
         return type(self)(self.path, read_only=read_only)
 
     @property
-    def supports_writes(self) -> bool:  # type: ignore[override]
+    def supports_writes(self) -> bool:
         return not self.read_only
 
     @property
-    def supports_deletes(self) -> bool:  # type: ignore[override]
+    def supports_deletes(self) -> bool:
         return not self.read_only
 
     @property
@@ -372,9 +372,7 @@ class SZStore(Store):
         if problem is not None:
             raise SZFormatError(f"{origin}: {problem}")
 
-    def _buffer(
-        self, prototype: BufferPrototype, found: tuple[bytes, _Origin | None]
-    ) -> Buffer:
+    def _buffer(self, prototype: BufferPrototype, found: tuple[bytes, _Origin | None]) -> Buffer:
         data, origin = found
         if origin is not None and prototype.buffer is cpu.Buffer:
             traced = _TracedBuffer(np.frombuffer(data, dtype="B"))
@@ -417,7 +415,7 @@ class SZStore(Store):
         keys = [] if spool is None else list(spool.keys())
         if self._view is not None:
             seen = set(keys)
-            for key in self._view.keys():
+            for key in self._view.keys():  # noqa: SIM118 (a generator, not a dict)
                 if key not in seen and (spool is None or spool.lookup(key) != DELETED):
                     keys.append(key)
         return keys
@@ -436,11 +434,13 @@ class SZStore(Store):
             ready = self._view.metadata_ready(key)  # built already: no I/O to wait for
             if ready is not None:
                 return self._buffer(prototype, (ready[slice(*_span(len(ready), byte_range))], None))
-        return await asyncio.to_thread(self.get_sync, key, prototype=prototype, byte_range=byte_range)
+        return await asyncio.to_thread(
+            self.get_sync, key, prototype=prototype, byte_range=byte_range
+        )
 
     async def _get_many(
         self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
-    ) -> AsyncIterator[tuple[str, Buffer | None]]:
+    ) -> AsyncGenerator[tuple[str, Buffer | None], None]:
         # docstring inherited; one thread hop for the whole batch
         batch = list(requests)
 
@@ -582,4 +582,3 @@ def _name_truncated_keys(path: Path, exc: SZFormatError) -> SZFormatError:
         else:
             keys.append(f"{f.name} (the chunk of row {row})")
     return SZFormatError(f"{exc}; zarr keys {', '.join(keys)} cannot be read")
-

@@ -131,7 +131,10 @@ class _Array:
             edges = counts[self.rows].tolist()
             shape = int(counts.sum())
             grid: dict[str, Any] = (
-                {"name": "rectilinear", "configuration": {"kind": "inline", "chunk_shapes": [edges]}}
+                {
+                    "name": "rectilinear",
+                    "configuration": {"kind": "inline", "chunk_shapes": [edges]},
+                }
                 if edges
                 else _regular(1)
             )
@@ -145,7 +148,9 @@ class _Array:
             codec = _VLEN_UTF8 if spec.dtype == STR else _BYTES
             fill: object = "" if spec.dtype == STR else 0
             chunk = max(1, min(READ_CHUNK, n))
-            doc = _array_doc(n, zarr_dtype_name(spec.dtype), _regular(chunk), codec, fill, attrs, spec.dims)
+            doc = _array_doc(
+                n, zarr_dtype_name(spec.dtype), _regular(chunk), codec, fill, attrs, spec.dims
+            )
             self.chunk_length = chunk
         self.doc = doc
         self.document = json.dumps(doc).encode()
@@ -268,7 +273,9 @@ class SZView:
         """A metadata document already built (no I/O needed), else ``None``."""
         if key == ZARR_JSON:
             return self._root
-        found = self._arrays.get(key[: -len(ZARR_JSON) - 1]) if key.endswith("/" + ZARR_JSON) else None
+        found = (
+            self._arrays.get(key[: -len(ZARR_JSON) - 1]) if key.endswith("/" + ZARR_JSON) else None
+        )
         return None if found is None else found.document
 
     def resolve(self, key: str) -> bytes | Frame | None:

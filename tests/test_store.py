@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import pickle
 import random
 import shutil
+import subprocess
+import sys
 import threading
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
@@ -588,6 +591,18 @@ class TestSZStoreWriting(StoreTests[SZStore, cpu.Buffer]):
     def store_kwargs(self, tmp_path):
         return {"path": tmp_path / "new.sz", "read_only": False}
 
+    @pytest.fixture
+    async def store(self, open_kwargs):
+        store = await self.store_cls.open(**open_kwargs)
+        yield store
+        store.discard()  # the tests write keys no SZ store holds: nothing to commit
+
+    @pytest.fixture
+    async def store_not_open(self, store_kwargs):
+        store = self.store_cls(**store_kwargs)
+        yield store
+        store.discard()
+
     def test_store_repr(self, store):
         assert repr(store) == f"SZStore({str(store.path)!r}, mode='w')"
 
@@ -637,6 +652,11 @@ class TestSZStoreReadOnly(StoreTests[SZStore, cpu.Buffer]):
 
     @pytest.mark.skip(reason="asserts a writable store; this is the read-only view")
     def test_store_read_only(self): ...
+
+    @pytest.mark.filterwarnings("ignore:.*was never closed:ResourceWarning")
+    async def test_with_read_only_store(self, open_kwargs):
+        # the writer it makes is dropped unclosed, which warns that its writes are discarded
+        await super().test_with_read_only_store(open_kwargs)
 
     async def test_view_get_with_byte_ranges(self, store):
         proto = default_buffer_prototype()
@@ -903,3 +923,17 @@ def test_store_frame_header_claiming_too_much_is_refused(written):
     (written / "dat").write_bytes(bytes(data))
     with pytest.raises(SZFormatError, match=r"'Raw/c/2' is read 'read_00002'.*claims"):
         SZStore(written).get_sync("Raw/c/2")
+
+
+def test_store_write_unclosed_store_warns_and_leaves_nothing(tmp_path):
+    store = _hierarchy(tmp_path / "x.sz")
+    with pytest.warns(ResourceWarning, match="never closed"):
+        del store
+        gc.collect()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_store_importing_xsz_imports_no_zarr():
+    code = "import sys, xsz; print('zarr' in sys.modules, xsz.SZStore.__module__, 'zarr' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "xsz.store._store", "True"]

@@ -210,11 +210,11 @@ def _ragged_frames(
             if n == 0:
                 out.append(_EMPTY_FRAME)
                 continue
-            found = store.get_sync(f"{prefix}/c/{int(chunk_of[row])}")
+            found = store.value_bytes(f"{prefix}/c/{int(chunk_of[row])}")
             if found is None:  # all fill value: zarr did not store it
                 out.append(encode_array(np.full(n, array.fill_value, dtype=f.dtype)))
             else:
-                out.append(found.to_bytes())
+                out.append(found)
         return out
 
     return frames
@@ -253,11 +253,10 @@ def _text_frames(
     def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
         out = []
         for row in range(lo, hi):
-            found = store.get_sync(f"{prefix}/c/{row}")
-            if found is None:
+            frame = store.value_bytes(f"{prefix}/c/{row}")
+            if frame is None:
                 out.append(_text_frame(f, row, array.fill_value))
                 continue
-            frame = found.to_bytes()
             try:
                 decode_text(frame)
             except CodecError as exc:

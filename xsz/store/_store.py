@@ -16,6 +16,7 @@ import contextlib
 import shutil
 import threading
 import uuid
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -304,6 +305,13 @@ class SZStore(Store):
 
     def __del__(self) -> None:
         if getattr(self, "_owner", False) and not getattr(self, "_finished", True):
+            if self._spool is not None and self._spool.changed:
+                warnings.warn(
+                    f"{self!r} was never closed, so what was written to it is discarded; "
+                    "close() it (or use it in a `with` block) to commit an SZ store",
+                    ResourceWarning,
+                    stacklevel=2,
+                )
             with contextlib.suppress(Exception):
                 self._discard_spool()
 
@@ -393,6 +401,11 @@ class SZStore(Store):
             return None
         return self._buffer(prototype or default_buffer_prototype(), found)
 
+    def value_bytes(self, key: str) -> bytes | None:
+        """The whole value of `key` as bytes (no Buffer), or ``None``."""
+        found = self._fetch(key, None)
+        return None if found is None else found[0]
+
     def set_sync(self, key: str, value: Buffer) -> None:
         """`set` without an event loop (zarr's ``SupportsSetSync``)."""
         self._writable_spool().set(key, value.as_buffer_like())
@@ -409,16 +422,29 @@ class SZStore(Store):
         assert self._spool is not None
         return self._spool
 
-    def _keys(self) -> list[str]:
+    def _keys(self, prefix: str = "") -> list[str]:
+        """Every key starting with `prefix`: the spool's, then the view's it leaves."""
         self._ensure_open_sync()
         spool = self._spool
-        keys = [] if spool is None else list(spool.keys())
+        keys = [] if spool is None else [k for k in spool.keys() if k.startswith(prefix)]
         if self._view is not None:
             seen = set(keys)
-            for key in self._view.keys():  # noqa: SIM118 (a generator, not a dict)
+            for key in self._view.keys(prefix):
                 if key not in seen and (spool is None or spool.lookup(key) != DELETED):
                     keys.append(key)
         return keys
+
+    def _children(self, prefix: str) -> list[str]:
+        if self._spool is None and self._view is not None:
+            self._ensure_open_sync()
+            return self._view.children(prefix)
+        base = prefix.rstrip("/")
+        base = base + "/" if base else ""
+        seen: dict[str, None] = {}
+        for key in self._keys(base):
+            if key != base:
+                seen.setdefault(key[len(base) :].split("/", 1)[0])
+        return list(seen)
 
     # --- the async Store API ---------------------------------------------------------
 
@@ -538,19 +564,12 @@ class SZStore(Store):
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
-        for key in await asyncio.to_thread(self._keys):
-            if key.startswith(prefix):
-                yield key
+        for key in await asyncio.to_thread(self._keys, prefix):
+            yield key
 
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
-        base = prefix.rstrip("/")
-        base = base + "/" if base else ""
-        seen: dict[str, None] = {}
-        for key in await asyncio.to_thread(self._keys):
-            if key.startswith(base) and key != base:
-                seen.setdefault(key[len(base) :].split("/", 1)[0])
-        for name in seen:
+        for name in await asyncio.to_thread(self._children, prefix):
             yield name
 
 

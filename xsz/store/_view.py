@@ -296,13 +296,32 @@ class SZView:
             return found.frame(key, parsed[0], parsed[1])
         return found.encode(parsed[1])
 
-    def keys(self) -> Iterator[str]:
-        """Every key, metadata first."""
-        yield ZARR_JSON
-        for name in self.specs:
-            yield f"{name}/{ZARR_JSON}"
-        for name in self.specs:
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        """Every key that starts with `prefix`, metadata first."""
+        if ZARR_JSON.startswith(prefix):
+            yield ZARR_JSON
+        names = [
+            n for n in self.specs if f"{n}/".startswith(prefix) or prefix.startswith(f"{n}/")
+        ]
+        for name in names:
+            if f"{name}/{ZARR_JSON}".startswith(prefix):
+                yield f"{name}/{ZARR_JSON}"
+        for name in names:
             found = self.array(name)
-            assert found is not None
-            for index in range(found.n_chunks):
-                yield f"{name}/c/{index}"
+            if found is not None:
+                for key in (f"{name}/c/{index}" for index in range(found.n_chunks)):
+                    if key.startswith(prefix):
+                        yield key
+
+    def children(self, prefix: str) -> list[str]:
+        """The names one level below the directory `prefix` (zarr's ``list_dir``)."""
+        prefix = prefix.strip("/")
+        if not prefix:
+            return [ZARR_JSON, *self.specs]
+        chunks = prefix.endswith("/c")
+        found = self.array(prefix[:-2] if chunks else prefix)
+        if found is None:
+            return []
+        if chunks:
+            return [str(index) for index in range(found.n_chunks)]
+        return [ZARR_JSON, "c"] if found.n_chunks else [ZARR_JSON]

@@ -18,7 +18,7 @@ rectilinear chunk grid.
 
 from __future__ import annotations
 
+from xsz.store._arrays import ENCODING_ATTR, READ_CHUNK
 from xsz.store._store import SZStore
-from xsz.store._view import ENCODING_ATTR, READ_CHUNK
 
 __all__ = ["ENCODING_ATTR", "READ_CHUNK", "SZStore"]

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import numpy as np
 
 from xsz.errors import UsageError
-from xsz.store._view import split_chunk_key
+from xsz.store._arrays import split_chunk_key
 
 if TYPE_CHECKING:
     from collections.abc import Buffer, Iterator
@@ -211,7 +211,7 @@ class Spool:
             )
         return data
 
-    def keys(self) -> Iterator[str]:
+    def live_keys(self) -> Iterator[str]:
         """Every key whose latest change wrote it (a snapshot)."""
         if self.shared:
             self.refresh()

@@ -1,227 +1,55 @@
-"""The read view: every zarr key of one SZ store, as a document, a frame or index values.
+"""`SZView`: the zarr keys of one SZ store, and the bytes behind each of them.
 
-`xsz.mapping.layout` names the arrays; this module gives each one its zarr v3
-metadata document and says where its chunks come from:
-
-=================  ============================  =====================================
-array (role)       chunks                        bytes of a chunk
-=================  ============================  =====================================
-ragged dataset     rectilinear, one per read     the read's frame in ``dat`` (svb-zstd)
-                   with samples (edge = count)
-text dataset       one per read                  the read's frame in ``dat`` (svb-zstd)
-``read``, counts,  regular, `READ_CHUNK` reads   made from the index (``bytes`` or
-attributes                                       ``vlen-utf8``, uncompressed)
-=================  ============================  =====================================
-
-Zarr chunk edges are at least 1, so a read with no samples has no chunk: chunk
-``j`` of a ragged array is the ``j``-th read with samples, in row order. A
-ragged dataset without any sample is an empty array on a regular grid.
-
-Text datasets are zarr ``variable_length_bytes`` arrays whose values are the
-frames' payloads (UTF-8), with the CF attribute ``_Encoding: utf-8`` so xarray
-decodes them to ``str``. zarr-python 3.4 lets no codec but its own
-``vlen-utf8`` serialise its ``string`` type, and a frame holds one bare UTF-8
-string, not vlen-utf8's length-prefixed layout.
+Documents and index arrays come from `xsz.store._arrays`; a chunk of a ragged
+or text dataset is a `Frame` in ``dat``, read with one ``os.pread`` through
+`SZReader.pread` and handed over untouched. Before that, the frame header is
+checked against what the index says the read holds, so a damaged index or
+``dat`` is refused with the key, the read and the byte range, never decoded
+into wrong values; what the header cannot show (a damaged payload) the codec
+reports with the same description (`Origin`).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
-from numcodecs.vlen import VLenUTF8
+import zstandard
 
-from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR
-from xsz.codec._zdtype import FLOAT80_NAME
+from xsz.errors import SZFormatError
+from xsz.format import read_index
 from xsz.mapping import group_attrs, layout
+from xsz.store._arrays import ZARR_JSON, ArrayView, Frame, split_chunk_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-    import numpy.typing as npt
+    from pathlib import Path
 
     from xsz.format import SZReader
-    from xsz.mapping import VariableSpec
 
-__all__ = [
-    "ENCODING_ATTR",
-    "READ_CHUNK",
-    "ZARR_JSON",
-    "Frame",
-    "SZView",
-    "split_chunk_key",
-    "zarr_dtype_name",
-]
+__all__ = ["Origin", "SZView", "name_unreadable_keys"]
 
-ZARR_JSON: Final = "zarr.json"
-READ_CHUNK: Final = 1 << 16
-"""Reads per chunk of the arrays made from the index (``read``, counts, attributes)."""
-ENCODING_ATTR: Final = "_Encoding"
-"""The CF attribute that tells xarray how to decode a bytes array to str."""
-
-_ZARR_DTYPES: Final[dict[np.dtype[Any], str]] = {
-    np.dtype(np.int16): "int16",
-    np.dtype(np.int32): "int32",
-    np.dtype(np.int64): "int64",
-    np.dtype(np.uint16): "uint16",
-    np.dtype(np.uint32): "uint32",
-    np.dtype(np.float16): "float16",
-    np.dtype(np.float32): "float32",
-    np.dtype(np.float64): "float64",
-    np.dtype(np.longdouble): FLOAT80_NAME,
-    STR: "string",
-}
-_KEY_ENCODING: Final = {"name": "default", "configuration": {"separator": "/"}}
-_SVB: Final = {"name": CODEC_ID, "configuration": {"level": DEFAULT_LEVEL}}
-_BYTES: Final = {"name": "bytes", "configuration": {"endian": "little"}}
-_VLEN_UTF8: Final = {"name": "vlen-utf8", "configuration": {}}
+_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 
 
-def zarr_dtype_name(dtype: np.dtype[Any]) -> str:
-    """The zarr v3 ``data_type`` of a mapping dtype (``str`` -> ``"string"``)."""
-    return _ZARR_DTYPES[dtype]
+class Origin:
+    """Where a frame comes from, formatted only when an error needs it."""
 
+    __slots__ = ("frame", "reader")
 
-def split_chunk_key(key: str) -> tuple[str, int] | None:
-    """``"Raw/c/12"`` -> ``("Raw", 12)``; ``None`` for a key that is no 1-D chunk key."""
-    name, sep, index = key.rpartition("/c/")
-    if not sep or not index.isdigit() or (len(index) > 1 and index[0] == "0"):
-        return None
-    return name, int(index)
+    def __init__(self, reader: SZReader, frame: Frame) -> None:
+        self.reader = reader
+        self.frame = frame
 
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """Where a chunk's bytes lie in ``dat``: one frame of one read."""
-
-    key: str
-    name: str
-    row: int
-    offset: int
-    size: int
-    limit: int | None
-    """The most payload bytes the frame may hold (``None`` for text)."""
-
-
-class _Array:
-    """One array of the view: its metadata document and the source of its chunks."""
-
-    def __init__(self, spec: VariableSpec, reader: SZReader) -> None:
-        self.spec = spec
-        n = len(reader)
-        self.values: np.ndarray[Any, Any] | None = None
-        self.rows: npt.NDArray[np.int64] | None = None  # chunk -> row, for frame chunks
-        self.counts: npt.NDArray[np.int64] | None = None
-        attrs = dict(spec.attrs)
-        f = spec.field
-        if spec.role in ("ragged", "text"):
-            assert f is not None  # a dataset always has its field
-            self.offsets = reader.index.frame_offset[f.name]
-            self.sizes = reader.index.frame_size[f.name]
-            self.raw = f.has_count is False and not f.is_text
-            self.itemsize = spec.dtype.itemsize
-        if spec.role == "ragged":
-            assert f is not None
-            counts = reader.counts(f.name)
-            self.rows = np.flatnonzero(counts > 0)
-            self.counts = counts
-            edges = counts[self.rows].tolist()
-            shape = int(counts.sum())
-            grid: dict[str, Any] = (
-                {
-                    "name": "rectilinear",
-                    "configuration": {"kind": "inline", "chunk_shapes": [edges]},
-                }
-                if edges
-                else _regular(1)
-            )
-            doc = _array_doc(shape, zarr_dtype_name(spec.dtype), grid, _SVB, 0, attrs, spec.dims)
-        elif spec.role == "text":
-            self.rows = np.arange(n)
-            attrs[ENCODING_ATTR] = "utf-8"
-            doc = _array_doc(n, "variable_length_bytes", _regular(1), _SVB, "", attrs, spec.dims)
-        else:
-            self.values = _index_values(spec, reader)
-            codec = _VLEN_UTF8 if spec.dtype == STR else _BYTES
-            fill: object = "" if spec.dtype == STR else 0
-            chunk = max(1, min(READ_CHUNK, n))
-            doc = _array_doc(
-                n, zarr_dtype_name(spec.dtype), _regular(chunk), codec, fill, attrs, spec.dims
-            )
-            self.chunk_length = chunk
-        self.doc = doc
-        self.document = json.dumps(doc).encode()
-
-    @property
-    def n_chunks(self) -> int:
-        if self.rows is not None:
-            return len(self.rows)
-        assert self.values is not None
-        return -(-len(self.values) // self.chunk_length)
-
-    def frame(self, key: str, name: str, index: int) -> Frame | None:
-        if self.rows is None or not 0 <= index < len(self.rows):
-            return None
-        row = int(self.rows[index])
-        limit = None
-        if self.counts is not None:
-            n = int(self.counts[row])
-            limit = n * self.itemsize if self.raw else 4 * n + (n + 3) // 4
-        return Frame(key, name, row, int(self.offsets[row]), int(self.sizes[row]), limit)
-
-    def encode(self, index: int) -> bytes | None:
-        """The bytes of chunk `index` of an array made from the index."""
-        values = self.values
-        if values is None or not 0 <= index < self.n_chunks:
-            return None
-        step = self.chunk_length
-        part = values[index * step : (index + 1) * step]
-        if self.spec.dtype == STR:
-            padded = np.full(step, "", dtype=object)
-            padded[: len(part)] = part
-            return bytes(VLenUTF8().encode(padded))
-        padded = np.zeros(step, dtype=part.dtype.newbyteorder("<"))
-        padded[: len(part)] = part
-        return padded.tobytes()
-
-
-def _regular(chunk: int) -> dict[str, Any]:
-    return {"name": "regular", "configuration": {"chunk_shape": [chunk]}}
-
-
-def _array_doc(
-    shape: int,
-    dtype: str,
-    grid: dict[str, Any],
-    codec: dict[str, Any],
-    fill: object,
-    attrs: dict[str, Any],
-    dims: tuple[str, ...],
-) -> dict[str, Any]:
-    return {
-        "zarr_format": 3,
-        "node_type": "array",
-        "shape": [shape],
-        "data_type": dtype,
-        "chunk_grid": grid,
-        "chunk_key_encoding": _KEY_ENCODING,
-        "fill_value": fill,
-        "codecs": [codec],
-        "attributes": attrs,
-        "dimension_names": list(dims),
-    }
-
-
-def _index_values(spec: VariableSpec, reader: SZReader) -> np.ndarray[Any, Any]:
-    if spec.role == "read_position":
-        return np.arange(len(reader), dtype=np.int64)
-    assert spec.field is not None
-    if spec.role == "count":
-        return reader.counts(spec.field.name).astype(np.int64, copy=False)
-    return reader.index.attribute(spec.field.name)
+    def __str__(self) -> str:
+        frame = self.frame
+        read_id = self.reader.index.ids()[frame.row]
+        return (
+            f"{self.reader.path}: zarr key {frame.key!r} is read {read_id!r} (row {frame.row}), "
+            f"dataset {frame.name!r}, dat[{frame.offset}:{frame.offset + frame.size}]"
+        )
 
 
 class SZView:
@@ -237,11 +65,11 @@ class SZView:
         self.reader = reader
         self.specs = layout(reader.schema)
         self._attrs = group_attrs(reader.header, reader.schema)
-        self._arrays: dict[str, _Array] = {}
+        self._arrays: dict[str, ArrayView] = {}
         self._root: bytes | None = None
         self._lock = threading.Lock()
 
-    def array(self, name: str) -> _Array | None:
+    def array(self, name: str) -> ArrayView | None:
         """The array `name` (built on first use), or ``None``."""
         found = self._arrays.get(name)
         if found is not None or name not in self.specs:
@@ -249,7 +77,7 @@ class SZView:
         with self._lock:
             found = self._arrays.get(name)
             if found is None:
-                found = self._arrays[name] = _Array(self.specs[name], self.reader)
+                found = self._arrays[name] = ArrayView(self.specs[name], self.reader)
         return found
 
     def root_document(self) -> bytes:
@@ -269,7 +97,7 @@ class SZView:
             self._root = json.dumps(doc).encode()
         return self._root
 
-    def metadata_ready(self, key: str) -> bytes | None:
+    def ready(self, key: str) -> bytes | None:
         """A metadata document already built (no I/O needed), else ``None``."""
         if key == ZARR_JSON:
             return self._root
@@ -296,13 +124,11 @@ class SZView:
             return found.frame(key, parsed[0], parsed[1])
         return found.encode(parsed[1])
 
-    def keys(self, prefix: str = "") -> Iterator[str]:
+    def keys_under(self, prefix: str = "") -> Iterator[str]:
         """Every key that starts with `prefix`, metadata first."""
         if ZARR_JSON.startswith(prefix):
             yield ZARR_JSON
-        names = [
-            n for n in self.specs if f"{n}/".startswith(prefix) or prefix.startswith(f"{n}/")
-        ]
+        names = [n for n in self.specs if f"{n}/".startswith(prefix) or prefix.startswith(f"{n}/")]
         for name in names:
             if f"{name}/{ZARR_JSON}".startswith(prefix):
                 yield f"{name}/{ZARR_JSON}"
@@ -325,3 +151,56 @@ class SZView:
         if chunks:
             return [str(index) for index in range(found.n_chunks)]
         return [ZARR_JSON, "c"] if found.n_chunks else [ZARR_JSON]
+
+    def read(self, frame: Frame, start: int, stop: int) -> tuple[bytes, Origin]:
+        """Bytes ``start:stop`` of `frame` (checked when whole) and their `Origin`."""
+        origin = Origin(self.reader, frame)
+        try:
+            data = self.reader.pread(stop - start, frame.offset + start)
+        except (SZFormatError, OSError, ValueError) as exc:  # truncated or closed meanwhile
+            raise SZFormatError(f"{origin}: {exc}") from exc
+        if start == 0 and stop == frame.size:
+            _check_frame(origin, data)
+        return data, origin
+
+
+def _check_frame(origin: Origin, data: bytes) -> None:
+    """Refuse bytes that cannot be the frame (a damaged index or dat), naming the read."""
+    problem = None
+    if data[:4] != _ZSTD_MAGIC:
+        problem = f"not a zstd frame (it starts {data[:8].hex()})"
+    else:
+        try:
+            content = zstandard.frame_content_size(data)
+        except zstandard.ZstdError as exc:
+            problem = f"bad zstd frame header: {exc}"
+        else:
+            limit = origin.frame.limit
+            if limit is not None and content > limit:
+                problem = f"the frame claims {content} bytes, more than its read's {limit}"
+    if problem is not None:
+        raise SZFormatError(f"{origin}: {problem}")
+
+
+def name_unreadable_keys(path: Path, exc: SZFormatError) -> SZFormatError:
+    """`exc` plus the zarr keys of the first read whose bytes run past the end of ``dat``."""
+    try:
+        index = read_index(path / "index")
+        size = (path / "dat").stat().st_size
+    except (SZFormatError, OSError):
+        return exc
+    bad = np.flatnonzero(index.offset + index.length > size)
+    if not len(bad):
+        return exc
+    row = int(bad[0])
+    keys = []
+    for f in index.schema.datasets:
+        if f.is_text:
+            keys.append(f"{f.name}/c/{row}")
+        elif f.has_count:
+            counts = index.count[f.name]
+            if counts[row]:
+                keys.append(f"{f.name}/c/{int(np.count_nonzero(counts[:row]))}")
+        else:  # float counts live in the frame headers, which may be cut off
+            keys.append(f"{f.name}/c/? (read {row}'s chunk)")
+    return SZFormatError(f"{exc}; zarr keys {', '.join(keys)} cannot be read")

@@ -17,6 +17,7 @@ never wrote (it skips chunks that are all fill value) hold the fill value.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
@@ -74,13 +75,17 @@ def commit(store: SZStore) -> None:
         for f in schema.datasets
         if not f.is_text
     }
+    attributes = [_attribute_values(arrays[names[f.name]], f) for f in schema.attributes]
+    id_field = schema.id_field
+    reads = _Reads(
+        attributes[[f.name for f in schema.attributes].index(id_field)] if id_field else None
+    )
     sources = [
-        _source(f, arrays[names[f.name]], counts.get(f.name), store) for f in schema.datasets
+        _source(f, arrays[names[f.name]], counts.get(f.name), store, reads) for f in schema.datasets
     ]
-    attributes = [_attribute_values(arrays[names[f.name]], f, n) for f in schema.attributes]
     with (
         SZWriter(store.path, schema, header=header, overwrite=True, n_threads=0) as writer,
-        ThreadPoolExecutor(2, thread_name_prefix="xsz-commit") as pool,
+        ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="xsz-commit") as pool,
     ):
         for lo in range(0, n, BLOCK_READS):
             hi = min(n, lo + BLOCK_READS)
@@ -150,27 +155,37 @@ def _counts(
     return counts
 
 
-def _attribute_values(array: Array, f: Field, n: int) -> list[Any]:
-    values = array[:] if n else np.zeros(0, array.dtype)
+class _Reads:
+    """Names reads in errors: by ID when the schema has IDs, else by position."""
+
+    def __init__(self, ids: list[Any] | None) -> None:
+        self.ids = ids
+
+    def fail(self, row: int, f: Field, problem: str) -> RecordError:
+        read_id = self.ids[row] if self.ids is not None else f"#{row}"
+        what = "attribute" if f.group == "A" else "dataset"
+        return RecordError(
+            f"read {read_id!r}, {what} {f.name!r}: {problem}", read_id=read_id, field=f.name
+        )
+
+
+def _attribute_values(array: Array, f: Field) -> list[Any]:
+    values = np.asarray(array[:])
     if not f.is_text:
-        return list(np.asarray(values))
+        return list(values)
     out = []
-    for row, value in enumerate(np.asarray(values, dtype=object).tolist()):
-        if isinstance(value, bytes):
+    for row, value in enumerate(values.astype(object).tolist()):
+        if isinstance(value, bytes):  # text stored as bytes: it must be UTF-8
             try:
                 value = value.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise RecordError(
-                    f"read #{row}, attribute {f.name!r}: {value[:40]!r} is not UTF-8",
-                    read_id=f"#{row}",
-                    field=f.name,
-                ) from exc
+                raise _Reads(None).fail(row, f, f"{value[:40]!r} is not UTF-8") from exc
         out.append(value)
     return out
 
 
 def _source(
-    f: Field, array: Array, counts: npt.NDArray[np.int64] | None, store: SZStore
+    f: Field, array: Array, counts: npt.NDArray[np.int64] | None, store: SZStore, reads: _Reads
 ) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
     """A function giving the frames of reads ``lo:hi`` of dataset `f`."""
     metadata = _v3(f.name, array)
@@ -179,8 +194,8 @@ def _source(
     grid = metadata.chunk_grid
     if f.is_text:
         if as_frames and array.dtype.kind == "O" and isinstance(grid, RegularChunkGridMetadata):
-            return _text_frames(f, array, store)
-        return _text_values(f, array)
+            return _text_frames(f, array, store, reads)
+        return _text_values(f, array, reads)
     assert counts is not None
     filled = counts[counts > 0]
     if as_frames and _edges(grid, len(filled)) == tuple(filled.tolist()):
@@ -246,55 +261,45 @@ def _ragged_values(
 
 
 def _text_frames(
-    f: Field, array: Array, store: SZStore
+    f: Field, array: Array, store: SZStore, reads: _Reads
 ) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
     prefix = array.path
 
     def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
         out = []
         for row in range(lo, hi):
-            frame = store.value_bytes(f"{prefix}/c/{row}")
-            if frame is None:
-                out.append(_text_frame(f, row, array.fill_value))
+            key = f"{prefix}/c/{row}"
+            frame = store.value_bytes(key)
+            if frame is None:  # the fill value: zarr did not store it
+                out.append(_text_frame(f, row, array.fill_value, reads))
                 continue
             try:
                 decode_text(frame)
             except CodecError as exc:
-                raise RecordError(
-                    f"read #{row}, dataset {f.name!r}: chunk {prefix}/c/{row} is no UTF-8 text "
-                    f"frame: {exc}",
-                    read_id=f"#{row}",
-                    field=f.name,
-                ) from exc
+                raise reads.fail(row, f, f"chunk {key} is no UTF-8 text frame: {exc}") from exc
             out.append(frame)
         return out
 
     return frames
 
 
-def _text_values(f: Field, array: Array) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
+def _text_values(
+    f: Field, array: Array, reads: _Reads
+) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
     def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
-        values = np.asarray(array[lo:hi], dtype=object).tolist() if hi > lo else []
-        return [_text_frame(f, lo + k, v) for k, v in enumerate(values)]
+        values = np.asarray(array[lo:hi]).astype(object).tolist()
+        return [_text_frame(f, lo + k, v, reads) for k, v in enumerate(values)]
 
     return frames
 
 
-def _text_frame(f: Field, row: int, value: object) -> bytes:
+def _text_frame(f: Field, row: int, value: object, reads: _Reads) -> bytes:
     if isinstance(value, bytes):
         try:
             value.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise RecordError(
-                f"read #{row}, dataset {f.name!r}: {value[:40]!r} is not UTF-8",
-                read_id=f"#{row}",
-                field=f.name,
-            ) from exc
+            raise reads.fail(row, f, f"{value[:40]!r} is not UTF-8") from exc
         return compress(value)
     if not isinstance(value, str):
-        raise RecordError(
-            f"read #{row}, dataset {f.name!r}: expected text, got {type(value).__name__}",
-            read_id=f"#{row}",
-            field=f.name,
-        )
+        raise reads.fail(row, f, f"expected text, got {type(value).__name__} {value!r:.40}")
     return encode_text(value)

@@ -100,6 +100,7 @@ class Spool:
         self._wipes: list[tuple[str, int]] = []
         self.shared = not create
         self.changed = False
+        self.closed = False
 
     # --- writing ---------------------------------------------------------------------
 
@@ -257,6 +258,7 @@ class Spool:
     def close(self) -> None:
         """Close this writer's files (the directory stays)."""
         with self._lock:
+            self.closed = True
             for fd in [*self._fds, self._log]:
                 with contextlib.suppress(OSError):
                     os.close(fd)

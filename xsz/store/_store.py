@@ -196,6 +196,8 @@ class SZStore(ThreadedStore):
                 raise UsageError(f"{self!r} was closed: its hierarchy is committed or discarded")
             if self._has_base and self._reader is None:
                 self._open_reader()
+            if self._spool is not None and self._spool.closed and not self._owner:
+                self._spool = Spool(self._spool.directory, create=False)  # a copy used again
 
     def close(self) -> None:
         """Release the files; a writing store first commits its hierarchy as SZ.

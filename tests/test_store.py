@@ -894,6 +894,19 @@ def test_store_truncated_dat_names_keys_and_read(written, tmp_path):
         SZStore(written)
 
 
+PIPELINES = pytest.mark.parametrize(
+    "pipeline", ["BatchedCodecPipeline", "FusedCodecPipeline"], ids=["batched", "fused"]
+)
+
+
+@pytest.fixture
+def pipeline_config(pipeline):
+    with zarr.config.set({"codec_pipeline.path": f"zarr.core.codec_pipeline.{pipeline}"}):
+        yield
+
+
+@PIPELINES
+@pytest.mark.usefixtures("pipeline_config")
 def test_store_dat_truncated_after_opening_names_key_and_read(written):
     store = SZStore(written)
     raw = zarr.open_array(store, path="Raw", mode="r")
@@ -904,6 +917,8 @@ def test_store_dat_truncated_after_opening_names_key_and_read(written):
         raw.blocks[4]
 
 
+@PIPELINES
+@pytest.mark.usefixtures("pipeline_config")
 def test_store_corrupt_frame_names_key_and_read(written):
     with SZReader(written) as reader:
         start = int(reader.index.frame_offset["Move"][5])

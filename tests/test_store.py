@@ -1025,3 +1025,18 @@ def test_store_round_trips_any_schema(tmp_path, attributes, datasets):
         ds.to_zarr(dst, zarr_format=3, consolidated=False)
     assert_same_reads(tmp_path / "a.sz", tmp_path / "b.sz")
     assert_same_reads(tmp_path / "a.sz", tmp_path / "c.sz")
+
+
+def test_store_write_any_chunk_number_and_key(tmp_path):
+    """Chunk numbers far beyond the others stay cheap; keys the spool log cannot hold are refused."""
+    store = SZStore(tmp_path / "x.sz", read_only=False)
+    value = cpu.Buffer.from_bytes(b"frame")
+    for key in ("Raw/c/3", "Raw/c/123456789012", "odd/c/0.0", "odd/zarr.json"):
+        store.set_sync(key, value)
+        assert store.get_sync(key).to_bytes() == b"frame"
+    assert sorted(asyncio.run(_keys(store))) == [
+        "Raw/c/123456789012", "Raw/c/3", "odd/c/0.0", "odd/zarr.json",
+    ]
+    with pytest.raises(UsageError, match="TAB or newline"):
+        store.set_sync("bad\tkey", value)
+    store.discard()

@@ -44,6 +44,15 @@ DELETED: Final = "deleted"
 """What `Spool.lookup` returns for a key whose latest change deleted it."""
 _DELETE: Final = -1
 _WIPE: Final = -2
+_TABLE_LIMIT: Final = 1 << 26
+"""Chunk numbers from here on are kept in the dict: a table that large would be mostly empty."""
+
+
+def _check_key(key: str) -> None:
+    if "\n" in key or "\t" in key:
+        raise UsageError(
+            f"zarr key {key!r} contains a TAB or newline, which the spool log cannot hold"
+        )
 
 
 @dataclass(slots=True)
@@ -110,6 +119,7 @@ class Spool:
 
     def set(self, key: str, data: Buffer) -> None:
         """Store `data` under `key` (a copy on disk)."""
+        _check_key(key)
         view = memoryview(data).cast("B")
         with self._lock:
             seq = self._next_seq()
@@ -122,19 +132,19 @@ class Spool:
 
     def delete(self, key: str) -> None:
         """Delete `key` (no error if it is missing)."""
+        _check_key(key)
         with self._lock:
             seq = self._next_seq()
         self._record(seq, 0, _DELETE, key)
 
     def wipe(self, prefix: str) -> None:
         """Delete every key under `prefix` (a directory; ``""`` for everything)."""
+        _check_key(prefix)
         with self._lock:
             seq = self._next_seq()
         self._record(seq, 0, _WIPE, prefix.rstrip("/"))
 
     def _record(self, seq: int, offset: int, length: int, key: str) -> None:
-        if "\n" in key or "\t" in key:
-            raise UsageError(f"zarr key {key!r} contains a TAB or newline")
         line = f"{seq}\t{offset}\t{length}\t{key}\n".encode()
         with self._lock:
             os.write(self._log, line)
@@ -146,7 +156,7 @@ class Spool:
             self._wipes.append((key, seq))
             return
         chunk = split_chunk_key(key)
-        if chunk is None:
+        if chunk is None or chunk[1] >= _TABLE_LIMIT:
             old = self._entries.get(key)
             if old is None or old[0] < seq:
                 self._entries[key] = (seq, seg, offset, length)
@@ -165,7 +175,7 @@ class Spool:
 
     def _entry(self, key: str) -> tuple[int, int, int, int] | None:
         chunk = split_chunk_key(key)
-        if chunk is None:
+        if chunk is None or chunk[1] >= _TABLE_LIMIT:
             return self._entries.get(key)
         table = self._tables.get(chunk[0])
         index = chunk[1]
@@ -225,11 +235,6 @@ class Spool:
         for key, seq in entries:
             if not any(w > seq and (not p or key.startswith(p + "/")) for p, w in wipes):
                 yield key
-
-    def wiped(self, key: str) -> bool:
-        """Whether a wipe removed `key` from what lies under the spool (the base store)."""
-        with self._lock:
-            return self._wiped_after(key, 0)
 
     # --- other writers ---------------------------------------------------------------
 

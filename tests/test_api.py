@@ -30,7 +30,7 @@ def readme_read(rng: np.random.Generator, name: str, n_fields: int = 6) -> tuple
         "".join(rng.choice(["A", "T", "C", "G"], 450)),
         rng.integers(0, 1, 4000),
     )
-    return read + (rng.random(4000),) if n_fields == 7 else read
+    return (*read, rng.random(4000)) if n_fields == 7 else read
 
 
 def test_api_is_the_same_class():
@@ -208,7 +208,7 @@ def test_api_misuse_is_explained(store_path, tmp_path):
 
 
 def test_api_context_manager_keeps_accepted_reads_on_error(store_path):
-    with pytest.raises(RecordError), CompressedFile(
+    with pytest.raises(RecordError), CompressedFile(  # noqa: PT012
         store_path, mode="w", attributes=[("ID", str)], datasets=[("Raw", np.int16)]
     ) as sz:
         sz.put("good", np.arange(4, dtype=np.int16))

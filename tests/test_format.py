@@ -224,7 +224,7 @@ def test_format_abort_leaves_existing_store_intact(store_path):
     schema = Schema.build([("ID", str)], [("Raw", np.int16)])
     with SZWriter(store_path, schema) as writer:
         writer.put("old", np.arange(5, dtype=np.int16))
-    with pytest.raises(RuntimeError), SZWriter(store_path, schema, overwrite=True) as writer:
+    with pytest.raises(RuntimeError), SZWriter(store_path, schema, overwrite=True) as writer:  # noqa: PT012
         writer.put("new", np.arange(5, dtype=np.int16))
         raise RuntimeError("interrupted")
     with SZReader(store_path) as reader:
@@ -272,7 +272,7 @@ def written(store_path):
 
 
 def test_format_access_by_id_and_row(written):
-    path, reads = written
+    path, _ = written
     with SZReader(path) as reader:
         assert reader.row("read_00017") == 17
         assert reader.rows(["read_00003", "read_00001"]).tolist() == [3, 1]
@@ -417,7 +417,7 @@ def test_format_missing_store_is_named(tmp_path):
 
 
 def test_format_truncated_dat_names_the_read(written, tmp_path):
-    path, reads = written
+    path, _ = written
     copy = tmp_path / "copy.sz"
     shutil.copytree(path, copy)
     size = (copy / "dat").stat().st_size
@@ -470,7 +470,7 @@ def test_format_corrupt_frame_names_read_and_dataset(written, tmp_path):
     data = bytearray((copy / "dat").read_bytes())
     data[start : start + 4] = b"XXXX"  # the frame's magic number
     (copy / "dat").write_bytes(bytes(data))
-    with SZReader(copy) as reader, pytest.raises(SZFormatError, match="read 'read_00005' .*'Move'"):
+    with SZReader(copy) as reader, pytest.raises(SZFormatError, match=r"read 'read_00005' .*'Move'"):
         reader.read(5)
 
 

@@ -44,7 +44,7 @@ def test_project_declares_entry_points():
 
 def test_project_readme_opens_with_the_two_commands():
     text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```(?:sh|bash|console)?\n(.*?)```", text, flags=re.S)
+    blocks = re.findall(r"```(?:sh|bash|console)?\n(.*?)```", text, flags=re.DOTALL)
     commands = [line for line in blocks[0].splitlines() if line and not line.startswith("#")]
     assert len(commands) == 2, commands
     assert commands[1] == ".ci/run"

@@ -41,16 +41,18 @@ _QUEUE_DONE = None  # what close() puts into q_in to stop its consumer
 
 
 @cache
-def _record_type(fields: tuple[str, ...]) -> type:
+def _record_type(fields: tuple[str, ...]) -> Any:
     """A namedtuple class per field list, which pickles by field names (for Pools)."""
-    cls = namedtuple("Record", fields)  # type: ignore[misc]  # noqa: PYI024
-    cls.__reduce__ = lambda self: (_rebuild_record, (self._fields, tuple(self)))
-    cls.__module__ = __name__
-    return cls
+    base = namedtuple("Record", fields)  # type: ignore[misc]
+
+    def reduce(self: Any) -> tuple[Any, ...]:
+        return _rebuild_record, (self._fields, tuple(self))
+
+    return type("Record", (base,), {"__slots__": (), "__reduce__": reduce, "__module__": __name__})
 
 
 def _rebuild_record(fields: tuple[str, ...], values: tuple[Any, ...]) -> Any:
-    return _record_type(fields)._make(values)  # type: ignore[attr-defined]
+    return _record_type(fields)._make(values)
 
 
 def error_callback(exc: BaseException) -> None:
@@ -140,7 +142,7 @@ class CompressedFile:
         self.datasets: OrderedDict[str, type] = OrderedDict(
             (f.name, f.python_type) for f in schema.datasets
         )
-        self.record = _record_type(tuple(f.name for f in schema.fields))
+        self.record: Any = _record_type(tuple(f.name for f in schema.fields))
 
     # --- reading ---------------------------------------------------------------------
 
@@ -171,13 +173,13 @@ class CompressedFile:
         reader = self._need_reader()
         if isinstance(idx, int | np.integer) and not isinstance(idx, bool):
             read = reader.read(int(idx))
-            return self.record._make(read[name] for name in self.record._fields)  # type: ignore[attr-defined]
+            return self.record._make(read[name] for name in self.record._fields)
         if isinstance(idx, slice):
             idx = range(len(reader))[idx]
         rows = reader.check_rows(np.asarray(list(idx) if isinstance(idx, range) else idx))
         n_threads = self.threads if len(rows) >= 8 else 1
         reads = reader.read_many(rows, n_threads=min(n_threads, os.cpu_count() or 1))
-        make = self.record._make  # type: ignore[attr-defined]
+        make = self.record._make
         return [make(read[name] for name in self.record._fields) for read in reads]
 
     def _need_reader(self) -> SZReader:

@@ -23,8 +23,8 @@ Each variable's attrs record where it comes from (``sz_field``, ``sz_group``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
@@ -34,7 +34,7 @@ from xsz.errors import SchemaError
 from xsz.format import ID_FIELD, Field, Schema
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
 __all__ = [
     "COLUMNS_ATTR",
@@ -82,7 +82,7 @@ class VariableSpec:
     role: Role
     field: Field | None
     """The SZ field the values come from (for a count: its dataset)."""
-    attrs: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def is_text(self) -> bool:
@@ -108,7 +108,7 @@ def layout(schema: Schema) -> dict[str, VariableSpec]:
 
     def add(spec: VariableSpec) -> None:
         name = spec.name
-        while name in out or name == READ_DIM and spec.role not in ("read_id", "read_position"):
+        while name in out or (name == READ_DIM and spec.role not in ("read_id", "read_position")):
             name += "_"  # a name taken (rare): keep the variable, sz_field tells its origin
         out[name] = VariableSpec(name, spec.dims, spec.dtype, spec.role, spec.field, spec.attrs)
 

@@ -46,11 +46,12 @@ def as_values(data: object, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     every value survives the conversion.
     """
     arr = np.asarray(data) if isinstance(data, np.ndarray | np.generic | list) else None
-    if arr is None or arr.dtype == np.uint8 and dtype != np.uint8:
+    if arr is None or (arr.dtype == np.uint8 and dtype != np.uint8):
         arr = ensure_contiguous_ndarray(data)
         if arr.nbytes % dtype.itemsize:
             raise CodecError(f"{arr.nbytes} bytes are not a whole number of {dtype} values")
-        return arr.view(dtype)
+        viewed: npt.NDArray[Any] = arr.view(dtype)
+        return viewed
     arr = arr.ravel()
     if arr.dtype == dtype:
         return np.ascontiguousarray(arr)

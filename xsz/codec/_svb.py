@@ -24,9 +24,10 @@ Nothing here keeps a zstd context on an object: contexts live per thread.
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import libstreamvbyte as _lsvb
 import numpy as np
@@ -34,17 +35,24 @@ import zstandard
 
 from xsz.errors import CodecError
 
-try:  # the fused C kernels (see xsz/_kernels.c); optional at build time
-    from xsz import _kernels
-except ImportError:  # pragma: no cover - exercised by the fallback tests
-    _kernels = None
-if os.environ.get("XSZ_NO_KERNELS"):  # pragma: no cover
-    _kernels = None
+
+def _load_kernels() -> Any:
+    """The fused C kernels (xsz/_kernels.c), or None if they were not built or
+    XSZ_NO_KERNELS is set (then libstreamvbyte + numpy do the same work)."""
+    if os.environ.get("XSZ_NO_KERNELS"):
+        return None
+    try:
+        return importlib.import_module("xsz._kernels")
+    except ImportError:  # pragma: no cover - exercised by the fallback tests
+        return None
+
+
+_kernels = _load_kernels()
 
 if TYPE_CHECKING:
-    from collections.abc import Buffer
-
     import numpy.typing as npt
+
+    Buffer = bytes | bytearray | memoryview
 
 __all__ = [
     "DEFAULT_LEVEL",
@@ -67,7 +75,7 @@ DEFAULT_LEVEL: Final = 3
 
 Kind = Literal["delta", "svb", "raw", "utf8"]
 
-STR: Final = np.dtype(str)
+STR: Final[np.dtype[np.str_]] = np.dtype(str)
 """The dtype that stands for "text" (one Python ``str`` per frame)."""
 
 _KINDS: Final[dict[np.dtype[np.generic], Kind]] = {
@@ -115,10 +123,9 @@ def normalize_dtype(dtype: object) -> np.dtype[np.generic]:
     if dt not in _KINDS:
         if dt.byteorder in "<>" and dt.newbyteorder("=") in _KINDS:
             raise CodecError(f"svb-zstd stores little-endian values only, got {dt.str!r}")
-        supported = ", ".join(["int16", "int32", "uint16", "uint32", "float16", "float32",
-                               "float64", "float128", "str"])
+        supported = "int16, int32, uint16, uint32, float16, float32, float64, float128, str"
         raise CodecError(f"svb-zstd cannot store dtype {dt} (supported: {supported})")
-    return dt
+    return dt  # type: ignore[no-any-return]
 
 
 def kind_of(dtype: object) -> Kind:
@@ -280,10 +287,12 @@ def _lib_decode(
     _check_svb(payload, count)
     u = _lsvb.decode(np.frombuffer(payload, np.uint8), count)
     if not delta:
-        return u if dtype == np.uint32 else u.astype(dtype)
+        out: npt.NDArray[np.generic] = u if dtype == np.uint32 else u.astype(dtype)
+        return out
     d = _lsvb.zigzag_decode(u)
     np.cumsum(d, dtype=np.int32, out=d)  # wraps modulo 2**32, as the encoder did
-    return d if dtype == np.int32 else d.astype(dtype)
+    out = d if dtype == np.int32 else d.astype(dtype)
+    return out
 
 
 def encode_payload(values: npt.NDArray[np.generic]) -> bytes:

@@ -128,7 +128,7 @@ class SvbZstdCodec(ArrayBytesCodec):
 
     def _decode_chunk(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
         native = chunk_spec.dtype.to_native_dtype()
-        frame = chunk_bytes.as_numpy_array()
+        frame = memoryview(chunk_bytes.as_numpy_array())
         if normalize_dtype(native) == STR:
             values: np.ndarray[Any, Any] = np.empty(1, dtype=native)
             values[0] = (

@@ -241,22 +241,26 @@ def _split_cells(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
     """Split ``SIZE:COUNT`` cells into integer arrays (COUNT only for streamvbyte types)."""
     parts = pc.split_pattern(column, ":", max_splits=1)
+    size = count = None
     try:
-        if len(column) and pc.min(pc.list_value_length(parts)).as_py() != 2:
-            raise pa.ArrowInvalid("a cell without ':'")
-        size = pc.cast(pc.list_element(parts, 0), pa.int64()).to_numpy()
-        count = None
-        if f.has_count:
+        whole = not len(column) or pc.min(pc.list_value_length(parts)).as_py() == 2
+        size = pc.cast(pc.list_element(parts, 0), pa.int64()).to_numpy() if whole else None
+        if whole and f.has_count:
             count = pc.cast(pc.list_element(parts, 1), pa.int64()).to_numpy()
-    except pa.ArrowInvalid as exc:
+    except pa.ArrowInvalid:
+        whole = False
+    if whole and size is not None and len(size):
+        negative = (size < 0) | (count < 0 if count is not None else False)
+        whole = not negative.any()
+    if not whole or size is None:
         for row, cell in enumerate(column.to_pylist()):
             size_text, sep, count_text = cell.partition(":")
             if not (sep and size_text.isdigit() and (count_text.isdigit() or not f.has_count)):
                 raise SZFormatError(
                     f"{path}: line {row + 3}, dataset {f.name!r}: cell {cell!r} "
                     f"is not SIZE:COUNT"
-                ) from exc
-        raise SZFormatError(f"{path}: dataset {f.name!r}: malformed cells: {exc}") from exc
+                )
+        raise SZFormatError(f"{path}: dataset {f.name!r}: malformed cells")
     return np.asarray(size, dtype=np.int64), (
         None if count is None else np.asarray(count, dtype=np.int64)
     )
@@ -265,7 +269,7 @@ def _split_cells(
 def _validate(index: SZIndex, path: Path, dat_size: int | None) -> None:
     if not index.schema.datasets:
         return
-    total = sum(index.frame_size.values())
+    total = np.sum(list(index.frame_size.values()), axis=0, dtype=np.int64)
     bad = np.flatnonzero(total != index.length)
     if len(bad):
         row = int(bad[0])
@@ -299,5 +303,5 @@ def _to_numpy(column: pa.ChunkedArray, f: Field) -> np.ndarray[Any, Any]:
     if f.code == "F128":
         text = np.asarray(column.to_numpy(zero_copy_only=False), dtype=str)
         return text.astype(np.longdouble)
-    values = column.to_numpy()
+    values: np.ndarray[Any, Any] = column.to_numpy()
     return values.astype(f.dtype) if values.dtype != f.dtype else values

@@ -8,6 +8,7 @@ are coalesced into one read when the gap between them is small.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -105,10 +106,8 @@ class SZReader:
     def __del__(self) -> None:
         fd = getattr(self, "_fd", None)
         if fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path}

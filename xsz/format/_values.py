@@ -79,9 +79,10 @@ def _scalar(f: Field, value: object, read_id: object) -> np.generic:
                 raise _fail(read_id, f, f"{_short(value)} is not an integer")
             value = int(float(value))  # type: ignore[arg-type]
         info = np.iinfo(dt)
-        if not info.min <= int(value) <= info.max:  # type: ignore[call-overload]
+        number = int(value)
+        if not info.min <= number <= info.max:
             raise _fail(read_id, f, f"{value} does not fit {dt} ({info.min}..{info.max})")
-        return dt.type(int(value))  # type: ignore[call-overload, no-any-return]
+        return dt.type(number)  # type: ignore[no-any-return]
     if isinstance(value, complex | np.complexfloating):
         raise _fail(read_id, f, f"complex value {value} for a real attribute")
     try:

@@ -22,9 +22,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-import numpy as np
 import zstandard
 
 from xsz.codec import DEFAULT_LEVEL, compress, encode_payload, kind_of
@@ -487,6 +486,11 @@ def _check_frame(f: Field, frame: bytes | memoryview, count: int | None, read_id
         low, high = count + (count + 3) // 4, 4 * count + (count + 3) // 4
         if size >= 0 and not low <= size <= high:
             raise fail(f"a frame of {size} bytes cannot hold {count} streamvbyte values")
-    elif count is not None and not f.is_text and kind_of(f.dtype) == "raw":
-        if size >= 0 and size != count * f.dtype.itemsize:
-            raise fail(f"a frame of {size} bytes does not hold {count} {f.dtype} values")
+    elif (
+        count is not None
+        and not f.is_text
+        and kind_of(f.dtype) == "raw"
+        and size >= 0
+        and size != count * f.dtype.itemsize
+    ):
+        raise fail(f"a frame of {size} bytes does not hold {count} {f.dtype} values")

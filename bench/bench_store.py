@@ -1,30 +1,32 @@
-"""SZStore against xsz.format, reading and writing the real nanopore reads (run by hand).
+"""Issue 3 benchmarks: SZStore against xsz.format, reading and writing real reads.
 
-    .venv/bin/python bench/bench_store.py [--repeats 9] [--data ../shared/data/signal_sample.npz]
+    .venv/bin/python bench/bench_store.py [--rounds 11]
 
 Reads every ``Raw`` chunk through zarr (``zarr.open_array(SZStore(path), path="Raw")[:]``)
 and the same reads with ``SZReader.dataset("Raw")``; writes the same reads through zarr
-into ``SZStore(path, read_only=False)`` (hierarchy, ``raw[:] = signal``, ``close()``) and
-with ``CompressedFile.put_chunk``. Each case runs `--repeats` times, interleaved with the
-others, and the minimum counts, so ratios come from one run on one machine state. The
-page cache is warm: these are CPU figures. The same reads four times over show how
-fixed costs fade with size; a synthetic store of 2,000 short reads (4,000 samples)
-shows zarr's cost per chunk where decoding costs little.
+into ``SZStore(path, read_only=False)`` (create the hierarchy, ``raw[:] = signal``,
+``close()``) and with ``CompressedFile.put_chunk``. Best of N interleaved rounds
+(`bench/_timing.py`), so ratios come from one run. The page cache is warm: these are
+CPU figures. The same reads four times over show how fixed costs fade with size; a
+synthetic store of 2,000 short reads (4,000 samples) shows zarr's cost per chunk
+where decoding costs little. Needs ../shared/data/signal_sample.npz.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zarr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import best_times, load_sample, machine
 
 from xsz import SZStore
 from xsz.api import CompressedFile
@@ -32,37 +34,31 @@ from xsz.codec import SvbZstdCodec
 from xsz.format import Schema, SZReader, SZWriter
 from xsz.store._config import BATCHED_PIPELINE, FUSED_PIPELINE
 
-ROOT = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 ATTRS = [("ID", str), ("offset", np.float64), ("range", np.float64), ("digitisation", np.float64)]
-PIPELINES = {
-    "zarr, fused pipeline (xsz's setting)": {"codec_pipeline.path": FUSED_PIPELINE},
-    "zarr, default pipeline, batch_size 1": {
-        "codec_pipeline.path": BATCHED_PIPELINE,
-        "codec_pipeline.batch_size": 1,
-    },
-    "zarr, default pipeline, batch_size 16": {
-        "codec_pipeline.path": BATCHED_PIPELINE,
-        "codec_pipeline.batch_size": 16,
-    },
-}
+FUSED = {"codec_pipeline.path": FUSED_PIPELINE}
+BATCHED_1 = {"codec_pipeline.path": BATCHED_PIPELINE, "codec_pipeline.batch_size": 1}
+BATCHED_16 = {"codec_pipeline.path": BATCHED_PIPELINE, "codec_pipeline.batch_size": 16}
+Record = tuple[str, float, float, float, np.ndarray]
 
 
-def load_reads(npz: Path) -> list[tuple[object, ...]]:
-    z = np.load(npz)
-    signal, offsets = z["signal"], z["offsets"]
+def real_reads() -> list[Record]:
+    signals, z = load_sample()
     return [
         (
             str(z["read_id"][i]),
             float(z["offset"][i]),
             float(z["range"][i]),
             float(z["digitisation"][i]),
-            signal[offsets[i] : offsets[i + 1]],
+            raw,
         )
-        for i in range(len(z["read_id"]))
+        for i, raw in enumerate(signals)
     ]
 
 
-def short_reads(n: int = 2000, length: int = 4000) -> list[tuple[object, ...]]:
+def short_reads(n: int = 2000, length: int = 4000) -> list[Record]:
     rng = np.random.default_rng(0)
     out = []
     for i in range(n):
@@ -72,159 +68,142 @@ def short_reads(n: int = 2000, length: int = 4000) -> list[tuple[object, ...]]:
     return out
 
 
-def write_sz(path: Path, reads: list[tuple[object, ...]]) -> None:
-    with SZWriter(path, Schema.build(ATTRS, [("Raw", np.int16)])) as writer:
-        writer.put_many(reads)
-
-
-def timed(fn: Callable[[], object]) -> tuple[float, float]:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start, 0.0
-
-
-Case = Callable[[], tuple[float, float]]
-"""A benchmark case: returns (seconds in all, seconds of them in SZStore.close)."""
-
-
-def read_cases(path: Path) -> dict[str, Case]:
-    def direct(n_threads: int) -> Case:
-        def run() -> tuple[float, float]:
-            with SZReader(path) as reader:
-                return timed(lambda: reader.dataset("Raw", n_threads=n_threads))
-
-        return run
-
-    def through_zarr(settings: dict[str, object]) -> Case:
-        def run() -> tuple[float, float]:
-            with zarr.config.set(settings), SZStore(path) as store:
-                array = zarr.open_array(store, path="Raw", mode="r")
-                return timed(lambda: array[:])
-
-        return run
-
-    cases = {"SZReader.dataset (1 thread)": direct(1), "SZReader.dataset (2 threads)": direct(2)}
-    return cases | {name: through_zarr(settings) for name, settings in PIPELINES.items()}
-
-
-def write_cases(work: Path, reads: list[tuple[object, ...]]) -> dict[str, Case]:
-    ids = np.array([r[0] for r in reads], dtype=object)
-    counts = np.array([len(r[4]) for r in reads])
-    signal = np.concatenate([r[4] for r in reads])
-
-    def with_put_chunk() -> tuple[float, float]:
-        path = work / "put_chunk.sz"
-        shutil.rmtree(path, ignore_errors=True)
-        start = time.perf_counter()
-        with CompressedFile(path, mode="w", attributes=ATTRS, datasets=[("Raw", np.int16)]) as f:
-            f.put_chunk(reads)
-        return time.perf_counter() - start, 0.0
-
-    def through_zarr(settings: dict[str, object], *, empty_chunks: bool = False) -> Case:
-        def run() -> tuple[float, float]:
-            path = work / "zarr.sz"
-            shutil.rmtree(path, ignore_errors=True)
-            n = len(reads)
-            with zarr.config.set(settings):
-                start = time.perf_counter()
-                store = SZStore(path, read_only=False)
-                try:
-                    g = zarr.open_group(store, mode="w")
-                    read = g.create_array(
-                        "read", shape=(n,), dtype=str, chunks=(n,), dimension_names=["read"]
-                    )
-                    for k, (name, _) in enumerate(ATTRS[1:], start=1):
-                        g.create_array(
-                            name,
-                            data=np.array([r[k] for r in reads]),
-                            chunks=(n,),
-                            dimension_names=["read"],
-                        )
-                    g.create_array(
-                        "Raw_count",
-                        data=counts,
-                        chunks=(n,),
-                        dimension_names=["read"],
-                        attributes={"sample_dimension": "Raw_sample"},
-                    )
-                    raw = g.create_array(
-                        "Raw",
-                        shape=signal.shape,
-                        dtype="int16",
-                        chunks=[counts.tolist()],
-                        serializer=SvbZstdCodec(),
-                        compressors=None,
-                        dimension_names=["Raw_sample"],
-                        config={"write_empty_chunks": empty_chunks},
-                    )
-                    read[:] = ids
-                    raw[:] = signal
-                except BaseException:
-                    store.discard()
-                    raise
-                closing = time.perf_counter()
-                store.close()
-                end = time.perf_counter()
-            return end - start, end - closing
-
-        return run
-
-    fused, batched = (settings for name, settings in PIPELINES.items() if "16" not in name)
-    return {
-        "CompressedFile.put_chunk": with_put_chunk,
-        "zarr, fused pipeline (xsz's setting)": through_zarr(fused),
-        "zarr, fused pipeline, Raw with write_empty_chunks=True": through_zarr(
-            fused, empty_chunks=True
-        ),
-        "zarr, default pipeline, batch_size 1": through_zarr(batched),
-    }
-
-
-def run(cases: dict[str, Case], repeats: int) -> dict[str, tuple[float, float]]:
-    best = dict.fromkeys(cases, (float("inf"), 0.0))
-    for _ in range(repeats):
-        for name, case in cases.items():  # interleaved: drifts hit every case alike
-            best[name] = min(best[name], case())
+def reading(path: Path, rounds: int) -> dict[str, float]:
+    """`Raw` of every read: SZReader.dataset, and zarr[:] through SZStore per pipeline."""
+    reader = SZReader(path)
+    arrays = {}
+    for name, settings in [("fused", FUSED), ("batched 1", BATCHED_1), ("batched 16", BATCHED_16)]:
+        with zarr.config.set(settings):  # the pipeline is made when the array is opened
+            arrays[name] = zarr.open_array(SZStore(path), path="Raw", mode="r")
+    best = best_times(
+        {
+            "SZReader.dataset, 1 thread": lambda: reader.dataset("Raw", n_threads=1),
+            "SZReader.dataset, 2 threads": lambda: reader.dataset("Raw", n_threads=2),
+            "zarr[:], fused pipeline (xsz's setting)": lambda: arrays["fused"][:],
+            "zarr[:], zarr's default pipeline, batch_size 1": lambda: arrays["batched 1"][:],
+            "zarr[:], zarr's default pipeline, batch_size 16": lambda: arrays["batched 16"][:],
+        },
+        rounds=rounds,
+    )
+    reader.close()
     return best
 
 
-def report(title: str, best: dict[str, tuple[float, float]], base: str, n_chunks: int) -> None:
+def writing(
+    work: Path, reads: list[Record], rounds: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """put_chunk, and zarr into a writing SZStore; also the best time spent in close()."""
+    n = len(reads)
+    ids = np.array([r[0] for r in reads], dtype=object)
+    counts = np.array([len(r[4]) for r in reads])
+    signal = np.concatenate([r[4] for r in reads])
+    closing: dict[str, float] = {}
+
+    def put_chunk() -> None:
+        with CompressedFile(
+            work / "put_chunk.sz", mode="w", attributes=ATTRS, datasets=[("Raw", np.int16)]
+        ) as f:
+            f.put_chunk(reads)
+
+    def through_zarr(
+        name: str, settings: dict[str, object], *, empty_chunks: bool
+    ) -> Callable[[], None]:
+        def run() -> None:
+            with zarr.config.set(settings):
+                store = SZStore(work / "zarr.sz", read_only=False)
+                g = zarr.open_group(store, mode="w")
+                read = g.create_array(
+                    "read", shape=(n,), dtype=str, chunks=(n,), dimension_names=["read"]
+                )
+                for k, (attr, _) in enumerate(ATTRS[1:], start=1):
+                    g.create_array(
+                        attr,
+                        data=np.array([r[k] for r in reads]),
+                        chunks=(n,),
+                        dimension_names=["read"],
+                    )
+                g.create_array(
+                    "Raw_count",
+                    data=counts,
+                    chunks=(n,),
+                    dimension_names=["read"],
+                    attributes={"sample_dimension": "Raw_sample"},
+                )
+                raw = g.create_array(
+                    "Raw",
+                    shape=signal.shape,
+                    dtype="int16",
+                    chunks=[counts.tolist()],
+                    serializer=SvbZstdCodec(),
+                    compressors=None,
+                    dimension_names=["Raw_sample"],
+                    config={"write_empty_chunks": empty_chunks},
+                )
+                read[:] = ids
+                raw[:] = signal
+                start = time.perf_counter()
+                store.close()
+                closing[name] = min(closing.get(name, float("inf")), time.perf_counter() - start)
+
+        return run
+
+    cases = {"CompressedFile.put_chunk": put_chunk}
+    for name, settings, empty in [
+        ("zarr -> SZStore, fused pipeline (xsz's setting)", FUSED, False),
+        ("zarr -> SZStore, fused pipeline, Raw write_empty_chunks=True", FUSED, True),
+        ("zarr -> SZStore, zarr's default pipeline", BATCHED_1, False),
+    ]:
+        cases[name] = through_zarr(name, settings, empty_chunks=empty)
+
+    def clean() -> None:
+        for path in work.glob("*.sz"):
+            shutil.rmtree(path)
+
+    return best_times(cases, rounds=rounds, setup=clean), closing
+
+
+def table(
+    title: str, best: dict[str, float], n_chunks: int, closing: dict[str, float] | None = None
+) -> None:
+    base = next(iter(best.values()))
     print(f"\n### {title}\n")
-    print("| case | min time | of which close() | ratio to first | extra per chunk |")
+    print("| case | best time | of which close() | ratio to the first | extra per chunk |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, (seconds, closing) in best.items():
-        ratio = best[base][0] / seconds
-        extra = (seconds - best[base][0]) / n_chunks * 1e6
-        ours = not name.startswith(("SZReader", "Compressed"))
-        print(
-            f"| {name} | {seconds * 1e3:.1f} ms | {f'{closing * 1e3:.1f} ms' if closing else ''} "
-            f"| {ratio:.2f}x | {f'{extra:.0f} µs' if ours else ''} |"
-        )
+    for name, seconds in best.items():
+        extra = (seconds - base) / n_chunks * 1e6
+        shut = f"{closing[name] * 1e3:.1f} ms" if closing and name in closing else ""
+        per_chunk = f"{extra:.0f} µs" if "zarr" in name else ""
+        print(f"| {name} | {seconds * 1e3:.1f} ms | {shut} | {base / seconds:.2f}x | {per_chunk} |")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/signal_sample.npz")
+    parser.add_argument("--rounds", type=int, default=11)
     args = parser.parse_args(argv)
-    print(f"python {sys.version.split()[0]}, zarr {zarr.__version__}, {os.cpu_count()} CPUs")
+    print(f"Machine: {machine()}; zarr {zarr.__version__}.")
+    real = real_reads()
+    four = [(f"{r[0]}-{k}", *r[1:]) for k in range(4) for r in real]  # IDs stay unique
     with tempfile.TemporaryDirectory(prefix="xsz-bench-") as tmp:
         work = Path(tmp)
-        real = load_reads(args.data)
-        four = [(f"{r[0]}-{k}", *r[1:]) for k in range(4) for r in real]  # IDs stay unique
-        datasets = [("real reads", real), ("real reads x4", four), ("short reads", short_reads())]
-        for label, reads in datasets:
+        for label, reads in [
+            ("real reads", real),
+            ("real reads x4", four),
+            ("short reads", short_reads()),
+        ]:
             path = work / "reads.sz"
             shutil.rmtree(path, ignore_errors=True)
-            write_sz(path, reads)
+            with SZWriter(path, Schema.build(ATTRS, [("Raw", np.int16)])) as writer:
+                writer.put_many(reads)
             n, samples = len(reads), sum(len(r[4]) for r in reads)
             what = f"{label}: {n} reads, {samples:,} int16 samples, one chunk per read"
-            best = run(read_cases(path), args.repeats)
-            report(f"Reading {what}", best, "SZReader.dataset (1 thread)", n)
-            best = run(write_cases(work, reads), args.repeats)
-            report(f"Writing {what}", best, "CompressedFile.put_chunk", n)
-    return 0
+            table(f"Reading {what}", reading(path, args.rounds), n)
+            out = work / "written"
+            out.mkdir(exist_ok=True)
+            best, closing = writing(out, reads, args.rounds)
+            table(f"Writing {what}", best, n, closing)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    t0 = time.perf_counter()
+    main()
+    print(f"\n(ran in {time.perf_counter() - t0:.0f} s)")

@@ -225,7 +225,7 @@ def _ragged_frames(
             if n == 0:
                 out.append(_EMPTY_FRAME)
                 continue
-            found = store.value_bytes(f"{prefix}/c/{int(chunk_of[row])}")
+            found = store._value_bytes(f"{prefix}/c/{int(chunk_of[row])}")
             if found is None:  # all fill value: zarr did not store it
                 out.append(encode_array(np.full(n, array.fill_value, dtype=f.dtype)))
             else:
@@ -269,7 +269,7 @@ def _text_frames(
         out = []
         for row in range(lo, hi):
             key = f"{prefix}/c/{row}"
-            frame = store.value_bytes(key)
+            frame = store._value_bytes(key)
             if frame is None:  # the fill value: zarr did not store it
                 out.append(_text_frame(f, row, array.fill_value, reads))
                 continue

@@ -309,7 +309,7 @@ class SZStore(ThreadedStore):
         setattr(traced, ORIGIN_ATTR, origin)
         return traced
 
-    def value_bytes(self, key: str) -> bytes | None:
+    def _value_bytes(self, key: str) -> bytes | None:
         """The whole value of `key` as bytes, or ``None``."""
         found = self._fetch(key, None)
         return None if found is None else found[0]

@@ -12,8 +12,9 @@ order, from threads or dask workers) into a spool on disk next to `path`, and
 `SZStore.close` lays it out as an SZ store committed atomically.
 
 zarr settings: creating an SZStore turns on ``array.rectilinear_chunks``
-(process-wide), without which zarr refuses to read or write any array with a
-rectilinear chunk grid.
+(without it zarr reads and writes no array with a rectilinear chunk grid) and,
+while zarr's codec pipeline is its default, selects zarr's fused pipeline;
+both process-wide and once (`xsz.store._config`).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
 
 Reads every ``Raw`` chunk through zarr (``zarr.open_array(SZStore(path), path="Raw")[:]``)
 and the same reads with ``SZReader.dataset("Raw")``; writes the same reads through zarr
-into ``SZStore(path, read_only=False)`` (create the hierarchy, ``raw[:] = signal``,
-``close()``) and with ``CompressedFile.put_chunk``. Best of N interleaved rounds
+into ``SZStore(path, read_only=False)`` (the hierarchy, by ``SZStore.create_hierarchy`` or
+by zarr's ``create_array``; the values with zarr, ``raw[:] = signal``; ``close()``) and
+with ``CompressedFile.put_chunk``. Best of N interleaved rounds
 (`bench/_timing.py`), so ratios come from one run. The page cache is warm: these are
 CPU figures. The same reads four times over show how fixed costs fade with size; a
 synthetic store of 2,000 short reads (4,000 samples) shows zarr's cost per chunk
@@ -105,41 +106,51 @@ def writing(
         ) as f:
             f.put_chunk(reads)
 
+    schema = Schema.build(ATTRS, [("Raw", np.int16)])
+
     def through_zarr(
-        name: str, settings: dict[str, object], *, empty_chunks: bool
+        name: str, settings: dict[str, object], *, by_xsz: bool = True, empty_chunks: bool = False
     ) -> Callable[[], None]:
         def run() -> None:
             with zarr.config.set(settings):
                 store = SZStore(work / "zarr.sz", read_only=False)
-                g = zarr.open_group(store, mode="w")
-                read = g.create_array(
-                    "read", shape=(n,), dtype=str, chunks=(n,), dimension_names=["read"]
-                )
-                for k, (attr, _) in enumerate(ATTRS[1:], start=1):
+                if by_xsz:  # the documents of the SZ layout, written directly
+                    store.create_hierarchy(schema, n_reads=n, counts={"Raw": counts})
+                    g = zarr.open_group(store, mode="r+")
+                    for k, (attr, _) in enumerate(ATTRS[1:], start=1):
+                        g[attr][:] = np.array([r[k] for r in reads])
+                else:  # the same hierarchy built with zarr's create_array
+                    g = zarr.open_group(store, mode="w")
                     g.create_array(
-                        attr,
-                        data=np.array([r[k] for r in reads]),
+                        "read", shape=(n,), dtype=str, chunks=(n,), dimension_names=["read"]
+                    )
+                    for k, (attr, _) in enumerate(ATTRS[1:], start=1):
+                        g.create_array(
+                            attr,
+                            data=np.array([r[k] for r in reads]),
+                            chunks=(n,),
+                            dimension_names=["read"],
+                        )
+                    g.create_array(
+                        "Raw_count",
+                        data=counts,
                         chunks=(n,),
                         dimension_names=["read"],
+                        attributes={"sample_dimension": "Raw_sample"},
                     )
-                g.create_array(
-                    "Raw_count",
-                    data=counts,
-                    chunks=(n,),
-                    dimension_names=["read"],
-                    attributes={"sample_dimension": "Raw_sample"},
+                    g.create_array(
+                        "Raw",
+                        shape=signal.shape,
+                        dtype="int16",
+                        chunks=[counts.tolist()],
+                        serializer=SvbZstdCodec(),
+                        compressors=None,
+                        dimension_names=["Raw_sample"],
+                    )
+                g["read"][:] = ids
+                raw = zarr.open_array(
+                    store, path="Raw", mode="r+", config={"write_empty_chunks": empty_chunks}
                 )
-                raw = g.create_array(
-                    "Raw",
-                    shape=signal.shape,
-                    dtype="int16",
-                    chunks=[counts.tolist()],
-                    serializer=SvbZstdCodec(),
-                    compressors=None,
-                    dimension_names=["Raw_sample"],
-                    config={"write_empty_chunks": empty_chunks},
-                )
-                read[:] = ids
                 raw[:] = signal
                 start = time.perf_counter()
                 store.close()
@@ -148,12 +159,17 @@ def writing(
         return run
 
     cases = {"CompressedFile.put_chunk": put_chunk}
-    for name, settings, empty in [
-        ("zarr -> SZStore, fused pipeline (xsz's setting)", FUSED, False),
-        ("zarr -> SZStore, fused pipeline, Raw write_empty_chunks=True", FUSED, True),
-        ("zarr -> SZStore, zarr's default pipeline", BATCHED_1, False),
+    for name, settings, options in [
+        ("zarr -> SZStore.create_hierarchy, fused pipeline (xsz's setting)", FUSED, {}),
+        (
+            "zarr -> SZStore.create_hierarchy, fused, Raw write_empty_chunks=True",
+            FUSED,
+            {"empty_chunks": True},
+        ),
+        ("zarr -> SZStore, hierarchy by zarr's create_array, fused", FUSED, {"by_xsz": False}),
+        ("zarr -> SZStore.create_hierarchy, zarr's default pipeline", BATCHED_1, {}),
     ]:
-        cases[name] = through_zarr(name, settings, empty_chunks=empty)
+        cases[name] = through_zarr(name, settings, **options)
 
     def clean() -> None:
         for path in work.glob("*.sz"):

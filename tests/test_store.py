@@ -1035,8 +1035,71 @@ def test_store_write_any_chunk_number_and_key(tmp_path):
         store.set_sync(key, value)
         assert store.get_sync(key).to_bytes() == b"frame"
     assert sorted(asyncio.run(_keys(store))) == [
-        "Raw/c/123456789012", "Raw/c/3", "odd/c/0.0", "odd/zarr.json",
+        "Raw/c/123456789012",
+        "Raw/c/3",
+        "odd/c/0.0",
+        "odd/zarr.json",
     ]
     with pytest.raises(UsageError, match="TAB or newline"):
         store.set_sync("bad\tkey", value)
     store.discard()
+
+
+@pytest.mark.filterwarnings("ignore::zarr.errors.UnstableSpecificationWarning")
+def test_store_create_hierarchy_then_write_concurrently(store_path):
+    """The documents come from the SZ layout; zarr then writes every value, any order, threads."""
+    reads = make_reads(24)
+    reads[5] = (*reads[5][:3], np.zeros(0, np.int16), "", reads[5][5][:0])
+    schema = Schema.build(SCHEMA_ATTRS, SCHEMA_DATASETS)
+    counts = {"Raw": [len(r[3]) for r in reads], "Move": [len(r[5]) for r in reads]}
+    with SZStore(store_path, read_only=False) as store:
+        store.create_hierarchy(schema, n_reads=24, counts=counts, header={"run": 7})
+        g = zarr.open_group(store, mode="r+")
+        assert g["Raw_count"][:].tolist() == counts["Raw"]  # written with the documents
+        g["read"][:] = np.array([r[0] for r in reads])
+        g["Offset"][:] = [r[1] for r in reads]
+        g["Raw_unit"][:] = [r[2] for r in reads]
+        starts = {d: np.concatenate([[0], np.cumsum(c)]) for d, c in counts.items()}
+
+        def put(k):
+            for name, column in (("Raw", 3), ("Move", 5)):
+                lo, hi = int(starts[name][k]), int(starts[name][k + 1])
+                g[name][lo:hi] = reads[k][column]
+            g["Fastq"][k] = reads[k][4].encode()
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(put, random.Random(3).sample(range(24), 24)))
+    with SZReader(store_path) as reader:
+        assert reader.header == {"run": 7}
+        assert reader.schema == schema
+        for k, read in enumerate(reads):
+            got = reader.read(k)
+            assert [got[f.name] for f in schema.attributes] == [
+                read[0],
+                read[1],
+                np.float32(read[2]),
+            ]
+            assert got["Fastq"] == read[4]
+            assert np.array_equal(got["Raw"], read[3]) and np.array_equal(got["Move"], read[5])
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        ({}, "dataset 'Raw' holds samples: give its counts"),
+        ({"Raw": [1, 2]}, r"expected 3 integers, got int64 \(2,\)"),
+        ({"Raw": [1.5, 2, 3]}, "expected 3 integers, got float64"),
+        ({"Raw": [1, -2, 3]}, "-2 samples in a read"),
+    ],
+)
+def test_store_create_hierarchy_refuses_bad_counts(tmp_path, counts, message):
+    store = SZStore(tmp_path / "x.sz", read_only=False)
+    with pytest.raises(SchemaError, match=message):
+        store.create_hierarchy(
+            Schema.build([("ID", str)], [("Raw", np.int16)]), n_reads=3, counts=counts
+        )
+    store.discard()
+    with SZWriter(tmp_path / "r.sz", Schema.build([("ID", str)], [])) as writer:
+        writer.put("r0")
+    with pytest.raises(ValueError, match="read-only"):
+        SZStore(tmp_path / "r.sz").create_hierarchy(Schema.build([("ID", str)], []), n_reads=0)

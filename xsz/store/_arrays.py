@@ -35,11 +35,15 @@ from numcodecs.vlen import VLenUTF8
 
 from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR
 from xsz.codec._zdtype import FLOAT80_NAME
+from xsz.errors import SchemaError, UsageError
+from xsz.mapping import group_attrs, layout
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import numpy.typing as npt
 
-    from xsz.format import SZReader
+    from xsz.format import Schema, SZReader
     from xsz.mapping import VariableSpec
 
 __all__ = [
@@ -48,6 +52,11 @@ __all__ = [
     "ZARR_JSON",
     "ArrayView",
     "Frame",
+    "array_document",
+    "encode_index_chunk",
+    "group_document",
+    "hierarchy",
+    "index_chunk_length",
     "split_chunk_key",
     "zarr_dtype_name",
 ]
@@ -102,6 +111,97 @@ class Frame:
     """The most payload bytes the frame may hold (``None`` for text)."""
 
 
+def index_chunk_length(n_reads: int) -> int:
+    """Reads per chunk of an array made from the index (at least 1, for empty stores)."""
+    return max(1, min(READ_CHUNK, n_reads))
+
+
+def array_document(
+    spec: VariableSpec, n_reads: int, counts: npt.NDArray[np.int64] | None = None
+) -> dict[str, Any]:
+    """The zarr v3 ``zarr.json`` of the array `spec` in a store of `n_reads` reads.
+
+    `counts` (the samples of each read) is needed for a ragged dataset: its chunk
+    edges are the counts that are not 0.
+    """
+    attrs = dict(spec.attrs)
+    dtype = zarr_dtype_name(spec.dtype)
+    if spec.role == "ragged":
+        if counts is None:
+            raise UsageError(f"the document of ragged array {spec.name!r} needs its counts")
+        edges = counts[counts > 0].tolist()
+        grid: dict[str, Any] = (
+            {"name": "rectilinear", "configuration": {"kind": "inline", "chunk_shapes": [edges]}}
+            if edges
+            else _regular(1)
+        )
+        return _array_doc(int(counts.sum()), dtype, grid, _SVB, 0, attrs, spec.dims)
+    if spec.role == "text":
+        attrs[ENCODING_ATTR] = "utf-8"
+        return _array_doc(n_reads, "variable_length_bytes", _regular(1), _SVB, "", attrs, spec.dims)
+    codec, fill = (_VLEN_UTF8, "") if spec.dtype == STR else (_BYTES, 0)
+    grid = _regular(index_chunk_length(n_reads))
+    return _array_doc(n_reads, dtype, grid, codec, fill, attrs, spec.dims)
+
+
+def group_document(attrs: dict[str, Any], arrays: dict[str, Any] | None = None) -> bytes:
+    """The root ``zarr.json``: the group's attributes, and `arrays`' documents consolidated."""
+    doc: dict[str, Any] = {"zarr_format": 3, "node_type": "group", "attributes": attrs}
+    if arrays is not None:
+        doc["consolidated_metadata"] = {
+            "kind": "inline",
+            "must_understand": False,
+            "metadata": arrays,
+        }
+    return json.dumps(doc).encode()
+
+
+def hierarchy(
+    schema: Schema, header: dict[str, Any], n_reads: int, counts: Mapping[str, object]
+) -> dict[str, bytes]:
+    """The keys of an SZ-shaped hierarchy to be written: every document, and the chunks of
+    the arrays only the layout knows (the counts, and positions when there are no IDs)."""
+    out: dict[str, bytes] = {ZARR_JSON: group_document(group_attrs(header, schema))}
+    for name, spec in layout(schema).items():
+        values = None
+        if spec.role in ("ragged", "count"):
+            assert spec.field is not None  # a dataset's spec has its field
+            values = _parse_counts(spec.field.name, counts.get(spec.field.name), n_reads)
+        elif spec.role == "read_position":
+            values = np.arange(n_reads, dtype=np.int64)
+        out[f"{name}/{ZARR_JSON}"] = json.dumps(array_document(spec, n_reads, values)).encode()
+        if values is not None and spec.role != "ragged":
+            length = index_chunk_length(n_reads)
+            for index in range(-(-n_reads // length)):
+                out[f"{name}/c/{index}"] = encode_index_chunk(values, index, length)
+    return out
+
+
+def _parse_counts(name: str, counts: object, n_reads: int) -> npt.NDArray[np.int64]:
+    if counts is None:
+        raise SchemaError(f"dataset {name!r} holds samples: give its counts, one per read")
+    arr = np.asarray(counts)
+    if arr.shape != (n_reads,) or (arr.size and arr.dtype.kind not in "iu"):
+        raise SchemaError(
+            f"counts of dataset {name!r}: expected {n_reads} integers, got {arr.dtype} {arr.shape}"
+        )
+    if arr.size and arr.min() < 0:
+        raise SchemaError(f"counts of dataset {name!r}: {arr.min()} samples in a read")
+    return arr.astype(np.int64)
+
+
+def encode_index_chunk(values: np.ndarray[Any, Any], index: int, chunk_length: int) -> bytes:
+    """Chunk `index` of an array made from the index, padded with the fill value."""
+    part = values[index * chunk_length : (index + 1) * chunk_length]
+    if values.dtype == object or values.dtype.kind in "UT":
+        padded = np.full(chunk_length, "", dtype=object)
+        padded[: len(part)] = part
+        return bytes(VLenUTF8().encode(padded))
+    padded = np.zeros(chunk_length, dtype=values.dtype.newbyteorder("<"))
+    padded[: len(part)] = part
+    return padded.tobytes()
+
+
 class ArrayView:
     """One array of the view: its metadata document and the source of its chunks."""
 
@@ -111,51 +211,28 @@ class ArrayView:
         self.values: np.ndarray[Any, Any] | None = None
         self.rows: npt.NDArray[np.int64] | None = None  # chunk -> row, for frame chunks
         self.counts: npt.NDArray[np.int64] | None = None
-        attrs = dict(spec.attrs)
+        self.chunk_length = index_chunk_length(n)
         f = spec.field
-        if spec.role in ("ragged", "text"):
-            assert f is not None  # a dataset always has its field
+        if spec.role in ("ragged", "text") and f is not None:  # a dataset has its field
             self.offsets = reader.index.frame_offset[f.name]
             self.sizes = reader.index.frame_size[f.name]
-            self.raw = f.has_count is False and not f.is_text
+            self.raw = not f.has_count and not f.is_text
             self.itemsize = spec.dtype.itemsize
-        if spec.role == "ragged":
-            assert f is not None
-            counts = reader.counts(f.name)
-            self.rows = np.flatnonzero(counts > 0)
-            self.counts = counts
-            edges = counts[self.rows].tolist()
-            shape = int(counts.sum())
-            grid: dict[str, Any] = (
-                {
-                    "name": "rectilinear",
-                    "configuration": {"kind": "inline", "chunk_shapes": [edges]},
-                }
-                if edges
-                else _regular(1)
-            )
-            doc = _array_doc(shape, zarr_dtype_name(spec.dtype), grid, _SVB, 0, attrs, spec.dims)
-        elif spec.role == "text":
-            self.rows = np.arange(n)
-            attrs[ENCODING_ATTR] = "utf-8"
-            doc = _array_doc(n, "variable_length_bytes", _regular(1), _SVB, "", attrs, spec.dims)
+            if f.is_text:
+                self.rows = np.arange(n)
+            else:
+                self.counts = reader.counts(f.name)
+                self.rows = np.flatnonzero(self.counts > 0)
         else:
             self.values = _index_values(spec, reader)
-            codec = _VLEN_UTF8 if spec.dtype == STR else _BYTES
-            fill: object = "" if spec.dtype == STR else 0
-            chunk = max(1, min(READ_CHUNK, n))
-            doc = _array_doc(
-                n, zarr_dtype_name(spec.dtype), _regular(chunk), codec, fill, attrs, spec.dims
-            )
-            self.chunk_length = chunk
-        self.doc = doc
-        self.document = json.dumps(doc).encode()
+        self.doc = array_document(spec, n, self.counts)
+        self.document = json.dumps(self.doc).encode()
 
     @property
     def n_chunks(self) -> int:
         if self.rows is not None:
             return len(self.rows)
-        assert self.values is not None
+        assert self.values is not None  # an array made from the index
         return -(-len(self.values) // self.chunk_length)
 
     def frame(self, key: str, name: str, index: int) -> Frame | None:
@@ -170,18 +247,9 @@ class ArrayView:
 
     def encode(self, index: int) -> bytes | None:
         """The bytes of chunk `index` of an array made from the index."""
-        values = self.values
-        if values is None or not 0 <= index < self.n_chunks:
+        if self.values is None or not 0 <= index < self.n_chunks:
             return None
-        step = self.chunk_length
-        part = values[index * step : (index + 1) * step]
-        if self.spec.dtype == STR:
-            padded = np.full(step, "", dtype=object)
-            padded[: len(part)] = part
-            return bytes(VLenUTF8().encode(padded))
-        padded = np.zeros(step, dtype=part.dtype.newbyteorder("<"))
-        padded[: len(part)] = part
-        return padded.tobytes()
+        return encode_index_chunk(self.values, index, self.chunk_length)
 
 
 def _regular(chunk: int) -> dict[str, Any]:

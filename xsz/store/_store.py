@@ -23,8 +23,8 @@ from zarr.core.buffer import cpu, default_buffer_prototype
 
 from xsz.codec._zarr import ORIGIN_ATTR
 from xsz.errors import StoreExistsError, SZFormatError, UsageError
-from xsz.format import SZReader, check_replaceable
-from xsz.store._arrays import Frame
+from xsz.format import SZReader, check_replaceable, parse_header
+from xsz.store._arrays import Frame, hierarchy
 from xsz.store._config import apply_zarr_settings
 from xsz.store._spool import DELETED, Spool
 from xsz.store._threaded import ThreadedStore, span
@@ -32,10 +32,12 @@ from xsz.store._view import SZView, name_unreadable_keys
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Mapping
 
     from zarr.abc.store import ByteRequest
     from zarr.core.buffer import Buffer, BufferPrototype
 
+    from xsz.format import Schema
     from xsz.store._view import Origin
 
 __all__ = ["SZStore"]
@@ -164,6 +166,53 @@ class SZStore(ThreadedStore):
             self._open_reader()
         if state["spool"] is not None:
             self._spool = Spool(state["spool"], create=False)
+
+    def create_hierarchy(
+        self,
+        schema: Schema,
+        *,
+        n_reads: int,
+        counts: Mapping[str, object] | None = None,
+        header: object = None,
+    ) -> None:
+        """Write the zarr hierarchy of an SZ store with `schema` into this writing store.
+
+        The arrays are those of `xsz.mapping.layout`, with the documents the read
+        view has: a ragged dataset gets one chunk per read with samples, so every
+        chunk zarr writes into it is an SZ frame that `close` copies as it is;
+        a text dataset one chunk (one ``bytes`` value) per read. The count arrays
+        are written too. Write the other values with zarr afterwards, in any
+        order, from any thread.
+
+        Parameters
+        ----------
+        schema
+            The attributes and datasets (`xsz.format.Schema`).
+        n_reads
+            The number of reads.
+        counts
+            The samples of each read, for every dataset that holds samples.
+        header
+            The SZ header; pysz's ``{"version": "0.4.0"}`` when ``None``.
+
+        Examples
+        --------
+        >>> import numpy as np, tempfile, os, zarr
+        >>> from xsz.format import Schema, SZReader
+        >>> path = os.path.join(tempfile.mkdtemp(), "reads.sz")
+        >>> schema = Schema.build([("ID", str)], [("Raw", np.int16)])
+        >>> with SZStore(path, read_only=False) as store:
+        ...     store.create_hierarchy(schema, n_reads=2, counts={"Raw": [3, 2]})
+        ...     group = zarr.open_group(store, mode="r+")
+        ...     group["read"][:] = np.array(["r0", "r1"])
+        ...     group["Raw"][:] = np.array([5, 6, 7, 8, 9], dtype=np.int16)
+        >>> [x.tolist() for x in SZReader(path).dataset("Raw")]
+        [[5, 6, 7], [8, 9]]
+        """
+        keys = hierarchy(schema, parse_header(header), n_reads, counts or {})
+        spool = self._writable_spool()
+        for key, value in keys.items():
+            spool.set(key, value)
 
     def with_read_only(self, read_only: bool = False) -> SZStore:
         """A new store on the same path.

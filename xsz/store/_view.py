@@ -11,7 +11,6 @@ reports with the same description (`Origin`).
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import TYPE_CHECKING, Final
 
@@ -21,7 +20,7 @@ import zstandard
 from xsz.errors import SZFormatError
 from xsz.format import read_index
 from xsz.mapping import group_attrs, layout
-from xsz.store._arrays import ZARR_JSON, ArrayView, Frame, split_chunk_key
+from xsz.store._arrays import ZARR_JSON, ArrayView, Frame, group_document, split_chunk_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -84,17 +83,9 @@ class SZView:
         """The group's ``zarr.json``, with every array's metadata consolidated in it."""
         if self._root is None:
             arrays = {name: self.array(name) for name in self.specs}
-            doc = {
-                "zarr_format": 3,
-                "node_type": "group",
-                "attributes": self._attrs,
-                "consolidated_metadata": {
-                    "kind": "inline",
-                    "must_understand": False,
-                    "metadata": {name: a.doc for name, a in arrays.items() if a is not None},
-                },
-            }
-            self._root = json.dumps(doc).encode()
+            self._root = group_document(
+                self._attrs, {name: a.doc for name, a in arrays.items() if a is not None}
+            )
         return self._root
 
     def ready(self, key: str) -> bytes | None:

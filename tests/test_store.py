@@ -482,7 +482,7 @@ def test_store_write_valid_hierarchy_commits(tmp_path):
                     "attributes": {"sample_dimension": "Raw_sample"},
                 }
             },
-            "-1 at read 0",
+            "-1 samples at read 0",
         ),
         ({"Raw_count": None}, "sample_dimension"),
         ({"Offset": {"data": np.arange(3, dtype=np.int32)}}, "dimension_names"),
@@ -1089,7 +1089,7 @@ def test_store_create_hierarchy_then_write_concurrently(store_path):
         ({}, "dataset 'Raw' holds samples: give its counts"),
         ({"Raw": [1, 2]}, r"expected 3 integers, got int64 \(2,\)"),
         ({"Raw": [1.5, 2, 3]}, "expected 3 integers, got float64"),
-        ({"Raw": [1, -2, 3]}, "-2 samples in a read"),
+        ({"Raw": [1, -2, 3]}, "-2 samples at read 1"),
     ],
 )
 def test_store_create_hierarchy_refuses_bad_counts(tmp_path, counts, message):

@@ -1,7 +1,8 @@
-"""The arrays of the read view: each one's zarr v3 document and the source of its chunks.
+"""The arrays of the SZ layout: each one's zarr v3 document and the source of its chunks.
 
 `xsz.mapping.layout` names the arrays; this module gives each one its zarr v3
-metadata document and says where its chunks come from:
+metadata document (for the read view, and for `SZStore.create_hierarchy`) and
+says where its chunks come from in the view:
 
 =================  ============================  =====================================
 array (role)       chunks                        bytes of a chunk
@@ -57,6 +58,7 @@ __all__ = [
     "group_document",
     "hierarchy",
     "index_chunk_length",
+    "parse_counts",
     "split_chunk_key",
     "zarr_dtype_name",
 ]
@@ -166,7 +168,12 @@ def hierarchy(
         values = None
         if spec.role in ("ragged", "count"):
             assert spec.field is not None  # a dataset's spec has its field
-            values = _parse_counts(spec.field.name, counts.get(spec.field.name), n_reads)
+            given = counts.get(spec.field.name)
+            if given is None:
+                raise SchemaError(
+                    f"dataset {spec.field.name!r} holds samples: give its counts, one per read"
+                )
+            values = parse_counts(f"counts of dataset {spec.field.name!r}", given, n_reads)
         elif spec.role == "read_position":
             values = np.arange(n_reads, dtype=np.int64)
         out[f"{name}/{ZARR_JSON}"] = json.dumps(array_document(spec, n_reads, values)).encode()
@@ -177,16 +184,14 @@ def hierarchy(
     return out
 
 
-def _parse_counts(name: str, counts: object, n_reads: int) -> npt.NDArray[np.int64]:
-    if counts is None:
-        raise SchemaError(f"dataset {name!r} holds samples: give its counts, one per read")
+def parse_counts(label: str, counts: object, n_reads: int) -> npt.NDArray[np.int64]:
+    """`counts` as int64, one non-negative count per read, or `SchemaError` naming `label`."""
     arr = np.asarray(counts)
     if arr.shape != (n_reads,) or (arr.size and arr.dtype.kind not in "iu"):
-        raise SchemaError(
-            f"counts of dataset {name!r}: expected {n_reads} integers, got {arr.dtype} {arr.shape}"
-        )
+        raise SchemaError(f"{label}: expected {n_reads} integers, got {arr.dtype} {arr.shape}")
     if arr.size and arr.min() < 0:
-        raise SchemaError(f"counts of dataset {name!r}: {arr.min()} samples in a read")
+        row = int(np.argmax(arr < 0))
+        raise SchemaError(f"{label}: {arr[row]} samples at read {row}")
     return arr.astype(np.int64)
 
 

@@ -30,6 +30,7 @@ from xsz.codec._zarr import SvbZstdCodec
 from xsz.errors import CodecError, RecordError, SchemaError
 from xsz.format import CODES, SZWriter
 from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variables
+from xsz.store._arrays import parse_counts
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -139,13 +140,7 @@ def _counts(
 ) -> npt.NDArray[np.int64]:
     dim = variables[name].dims[0]
     count_name = next(k for k, v in variables.items() if v.attrs.get(SAMPLE_DIMENSION) == dim)
-    raw = np.asarray(arrays[count_name][:])
-    if raw.dtype.kind not in "iu":
-        raise SchemaError(f"count array {count_name!r} holds {raw.dtype}, not integers")
-    if len(raw) and raw.min() < 0:
-        row = int(np.argmax(raw < 0))
-        raise SchemaError(f"count array {count_name!r} has {raw[row]} at read {row}")
-    counts = raw.astype(np.int64)
+    counts = parse_counts(f"count array {count_name!r}", arrays[count_name][:], n)
     total, length = int(counts.sum()), arrays[name].shape[0]
     if total != length:
         raise SchemaError(

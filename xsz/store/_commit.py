@@ -60,7 +60,9 @@ def commit(store: SZStore) -> None:
     """
     group = zarr.open_group(store, mode="r+", use_consolidated=False)
     arrays: dict[str, Array] = {}
-    for name, node in group.members():
+    # zarr lists members in no fixed order: take them in the order they were created,
+    # which gives the SZ columns their order when the group names none (sz_columns)
+    for name, node in sorted(group.members(), key=lambda m: (store._created(m[0]), m[0])):
         if not isinstance(node, zarr.Array):
             raise SchemaError(
                 f"{store.path}: {name!r} is a group; an SZ hierarchy is one group of 1-D arrays"

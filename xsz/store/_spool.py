@@ -105,6 +105,7 @@ class Spool:
         self._fds: list[int] = [self._fd]
         self._log_positions: dict[str, int] = {}
         self._entries: dict[str, tuple[int, int, int, int]] = {}
+        self._created: dict[str, int] = {}  # non-chunk key -> its first write
         self._tables: dict[str, _Table] = {}
         self._wipes: list[tuple[str, int]] = []
         self.shared = not create
@@ -160,6 +161,8 @@ class Spool:
             old = self._entries.get(key)
             if old is None or old[0] < seq:
                 self._entries[key] = (seq, seg, offset, length)
+            if length >= 0 and seq < self._created.get(key, seq + 1):
+                self._created[key] = seq
             return
         table = self._tables.get(chunk[0])
         if table is None:
@@ -207,6 +210,11 @@ class Spool:
             if attempt == 0 and self.shared:
                 self.refresh()
         return None
+
+    def created(self, key: str) -> int | None:
+        """When `key` (not a chunk key) was first written: its sequence, or ``None``."""
+        with self._lock:
+            return self._created.get(key)
 
     def read(self, where: tuple[int, int, int], start: int = 0, stop: int | None = None) -> bytes:
         """The bytes ``[start:stop]`` of a value `lookup` found."""

@@ -358,6 +358,12 @@ class SZStore(ThreadedStore):
         setattr(traced, ORIGIN_ATTR, origin)
         return traced
 
+    def _created(self, name: str) -> int:
+        """Creation rank of the array `name`: arrays of the store underneath first (-1),
+        then those written here, in the order their documents were first written."""
+        created = None if self._spool is None else self._spool.created(f"{name}/zarr.json")
+        return -1 if created is None else created
+
     def _value_bytes(self, key: str) -> bytes | None:
         """The whole value of `key` as bytes, or ``None``."""
         found = self._fetch(key, None)

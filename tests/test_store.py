@@ -837,7 +837,7 @@ def cluster_client():
     distributed = pytest.importorskip("distributed")
     with (
         distributed.LocalCluster(
-            processes=True, n_workers=2, threads_per_worker=2, dashboard_address=None
+            processes=True, n_workers=2, threads_per_worker=2, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -3,12 +3,14 @@
 `CompressedFile` is pysz 0.4.0's interface; `xsz.format` the SZ container
 itself; `xsz.codec` the svb-zstd codec (numcodecs and zarr v3 forms);
 ``xr.open_dataset(path, engine="sz")`` and the ``ds.sz`` accessor the xarray
-face (`xsz.backend`, `xsz.accessor`); `import_reads` brings pod5, SLOW5/BLOW5 and FAST5 files into SZ (`xsz.convert`).
+face (`xsz.backend`, `xsz.accessor`); `SZStore` the zarr face (`xsz.store`);
+`import_reads` brings pod5, SLOW5/BLOW5 and FAST5 files into SZ (`xsz.convert`).
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from xsz import errors
 from xsz._register import register_accessor
@@ -18,6 +20,9 @@ from xsz.format import Schema, SZReader, SZWriter
 
 register_accessor()  # ds.sz, without importing xarray here (see xsz._register)
 
+if TYPE_CHECKING:
+    from xsz.store import SZStore
+
 try:
     __version__ = version("xsz")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -26,6 +31,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "CompressedFile",
     "SZReader",
+    "SZStore",
     "SZWriter",
     "Schema",
     "__version__",
@@ -34,3 +40,11 @@ __all__ = [
     "export_pod5",
     "import_reads",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "SZStore":  # imports zarr: only on demand
+        from xsz.store import SZStore
+
+        return SZStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

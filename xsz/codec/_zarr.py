@@ -12,8 +12,9 @@ for SZ's ``S`` datasets is their UTF-8. (zarr-python 3.4 lets only its own
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from zarr.abc.codec import ArrayBytesCodec
@@ -43,7 +44,12 @@ if TYPE_CHECKING:
     from zarr.core.dtype.wrapper import TBaseDType, TBaseScalar, ZDType
     from zarr.core.metadata.v3 import ChunkGridMetadata
 
-__all__ = ["SvbZstdCodec"]
+__all__ = ["ORIGIN_ATTR", "SvbZstdCodec"]
+
+ORIGIN_ATTR: Final = "xsz_origin"
+"""A chunk's Buffer may carry this attribute: an object whose ``str()`` says
+where the bytes come from (SZStore names the store, zarr key, read and byte
+range). Decode errors quote it."""
 
 
 def _is_bytes(chunk_spec: ArraySpec) -> bool:
@@ -112,6 +118,15 @@ class SvbZstdCodec(ArrayBytesCodec):
         raise NotImplementedError("svb-zstd output size depends on the values")
 
     def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
+        try:
+            return self._decode_chunk(chunk_bytes, chunk_spec)
+        except CodecError as exc:
+            origin = getattr(chunk_bytes, ORIGIN_ATTR, None)
+            if origin is None:
+                raise
+            raise CodecError(f"{origin}: {exc}") from exc
+
+    def _decode_chunk(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
         native = chunk_spec.dtype.to_native_dtype()
         frame = memoryview(chunk_bytes.as_numpy_array())
         if normalize_dtype(native) == STR:
@@ -120,7 +135,7 @@ class SvbZstdCodec(ArrayBytesCodec):
                 decode_bytes(frame) if _is_bytes(chunk_spec) else decode_text(frame)
             )
         else:
-            count = int(np.prod(chunk_spec.shape))
+            count = math.prod(chunk_spec.shape)
             values = decode_array(frame, native, count)
         return chunk_spec.prototype.nd_buffer.from_numpy_array(values.reshape(chunk_spec.shape))
 
@@ -131,6 +146,8 @@ class SvbZstdCodec(ArrayBytesCodec):
             if values.size != 1:
                 raise CodecError(f"svb-zstd stores one string per chunk, got {values.size}")
             value = values.reshape(-1)[0]
+            if isinstance(value, np.ndarray) and value.ndim == 0:
+                value = value[()]  # zarr wraps a bytes scalar set with `a[i] = b"..."`
             if isinstance(value, bytes):
                 frame = compress(value, level=self.level, checksum=self.checksum)
             elif isinstance(value, str):

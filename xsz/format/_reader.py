@@ -236,6 +236,13 @@ class SZReader:
 
     # --- bytes -----------------------------------------------------------------------
 
+    def pread(self, size: int, offset: int) -> bytes:
+        """The bytes ``dat[offset:offset + size]``: one ``os.pread``, thread-safe.
+
+        Raises `SZFormatError` when ``dat`` ends before them.
+        """
+        return self._pread(size, offset)
+
     def _pread(self, size: int, offset: int) -> bytes:
         fd = self._fd
         if fd is None:

@@ -1,0 +1,197 @@
+"""`SZView`: the zarr keys of one SZ store, and the bytes behind each of them.
+
+Documents and index arrays come from `xsz.store._arrays`; a chunk of a ragged
+or text dataset is a `Frame` in ``dat``, read with one ``os.pread`` through
+`SZReader.pread` and handed over untouched. Before that, the frame header is
+checked against what the index says the read holds, so a damaged index or
+``dat`` is refused with the key, the read and the byte range, never decoded
+into wrong values; what the header cannot show (a damaged payload) the codec
+reports with the same description (`Origin`).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import zstandard
+
+from xsz.errors import SZFormatError
+from xsz.format import read_index
+from xsz.mapping import group_attrs, layout
+from xsz.store._arrays import ZARR_JSON, ArrayView, Frame, group_document, split_chunk_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from xsz.format import SZReader
+
+__all__ = ["Origin", "SZView", "name_unreadable_keys"]
+
+_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
+
+
+class Origin:
+    """Where a frame comes from, formatted only when an error needs it."""
+
+    __slots__ = ("frame", "reader")
+
+    def __init__(self, reader: SZReader, frame: Frame) -> None:
+        self.reader = reader
+        self.frame = frame
+
+    def __str__(self) -> str:
+        frame = self.frame
+        read_id = self.reader.index.ids()[frame.row]
+        return (
+            f"{self.reader.path}: zarr key {frame.key!r} is read {read_id!r} (row {frame.row}), "
+            f"dataset {frame.name!r}, dat[{frame.offset}:{frame.offset + frame.size}]"
+        )
+
+
+class SZView:
+    """The zarr keys of an SZ store opened with `SZReader`; thread-safe, built lazily.
+
+    Parameters
+    ----------
+    reader
+        The open store. The view keeps it; closing it is the caller's business.
+    """
+
+    def __init__(self, reader: SZReader) -> None:
+        self.reader = reader
+        self.specs = layout(reader.schema)
+        self._attrs = group_attrs(reader.header, reader.schema)
+        self._arrays: dict[str, ArrayView] = {}
+        self._root: bytes | None = None
+        self._lock = threading.Lock()
+
+    def array(self, name: str) -> ArrayView | None:
+        """The array `name` (built on first use), or ``None``."""
+        found = self._arrays.get(name)
+        if found is not None or name not in self.specs:
+            return found
+        with self._lock:
+            found = self._arrays.get(name)
+            if found is None:
+                found = self._arrays[name] = ArrayView(self.specs[name], self.reader)
+        return found
+
+    def root_document(self) -> bytes:
+        """The group's ``zarr.json``, with every array's metadata consolidated in it."""
+        if self._root is None:
+            arrays = {name: self.array(name) for name in self.specs}
+            self._root = group_document(
+                self._attrs, {name: a.doc for name, a in arrays.items() if a is not None}
+            )
+        return self._root
+
+    def ready(self, key: str) -> bytes | None:
+        """A metadata document already built (no I/O needed), else ``None``."""
+        if key == ZARR_JSON:
+            return self._root
+        found = (
+            self._arrays.get(key[: -len(ZARR_JSON) - 1]) if key.endswith("/" + ZARR_JSON) else None
+        )
+        return None if found is None else found.document
+
+    def resolve(self, key: str) -> bytes | Frame | None:
+        """What `key` holds: document or index bytes, a `Frame` in ``dat``, or ``None``."""
+        if key == ZARR_JSON:
+            return self.root_document()
+        name, sep, last = key.rpartition("/")
+        if sep and last == ZARR_JSON:
+            found = self.array(name)
+            return None if found is None else found.document
+        parsed = split_chunk_key(key)
+        if parsed is None:
+            return None
+        found = self.array(parsed[0])
+        if found is None:
+            return None
+        if found.rows is not None:
+            return found.frame(key, parsed[0], parsed[1])
+        return found.encode(parsed[1])
+
+    def keys_under(self, prefix: str = "") -> Iterator[str]:
+        """Every key that starts with `prefix`, metadata first."""
+        if ZARR_JSON.startswith(prefix):
+            yield ZARR_JSON
+        names = [n for n in self.specs if f"{n}/".startswith(prefix) or prefix.startswith(f"{n}/")]
+        for name in names:
+            if f"{name}/{ZARR_JSON}".startswith(prefix):
+                yield f"{name}/{ZARR_JSON}"
+        for name in names:
+            found = self.array(name)
+            if found is not None:
+                for key in (f"{name}/c/{index}" for index in range(found.n_chunks)):
+                    if key.startswith(prefix):
+                        yield key
+
+    def children(self, prefix: str) -> list[str]:
+        """The names one level below the directory `prefix` (zarr's ``list_dir``)."""
+        prefix = prefix.strip("/")
+        if not prefix:
+            return [ZARR_JSON, *self.specs]
+        chunks = prefix.endswith("/c")
+        found = self.array(prefix[:-2] if chunks else prefix)
+        if found is None:
+            return []
+        if chunks:
+            return [str(index) for index in range(found.n_chunks)]
+        return [ZARR_JSON, "c"] if found.n_chunks else [ZARR_JSON]
+
+    def read(self, frame: Frame, start: int, stop: int) -> tuple[bytes, Origin]:
+        """Bytes ``start:stop`` of `frame` (checked when whole) and their `Origin`."""
+        origin = Origin(self.reader, frame)
+        try:
+            data = self.reader.pread(stop - start, frame.offset + start)
+        except (SZFormatError, OSError, ValueError) as exc:  # truncated or closed meanwhile
+            raise SZFormatError(f"{origin}: {exc}") from exc
+        if start == 0 and stop == frame.size:
+            _check_frame(origin, data)
+        return data, origin
+
+
+def _check_frame(origin: Origin, data: bytes) -> None:
+    """Refuse bytes that cannot be the frame (a damaged index or dat), naming the read."""
+    problem = None
+    if data[:4] != _ZSTD_MAGIC:
+        problem = f"not a zstd frame (it starts {data[:8].hex()})"
+    else:
+        try:
+            content = zstandard.frame_content_size(data)
+        except zstandard.ZstdError as exc:
+            problem = f"bad zstd frame header: {exc}"
+        else:
+            limit = origin.frame.limit
+            if limit is not None and content > limit:
+                problem = f"the frame claims {content} bytes, more than its read's {limit}"
+    if problem is not None:
+        raise SZFormatError(f"{origin}: {problem}")
+
+
+def name_unreadable_keys(path: Path, exc: SZFormatError) -> SZFormatError:
+    """`exc` plus the zarr keys of the first read whose bytes run past the end of ``dat``."""
+    try:
+        index = read_index(path / "index")
+        size = (path / "dat").stat().st_size
+    except (SZFormatError, OSError):
+        return exc
+    bad = np.flatnonzero(index.offset + index.length > size)
+    if not len(bad):
+        return exc
+    row = int(bad[0])
+    keys = []
+    for f in index.schema.datasets:
+        if f.is_text:
+            keys.append(f"{f.name}/c/{row}")
+        elif f.has_count:
+            counts = index.count[f.name]
+            if counts[row]:
+                keys.append(f"{f.name}/c/{int(np.count_nonzero(counts[:row]))}")
+        else:  # float counts live in the frame headers, which may be cut off
+            keys.append(f"{f.name}/c/? (read {row}'s chunk)")
+    return SZFormatError(f"{exc}; zarr keys {', '.join(keys)} cannot be read")

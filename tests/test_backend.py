@@ -436,3 +436,26 @@ def test_backend_empty_store_with_chunks():
     assert ds.sizes == {"read": 0, "Raw_sample": 0, "Move_sample": 0}
     assert ds.Raw.compute().shape == (0,) and ds.Fastq.compute().shape == (0,)
     assert ds.sel(read=[]).sizes["read"] == 0
+
+
+@requires_shared
+@pytest.mark.parametrize("name", ["basic", "alltypes", "signal_int16", "empty"])
+def test_backend_same_layout_as_open_zarr_of_szstore(name):
+    """One mapping, two faces: the engine and xr.open_zarr(SZStore) agree."""
+    import xsz
+
+    path = FIXTURES / name
+    engine = xr.open_dataset(path, engine="sz").load()
+    zarr_face = xr.open_zarr(xsz.SZStore(path), chunks=None).load()
+    assert sorted(engine.variables) == sorted(zarr_face.variables)
+    assert engine.attrs == zarr_face.attrs
+    for key in engine.variables:
+        a, b = engine[key].variable, zarr_face[key].variable
+        assert a.dims == b.dims, key
+        assert a.attrs == {k: v for k, v in b.attrs.items() if k != "_Encoding"}, key
+        if a.dtype.kind in "OUT":  # text: object (engine) or numpy StringDType (zarr)
+            assert b.dtype.kind in "OUT", key
+            assert [str(x) for x in a.values] == [str(x) for x in b.values], key
+        else:
+            assert a.dtype == b.dtype, key
+            assert np.array_equal(a.values, b.values, equal_nan=True), key

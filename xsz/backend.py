@@ -228,8 +228,9 @@ def _dataset(source: Source, drop: set[str], chunk_bytes: int | None, n_threads:
                 encoding["preferred_chunks"] = {spec.dims[0]: tuple(np.diff(s[bounds]).tolist())}
         elif spec.role == "text":
             array = TextArray(source, f.name, n, n_threads=n_threads)
-        else:
-            array = AttributeArray(source, f.name, spec.dtype, n)
+        else:  # text comes back as Python str objects, as for text datasets
+            dtype = np.dtype(object) if spec.is_text else spec.dtype
+            array = AttributeArray(source, f.name, dtype, n)
         data = indexing.LazilyIndexedArray(array)
         variables[spec.name] = xr.Variable(spec.dims, data, attrs, encoding=encoding)
 

@@ -16,7 +16,7 @@ from xarray.backends import list_engines
 from tests import FIXTURE_NAMES, FIXTURES, requires_shared
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from tests.test_format import expected_attribute, expected_dataset, load_expected, same
-from xsz import _arrays, backend
+from xsz import backend
 from xsz._arrays import RaggedArray
 from xsz.backend import ENGINE, SZBackendEntrypoint, chunk_plan
 from xsz.errors import ReadNotFoundError, SZFormatError, UsageError
@@ -135,7 +135,7 @@ def test_backend_reads_fixture_exactly(name):
 def io_log(monkeypatch):
     """Record every pread of dat and every decoded (row, dataset)."""
     log = {"pread": [], "decoded": []}
-    real_pread, real_decode, real_into = os.pread, SZReader._decode, _arrays.decode_into
+    real_pread, real_decode, real_into = os.pread, SZReader._decode, SZReader.read_into
 
     def pread(fd, size, offset):
         log["pread"].append((offset, offset + size))
@@ -145,13 +145,13 @@ def io_log(monkeypatch):
         log["decoded"].append((row, f.name))
         return real_decode(self, f, frame, row)
 
-    def decode_into(reader, name, rows, *args):  # the engine's batched path
-        log["decoded"].extend((row, name) for row in rows.tolist())
-        return real_into(reader, name, rows, *args)
+    def read_into(reader, name, rows, *args, **kwargs):  # the batched path
+        log["decoded"].extend((row, name) for row in np.asarray(rows).tolist())
+        return real_into(reader, name, rows, *args, **kwargs)
 
     monkeypatch.setattr(os, "pread", pread)
     monkeypatch.setattr(SZReader, "_decode", decode)
-    monkeypatch.setattr(_arrays, "decode_into", decode_into)
+    monkeypatch.setattr(SZReader, "read_into", read_into)
     return log
 
 

@@ -3,7 +3,7 @@
 Each array reads only what an indexing key needs. A ragged dataset maps the
 sample positions asked for to the reads that hold them (through the
 cumulative counts) and decodes those reads straight into the result
-(`xsz._decode`: coalesced ``pread``s, the codec's C kernel, no per-read arrays).
+(`SZReader.read_into`: coalesced ``pread``s, the codec's C kernel, no per-read arrays).
 Arrays are thread-safe and pickle by store path: an unpickled copy (in a dask
 worker, say) opens the store once per process and shares it.
 """
@@ -14,7 +14,6 @@ import os
 import threading
 import uuid
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -22,7 +21,6 @@ import numpy as np
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
-from xsz._decode import decode_into
 from xsz.errors import SZFormatError
 from xsz.format import SZReader
 from xsz.index import ragged_arange
@@ -272,44 +270,19 @@ class RaggedArray(_SZArray):
         counts = np.diff(self.starts)
         positions = np.cumsum(lengths) - lengths
         whole = (first == 0) & (last == counts[rows])
-        self._decode(rows[whole], counts[rows[whole]], out, positions[whole])
+        reader = self.source.reader
+        reader.read_into(self.name, rows[whole], out, positions[whole], n_threads=self.n_threads)
         part = ~whole
         if part.any():
             wanted, inverse = np.unique(rows[part], return_inverse=True)
             sizes = counts[wanted]
             base = np.cumsum(sizes) - sizes
             scratch = np.empty(int(sizes.sum()), dtype=self.dtype)
-            self._decode(wanted, sizes, scratch, base)
+            reader.read_into(self.name, wanted, scratch, base, n_threads=self.n_threads)
             src = ragged_arange(base[inverse] + first[part], base[inverse] + last[part])
             dst = ragged_arange(positions[part], positions[part] + lengths[part])
             out[dst] = scratch[src]
         return out
-
-    def _decode(
-        self,
-        rows: npt.NDArray[np.int64],
-        counts: npt.NDArray[np.int64],
-        out: np.ndarray,
-        positions: npt.NDArray[np.int64],
-    ) -> None:
-        reader = self.source.reader
-        parts = self.n_threads if len(rows) >= 2 * self.n_threads else 1
-        if parts == 1:
-            decode_into(reader, self.name, rows, counts, out, positions)
-            return
-        with ThreadPoolExecutor(parts, thread_name_prefix="xsz-decode") as pool:
-            jobs = [
-                pool.submit(decode_into, reader, self.name, r, c, out, p)
-                for r, c, p in zip(
-                    np.array_split(rows, parts),
-                    np.array_split(counts, parts),
-                    np.array_split(positions, parts),
-                    strict=True,
-                )
-            ]
-            for job in jobs:
-                job.result()
-
 
 class TextArray(_SZArray):
     """A text dataset, one string per read (``Fastq`` on ``read``)."""

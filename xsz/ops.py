@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import zstandard
 
 from xsz.errors import DuplicateReadError, SchemaError, XszError
 from xsz.format import SZReader, SZWriter
@@ -87,22 +86,13 @@ def info(path: str | os.PathLike[str]) -> StoreInfo:
         for f in reader.schema.datasets:
             stored = int(index.frame_size[f.name].sum())
             if f.is_text:
-                sizes = _content_sizes(reader, f.name)
+                sizes = reader.content_sizes(f.name)
                 values, raw = int(sizes.sum()), int(sizes.sum())
             else:
                 counts = reader.counts(f.name)
                 values, raw = int(counts.sum()), int(counts.sum()) * f.dtype.itemsize
             out.datasets[f.name] = {"stored": stored, "raw": raw, "values": values}
     return out
-
-
-def _content_sizes(reader: SZReader, name: str) -> npt.NDArray[np.int64]:
-    starts = reader.index.frame_offset[name]
-    ends = starts + np.minimum(reader.index.frame_size[name], 18)
-    return np.array(
-        [max(zstandard.frame_content_size(view), 0) for view in reader._fetch(starts, ends)],
-        dtype=np.int64,
-    )
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ __all__ = [
     "Kind",
     "decode_array",
     "decode_bytes",
+    "decode_into",
     "decode_payload",
     "decode_text",
     "encode_array",
@@ -376,6 +377,30 @@ def decode_array(
     if count is not None:
         max_size = count * dt.itemsize if _KINDS[dt] == "raw" else 5 * count + 4
     return decode_payload(_decompress(frame, max_size), dt, count)
+
+
+def decode_into(frame: Buffer, out: npt.NDArray[np.generic]) -> None:
+    """Decode one numeric frame straight into `out` (its dtype and length are the
+    frame's): no intermediate array, for filling one large result from many frames.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = np.zeros(5, dtype=np.int16)
+    >>> decode_into(encode_array(np.array([3, 1, 4], dtype=np.int16)), out[1:4])
+    >>> out
+    array([0, 3, 1, 4, 0], dtype=int16)
+    """
+    dt = normalize_dtype(out.dtype)
+    kind, n = _KINDS[dt], len(out)
+    payload = _decompress(frame, n * dt.itemsize if kind == "raw" else 5 * n + 4)
+    if kind == "raw" or _kernels is None or not out.flags.c_contiguous:
+        out[:] = decode_payload(payload, dt, n)
+        return
+    try:
+        _kernels.decode(payload, n, out, dt.itemsize, kind == "delta")
+    except ValueError as exc:
+        raise CodecError(str(exc)) from None
 
 
 def decode_bytes(frame: Buffer) -> bytes:

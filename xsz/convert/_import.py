@@ -31,8 +31,8 @@ LEVEL: Final = 1
 frames within 0.3% of level 3's size (smaller for some files) in 60% of the time:
 svb-coded signal is almost all entropy-coded literals, which match finding does
 not help."""
-PENDING_BYTES: Final = 1 << 25
-"""Encoded bytes that may wait for the writer's threads: with the read being
+PENDING_BYTES: Final = 1 << 24
+"""Signal bytes that may wait for the writer's threads: with the read being
 decoded, what an import holds in memory (a few reads)."""
 RUN_SUMMARY: Final = ("flow_cell_id", "sample_id", "experiment_name", "sequencing_kit")
 """Run fields repeated at the top of the header (one value, or a list if runs differ)."""

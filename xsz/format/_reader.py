@@ -9,6 +9,7 @@ are coalesced into one read when the gap between them is small.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import zstandard
 
-from xsz.codec import decode_array, decode_text
+from xsz.codec import decode_array, decode_into, decode_text
 from xsz.errors import (
     CodecError,
     ReadNotFoundError,
@@ -208,24 +209,31 @@ class SZReader:
             raise TypeError(f"dataset {name!r} holds text (one str per read), not counts")
         cached = self._float_counts.get(name)
         if cached is None:
-            cached = self._float_counts[name] = self._count_from_headers(f)
+            sizes = self.content_sizes(name)
+            bad = np.flatnonzero(sizes % f.dtype.itemsize)
+            if len(bad):
+                row = int(bad[0])
+                raise self._corrupt(row, f, f"{sizes[row]} bytes is not a whole number of values")
+            cached = self._float_counts[name] = sizes // f.dtype.itemsize
         return cached
 
-    def _count_from_headers(self, f: Field) -> npt.NDArray[np.int64]:
-        sizes = self.index.frame_size[f.name]
-        starts = self.index.frame_offset[f.name]
-        ends = starts + np.minimum(sizes, _HEADER_BYTES)
+    def content_sizes(self, name: str) -> npt.NDArray[np.int64]:
+        """Decoded payload bytes of every read's `name` frame, from the frame headers
+        (one small coalesced read per frame; frames without a recorded size are
+        decoded)."""
+        f = self._dataset(name)
+        starts = self.index.frame_offset[name]
+        ends = starts + np.minimum(self.index.frame_size[name], _HEADER_BYTES)
         out = np.empty(len(self), dtype=np.int64)
-        for row, view in zip(range(len(self)), self._fetch(starts, ends), strict=True):
+        for row, view in enumerate(self.fetch(starts, ends)):
             try:
                 size = zstandard.frame_content_size(view)
             except zstandard.ZstdError as exc:
                 raise self._corrupt(row, f, f"bad zstd frame header: {exc}") from exc
-            if size < 0:  # not recorded: decode to count
-                size = self._decode(f, self._fetch_one(row, f), row).nbytes
-            if size % f.dtype.itemsize:
-                raise self._corrupt(row, f, f"{size} bytes is not a whole number of values")
-            out[row] = size // f.dtype.itemsize
+            if size < 0:  # not recorded: decode to know
+                value = self._decode(f, self._fetch_one(row, f), row)
+                size = len(value.encode("utf-8")) if f.is_text else value.nbytes
+            out[row] = size
         return out
 
     def _dataset(self, name: str) -> Field:
@@ -255,11 +263,13 @@ class SZReader:
             )
         return data
 
-    def _fetch(
+    def fetch(
         self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
     ) -> list[memoryview]:
         """The bytes ``dat[starts[i]:ends[i]]`` for every i, with coalesced preads."""
         n = len(starts)
+        if n == 0:
+            return []
         order = np.argsort(starts, kind="stable")
         s, e = starts[order].tolist(), ends[order].tolist()
         reach = np.maximum.accumulate(ends[order]) if n else ends
@@ -289,7 +299,7 @@ class SZReader:
         first, last = fields[0].name, fields[-1].name
         starts = self.index.frame_offset[first][rows_]
         ends = self.index.frame_offset[last][rows_] + self.index.frame_size[last][rows_]
-        regions = self._fetch(starts, ends)
+        regions = self.fetch(starts, ends)
         result = []
         for row, region in zip(rows_.tolist(), regions, strict=True):
             base = int(self.index.frame_offset[first][row])
@@ -358,9 +368,58 @@ class SZReader:
         return out
 
     def dataset(self, name: str, rows: object = None, *, n_threads: int = 1) -> list[Any]:
-        """One dataset decoded for `rows` (default: all), in the order asked."""
+        """One dataset decoded for `rows` (default: all), in the order asked.
+
+        Numeric datasets come back as views into one array filled by `read_into`.
+        """
         rows_ = np.arange(len(self)) if rows is None else self.check_rows(rows)
-        return [values[0] for values in self._decode_rows(rows_, self._fields([name]), n_threads)]
+        f = self._dataset(name)
+        if f.is_text:
+            return [values[0] for values in self._decode_rows(rows_, [f], n_threads)]
+        counts = self.counts(name)[rows_]
+        out = np.empty(int(counts.sum()), dtype=f.dtype)
+        self.read_into(name, rows_, out, n_threads=n_threads)
+        return np.split(out, np.cumsum(counts)[:-1]) if len(rows_) else []
+
+    def read_into(
+        self,
+        name: str,
+        rows: npt.NDArray[np.int64],
+        out: npt.NDArray[Any],
+        positions: npt.NDArray[np.int64] | None = None,
+        *,
+        n_threads: int = 1,
+    ) -> None:
+        """Decode the numeric dataset `name` of `rows` straight into `out`.
+
+        Read ``rows[i]`` goes to ``out[positions[i]:][:count]`` (default: one after
+        another). Frames are fetched with coalesced preads and decoded in place by
+        up to `n_threads` threads; no per-read arrays. Rows may repeat.
+        """
+        f = self._dataset(name)
+        rows = np.asarray(rows, dtype=np.int64)
+        counts = self.counts(name)[rows]
+        if positions is None:
+            positions = np.cumsum(counts) - counts
+        offsets, sizes = self.index.frame_offset[name], self.index.frame_size[name]
+
+        def work(k: slice) -> None:
+            part = rows[k]
+            frames = self.fetch(offsets[part], offsets[part] + sizes[part])
+            triples = zip(part.tolist(), counts[k].tolist(), positions[k].tolist(), strict=True)
+            for frame, (row, n, p) in zip(frames, triples, strict=True):
+                try:
+                    decode_into(frame, out[p : p + n])
+                except CodecError as exc:
+                    raise self._corrupt(row, f, exc) from exc
+
+        if n_threads <= 1 or len(rows) < 2 * n_threads:
+            work(slice(None))
+            return
+        bounds = np.linspace(0, len(rows), 4 * n_threads + 1).astype(int)
+        parts = [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+        for _ in self._executor(n_threads).map(work, parts):
+            pass
 
     def _decode_rows(
         self, rows: npt.NDArray[np.int64], fields: list[Field], n_threads: int

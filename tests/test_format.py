@@ -483,3 +483,17 @@ def test_format_index_is_parsed_in_bulk(written):
         assert offsets.tolist() == [r[1] for r in reads]
         assert reader.counts("Raw").tolist() == [len(r[3]) for r in reads]
         assert zstandard.frame_content_size(reader.frames([0], ["Raw"])[0][0]) > 0
+
+
+def test_format_coalesce_splits_long_runs(monkeypatch):
+    from xsz.format import _coalesce
+
+    monkeypatch.setattr(_coalesce, "MAX_SPAN", 1000)
+    starts = np.arange(0, 5000, 400, dtype=np.int64)  # 13 ranges 10 bytes apart
+    ends = starts + 390
+    reads = list(_coalesce.coalesce(starts[::-1].copy(), ends[::-1].copy()))
+    assert all(hi - lo <= 1000 for lo, hi, _ in reads)
+    covered = sorted(k for _, _, members in reads for k in members)
+    assert covered == list(range(13))
+    one_big = list(_coalesce.coalesce(np.array([0, 10]), np.array([5000, 20])))
+    assert one_big == [(0, 5000, [0, 1])]  # a single range may exceed the span

@@ -7,10 +7,11 @@ numpy, pandas/pyarrow and `xsz.codec` only: nothing here knows zarr or xarray.
 
 from __future__ import annotations
 
+from xsz.format._commit import check_replaceable, replace_path
 from xsz.format._index import SZIndex, format_header, read_index
 from xsz.format._reader import SZReader, check_store
 from xsz.format._schema import CODES, DEFAULT_HEADER, ID_FIELD, Field, Schema, code_of, parse_header
-from xsz.format._writer import SZWriter, check_replaceable, replace_path
+from xsz.format._writer import SZWriter
 
 __all__ = [
     "CODES",

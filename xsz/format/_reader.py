@@ -26,10 +26,11 @@ from xsz.errors import (
     RowOutOfRangeError,
     SZFormatError,
 )
+from xsz.format._coalesce import coalesce
 from xsz.format._index import read_index
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Sequence
 
     import numpy.typing as npt
 
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SZReader", "check_store"]
 
-MAX_GAP: Final = 1 << 16
-"""Neighbouring byte ranges closer than this are fetched with one ``pread``."""
-MAX_SPAN: Final = 1 << 26
-"""A coalesced ``pread`` grows no larger than this (unless one frame is larger)."""
 _HEADER_BYTES: Final = 18  # the largest zstd frame header
 
 
@@ -267,21 +264,11 @@ class SZReader:
         self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
     ) -> list[memoryview]:
         """The bytes ``dat[starts[i]:ends[i]]`` for every i, with coalesced preads."""
-        n = len(starts)
-        if n == 0:
-            return []
-        order = np.argsort(starts, kind="stable")
-        s, e = starts[order].tolist(), ends[order].tolist()
-        reach = np.maximum.accumulate(ends[order]) if n else ends
-        breaks = (np.flatnonzero(starts[order][1:] > reach[:-1] + MAX_GAP) + 1).tolist()
-        out: list[memoryview] = [memoryview(b"")] * n
-        position = order.tolist()
-        for a, b in zip([0, *breaks], [*breaks, n], strict=True):
-            for lo_k, hi_k in _pieces(s, e, a, b):
-                lo, hi = s[lo_k], max(e[lo_k:hi_k])
-                block = memoryview(self._pread(hi - lo, lo))
-                for k in range(lo_k, hi_k):
-                    out[position[k]] = block[s[k] - lo : e[k] - lo]
+        out: list[memoryview] = [memoryview(b"")] * len(starts)
+        for lo, hi, members in coalesce(starts, ends):
+            block = memoryview(self._pread(hi - lo, lo))
+            for k in members:
+                out[k] = block[starts[k] - lo : ends[k] - lo]
         return out
 
     def _fetch_one(self, row: int, f: Field) -> bytes:
@@ -454,19 +441,3 @@ def _get(lookup: dict[Any, int], read_id: object) -> int | None:
         return lookup.get(read_id)
     except TypeError:  # unhashable
         return None
-
-
-def _pieces(s: list[int], e: list[int], a: int, b: int) -> Iterator[tuple[int, int]]:
-    """Split the run ``[a, b)`` of sorted, nearby ranges so no piece spans over MAX_SPAN."""
-    top = max(e[a:b])
-    if top - s[a] <= MAX_SPAN:
-        yield a, b
-        return
-    start, top = a, e[a]
-    for k in range(a + 1, b):
-        if max(top, e[k]) - s[start] > MAX_SPAN:
-            yield start, k
-            start, top = k, e[k]
-        else:
-            top = max(top, e[k])
-    yield start, b

@@ -20,14 +20,12 @@ import threading
 import uuid
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import zstandard
 
-from xsz.codec import DEFAULT_LEVEL, compress, encode_payload, kind_of
+from xsz.codec import DEFAULT_LEVEL
 from xsz.errors import (
     DuplicateReadError,
     RecordError,
@@ -35,110 +33,24 @@ from xsz.errors import (
     StoreExistsError,
     UsageError,
 )
+from xsz.format._commit import check_replaceable, replace_path
 from xsz.format._index import format_header
+from xsz.format._records import Prepared, check_frame, compress_records
 from xsz.format._schema import parse_header
 from xsz.format._values import attribute_text, dataset_values
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from xsz.format._schema import Field, Schema
+    from xsz.format._schema import Schema
 
 __all__ = ["SZWriter", "replace_path"]
 
-ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 TASK_BYTES: Final = 1 << 20
 """Small records are encoded in groups of about this many input bytes per task."""
 SYNC_BYTES: Final = 1 << 23
 """After this many new bytes in ``dat``, flush them to disk in the background, so
 the fsync in `SZWriter.close` has little left to do."""
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """A checked record: the index cells of its attributes, each dataset's values
-    (an array the writer owns, or a str) or finished frame, and element counts."""
-
-    read_id: object
-    attr_cells: list[str]
-    values: list[Any]
-    counts: list[int | None]
-    encoded: bool = False  # values are finished frames (put_frames)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(v.nbytes if isinstance(v, np.ndarray) else len(v) for v in self.values)
-
-
-def _payload(value: Any) -> bytes:
-    return value.encode("utf-8") if isinstance(value, str) else encode_payload(value)
-
-
-def _compress(
-    fields: Sequence[Field], items: list[_Prepared], level: int, checksum: bool
-) -> list[tuple[bytes, str] | Exception]:
-    """The ``dat`` bytes and index cells of each item; a failing item yields its exception."""
-    out: list[tuple[bytes, str] | Exception] = []
-    for item in items:
-        try:
-            frames = (
-                [bytes(v) for v in item.values]
-                if item.encoded
-                else [compress(_payload(v), level=level, checksum=checksum) for v in item.values]
-            )
-            cells = [
-                f"{len(frame)}:{n if f.has_count else ''}"
-                for f, frame, n in zip(fields, frames, item.counts, strict=True)
-            ]
-        except Exception as exc:
-            out.append(exc)
-        else:
-            out.append((b"".join(frames), "\t".join([*item.attr_cells, *cells])))
-    return out
-
-
-def replace_path(staged: Path, path: Path) -> None:
-    """Move the finished directory `staged` to `path`, replacing what is there.
-
-    The old content is renamed aside first and removed only once `staged` is in
-    place, so at every instant `path` holds either the old or the new store.
-    """
-    if path.exists() or path.is_symlink():
-        aside = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(path, aside)
-        os.rename(staged, path)
-        if aside.is_dir() and not aside.is_symlink():
-            shutil.rmtree(aside)
-        else:
-            aside.unlink()
-    else:
-        os.rename(staged, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def check_replaceable(path: Path, overwrite: bool) -> None:
-    """Refuse to clobber `path` unless asked, and never clobber something that is not SZ."""
-    if not (path.exists() or path.is_symlink()):
-        return
-    if not overwrite:
-        raise StoreExistsError(f"{path} exists; pass overwrite=True to replace it")
-    if path.is_dir():
-        content = {p.name for p in path.iterdir()}
-        if content and not content <= {"index", "dat"}:
-            raise StoreExistsError(
-                f"{path} exists and is not an SZ store (it holds {sorted(content)[:5]}); "
-                "refusing to replace it"
-            )
-    else:
-        raise StoreExistsError(f"{path} exists and is a file, not an SZ store; refusing to replace it")
 
 
 class SZWriter:
@@ -202,7 +114,7 @@ class SZWriter:
         self._pool = (
             ThreadPoolExecutor(n_threads, thread_name_prefix="xsz-encode") if n_threads > 0 else None
         )
-        self._pending: deque[tuple[Future[list[tuple[bytes, str] | Exception]], list[_Prepared]]] = (
+        self._pending: deque[tuple[Future[list[tuple[bytes, str] | Exception]], list[Prepared]]] = (
             deque()
         )
         self._pending_bytes = 0
@@ -235,7 +147,7 @@ class SZWriter:
         with self._lock:
             self._check_open()
             base = self.n_reads + sum(len(items) for _, items in self._pending)
-            prepared: list[_Prepared] = []
+            prepared: list[Prepared] = []
             batch_ids: set[str] = set()
             for k, record in enumerate(records):
                 item = self._prepare(record, base + k, copy)
@@ -268,11 +180,11 @@ class SZWriter:
                     read_id=read_id,
                 )
             for f, frame, n in zip(self.schema.datasets, frames, counts, strict=True):
-                _check_frame(f, frame, n, read_id)
+                check_frame(f, frame, n, read_id)
             batch_ids: set[str] = set()
             self._claim_id(read_id, batch_ids)
             self._commit_ids(batch_ids)
-            self._submit([_Prepared(read_id, cells, list(frames), list(counts), encoded=True)])
+            self._submit([Prepared(read_id, cells, list(frames), list(counts), encoded=True)])
 
     def _check_open(self) -> None:
         if self._closed:
@@ -292,7 +204,7 @@ class SZWriter:
             )
         return [attribute_text(f, v, read_id) for f, v in zip(self.schema.attributes, values, strict=True)]
 
-    def _prepare(self, record: Sequence[object], position: int, copy: bool) -> _Prepared:
+    def _prepare(self, record: Sequence[object], position: int, copy: bool) -> Prepared:
         try:
             record = tuple(record)
         except TypeError:
@@ -321,7 +233,7 @@ class SZWriter:
             else:
                 values.append(checked)
                 counts.append(None)
-        return _Prepared(read_id, cells, values, counts)
+        return Prepared(read_id, cells, values, counts)
 
     def _claim_id(self, read_id: object, batch: set[str]) -> None:
         if self._ids is None:
@@ -339,9 +251,9 @@ class SZWriter:
         if self._ids is not None:
             self._ids |= batch
 
-    def _submit(self, items: list[_Prepared]) -> None:
-        tasks: list[list[_Prepared]] = []
-        group: list[_Prepared] = []
+    def _submit(self, items: list[Prepared]) -> None:
+        tasks: list[list[Prepared]] = []
+        group: list[Prepared] = []
         size = 0
         for item in items:
             group.append(item)
@@ -356,12 +268,12 @@ class SZWriter:
             if self._pool is None:
                 done: Future[list[tuple[bytes, str] | Exception]] = Future()
                 try:
-                    done.set_result(_compress(fields, task, self.level, self.checksum))
+                    done.set_result(compress_records(fields, task, self.level, self.checksum))
                 except Exception as exc:  # reported like a pool failure
                     done.set_exception(exc)
                 self._pending.append((done, task))
             else:
-                future = self._pool.submit(_compress, fields, task, self.level, self.checksum)
+                future = self._pool.submit(compress_records, fields, task, self.level, self.checksum)
                 self._pending.append((future, task))
             self._pending_bytes += sum(item.nbytes for item in task)
             self._drain(block=False)
@@ -479,29 +391,3 @@ class SZWriter:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<SZWriter {str(self.path)!r} ({state}): {self.n_reads} reads written>"
-
-
-def _check_frame(f: Field, frame: bytes | memoryview, count: int | None, read_id: object) -> None:
-    def fail(problem: str) -> RecordError:
-        return RecordError(f"read {read_id!r}, dataset {f.name!r}: {problem}", read_id=read_id, field=f.name)
-
-    if bytes(frame[:4]) != ZSTD_MAGIC:
-        raise fail("not a zstd frame")
-    try:
-        size = zstandard.frame_content_size(frame)
-    except zstandard.ZstdError as exc:
-        raise fail(f"bad zstd frame header: {exc}") from exc
-    if f.has_count:
-        if count is None or count < 0:
-            raise fail(f"a {f.code} frame needs its element count, got {count!r}")
-        low, high = count + (count + 3) // 4, 4 * count + (count + 3) // 4
-        if size >= 0 and not low <= size <= high:
-            raise fail(f"a frame of {size} bytes cannot hold {count} streamvbyte values")
-    elif (
-        count is not None
-        and not f.is_text
-        and kind_of(f.dtype) == "raw"
-        and size >= 0
-        and size != count * f.dtype.itemsize
-    ):
-        raise fail(f"a frame of {size} bytes does not hold {count} {f.dtype} values")

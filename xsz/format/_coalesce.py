@@ -1,0 +1,63 @@
+"""Coalescing byte ranges: many frames, few ``pread`` calls."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import numpy.typing as npt
+
+__all__ = ["MAX_GAP", "MAX_SPAN", "coalesce"]
+
+MAX_GAP: Final = 1 << 16
+"""Neighbouring byte ranges closer than this are fetched with one ``pread``."""
+MAX_SPAN: Final = 1 << 26
+"""A coalesced ``pread`` grows no larger than this (unless one range is larger)."""
+
+
+def coalesce(
+    starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> Iterator[tuple[int, int, list[int]]]:
+    """Group the ranges ``[starts[i], ends[i])`` into few reads.
+
+    Yields ``(lo, hi, members)``: one read of ``[lo, hi)`` covers the ranges
+    ``members`` (positions into `starts`). Ranges may come in any order, repeat
+    or overlap; gaps up to `MAX_GAP` are read through, and a read grows past
+    `MAX_SPAN` only when a single range is that large.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> list(coalesce(np.array([500, 0, 200_000]), np.array([900, 100, 200_010])))
+    [(0, 900, [1, 0]), (200000, 200010, [2])]
+    """
+    n = len(starts)
+    if n == 0:
+        return
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order].tolist(), ends[order].tolist()
+    reach = np.maximum.accumulate(ends[order])
+    breaks = (np.flatnonzero(starts[order][1:] > reach[:-1] + MAX_GAP) + 1).tolist()
+    position = order.tolist()
+    for a, b in zip([0, *breaks], [*breaks, n], strict=True):
+        for lo_k, hi_k in _pieces(s, e, a, b):
+            yield s[lo_k], max(e[lo_k:hi_k]), position[lo_k:hi_k]
+
+
+def _pieces(s: list[int], e: list[int], a: int, b: int) -> Iterator[tuple[int, int]]:
+    """Split the run ``[a, b)`` of sorted, nearby ranges so no piece spans over MAX_SPAN."""
+    if max(e[a:b]) - s[a] <= MAX_SPAN:
+        yield a, b
+        return
+    start, top = a, e[a]
+    for k in range(a + 1, b):
+        if max(top, e[k]) - s[start] > MAX_SPAN:
+            yield start, k
+            start, top = k, e[k]
+        else:
+            top = max(top, e[k])
+    yield start, b

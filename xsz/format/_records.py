@@ -1,0 +1,90 @@
+"""Records on their way into ``dat``: checked values, their frames, their index cells."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import zstandard
+
+from xsz.codec import compress, encode_payload, kind_of
+from xsz.errors import RecordError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from xsz.format._schema import Field
+
+__all__ = ["ZSTD_MAGIC", "Prepared", "check_frame", "compress_records"]
+
+ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A checked record: the index cells of its attributes, each dataset's values
+    (an array the writer owns, or a str) or finished frame, and element counts."""
+
+    read_id: object
+    attr_cells: list[str]
+    values: list[Any]
+    counts: list[int | None]
+    encoded: bool = False  # values are finished frames (put_frames)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(v.nbytes if isinstance(v, np.ndarray) else len(v) for v in self.values)
+
+
+def _payload(value: Any) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else encode_payload(value)
+
+
+def compress_records(
+    fields: Sequence[Field], items: list[Prepared], level: int, checksum: bool
+) -> list[tuple[bytes, str] | Exception]:
+    """The ``dat`` bytes and index cells of each item; a failing item yields its exception."""
+    out: list[tuple[bytes, str] | Exception] = []
+    for item in items:
+        try:
+            frames = (
+                [bytes(v) for v in item.values]
+                if item.encoded
+                else [compress(_payload(v), level=level, checksum=checksum) for v in item.values]
+            )
+            cells = [
+                f"{len(frame)}:{n if f.has_count else ''}"
+                for f, frame, n in zip(fields, frames, item.counts, strict=True)
+            ]
+        except Exception as exc:
+            out.append(exc)
+        else:
+            out.append((b"".join(frames), "\t".join([*item.attr_cells, *cells])))
+    return out
+
+
+def check_frame(f: Field, frame: bytes | memoryview, count: int | None, read_id: object) -> None:
+    def fail(problem: str) -> RecordError:
+        return RecordError(f"read {read_id!r}, dataset {f.name!r}: {problem}", read_id=read_id, field=f.name)
+
+    if bytes(frame[:4]) != ZSTD_MAGIC:
+        raise fail("not a zstd frame")
+    try:
+        size = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError as exc:
+        raise fail(f"bad zstd frame header: {exc}") from exc
+    if f.has_count:
+        if count is None or count < 0:
+            raise fail(f"a {f.code} frame needs its element count, got {count!r}")
+        low, high = count + (count + 3) // 4, 4 * count + (count + 3) // 4
+        if size >= 0 and not low <= size <= high:
+            raise fail(f"a frame of {size} bytes cannot hold {count} streamvbyte values")
+    elif (
+        count is not None
+        and not f.is_text
+        and kind_of(f.dtype) == "raw"
+        and size >= 0
+        and size != count * f.dtype.itemsize
+    ):
+        raise fail(f"a frame of {size} bytes does not hold {count} {f.dtype} values")

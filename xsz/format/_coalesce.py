@@ -55,9 +55,10 @@ def _pieces(s: list[int], e: list[int], a: int, b: int) -> Iterator[tuple[int, i
         return
     start, top = a, e[a]
     for k in range(a + 1, b):
-        if max(top, e[k]) - s[start] > MAX_SPAN:
+        if e[k] <= top:
+            continue  # inside what this piece reads already
+        if e[k] - s[start] > MAX_SPAN:
             yield start, k
-            start, top = k, e[k]
-        else:
-            top = max(top, e[k])
+            start = k
+        top = e[k]
     yield start, b

@@ -403,8 +403,13 @@ class SZReader:
         if n_threads <= 1 or len(rows) < 2 * n_threads:
             work(slice(None))
             return
-        bounds = np.linspace(0, len(rows), 4 * n_threads + 1).astype(int)
+        # parts of about equal bytes, so one long read does not leave a thread idle
+        weight = np.cumsum(sizes[rows])
+        cuts = np.searchsorted(weight, np.linspace(0, weight[-1], 4 * n_threads + 1)[1:-1])
+        bounds = [0, *np.unique(cuts + 1).tolist(), len(rows)]
         parts = [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+        parts.sort(key=lambda k: int(weight[k.stop - 1] - (weight[k.start - 1] if k.start else 0)),
+                   reverse=True)  # heaviest first: no long part left for the end
         for _ in self._executor(n_threads).map(work, parts):
             pass
 

@@ -1,37 +1,82 @@
 """Where the keys of a Zarr hierarchy go: a directory, a zip file, or any zarr store.
 
-A sink takes ``(key, bytes)`` pairs, each key once, and nothing else: the
-conversions decide what the bytes are. `DirectorySink` writes the files of
-zarr's ``LocalStore`` layout directly (one ``open``/``write`` per key, none of
-``LocalStore``'s per-key temporary file and link); `ZipSink` writes stored zip
-entries (`ZipWriter`), their CRC-32s computed in threads while earlier entries
-are written; `StoreSink` sets keys through the zarr store API, a batch at a
-time, concurrently.
+A sink takes each key once, as bytes (`Sink.put_many`) or, for SZ frames, as
+byte ranges of ``dat`` (`Sink.put_frames`, a `FrameBlock`), so that the bytes
+need not pass through Python: `DirectorySink` writes the files of zarr's
+``LocalStore`` layout directly (one ``open``, and ``os.copy_file_range`` for a
+frame; none of ``LocalStore``'s per-key temporary file and link); `ZipSink`
+writes stored zip entries (`ZipWriter`), copying frames inside the kernel while
+a second thread checks the frames and computes their CRC-32s from a mapping
+of ``dat`` (on two cores the two overlap; more threads would only compete
+with the copy); `StoreSink`
+sets keys through the zarr store API, a batch at a time, concurrently.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from zarr.core.buffer import cpu
 from zarr.core.sync import sync
 
-from xsz.convert._zip import ZipWriter
+from xsz.convert._zip import ZipWriter, copy_range
+from xsz.errors import SZFormatError
 
 if TYPE_CHECKING:
-    from collections.abc import Buffer, Iterator, Sequence
+    import mmap
+    from collections.abc import Buffer, Callable, Iterator, Sequence
+    from concurrent.futures import Future
     from pathlib import Path
 
     from zarr.abc.store import Store
 
-__all__ = ["DirectorySink", "Sink", "StoreSink", "ZipSink", "directory_items"]
+__all__ = ["DirectorySink", "FrameBlock", "Sink", "StoreSink", "ZipSink", "directory_items"]
 
-_CRC_TASK: Final = 1 << 16
-"""Entries smaller than this get their CRC-32 in the writing thread (a task costs more)."""
+
+class FrameBlock:
+    """Frames of a block of reads: keys and byte ranges in ``dat``, and ``dat`` mapped.
+
+    The sink it is given owns it and calls `release` once done with the bytes
+    (possibly from another thread, after `Sink.put_frames` returned).
+    """
+
+    def __init__(
+        self, fd: int, base: int, mapping: mmap.mmap, keys: list[str], offsets: list[int],
+        sizes: list[int], check: Callable[[int, memoryview], None],
+    ) -> None:
+        self.fd = fd
+        """``dat``, open for reading."""
+        self.base = base
+        """The offset in ``dat`` of the mapping's first byte."""
+        self.keys = keys
+        self.offsets = offsets
+        self.sizes = sizes
+        self._check = check
+        self._mapping = mapping
+        self._view = memoryview(mapping)
+
+    def data(self, k: int) -> memoryview:
+        """The bytes of frame `k` (release the view when done)."""
+        start = self.offsets[k] - self.base
+        return self._view[start : start + self.sizes[k]]
+
+    def checked(self, k: int) -> memoryview:
+        """`data` of frame `k`, checked to be the frame the index describes (else
+        `SZFormatError` naming the read)."""
+        view = self.data(k)
+        self._check(k, view)
+        return view
+
+    def release(self) -> None:
+        """Unmap ``dat``; idempotent (views still held keep it mapped until released)."""
+        self._view.release()
+        with contextlib.suppress(BufferError):
+            self._mapping.close()
 
 
 class Sink(Protocol):
@@ -39,6 +84,9 @@ class Sink(Protocol):
 
     def put_many(self, items: Sequence[tuple[str, Buffer]]) -> None:
         """Store every ``(key, value)`` of `items`."""
+
+    def put_frames(self, block: FrameBlock) -> None:
+        """Store the frames of `block` under their keys, and release it."""
 
     def close(self) -> None:
         """Finish (a sink that failed is closed with `abort`)."""
@@ -54,19 +102,41 @@ class DirectorySink:
         self.root = root
         self._made: set[Path] = set()
 
+    def _open(self, key: str) -> int:
+        path = self.root / key
+        parent = path.parent
+        if parent not in self._made:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(parent)
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
     def put_many(self, items: Sequence[tuple[str, Buffer]]) -> None:
         # docstring inherited
         for key, value in items:
-            path = self.root / key
-            parent = path.parent
-            if parent not in self._made:
-                parent.mkdir(parents=True, exist_ok=True)
-                self._made.add(parent)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = self._open(key)
             try:
                 view = memoryview(value).cast("B")
                 while len(view):
                     view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+
+    def put_frames(self, block: FrameBlock) -> None:
+        # docstring inherited
+        try:
+            for k in range(len(block.keys)):
+                block.checked(k).release()
+        finally:
+            block.release()  # copied from the file, not from the mapping
+        for key, offset, size in zip(block.keys, block.offsets, block.sizes, strict=True):
+            fd = self._open(key)
+            try:
+                done = 0
+                while done < size:
+                    step = copy_range(block.fd, fd, offset + done, size - done)
+                    if not step:
+                        raise SZFormatError(f"dat ended at byte {offset + done} copying {key}")
+                    done += step
             finally:
                 os.close(fd)
 
@@ -82,32 +152,62 @@ class DirectorySink:
 class ZipSink:
     """Write keys as stored entries of a new zip file at `path`."""
 
-    def __init__(self, path: Path, *, n_threads: int = 2) -> None:
+    def __init__(self, path: Path) -> None:
         self.zip = ZipWriter(path)
-        self._pool = (
-            ThreadPoolExecutor(n_threads, thread_name_prefix="xsz-crc") if n_threads > 1 else None
-        )
-
-    def _crcs(self, views: list[memoryview]) -> Iterator[int]:
-        if self._pool is None or sum(len(v) for v in views) < 2 * _CRC_TASK:
-            return (zlib.crc32(v) for v in views)
-        return self._pool.map(zlib.crc32, views)  # in order, as they finish: writes overlap
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[list[int], Future[list[int]]] | None = None
 
     def put_many(self, items: Sequence[tuple[str, Buffer]]) -> None:
         # docstring inherited
-        views = [memoryview(value).cast("B") for _, value in items]
-        for (key, _), view, crc in zip(items, views, self._crcs(views), strict=True):
-            self.zip.add(key, view, crc=crc)
+        for key, value in items:
+            self.zip.add(key, value)
+
+    def put_frames(self, block: FrameBlock) -> None:
+        # docstring inherited
+        self._settle()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="xsz-crc")
+
+        def checksums() -> list[int]:
+            try:
+                out = []
+                for k in range(len(block.keys)):
+                    with block.checked(k) as view:
+                        out.append(zlib.crc32(view))
+                return out
+            finally:
+                block.release()
+
+        crcs = self._pool.submit(checksums)
+        try:
+            entries = [
+                self.zip.add_copy(key, block.fd, offset, size)
+                for key, offset, size in zip(block.keys, block.offsets, block.sizes, strict=True)
+            ]
+        except BaseException:
+            crcs.exception()  # let the thread finish with the mapping
+            raise
+        self._pending = (entries, crcs)  # settled by the next block or by close
+
+    def _settle(self) -> None:
+        if self._pending is not None:
+            (entries, crcs), self._pending = self._pending, None
+            for entry, crc in zip(entries, crcs.result(), strict=True):
+                self.zip.set_crc(entry, crc)
 
     def close(self) -> None:
         # docstring inherited
         try:
+            self._settle()
             self.zip.close()
         finally:
             self._shutdown()
 
     def abort(self) -> None:
         # docstring inherited
+        if self._pending is not None:
+            self._pending[1].exception()  # let the thread finish with the mapping
+            self._pending = None
         self.zip.abort()
         self._shutdown()
 
@@ -132,6 +232,17 @@ class StoreSink:
 
         if items:
             sync(put_all())
+
+    def put_frames(self, block: FrameBlock) -> None:
+        # docstring inherited
+        try:
+            items = []
+            for k, key in enumerate(block.keys):
+                with block.checked(k) as view:
+                    items.append((key, bytes(view)))
+        finally:
+            block.release()
+        self.put_many(items)
 
     def close(self) -> None:
         # docstring inherited

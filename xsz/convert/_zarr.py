@@ -191,7 +191,7 @@ def _destination(
     zipped = container_of(dest) == "zip"
     with staged(dest, directory=not zipped, overwrite=overwrite, kind="zarr") as path:
         if layout == "reads":
-            sink: Sink = ZipSink(path, n_threads=n_threads) if zipped else DirectorySink(path)
+            sink: Sink = ZipSink(path) if zipped else DirectorySink(path)
             try:
                 yield sink, None
             except BaseException:
@@ -204,7 +204,7 @@ def _destination(
             with LocalStore(work) as store:
                 yield None, store
             if zipped:  # written as a directory (zarr rewrites zarr.json), packed once done
-                packer = ZipSink(path, n_threads=n_threads)
+                packer = ZipSink(path)
                 try:
                     for item in directory_items(work):
                         packer.put_many([item])

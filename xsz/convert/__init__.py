@@ -14,31 +14,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from xsz.convert._convert import TARGETS, ConvertSummary, convert, target_format
 from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._import import ImportSummary, import_reads
+from xsz.convert._options import CODECS, LAYOUTS
 from xsz.convert._schema import BASECALL_FIELDS, READ_FIELDS, import_schema
 
 if TYPE_CHECKING:
-    from xsz.convert._zarr import LAYOUTS, ZarrSummary, from_zarr, to_zarr
+    from xsz.convert._zarr import ZarrSummary, from_zarr, to_zarr
 
 __all__ = [
     "BASECALL_FIELDS",
+    "CODECS",
     "FORMATS",
     "READ_FIELDS",
     "SIGNAL_FORMATS",
+    "TARGETS",
+    "ConvertSummary",
     "ImportSummary",
     "LAYOUTS",
     "ZarrSummary",
+    "convert",
     "detect_format",
     "export_pod5",
     "from_zarr",
     "import_reads",
     "import_schema",
+    "target_format",
     "to_zarr",
 ]
 
-_ZARR_NAMES = frozenset({"LAYOUTS", "ZarrSummary", "from_zarr", "to_zarr"})
+_ZARR_NAMES = frozenset({"ZarrSummary", "from_zarr", "to_zarr"})
 
 
 def __getattr__(name: str) -> object:

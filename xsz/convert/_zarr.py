@@ -25,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any
 
 import zarr
 from zarr.abc.store import Store
@@ -37,6 +37,7 @@ from xsz.codec import CODEC_ID
 from xsz.convert._dest import container_of, remove_path, staged
 from xsz.convert._detect import detect_format
 from xsz.convert._import import progress_hook
+from xsz.convert._options import LAYOUTS, Layout
 from xsz.convert._sinks import DirectorySink, Sink, StoreSink, ZipSink, directory_items
 from xsz.convert._zarr_reads import copy_reads
 from xsz.convert._zarr_regular import parse_codec, write_regular
@@ -51,12 +52,10 @@ if TYPE_CHECKING:
 
     from zarr.abc.codec import BytesBytesCodec
 
-__all__ = ["LAYOUTS", "ZarrSummary", "from_zarr", "to_zarr"]
+__all__ = ["ZarrSummary", "from_zarr", "to_zarr"]
 
 log = logging.getLogger(__name__)
 
-LAYOUTS: Final = ("reads", "regular")
-Layout = Literal["reads", "regular"]
 
 
 @dataclass(frozen=True)

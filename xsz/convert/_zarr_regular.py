@@ -43,6 +43,7 @@ from zarr.core.sync import sync
 
 from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR
 from xsz.codec._zarr import SvbZstdCodec
+from xsz.convert._options import CODECS
 from xsz.errors import UsageError, XszWarning
 from xsz.mapping import group_attrs, layout
 from xsz.store._arrays import READ_CHUNK, ZARR_JSON, group_document
@@ -59,8 +60,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CODECS", "TEXT_CHUNK", "parse_codec", "sample_chunk", "write_regular"]
 
-CODECS: Final = ("svb-zstd", "zstd", "blosc", "gzip", "none")
-"""Codec names `to_zarr` takes for ``layout="regular"``."""
 TEXT_CHUNK: Final = 1 << 12
 """Reads per chunk of a text dataset."""
 BATCH_BYTES: Final = 1 << 26

@@ -22,7 +22,7 @@ from xsz.convert._dest import check_destination
 from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._import import import_reads
-from xsz.errors import SourceError, UsageError
+from xsz.errors import SourceError, StoreExistsError, UsageError
 from xsz.format import check_replaceable
 
 if TYPE_CHECKING:
@@ -186,7 +186,10 @@ def convert(
     if out != "zarr" and (layout is not None or codec is not None):
         raise UsageError(f"layout and codec apply to Zarr destinations, not to {out}")
     if out == "sz":
-        check_replaceable(dest, overwrite)
+        try:
+            check_replaceable(dest, overwrite)
+        except StoreExistsError as exc:  # say how with the command too
+            raise StoreExistsError(f"{exc} (xsz: --force)") from None
     else:
         check_destination(dest, overwrite=overwrite, kind=out)
 

@@ -9,6 +9,12 @@ existing destination (``overwrite=True``) renames the old one aside first and
 removes it after the new one is in place (`xsz.format.replace_path`), and
 replaces only what is of the kind being written, never an unrelated file or
 directory.
+
+Unlike `xsz.format.SZWriter`, which fsyncs an SZ store's two files before the
+rename, a Zarr destination's files are not fsynced (a directory of a million
+chunk files would take minutes; ``cp`` does not either): the rename makes the
+result appear whole to every process, and what survives a power cut is the
+file system's business.
 """
 
 from __future__ import annotations

@@ -96,19 +96,20 @@ class Sink(Protocol):
 
 
 class DirectorySink:
-    """Write keys as files under `root` (zarr's ``LocalStore`` layout)."""
+    """Write keys as files under `root` (zarr's ``LocalStore`` layout), a new directory."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._made: set[Path] = set()
+        self._dirs: dict[str, int] = {}  # folder of keys -> its open descriptor
 
     def _open(self, key: str) -> int:
-        path = self.root / key
-        parent = path.parent
-        if parent not in self._made:
-            parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(parent)
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        folder, _, name = key.rpartition("/")
+        dir_fd = self._dirs.get(folder)
+        if dir_fd is None:
+            path = self.root / folder
+            path.mkdir(parents=True, exist_ok=True)
+            dir_fd = self._dirs[folder] = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dir_fd)
 
     def put_many(self, items: Sequence[tuple[str, Buffer]]) -> None:
         # docstring inherited
@@ -142,11 +143,13 @@ class DirectorySink:
 
     def close(self) -> None:
         # docstring inherited
-        return
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs.clear()
 
     def abort(self) -> None:
         # docstring inherited
-        return
+        self.close()
 
 
 class ZipSink:

@@ -20,6 +20,7 @@ file system's business.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -30,7 +31,6 @@ from xsz.errors import SourceError, StoreExistsError
 from xsz.format import replace_path
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Iterator
 
 __all__ = ["Container", "check_destination", "container_of", "remove_path", "staged"]
@@ -112,7 +112,10 @@ def staged(
     except StoreExistsError as exc:  # appeared meanwhile: keep ours aside, and say where
         raise StoreExistsError(f"{exc}; the new one is kept at {staging}") from exc
     try:
-        replace_path(staging, dest)
+        if dest.exists() or dest.is_symlink():
+            replace_path(staging, dest)  # the old one renamed aside, removed once ours is in
+        else:
+            os.rename(staging, dest)  # nothing fsynced (see above): no need to sync the folder
     except BaseException:
         remove_path(staging)
         raise

@@ -16,26 +16,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
-import zlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 from zarr.core.buffer import cpu
 from zarr.core.sync import sync
 
-from xsz.convert._zip import ZipWriter, copy_range
+from xsz.convert._zip import ZipWriter, crc32
 from xsz.errors import SZFormatError
 
 if TYPE_CHECKING:
     import mmap
     from collections.abc import Buffer, Callable, Iterator, Sequence
-    from concurrent.futures import Future
     from pathlib import Path
 
     from zarr.abc.store import Store
 
-__all__ = ["DirectorySink", "FrameBlock", "Sink", "StoreSink", "ZipSink", "directory_items"]
+__all__ = ["copy_range", "DirectorySink", "FrameBlock", "Sink", "StoreSink", "ZipSink", "directory_items"]
+
+
+def copy_range(src: int, dst: int, offset: int, count: int) -> int:
+    """Copy up to `count` bytes of `src` from `offset` to `dst` at its position; 0 at EOF.
+
+    ``os.copy_file_range`` (inside the kernel) where the files allow it, else
+    ``pread`` + ``write``.
+    """
+    try:
+        return os.copy_file_range(src, dst, count, offset)
+    except OSError as exc:  # not between these files (or this kernel): copy plainly
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    data = memoryview(os.pread(src, min(count, 1 << 24), offset))
+    done = 0
+    while done < len(data):
+        done += os.write(dst, data[done:])
+    return done
 
 
 class FrameBlock:
@@ -157,8 +173,6 @@ class ZipSink:
 
     def __init__(self, path: Path) -> None:
         self.zip = ZipWriter(path)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: tuple[list[int], Future[list[int]]] | None = None
 
     def put_many(self, items: Sequence[tuple[str, Buffer]]) -> None:
         # docstring inherited
@@ -167,57 +181,20 @@ class ZipSink:
 
     def put_frames(self, block: FrameBlock) -> None:
         # docstring inherited
-        self._settle()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="xsz-crc")
-
-        def checksums() -> list[int]:
-            try:
-                out = []
-                for k in range(len(block.keys)):
-                    with block.checked(k) as view:
-                        out.append(zlib.crc32(view))
-                return out
-            finally:
-                block.release()
-
-        crcs = self._pool.submit(checksums)
         try:
-            entries = [
-                self.zip.add_copy(key, block.fd, offset, size)
-                for key, offset, size in zip(block.keys, block.offsets, block.sizes, strict=True)
-            ]
-        except BaseException:
-            crcs.exception()  # let the thread finish with the mapping
-            raise
-        self._pending = (entries, crcs)  # settled by the next block or by close
-
-    def _settle(self) -> None:
-        if self._pending is not None:
-            (entries, crcs), self._pending = self._pending, None
-            for entry, crc in zip(entries, crcs.result(), strict=True):
-                self.zip.set_crc(entry, crc)
+            for k, key in enumerate(block.keys):
+                with block.checked(k) as view:
+                    self.zip.add(key, view, crc=crc32(view))
+        finally:
+            block.release()
 
     def close(self) -> None:
         # docstring inherited
-        try:
-            self._settle()
-            self.zip.close()
-        finally:
-            self._shutdown()
+        self.zip.close()
 
     def abort(self) -> None:
         # docstring inherited
-        if self._pending is not None:
-            self._pending[1].exception()  # let the thread finish with the mapping
-            self._pending = None
         self.zip.abort()
-        self._shutdown()
-
-    def _shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
 
 
 class StoreSink:

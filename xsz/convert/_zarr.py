@@ -66,7 +66,8 @@ class ZarrSummary:
     destination: str
     n_reads: int
     nbytes: int
-    """Bytes of the destination (frames, chunks and metadata)."""
+    """Bytes of the keys written (frames, chunks and metadata; -1 for a store object
+    written in the regular layout)."""
     seconds: float
 
 
@@ -161,8 +162,9 @@ def to_zarr(
         try:
             with _destination(zarr_path_or_store, overwrite=overwrite, layout=layout,
                               n_threads=n_threads) as (sink, store):
+                nbytes = -1
                 if sink is not None:
-                    copy_reads(reader, sink, progress=update)
+                    nbytes = copy_reads(reader, sink, progress=update)
                 else:
                     assert store is not None
                     write_regular(reader, store, codec=codec, chunk_samples=chunk_samples,
@@ -170,8 +172,9 @@ def to_zarr(
         finally:
             close_progress()
     where = _name(zarr_path_or_store)
-    summary = ZarrSummary(str(sz_path), where, n, _size(zarr_path_or_store),
-                          time.perf_counter() - start)
+    if nbytes < 0:
+        nbytes = _size(zarr_path_or_store)
+    summary = ZarrSummary(str(sz_path), where, n, nbytes, time.perf_counter() - start)
     log.info("wrote %d reads from %s to %s (layout %r) in %.2f s", n, sz_path, where, layout,
              summary.seconds)
     return summary

@@ -181,11 +181,15 @@ class ZipSink:
 
     def put_frames(self, block: FrameBlock) -> None:
         # docstring inherited
+        views: list[memoryview] = []
         try:
-            for k, key in enumerate(block.keys):
-                with block.checked(k) as view:
-                    self.zip.add(key, view, crc=crc32(view))
+            views.extend(block.checked(k) for k in range(len(block.keys)))  # all, or raise
+            self.zip.add_many(
+                [(key, view, crc32(view)) for key, view in zip(block.keys, views, strict=True)]
+            )
         finally:
+            for view in views:
+                view.release()
             block.release()
 
     def close(self) -> None:

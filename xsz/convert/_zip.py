@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - depends on what is installed
 from xsz.errors import UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Buffer
+    from collections.abc import Buffer, Sequence
     from pathlib import Path
 
 __all__ = ["ZipWriter", "crc32"]
@@ -39,6 +39,7 @@ _END = struct.Struct("<IHHHHIIH")
 _END64 = struct.Struct("<IQHHIIQQQQ")
 _LOCATOR64 = struct.Struct("<IIQI")
 _UTF8: Final = 0x0800
+_IOV_MAX: Final = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)
 _MAX32: Final = 0xFFFFFFFF
 _MAX16: Final = 0xFFFF
 
@@ -91,16 +92,17 @@ class ZipWriter:
     def _write(self, *parts: Buffer) -> None:
         fd = self._check_open()
         views = [memoryview(p).cast("B") for p in parts]
-        total = sum(len(v) for v in views)
-        done = os.writev(fd, views)
-        if done < total:  # a short write (rare for files): write the rest plainly
-            rest = memoryview(b"".join(views))[done:]
-            while len(rest):
-                rest = rest[os.write(fd, rest) :]
-        self._position += total
+        for start in range(0, len(views), _IOV_MAX):  # writev takes at most IOV_MAX buffers
+            group = views[start : start + _IOV_MAX]
+            written = os.writev(fd, group)
+            if written < sum(len(v) for v in group):  # short (rare for files): the rest plainly
+                rest = memoryview(b"".join(group))[written:]
+                while len(rest):
+                    rest = rest[os.write(fd, rest) :]
 
     def _header(self, name: str, size: int, crc: int) -> bytes:
-        """The local file header of a new entry, recorded for the central directory."""
+        """The local file header of a new entry, recorded for the central directory (its
+        header and data are to be written next, at the current end of the file)."""
         encoded = name.encode("utf-8")
         offset = self._position
         big = size > self.ZIP64_LIMIT
@@ -108,6 +110,7 @@ class ZipWriter:
         version = 45 if big or offset > self.ZIP64_LIMIT else 20
         size32 = _MAX32 if big else size
         self._entries.append([encoded, size, crc, offset])
+        self._position += _LOCAL.size + len(encoded) + len(extra) + size
         return _LOCAL.pack(
             0x04034B50, version, _UTF8, 0, self._time, self._date, crc, size32, size32,
             len(encoded), len(extra),
@@ -116,22 +119,27 @@ class ZipWriter:
     def add(self, name: str, data: Buffer, *, crc: int | None = None) -> None:
         """Add the entry `name` holding `data` (stored); `crc` is its CRC-32 if known."""
         view = memoryview(data).cast("B")
-        if crc is None:
-            crc = crc32(view)
-        self._write(self._header(name, len(view), crc), view)
+        self._write(self._header(name, len(view), crc32(view) if crc is None else crc), view)
+
+    def add_many(self, entries: Sequence[tuple[str, memoryview, int]]) -> None:
+        """Add entries ``(name, bytes, CRC-32)``: headers and data in few ``writev`` calls."""
+        parts: list[Buffer] = []
+        for name, view, crc in entries:
+            parts.append(self._header(name, len(view), crc))
+            parts.append(view)
+        self._write(*parts)
 
     def close(self) -> None:
         """Write the central directory and close the file; idempotent."""
         if self._fd is None:
             return
         start, count = self._position, len(self._entries)
-        self._central = [self._central_record(*record) for record in self._entries]
-        directory = b"".join(self._central)
+        directory = b"".join(self._central_record(*record) for record in self._entries)
         self._write(directory)
         size = len(directory)
         zip64 = count > self.COUNT_LIMIT or start > self.ZIP64_LIMIT or size > self.ZIP64_LIMIT
         if zip64:
-            end64 = self._position
+            end64 = start + size
             self._write(
                 _END64.pack(0x06064B50, _END64.size - 12, 45, 45, 0, 0, count, count, size, start),
                 _LOCATOR64.pack(0x07064B50, 0, end64, 1),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import struct
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 try:  # SIMD CRC-32 (PCLMUL / VPCLMUL, NEON): the `fast` extra
     from zlib_ng.zlib_ng import crc32
@@ -81,7 +81,8 @@ class ZipWriter:
         self.path = path
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._position = 0
-        self._entries: list[list[Any]] = []  # [name, size, crc, header offset]
+        self._central = bytearray()  # the central directory, built as entries are added
+        self._count = 0
         self._time, self._date = _dos_time()
 
     def _check_open(self) -> int:
@@ -109,7 +110,8 @@ class ZipWriter:
         extra = struct.pack("<HHQQ", 1, 16, size, size) if big else b""
         version = 45 if big or offset > self.ZIP64_LIMIT else 20
         size32 = _MAX32 if big else size
-        self._entries.append([encoded, size, crc, offset])
+        self._central += self._central_record(encoded, size, crc, offset)
+        self._count += 1
         self._position += _LOCAL.size + len(encoded) + len(extra) + size
         return _LOCAL.pack(
             0x04034B50, version, _UTF8, 0, self._time, self._date, crc, size32, size32,
@@ -133,10 +135,9 @@ class ZipWriter:
         """Write the central directory and close the file; idempotent."""
         if self._fd is None:
             return
-        start, count = self._position, len(self._entries)
-        directory = b"".join(self._central_record(*record) for record in self._entries)
-        self._write(directory)
-        size = len(directory)
+        start, count = self._position, self._count
+        self._write(self._central)
+        size = len(self._central)
         zip64 = count > self.COUNT_LIMIT or start > self.ZIP64_LIMIT or size > self.ZIP64_LIMIT
         if zip64:
             end64 = start + size

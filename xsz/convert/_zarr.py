@@ -128,10 +128,12 @@ def to_zarr(
 
     Notes
     -----
-    Reading the ``"reads"`` layout needs zarr's rectilinear chunk grids enabled
-    (``zarr.config.set({"array.rectilinear_chunks": True})``, the environment
-    variable ``ZARR_ARRAY__RECTILINEAR_CHUNKS=True``, or any `xsz.SZStore`
-    created in the process). A ``.zip`` result opens with
+    Like `xsz.SZStore`, this applies xsz's zarr settings to the process
+    (`xsz.store._config`: rectilinear chunk grids on, zarr's fused codec
+    pipeline). Reading the ``"reads"`` layout needs the first in the reading
+    process too: ``zarr.config.set({"array.rectilinear_chunks": True})``, the
+    environment variable ``ZARR_ARRAY__RECTILINEAR_CHUNKS=True``, or any
+    `xsz.SZStore` or `to_zarr` call there. A ``.zip`` result opens with
     ``xr.open_zarr(zarr.storage.ZipStore(path, mode="r"))``; it is written
     fastest with the ``fast`` extra (zlib-ng's SIMD CRC-32).
 

@@ -391,6 +391,17 @@ def test_to_zarr_existing_destination(container, sz, tmp_path):
     assert other.exists() and leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("layout", ["reads", "regular"])
+def test_to_zarr_into_a_zip_store_object(layout, sz, tmp_path):
+    """Every key set once: zarr's ZipStore takes either layout without a duplicate entry."""
+    with ZipStore(tmp_path / "z.zip", mode="w") as store:
+        xsz.to_zarr(sz, store, layout=layout, codec="zstd" if layout == "regular" else "svb-zstd")
+    with zipfile.ZipFile(tmp_path / "z.zip") as zf:
+        names = zf.namelist()
+    assert len(names) == len(set(names)) and "zarr.json" in names
+    assert_same_dataset(xr.open_dataset(sz, engine="sz").load(), open_zarr(tmp_path / "z.zip"))
+
+
 def test_to_zarr_store_object_must_be_empty(sz):
     store = MemoryStore()
     xsz.to_zarr(sz, store)

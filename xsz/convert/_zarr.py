@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,9 @@ def to_zarr(
     zarr_path_or_store
         A path: a ``.zip`` file, else a directory. Or a zarr store object
         (written in place, so no atomic rename: it must be empty unless
-        `overwrite`, which clears it).
+        `overwrite`, which clears it; each key is set once, so a ``ZipStore``
+        works too; the regular layout is first written to a temporary
+        directory).
     layout
         ``"reads"`` (default): one chunk per read, the SZ frames copied as bytes;
         fast, and it reads back with the svb-zstd codec of xsz. ``"regular"``:
@@ -175,7 +178,7 @@ def to_zarr(
         finally:
             close_progress()
     where = _name(zarr_path_or_store)
-    if nbytes < 0:
+    if nbytes < 0 and not isinstance(zarr_path_or_store, Store):
         nbytes = _size(zarr_path_or_store)
     summary = ZarrSummary(str(sz_path), where, n, nbytes, time.perf_counter() - start)
     log.info("wrote %d reads from %s to %s (layout %r) in %.2f s", n, sz_path, where, layout,
@@ -190,7 +193,22 @@ def _destination(
     """``(sink, None)`` for the reads layout, ``(None, store)`` for the regular one."""
     if isinstance(target, Store):
         _prepare_store(target, overwrite=overwrite)
-        yield (StoreSink(target), None) if layout == "reads" else (None, target)
+        if layout == "reads":
+            yield StoreSink(target), None
+            return
+        # zarr writes some keys twice (zarr.json), which a zip store cannot take:
+        # written in a temporary directory first, then each key set once
+        with tempfile.TemporaryDirectory(prefix="xsz-regular-") as scratch:
+            with LocalStore(scratch) as local:
+                yield None, local
+            into = StoreSink(target)
+            batch: list[tuple[str, bytes]] = []
+            for item in directory_items(Path(scratch)):
+                batch.append(item)
+                if len(batch) >= 64:
+                    into.put_many(batch)
+                    batch = []
+            into.put_many(batch)
         return
     dest = Path(target)
     zipped = container_of(dest) == "zip"
@@ -241,8 +259,6 @@ def _name(target: object) -> str:
 
 
 def _size(target: object) -> int:
-    if isinstance(target, Store):
-        return -1
     path = Path(target)  # type: ignore[arg-type]
     if path.is_file():
         return path.stat().st_size

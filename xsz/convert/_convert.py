@@ -162,6 +162,19 @@ def convert(
         A direction xsz does not convert, or options that do not apply to it.
     SourceError, SZFormatError, SchemaError, StoreExistsError, ReadNotFoundError
         From the steps, see `import_reads`, `from_zarr`, `to_zarr`, `export_pod5`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsz.format import Schema, SZWriter
+    >>> tmp = getfixture("tmp_path")
+    >>> with SZWriter(tmp / "a.sz", Schema.build([("ID", str)], [("Raw", np.int16)])) as w:
+    ...     w.put("r1", np.arange(4))
+    >>> convert(tmp / "a.sz", tmp / "a.zip").steps
+    ('sz -> zarr',)
+    >>> back = convert(tmp / "a.zip", tmp / "b.sz")
+    >>> back.source_format, back.destination_format, back.n_reads
+    ('zarr', 'sz', 1)
     """
     start = time.perf_counter()
     source, dest = Path(src), Path(dst)

@@ -166,8 +166,9 @@ def to_zarr(
         n = len(reader)
         update, close_progress = progress_hook(progress, n, f"{Path(sz_path).name} -> zarr")
         try:
-            with _destination(zarr_path_or_store, overwrite=overwrite, layout=layout,
-                              n_threads=n_threads) as (sink, store):
+            with _destination(zarr_path_or_store, overwrite=overwrite, layout=layout) as (
+                sink, store,
+            ):
                 nbytes = -1
                 if sink is not None:
                     nbytes = copy_reads(reader, sink, progress=update)
@@ -188,7 +189,7 @@ def to_zarr(
 
 @contextlib.contextmanager
 def _destination(
-    target: str | os.PathLike[str] | Store, *, overwrite: bool, layout: str, n_threads: int
+    target: str | os.PathLike[str] | Store, *, overwrite: bool, layout: str
 ) -> Iterator[tuple[Sink | None, Store | None]]:
     """``(sink, None)`` for the reads layout, ``(None, store)`` for the regular one."""
     if isinstance(target, Store):
@@ -312,6 +313,20 @@ def from_zarr(
     store gets exactly the frames it came from. Other layouts are read through
     zarr a block of reads at a time and encoded. Memory holds the per-read
     arrays (IDs, attributes, counts) and one block of reads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsz.format import Schema, SZReader, SZWriter
+    >>> tmp = getfixture("tmp_path")
+    >>> with SZWriter(tmp / "a.sz", Schema.build([("ID", str)], [("Raw", np.int16)])) as w:
+    ...     w.put_many([("r1", np.arange(3)), ("r2", np.arange(5))])
+    >>> _ = to_zarr(tmp / "a.sz", tmp / "a.zarr", layout="regular", codec="zstd")
+    >>> from_zarr(tmp / "a.zarr", tmp / "b.sz").n_reads
+    2
+    >>> with SZReader(tmp / "b.sz") as r:
+    ...     [x.tolist() for x in r.dataset("Raw")]
+    [[0, 1, 2], [0, 1, 2, 3, 4]]
     """
     apply_zarr_settings()
     start = time.perf_counter()

@@ -71,7 +71,8 @@ def _convert(args: argparse.Namespace) -> int:
     seconds = max(summary.seconds, 1e-9)
     print(f"{summary.source} ({summary.source_format}, {_mb(summary.nbytes_source)}) -> "
           f"{summary.destination} ({summary.destination_format}, "
-          f"{_mb(summary.nbytes_destination)}): {summary.n_reads:,} reads in {seconds:.2f} s "
+          f"{_mb(summary.nbytes_destination)}): {summary.n_reads:,} "
+          f"read{'' if summary.n_reads == 1 else 's'} in {seconds:.2f} s "
           f"({summary.nbytes_source / 1e6 / seconds:,.0f} MB/s; {' then '.join(summary.steps)})")
     return 0
 

@@ -13,9 +13,10 @@ counts
 text datasets         `TEXT_CHUNK` reads (4,096)       ``vlen-utf8`` + zstd
 ====================  ===============================  ===================================
 
-A regular grid cannot start a chunk at every read, so a read's samples usually
-lie in one chunk and sometimes straddle two. `sample_chunk` makes a chunk a
-few reads long: a read of median length then touches one or two chunks, and
+A regular grid cannot start a chunk at every read, so a read's samples lie in
+one chunk or straddle two (or more, for reads longer than a chunk).
+`sample_chunk` makes a chunk a few reads long: a read of median length then
+touches one or two chunks, and
 reading it decodes a few reads' worth of samples, while scanning the whole
 array pays zarr's per-chunk cost once per several reads. Every chunk is
 written once, whole: reads are decoded a block at a time and samples are

@@ -4,7 +4,8 @@
 itself; `xsz.codec` the svb-zstd codec (numcodecs and zarr v3 forms);
 ``xr.open_dataset(path, engine="sz")`` and the ``ds.sz`` accessor the xarray
 face (`xsz.backend`, `xsz.accessor`); `SZStore` the zarr face (`xsz.store`);
-`import_reads` brings pod5, SLOW5/BLOW5 and FAST5 files into SZ (`xsz.convert`).
+`import_reads` brings pod5, SLOW5/BLOW5 and FAST5 files into SZ, and `to_zarr` /
+`from_zarr` turn SZ stores into Zarr stores and back (`xsz.convert`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from xsz.format import Schema, SZReader, SZWriter
 register_accessor()  # ds.sz, without importing xarray here (see xsz._register)
 
 if TYPE_CHECKING:
+    from xsz.convert import from_zarr, to_zarr
     from xsz.store import SZStore
 
 try:
@@ -38,7 +40,9 @@ __all__ = [
     "detect_format",
     "errors",
     "export_pod5",
+    "from_zarr",
     "import_reads",
+    "to_zarr",
 ]
 
 
@@ -47,4 +51,8 @@ def __getattr__(name: str) -> object:
         from xsz.store import SZStore
 
         return SZStore
+    if name in ("to_zarr", "from_zarr"):  # import zarr: only on demand
+        from xsz import convert
+
+        return getattr(convert, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

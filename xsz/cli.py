@@ -9,15 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz.errors import XszError
+from xsz.convert._convert import TARGETS
+from xsz.convert._detect import FORMATS
+from xsz.convert._options import CODECS, LAYOUTS
+from xsz.errors import StoreExistsError, XszError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,40 +28,52 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from xsz._demo import ATTRIBUTES, DATASETS, demo_reads
-    from xsz.api import CompressedFile
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 1e6:,.1f} MB"
 
-    path = Path(args.path or Path(tempfile.mkdtemp(prefix="xsz-demo-")) / "demo.sz")
-    reads = list(demo_reads(args.reads, seed=args.seed))
-    raw_bytes = sum(r[4].nbytes for r in reads)
-    start = time.perf_counter()
-    with CompressedFile(
-        path, mode="w", header=[("source", "xsz demo"), ("seed", args.seed)],
-        attributes=ATTRIBUTES, datasets=DATASETS, overwrite=args.force, n_threads=args.threads,
-    ) as sz:
-        sz.put_chunk(reads)
-    wrote = time.perf_counter() - start
-    with CompressedFile(path) as sz:
-        start = time.perf_counter()
-        back = sz.get(np.arange(len(reads)))
-        read_s = time.perf_counter() - start
-        idx = sz.idx
-    assert idx is not None
-    for want, got in zip(reads, back, strict=True):
-        if want[0] != got.ID or not np.array_equal(got.Raw, want[4]) or got.Fastq != want[5]:
-            raise XszError(f"read {want[0]!r} did not come back as written")
-    stored = (path / "dat").stat().st_size
-    samples = int(sum(len(r.Raw) for r in back))
-    pa = (back[0].Raw.astype(np.float64) + back[0].Offset) * back[0].Raw_unit
-    print(f"wrote {len(reads)} reads to {path} and read them back: all equal")
-    print(f"  samples      {samples:,} int16 ({raw_bytes / 1e6:.1f} MB raw)")
-    print(f"  stored       {stored / 1e6:.1f} MB in dat: {stored / raw_bytes:.2f} of raw int16")
-    print(f"  write        {raw_bytes / 1e6 / wrote:.0f} MB/s of signal ({args.threads} threads)")
-    print(f"  read         {raw_bytes / 1e6 / read_s:.0f} MB/s of signal")
-    print(f"  first read   {back[0].ID}: {len(back[0].Raw):,} samples, "
-          f"{len(back[0].Fastq)} bases, median {np.median(pa):.1f} pA")
-    print(idx.head().to_string())
+
+def _demo(args: argparse.Namespace) -> int:
+    from xsz._demo import run_demo
+
+    workdir = Path(args.path or tempfile.mkdtemp(prefix="xsz-demo-"))
+    if workdir.exists() and any(workdir.iterdir()):
+        if not args.force:
+            raise StoreExistsError(f"{workdir} exists and is not empty; pass --force to reuse it")
+        for name in ("demo.pod5", "demo.sz", "demo-reads.zarr", "demo-regular.zarr",
+                     "back-reads.sz", "back-regular.sz"):
+            target = workdir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    report = run_demo(workdir, n_reads=args.reads, seed=args.seed, n_threads=args.threads)
+    raw = report.raw_bytes
+    print(f"{report.n_reads:,} generated nanopore-like reads ({report.n_samples:,} int16 samples, "
+          f"{_mb(raw)} raw) in {workdir}:")
+    width = max(len(what) for what, *_ in report.steps)
+    for what, path, nbytes, seconds in report.steps:
+        print(f"  {what:<{width}}  {path.name:<18} {_mb(nbytes):>9}  {nbytes / raw:5.2f} of raw  "
+              f"{seconds:6.2f} s  {raw / 1e6 / max(seconds, 1e-9):7,.0f} MB/s of signal")
+    print(f"every read of {', '.join(p.name for p in report.checked)} checked: all equal to the "
+          "generated reads (ID, calibration, channel, signal); the SZ store made back from the "
+          "reads layout holds the very same frames")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from xsz.convert import convert
+
+    summary = convert(
+        args.src, args.dst, src_format=args.src_format, dst_format=args.dst_format,
+        moves=args.moves, read_ids=_read_ids(args.ids) if args.ids else None, layout=args.layout, codec=args.codec, overwrite=args.force,
+        n_threads=args.threads, progress=not args.quiet,
+    )
+    seconds = max(summary.seconds, 1e-9)
+    print(f"{summary.source} ({summary.source_format}, {_mb(summary.nbytes_source)}) -> "
+          f"{summary.destination} ({summary.destination_format}, "
+          f"{_mb(summary.nbytes_destination)}): {summary.n_reads:,} "
+          f"read{'' if summary.n_reads == 1 else 's'} in {seconds:.2f} s "
+          f"({summary.nbytes_source / 1e6 / seconds:,.0f} MB/s; {' then '.join(summary.steps)})")
     return 0
 
 
@@ -176,12 +191,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="report every problem, not the first")
     p.set_defaults(func=_verify)
 
-    demo = sub.add_parser("demo", help="write a generated nanopore-like SZ store, read it back")
-    demo.add_argument("path", nargs="?", help="where to write (default: a new temporary folder)")
-    demo.add_argument("-n", "--reads", type=int, default=2000, help="reads to generate")
+    p = sub.add_parser(
+        "convert", parents=[common], help="pod5/BLOW5/SLOW5/FAST5 -> SZ, SZ <-> Zarr, SZ -> pod5",
+        description="Convert between formats, recognised by content (SRC) and by name (DST: "
+        ".sz, .zarr or .zip, .pod5). Nanopore files and Zarr stores become SZ; SZ stores "
+        "become Zarr or pod5; other directions go through a temporary SZ store.",
+    )
+    p.add_argument("src", metavar="SRC", help="file or store to read")
+    p.add_argument("dst", metavar="DST", help="file or store to write")
+    p.add_argument("--from", dest="src_format", choices=FORMATS, help="read SRC as this format")
+    p.add_argument("--to", dest="dst_format", choices=TARGETS, help="write DST as this format")
+    p.add_argument("--moves", metavar="SAM", help="SAM/BAM with move tables (nanopore sources)")
+    p.add_argument("--ids", metavar="FILE", help="only the reads listed in FILE, one per line "
+                   "('-': stdin), for nanopore sources and SZ -> pod5")
+    p.add_argument("--layout", choices=LAYOUTS, help="Zarr layout (default: reads)")
+    p.add_argument("--codec", choices=CODECS, help="codec of the regular layout (default: svb-zstd)")
+    p.add_argument("--force", action="store_true", help="replace DST if it has DST's format")
+    p.set_defaults(func=_convert)
+
+    demo = sub.add_parser(
+        "demo", parents=[common],
+        help="convert a generated run pod5 -> SZ -> Zarr -> SZ, check every read",
+    )
+    demo.add_argument("path", nargs="?", help="folder to work in (default: a new temporary one)")
+    demo.add_argument("-n", "--reads", type=int, default=1000, help="reads to generate")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
-    demo.add_argument("--force", action="store_true", help="replace PATH if it is an SZ store")
+    demo.add_argument("--force", action="store_true", help="work in PATH even if not empty")
     demo.set_defaults(func=_demo)
     return parser
 
@@ -191,11 +226,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (XszError, OSError) as exc:
+    except (XszError, OSError, ImportError) as exc:
         if os.environ.get("XSZ_DEBUG"):
             raise
         print(f"xsz: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if os.environ.get("XSZ_DEBUG"):
+            raise
+        print("xsz: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

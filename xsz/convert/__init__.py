@@ -1,29 +1,56 @@
-"""Conversions into SZ stores: nanopore files (pod5, SLOW5/BLOW5, FAST5) with their basecalls.
+"""Conversions: nanopore files (pod5, SLOW5/BLOW5, FAST5) into SZ, SZ to Zarr and back.
 
 Pure functions for the ``xsz`` command and for notebooks; no argument parsing
 here. `detect_format` recognises files by content; `import_reads` streams a
 source's reads into a new SZ store, with one schema for every source format
 (`READ_FIELDS`, plus `BASECALL_FIELDS` when a SAM/BAM with move tables is given).
-`export_pod5` writes such a store back to pod5. The format packages (pod5,
-pyslow5, h5py + vbz-h5py-plugin, pysam) are imported only when a file of theirs
-is read or written.
+`export_pod5` writes such a store back to pod5. `to_zarr` and `from_zarr` turn
+SZ stores into Zarr stores and back (they import zarr, so they load on first
+use). The format packages (pod5, pyslow5, h5py + vbz-h5py-plugin, pysam) are
+imported only when a file of theirs is read or written.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from xsz.convert._convert import TARGETS, ConvertSummary, convert, target_format
 from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._import import ImportSummary, import_reads
+from xsz.convert._options import CODECS, LAYOUTS
 from xsz.convert._schema import BASECALL_FIELDS, READ_FIELDS, import_schema
+
+if TYPE_CHECKING:
+    from xsz.convert._zarr import ZarrSummary, from_zarr, to_zarr
 
 __all__ = [
     "BASECALL_FIELDS",
+    "CODECS",
     "FORMATS",
     "READ_FIELDS",
     "SIGNAL_FORMATS",
+    "TARGETS",
+    "ConvertSummary",
     "ImportSummary",
+    "LAYOUTS",
+    "ZarrSummary",
+    "convert",
     "detect_format",
     "export_pod5",
+    "from_zarr",
     "import_reads",
     "import_schema",
+    "target_format",
+    "to_zarr",
 ]
+
+_ZARR_NAMES = frozenset({"ZarrSummary", "from_zarr", "to_zarr"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _ZARR_NAMES:  # imports zarr: only on demand
+        from xsz.convert import _zarr
+
+        return getattr(_zarr, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,6 +13,10 @@ decoded, except that text frames are checked to hold UTF-8. Any other layout
 (regular chunks from ``xarray.Dataset.to_zarr``, other codecs) is read through
 zarr a block of reads at a time, split by the counts and encoded. Chunks zarr
 never wrote (it skips chunks that are all fill value) hold the fill value.
+
+`write_hierarchy` does the same for any zarr group, such as a Zarr store on
+disk (`xsz.convert.from_zarr`): chunks are fetched from its store as bytes,
+and zarr format 2 arrays name their dimensions with ``_ARRAY_DIMENSIONS``.
 """
 
 from __future__ import annotations
@@ -33,17 +37,19 @@ from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variab
 from xsz.store._arrays import parse_counts
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
 
     import numpy.typing as npt
-    from zarr.core.metadata.v3 import ArrayV3Metadata
 
     from xsz.format import Field
     from xsz.store._store import SZStore
 
-__all__ = ["commit"]
+__all__ = ["Fetch", "commit", "write_hierarchy"]
 
 Array = zarr.Array[Any]
+type Fetch = Callable[[Sequence[str]], list[bytes | memoryview | None]]
+"""The bytes of several chunk keys as stored (``None`` for a key never written)."""
 
 BLOCK_VALUES: Final = 1 << 24
 """Decoded values held at once while re-encoding (per dataset)."""
@@ -59,17 +65,65 @@ def commit(store: SZStore) -> None:
     `RecordError` for a value that cannot be stored; the path is then untouched.
     """
     group = zarr.open_group(store, mode="r+", use_consolidated=False)
+    write_hierarchy(
+        group,
+        store.path,
+        fetch=lambda keys: [store._value_bytes(key) for key in keys],
+        where=str(store.path),
+        created=store._created,
+        overwrite=True,
+    )
+
+
+def write_hierarchy(
+    group: zarr.Group,
+    path: Path,
+    *,
+    fetch: Fetch,
+    where: str,
+    created: Callable[[str], int] | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int], object] | None = None,
+) -> int:
+    """Write the SZ-shaped hierarchy `group` as a new SZ store at `path`.
+
+    Parameters
+    ----------
+    group
+        One group of 1-D arrays in `xsz.mapping`'s layout (zarr format 3, or 2
+        with ``_ARRAY_DIMENSIONS``).
+    path
+        The SZ store to create, atomically (`SZWriter`).
+    fetch
+        The stored bytes of chunk keys of `group`'s store, for datasets whose
+        chunks are already SZ frames (copied, not decoded).
+    where
+        How error messages name the hierarchy.
+    created
+        The creation rank of an array by name (orders the columns when the
+        group has no ``sz_columns``); by name when ``None``.
+    overwrite
+        Replace an SZ store at `path`.
+    progress
+        Called with the number of reads written so far, after each block.
+
+    Returns
+    -------
+    int
+        The number of reads written.
+    """
     arrays: dict[str, Array] = {}
     # zarr lists members in no fixed order: take them in the order they were created,
     # which gives the SZ columns their order when the group names none (sz_columns)
-    for name, node in sorted(group.members(), key=lambda m: (store._created(m[0]), m[0])):
+    rank = created or (lambda name: -1)
+    for name, node in sorted(group.members(), key=lambda m: (rank(m[0]), m[0])):
         if not isinstance(node, zarr.Array):
             raise SchemaError(
-                f"{store.path}: {name!r} is a group; an SZ hierarchy is one group of 1-D arrays"
+                f"{where}: {name!r} is a group; an SZ hierarchy is one group of 1-D arrays"
             )
         arrays[name] = node
     if not arrays:
-        raise SchemaError(f"{store.path}: the hierarchy has no arrays, so there is no SZ schema")
+        raise SchemaError(f"{where}: the hierarchy has no arrays, so there is no SZ schema")
     variables = {name: _variable(name, a) for name, a in arrays.items()}
     schema, header, names = schema_from_variables(variables, dict(group.attrs))
     n = _n_reads(arrays, variables)
@@ -84,10 +138,11 @@ def commit(store: SZStore) -> None:
         attributes[[f.name for f in schema.attributes].index(id_field)] if id_field else None
     )
     sources = [
-        _source(f, arrays[names[f.name]], counts.get(f.name), store, reads) for f in schema.datasets
+        _source(f, arrays[names[f.name]], counts.get(f.name), fetch, reads)
+        for f in schema.datasets
     ]
     with (
-        SZWriter(store.path, schema, header=header, overwrite=True, n_threads=0) as writer,
+        SZWriter(path, schema, header=header, overwrite=overwrite, n_threads=0) as writer,
         ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="xsz-commit") as pool,
     ):
         for lo in range(0, n, BLOCK_READS):
@@ -99,30 +154,30 @@ def commit(store: SZStore) -> None:
                     [block[row - lo] for block in frames],
                     [None if f.is_text else int(counts[f.name][row]) for f in schema.datasets],
                 )
-
-
-def _v3(name: str, array: Array) -> ArrayV3Metadata:
-    metadata = array.metadata
-    if metadata.zarr_format != 3:
-        raise SchemaError(
-            f"array {name!r} is zarr format {metadata.zarr_format}; write SZ hierarchies "
-            "in zarr format 3 (dimension_names name the dimensions)"
-        )
-    return metadata
+            if progress is not None:
+                progress(hi)
+    return n
 
 
 def _variable(name: str, array: Array) -> Variable:
-    dims = _v3(name, array).dimension_names
+    metadata = array.metadata
+    if metadata.zarr_format == 3:
+        dims = metadata.dimension_names
+    else:  # zarr format 2 (xarray's convention)
+        listed = array.attrs.get("_ARRAY_DIMENSIONS")
+        dims = tuple(listed) if isinstance(listed, list) else None
     if dims is None or None in dims:
         raise SchemaError(
             f"array {name!r} does not name its dimensions (zarr dimension_names); SZ arrays "
             f"lie on {READ_DIM!r} or on a '<dataset>_sample' dimension"
         )
-    attrs = dict(array.attrs)
+    attrs = {k: v for k, v in array.attrs.items() if k != "_ARRAY_DIMENSIONS"}
     dtype = np.dtype(array.dtype)
     code = attrs.get("sz_code")
     if array.size == 0 and isinstance(code, str) and code in CODES:
         dtype = CODES[code]  # no values: writers (xarray) guess the type, SZ knew it
+    elif code == "F128" and dtype == np.float64:
+        dtype = CODES[code]  # F128 written as float64 for readers without xsz.float80
     return Variable(tuple(str(d) for d in dims), dtype, attrs)
 
 
@@ -182,21 +237,24 @@ def _attribute_values(array: Array, f: Field) -> list[Any]:
 
 
 def _source(
-    f: Field, array: Array, counts: npt.NDArray[np.int64] | None, store: SZStore, reads: _Reads
-) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
+    f: Field, array: Array, counts: npt.NDArray[np.int64] | None, fetch: Fetch, reads: _Reads
+) -> Callable[[int, int, ThreadPoolExecutor], list[bytes | memoryview]]:
     """A function giving the frames of reads ``lo:hi`` of dataset `f`."""
-    metadata = _v3(f.name, array)
-    codecs = metadata.codecs
-    as_frames = len(codecs) == 1 and isinstance(codecs[0], SvbZstdCodec)
-    grid = metadata.chunk_grid
+    metadata = array.metadata
+    as_frames = (
+        metadata.zarr_format == 3
+        and len(metadata.codecs) == 1
+        and isinstance(metadata.codecs[0], SvbZstdCodec)
+    )
+    grid = metadata.chunk_grid if metadata.zarr_format == 3 else None
     if f.is_text:
         if as_frames and array.dtype.kind == "O" and isinstance(grid, RegularChunkGridMetadata):
-            return _text_frames(f, array, store, reads)
+            return _text_frames(f, array, fetch, reads)
         return _text_values(f, array, reads)
     assert counts is not None
     filled = counts[counts > 0]
     if as_frames and _edges(grid, len(filled)) == tuple(filled.tolist()):
-        return _ragged_frames(f, array, counts, store)
+        return _ragged_frames(f, array, counts, fetch)
     return _ragged_values(f, array, counts)
 
 
@@ -210,23 +268,26 @@ def _edges(grid: object, n_chunks: int) -> tuple[int, ...] | None:
 
 
 def _ragged_frames(
-    f: Field, array: Array, counts: npt.NDArray[np.int64], store: SZStore
-) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
+    f: Field, array: Array, counts: npt.NDArray[np.int64], fetch: Fetch
+) -> Callable[[int, int, ThreadPoolExecutor], list[bytes | memoryview]]:
     chunk_of = np.cumsum(counts > 0) - 1  # row -> its chunk (for rows with samples)
     prefix = array.path
 
-    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
-        out = []
+    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes | memoryview]:
+        filled = [row for row in range(lo, hi) if counts[row]]
+        found = dict(
+            zip(filled, fetch([f"{prefix}/c/{int(chunk_of[row])}" for row in filled]), strict=True)
+        )
+        out: list[bytes | memoryview] = []
         for row in range(lo, hi):
             n = int(counts[row])
+            frame = found.get(row)
             if n == 0:
                 out.append(_EMPTY_FRAME)
-                continue
-            found = store._value_bytes(f"{prefix}/c/{int(chunk_of[row])}")
-            if found is None:  # all fill value: zarr did not store it
+            elif frame is None:  # all fill value: zarr did not store it
                 out.append(encode_array(np.full(n, array.fill_value, dtype=f.dtype)))
             else:
-                out.append(found)
+                out.append(frame)
         return out
 
     return frames
@@ -234,11 +295,11 @@ def _ragged_frames(
 
 def _ragged_values(
     f: Field, array: Array, counts: npt.NDArray[np.int64]
-) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
+) -> Callable[[int, int, ThreadPoolExecutor], list[bytes | memoryview]]:
     starts = np.concatenate([[0], np.cumsum(counts)])
 
-    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
-        out: list[bytes] = []
+    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes | memoryview]:
+        out: list[bytes | memoryview] = []
         row = lo
         while row < hi:  # sub-blocks of at most BLOCK_VALUES values (or one read)
             stop = max(
@@ -258,15 +319,14 @@ def _ragged_values(
 
 
 def _text_frames(
-    f: Field, array: Array, store: SZStore, reads: _Reads
-) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
+    f: Field, array: Array, fetch: Fetch, reads: _Reads
+) -> Callable[[int, int, ThreadPoolExecutor], list[bytes | memoryview]]:
     prefix = array.path
 
-    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
-        out = []
-        for row in range(lo, hi):
-            key = f"{prefix}/c/{row}"
-            frame = store._value_bytes(key)
+    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes | memoryview]:
+        out: list[bytes | memoryview] = []
+        keys = [f"{prefix}/c/{row}" for row in range(lo, hi)]
+        for row, key, frame in zip(range(lo, hi), keys, fetch(keys), strict=True):
             if frame is None:  # the fill value: zarr did not store it
                 out.append(_text_frame(f, row, array.fill_value, reads))
                 continue
@@ -282,8 +342,8 @@ def _text_frames(
 
 def _text_values(
     f: Field, array: Array, reads: _Reads
-) -> Callable[[int, int, ThreadPoolExecutor], list[bytes]]:
-    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes]:
+) -> Callable[[int, int, ThreadPoolExecutor], list[bytes | memoryview]]:
+    def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes | memoryview]:
         values = np.asarray(array[lo:hi]).astype(object).tolist()
         return [_text_frame(f, lo + k, v, reads) for k, v in enumerate(values)]
 

@@ -1,0 +1,264 @@
+"""`convert`: any supported direction between nanopore files, SZ, Zarr and pod5, in one call.
+
+The SZ store is the hub. A source that is not SZ is first brought into SZ
+(`import_reads` for pod5 / BLOW5 / SLOW5 / FAST5, `from_zarr` for Zarr); a
+destination that is not SZ is then made from it (`to_zarr`, `export_pod5`).
+When both ends are not SZ, the SZ store in between is a hidden temporary
+sibling of the destination, removed at the end. Every step writes aside and
+renames into place, so a failed or interrupted conversion leaves no
+destination that looks finished.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from xsz.convert._dest import check_destination
+from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
+from xsz.convert._export import export_pod5
+from xsz.convert._import import import_reads
+from xsz.errors import SourceError, StoreExistsError, UsageError
+from xsz.format import check_replaceable
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Iterable
+
+    from xsz.convert._options import Layout
+
+__all__ = ["TARGETS", "ConvertSummary", "convert", "target_format"]
+
+TARGETS: Final = ("sz", "zarr", "pod5")
+"""The formats `convert` writes."""
+_SUFFIXES: Final = {".sz": "sz", ".zarr": "zarr", ".zip": "zarr", ".pod5": "pod5"}
+
+
+@dataclass(frozen=True)
+class ConvertSummary:
+    """What `convert` did."""
+
+    source: Path
+    destination: Path
+    source_format: str
+    destination_format: str
+    steps: tuple[str, ...]
+    """The conversions made, such as ``("pod5 -> sz", "sz -> zarr")``."""
+    n_reads: int
+    nbytes_source: int
+    nbytes_destination: int
+    seconds: float
+
+
+class _Bar:
+    """A tqdm bar made on the first report, when the total is known."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc = desc
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.bar is None and self.desc:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, unit="read", desc=self.desc, dynamic_ncols=True)
+            self.desc = ""  # one bar per step
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def target_format(path: str | os.PathLike[str]) -> str:
+    """The format a destination's name asks for: ``.sz``, ``.zarr`` / ``.zip``, ``.pod5``.
+
+    Examples
+    --------
+    >>> target_format("run.zarr"), target_format("run.zarr.zip"), target_format("x.SZ")
+    ('zarr', 'zarr', 'sz')
+    """
+    found = _SUFFIXES.get(Path(path).suffix.lower())
+    if found is None:
+        raise UsageError(
+            f"cannot tell which format to write from the name {str(path)!r}: end it with "
+            f"{', '.join(_SUFFIXES)}, or say it (--to {'|'.join(TARGETS)})"
+        )
+    return found
+
+
+def _source_format(src: Path, given: str | None) -> str:
+    if given is not None:
+        if given not in FORMATS:
+            raise UsageError(f"source format must be one of {', '.join(FORMATS)}, got {given!r}")
+        return given
+    try:
+        return detect_format(src)
+    except SourceError:
+        if src.is_dir():  # a directory of nanopore files: import_reads walks it
+            return "nanopore files"
+        raise
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def convert(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    src_format: str | None = None,
+    dst_format: str | None = None,
+    moves: str | os.PathLike[str] | None = None,
+    read_ids: Iterable[str] | None = None,
+    layout: Layout | None = None,
+    codec: str | None = None,
+    overwrite: bool = False,
+    n_threads: int = 2,
+    progress: bool | Callable[[int, int | None], object] = False,
+) -> ConvertSummary:
+    """Convert `src` to `dst`: nanopore files or Zarr to SZ, SZ to Zarr or pod5, or through SZ.
+
+    Parameters
+    ----------
+    src
+        A pod5, BLOW5, SLOW5 or FAST5 file (or a directory of them), an SZ store
+        or a Zarr store, recognised by content.
+    dst
+        What to write; its format comes from its name (``.sz``, ``.zarr`` or
+        ``.zip``, ``.pod5``) unless `dst_format` says it.
+    src_format, dst_format
+        Override recognition (`xsz.convert.FORMATS`; `TARGETS`).
+    moves
+        A SAM/BAM with move tables, for nanopore sources (see `import_reads`).
+    read_ids
+        Only these reads: for nanopore sources (all must exist, see
+        `import_reads`) and for SZ -> pod5 (`export_pod5`).
+    layout, codec
+        For a Zarr destination (see `to_zarr`); default ``"reads"``, ``"svb-zstd"``.
+    overwrite
+        Replace an existing destination of the same format.
+    n_threads
+        Worker threads of each step.
+    progress
+        ``True`` for tqdm bars; a callable gets ``(reads_done, reads_total)``.
+
+    Returns
+    -------
+    ConvertSummary
+
+    Raises
+    ------
+    UsageError
+        A direction xsz does not convert, or options that do not apply to it.
+    SourceError, SZFormatError, SchemaError, StoreExistsError, ReadNotFoundError
+        From the steps, see `import_reads`, `from_zarr`, `to_zarr`, `export_pod5`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsz.format import Schema, SZWriter
+    >>> tmp = getfixture("tmp_path")
+    >>> with SZWriter(tmp / "a.sz", Schema.build([("ID", str)], [("Raw", np.int16)])) as w:
+    ...     w.put("r1", np.arange(4))
+    >>> convert(tmp / "a.sz", tmp / "a.zip").steps
+    ('sz -> zarr',)
+    >>> back = convert(tmp / "a.zip", tmp / "b.sz")
+    >>> back.source_format, back.destination_format, back.n_reads
+    ('zarr', 'sz', 1)
+    """
+    start = time.perf_counter()
+    source, dest = Path(src), Path(dst)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such file or directory")
+    fmt = _source_format(source, src_format)
+    out = dst_format or target_format(dest)
+    if out not in TARGETS:
+        raise UsageError(f"xsz writes {', '.join(TARGETS)}, not {out!r}")
+    nanopore = fmt in SIGNAL_FORMATS or fmt == "nanopore files"
+    if fmt == out:
+        raise UsageError(
+            f"{source} is already {fmt}: convert changes formats (to copy or select reads of "
+            "an SZ store, use xsz subset or xsz merge)"
+        )
+    if moves is not None and not nanopore:
+        raise UsageError(f"--moves adds basecalls to imported reads; {source} is {fmt}, not a "
+                         "nanopore file")
+    if read_ids is not None and not (nanopore or (fmt == "sz" and out == "pod5")):
+        raise UsageError(f"a selection of reads applies to nanopore sources and to SZ -> pod5, "
+                         f"not to {fmt} -> {out}")
+    if out != "zarr" and (layout is not None or codec is not None):
+        raise UsageError(f"layout and codec apply to Zarr destinations, not to {out}")
+    if out == "sz":
+        try:
+            check_replaceable(dest, overwrite)
+        except StoreExistsError as exc:  # say how with the command too
+            raise StoreExistsError(f"{exc} (xsz: --force)") from None
+    else:
+        check_destination(dest, overwrite=overwrite, kind=out)
+
+    steps: list[str] = []
+    hub = source
+    temporary = None
+    bars: list[_Bar] = []
+
+    def bar(desc: str) -> bool | Callable[[int, int | None], object]:
+        if progress is not True:
+            return progress
+        for done in bars:  # the step before is over
+            done.close()
+        bars.append(_Bar(desc))
+        return bars[-1]
+
+    try:
+        if fmt != "sz":
+            hub = dest if out == "sz" else dest.parent / f".{dest.name}.via-{uuid.uuid4().hex[:8]}.sz"
+            temporary = None if out == "sz" else hub
+            if nanopore:
+                import_reads(
+                    source, hub, format=fmt if fmt in SIGNAL_FORMATS else None, moves=moves,
+                    read_ids=read_ids,
+                    overwrite=overwrite and out == "sz", n_threads=n_threads,
+                    progress=bar(f"{source.name} -> sz"),
+                )
+            else:
+                from xsz.convert._zarr import from_zarr
+
+                from_zarr(source, hub, overwrite=overwrite and out == "sz",
+                          progress=bar(f"{source.name} -> sz"))
+            steps.append(f"{'nanopore files' if fmt == 'nanopore files' else fmt} -> sz")
+        if out == "zarr":
+            from xsz.convert._zarr import to_zarr
+
+            to_zarr(
+                hub, dest, layout=layout or "reads", codec=codec or "svb-zstd",
+                overwrite=overwrite, n_threads=n_threads, progress=bar(f"sz -> {dest.name}"),
+            )
+            steps.append("sz -> zarr")
+        elif out == "pod5":
+            export_pod5(hub, dest, read_ids=read_ids if fmt == "sz" else None, overwrite=overwrite,
+                        progress=bar(f"sz -> {dest.name}"))
+            steps.append("sz -> pod5")
+        from xsz.format import SZReader
+
+        with SZReader(hub) as reader:
+            n_reads = len(reader)
+    finally:
+        for each in bars:
+            each.close()
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+    return ConvertSummary(
+        source=source, destination=dest, source_format=fmt, destination_format=out,
+        steps=tuple(steps), n_reads=n_reads, nbytes_source=_size(source),
+        nbytes_destination=_size(dest), seconds=time.perf_counter() - start,
+    )

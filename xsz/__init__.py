@@ -10,6 +10,8 @@ face (`xsz.backend`, `xsz.accessor`); `SZStore` the zarr face (`xsz.store`);
 
 from __future__ import annotations
 
+import os
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
@@ -20,6 +22,27 @@ from xsz.convert import detect_format, export_pod5, import_reads
 from xsz.format import Schema, SZReader, SZWriter
 
 register_accessor()  # ds.sz, without importing xarray here (see xsz._register)
+
+
+def _enable_rectilinear_chunks() -> None:
+    """Let zarr read SZ's one-chunk-per-read layout (SZStore, ``to_zarr(layout="reads")``).
+
+    zarr 3.4 gates rectilinear chunk grids behind ``array.rectilinear_chunks``
+    and checks it before any plug-in of xsz's is loaded, so importing xsz turns
+    it on: through zarr's config when zarr is loaded already, else through the
+    environment variable zarr reads when it loads (unless that is set already).
+    Nothing else about zarr changes; regular arrays are unaffected.
+    """
+    if "zarr" in sys.modules:
+        import zarr
+
+        if not zarr.config.get("array.rectilinear_chunks"):
+            zarr.config.set({"array.rectilinear_chunks": True})
+    else:
+        os.environ.setdefault("ZARR_ARRAY__RECTILINEAR_CHUNKS", "True")
+
+
+_enable_rectilinear_chunks()
 
 if TYPE_CHECKING:
     from xsz.convert import from_zarr, to_zarr

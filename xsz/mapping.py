@@ -36,6 +36,8 @@ from xsz.format import ID_FIELD, Field, Schema
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from xsz.format import SZReader
+
 __all__ = [
     "COLUMNS_ATTR",
     "READ_DIM",
@@ -45,6 +47,7 @@ __all__ = [
     "VariableSpec",
     "count_name",
     "group_attrs",
+    "index_values",
     "layout",
     "sample_dim",
     "schema_from_variables",
@@ -216,6 +219,18 @@ def _column_order(fields: Mapping[str, Any], columns: object) -> list[str]:
     rest = [n for n in fields if n not in listed]
     ids = [n for n in rest if n == ID_FIELD]
     return listed + ids + [n for n in rest if n != ID_FIELD]
+
+
+def index_values(spec: VariableSpec, reader: SZReader) -> np.ndarray[Any, Any]:
+    """The values of a per-read variable (ID, attribute, count, position), all from
+    the index: nothing of ``dat`` is read."""
+    if spec.role == "read_position":
+        return np.arange(len(reader), dtype=np.int64)
+    if spec.field is None or spec.role not in ("read_id", "attribute", "count"):
+        raise SchemaError(f"variable {spec.name!r} ({spec.role}) is not made from the index")
+    if spec.role == "count":
+        return reader.counts(spec.field.name).astype(np.int64, copy=False)
+    return reader.index.attribute(spec.field.name)
 
 
 def variables_of(specs: Iterable[VariableSpec]) -> dict[str, Variable]:

@@ -46,7 +46,7 @@ from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR
 from xsz.codec._zarr import SvbZstdCodec
 from xsz.convert._options import CODECS
 from xsz.errors import UsageError, XszWarning
-from xsz.mapping import group_attrs, layout
+from xsz.mapping import group_attrs, index_values, layout
 from xsz.store._arrays import READ_CHUNK, ZARR_JSON, group_document
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def write_regular(
             config={"write_empty_chunks": True},
         )
         if spec.role not in ("ragged", "text"):
-            arrays[name][:] = rounding(name, _index_values(spec, reader))
+            arrays[name][:] = rounding(name, index_values(spec, reader))
 
     streams = {
         name: _Stream(arrays[name], lengths[name])
@@ -263,15 +263,6 @@ def _batches(ends: npt.NDArray[np.int64], n: int) -> list[int]:
         hi = int(np.searchsorted(ends, base + BATCH_BYTES, side="right"))
         bounds.append(min(n, max(hi, lo + 1)))
     return bounds
-
-
-def _index_values(spec: VariableSpec, reader: SZReader) -> np.ndarray[Any, Any]:
-    if spec.role == "read_position":
-        return np.arange(len(reader), dtype=np.int64)
-    assert spec.field is not None
-    if spec.role == "count":
-        return reader.counts(spec.field.name).astype(np.int64, copy=False)
-    return reader.index.attribute(spec.field.name)
 
 
 def _consolidate(store: Store, attrs: dict[str, Any], names: list[str]) -> None:

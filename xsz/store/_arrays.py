@@ -37,7 +37,7 @@ from numcodecs.vlen import VLenUTF8
 from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR
 from xsz.codec._zdtype import FLOAT80_NAME
 from xsz.errors import SchemaError, UsageError
-from xsz.mapping import group_attrs, layout
+from xsz.mapping import group_attrs, index_values, layout
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -229,7 +229,7 @@ class ArrayView:
                 self.counts = reader.counts(f.name)
                 self.rows = np.flatnonzero(self.counts > 0)
         else:
-            self.values = _index_values(spec, reader)
+            self.values = index_values(spec, reader)
         self.doc = array_document(spec, n, self.counts)
         self.document = json.dumps(self.doc).encode()
 
@@ -282,12 +282,3 @@ def _array_doc(
         "attributes": attrs,
         "dimension_names": list(dims),
     }
-
-
-def _index_values(spec: VariableSpec, reader: SZReader) -> np.ndarray[Any, Any]:
-    if spec.role == "read_position":
-        return np.arange(len(reader), dtype=np.int64)
-    assert spec.field is not None
-    if spec.role == "count":
-        return reader.counts(spec.field.name).astype(np.int64, copy=False)
-    return reader.index.attribute(spec.field.name)

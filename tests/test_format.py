@@ -497,3 +497,28 @@ def test_format_coalesce_splits_long_runs(monkeypatch):
     assert covered == list(range(13))
     one_big = list(_coalesce.coalesce(np.array([0, 10]), np.array([5000, 20])))
     assert one_big == [(0, 5000, [0, 1])]  # a single range may exceed the span
+
+
+@pytest.mark.parametrize("damage", ["magic", "payload", "claims"])
+def test_format_batched_decode_names_the_corrupt_read(written, tmp_path, damage):
+    """dataset()/read_into decode whole blocks at once; a bad frame is still named."""
+    path, reads = written
+    copy = tmp_path / "copy.sz"
+    shutil.copytree(path, copy)
+    with SZReader(copy) as reader:
+        start = int(reader.index.frame_offset["Raw"][23])
+        size = int(reader.index.frame_size["Raw"][23])
+    data = bytearray((copy / "dat").read_bytes())
+    if damage == "magic":
+        data[start : start + 4] = b"XXXX"
+    elif damage == "payload":  # keep the header, wreck the compressed blocks
+        data[start + 12 : start + size] = bytes(size - 12)
+    else:  # the header claims far more bytes than 4,000 values can take
+        data[start + 4] = 0xA0  # single segment, 4-byte content size
+        data[start + 5 : start + 9] = (1 << 30).to_bytes(4, "little")
+    (copy / "dat").write_bytes(bytes(data))
+    with SZReader(copy) as reader:
+        assert np.array_equal(reader.dataset("Raw", [22])[0], reads[22][3])
+        for n_threads in (1, 2):
+            with pytest.raises(SZFormatError, match=r"read 'read_00023' \(row 23\), dataset 'Raw'"):
+                reader.dataset("Raw", n_threads=n_threads)

@@ -254,7 +254,80 @@ static PyObject *kernels_encode(PyObject *self, PyObject *args)
     return result;
 }
 
+/* decode_many(payloads, counts, positions, out, itemsize, delta) -> int
+ * Decode payloads[i] (counts[i] values) into out[positions[i]:], all with the
+ * GIL released once. counts and positions are int64 buffers. Returns -1 when
+ * every payload decoded, else the index of the first one that did not (the
+ * caller names it); out is then partly written. */
+static PyObject *kernels_decode_many(PyObject *self, PyObject *args)
+{
+    PyObject *seq_arg;
+    Py_buffer counts_buf, positions_buf, out;
+    int itemsize, delta;
+    if (!PyArg_ParseTuple(args, "Oy*y*w*ip", &seq_arg, &counts_buf, &positions_buf, &out,
+                          &itemsize, &delta))
+        return NULL;
+    PyObject *result = NULL;
+    PyObject *seq = PySequence_Fast(seq_arg, "payloads must be a sequence");
+    Py_buffer *views = NULL;
+    Py_ssize_t n = 0, acquired = 0;
+    if (seq == NULL)
+        goto done;
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (itemsize != 2 && itemsize != 4) {
+        PyErr_SetString(PyExc_ValueError, "itemsize must be 2 or 4");
+        goto done;
+    }
+    if (counts_buf.len != n * 8 || positions_buf.len != n * 8) {
+        PyErr_SetString(PyExc_ValueError, "counts and positions need one int64 per payload");
+        goto done;
+    }
+    const int64_t *counts = (const int64_t *)counts_buf.buf;
+    const int64_t *positions = (const int64_t *)positions_buf.buf;
+    Py_ssize_t capacity = out.len / itemsize;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (counts[i] < 0 || positions[i] < 0 || positions[i] + counts[i] > capacity) {
+            PyErr_Format(PyExc_ValueError, "payload %zd does not fit out", i);
+            goto done;
+        }
+    }
+    views = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_buffer));
+    if (views == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; acquired < n; acquired++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, acquired), &views[acquired],
+                               PyBUF_SIMPLE) < 0)
+            goto done;
+    }
+    Py_ssize_t failed = -1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char *target = (char *)out.buf + positions[i] * itemsize;
+        if (decode_impl((const uint8_t *)views[i].buf, views[i].len, counts[i], target,
+                        itemsize, delta) != 0) {
+            failed = i;
+            break;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(failed);
+done:
+    for (Py_ssize_t i = 0; i < acquired; i++)
+        PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    Py_XDECREF(seq);
+    PyBuffer_Release(&counts_buf);
+    PyBuffer_Release(&positions_buf);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef kernels_methods[] = {
+    {"decode_many", kernels_decode_many, METH_VARARGS,
+     "decode_many(payloads, counts, positions, out, itemsize, delta) -> int: many payloads "
+     "into out at once; -1, or the index of the first that failed."},
     {"decode", kernels_decode, METH_VARARGS,
      "decode(payload, count, out, itemsize, delta) -> None: streamvbyte (+zigzag-delta) into out."},
     {"encode", kernels_encode, METH_VARARGS,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import zstandard
 
-from xsz.codec import decode_array, decode_into, decode_text
+from xsz.codec import decode_array, decode_blocks_into, decode_into, decode_text
 from xsz.errors import (
     CodecError,
     ReadNotFoundError,
@@ -265,11 +265,24 @@ class SZReader:
     ) -> list[memoryview]:
         """The bytes ``dat[starts[i]:ends[i]]`` for every i, with coalesced preads."""
         out: list[memoryview] = [memoryview(b"")] * len(starts)
+        first, last = starts.tolist(), ends.tolist()
         for lo, hi, members in coalesce(starts, ends):
             block = memoryview(self._pread(hi - lo, lo))
             for k in members:
-                out[k] = block[starts[k] - lo : ends[k] - lo]
+                out[k] = block[first[k] - lo : last[k] - lo]
         return out
+
+    def fetch_blocks(
+        self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+    ) -> tuple[list[tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64]]], npt.NDArray[np.int64]]:
+        """Like `fetch`, but whole coalesced reads: ``[(bytes, starts in it, sizes)]``
+        and the order of the ranges across them (``order[j]``: which range is j-th)."""
+        blocks, order = [], []
+        for lo, hi, members in coalesce(starts, ends):
+            m = np.asarray(members, dtype=np.int64)
+            blocks.append((self._pread(hi - lo, lo), starts[m] - lo, ends[m] - starts[m]))
+            order.append(m)
+        return blocks, (np.concatenate(order) if order else np.zeros(0, dtype=np.int64))
 
     def _fetch_one(self, row: int, f: Field) -> bytes:
         start = int(self.index.frame_offset[f.name][row])
@@ -366,7 +379,8 @@ class SZReader:
         counts = self.counts(name)[rows_]
         out = np.empty(int(counts.sum()), dtype=f.dtype)
         self.read_into(name, rows_, out, n_threads=n_threads)
-        return np.split(out, np.cumsum(counts)[:-1]) if len(rows_) else []
+        ends = np.cumsum(counts).tolist()
+        return [out[a:b] for a, b in zip([0, *ends], ends, strict=False)]
 
     def read_into(
         self,
@@ -392,13 +406,16 @@ class SZReader:
 
         def work(k: slice) -> None:
             part = rows[k]
-            frames = self.fetch(offsets[part], offsets[part] + sizes[part])
-            triples = zip(part.tolist(), counts[k].tolist(), positions[k].tolist(), strict=True)
-            for frame, (row, n, p) in zip(frames, triples, strict=True):
+            blocks, order = self.fetch_blocks(offsets[part], offsets[part] + sizes[part])
+            failed = decode_blocks_into(blocks, counts[k][order], positions[k][order], out)
+            if failed >= 0:  # decode it alone, for the error that names it
+                row = int(part[order[failed]])
+                p, n = int(positions[k][order[failed]]), int(counts[k][order[failed]])
                 try:
-                    decode_into(frame, out[p : p + n])
+                    decode_into(self._fetch_one(row, f), out[p : p + n])
                 except CodecError as exc:
                     raise self._corrupt(row, f, exc) from exc
+                raise self._corrupt(row, f, "frame did not decode")
 
         if n_threads <= 1 or len(rows) < 2 * n_threads:
             work(slice(None))

@@ -13,6 +13,8 @@ with SZWriter). For each store, in this one process, best of `--rounds`
 - all of ``Raw`` through the Dataset (``cache=False``, so each round decodes)
   against ``SZReader.dataset("Raw")``, the direct read (a list of arrays);
 - ``chunks={}``: ``Raw`` computed by dask's threaded scheduler, 2 threads
+  against 1, both loading the whole array (dask assembles it at the end, a
+  serial copy) and summing it (each chunk reduced where it is decoded)
   against 1;
 - 1,000 random read IDs selected at once (``ds.sel(read=ids).Raw.values``)
   against 1,000 separate ``ds.sel(read=id).Raw.values``.
@@ -141,6 +143,19 @@ def bench_store(label: str, path: Path, rounds: int) -> list[tuple[str, str, str
         (
             label,
             f"chunks={{}} ({len(dc.Raw.chunks[0])} chunks): 2 dask threads vs 1",
+            f"{t['2']:.3f} s vs {t['1']:.3f} s: **{t['1'] / t['2']:.2f}x**",
+        )
+    )
+    # the same decoding without assembling one big array at the end (a serial copy)
+    total = {
+        f"{k}": (lambda k=k: dc.Raw.data.sum(dtype=np.int64).compute(scheduler="threads", num_workers=k))
+        for k in (1, 2)
+    }
+    t = best_times(total, rounds=rounds)
+    rows.append(
+        (
+            label,
+            "chunks={}: sum of Raw (no assembled result), 2 dask threads vs 1",
             f"{t['2']:.3f} s vs {t['1']:.3f} s: **{t['1'] / t['2']:.2f}x**",
         )
     )

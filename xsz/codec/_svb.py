@@ -423,8 +423,11 @@ def frame_content_sizes(block: Buffer, starts: npt.NDArray[np.int64]) -> npt.NDA
     starts = np.asarray(starts, dtype=np.int64)
     if not len(starts):
         return np.zeros(0, dtype=np.int64)
-    padded = np.concatenate([buf, np.zeros(18, np.uint8)])  # headers are at most 18 bytes
-    head = padded[starts[:, None] + np.arange(18)]
+    if not len(buf):
+        return np.full(len(starts), -1, dtype=np.int64)
+    # headers take at most 18 bytes; past the end of `block` the last byte repeats (a
+    # frame cut there fails when it is decoded, whatever its header seems to say)
+    head = buf[np.minimum(starts[:, None] + np.arange(18), len(buf) - 1)]
     magic = head[:, :4].copy().view("<u4").ravel() == 0xFD2FB528
     fhd = head[:, 4].astype(np.int64)
     fcs_flag, single, dict_flag = fhd >> 6, (fhd >> 5) & 1, fhd & 3
@@ -463,26 +466,14 @@ def decode_blocks_into(
         if fast:
             claimed = frame_content_sizes(block, starts)
             bad = np.flatnonzero((claimed < 0) | (claimed > 5 * counts[k] + 4))
-            if not len(bad):
-                # One call per frame to zstd (which releases the GIL), then one kernel
-                # call for the block. (zstandard's multi_decompress_to_buffer would do
-                # the first part in C too, but 0.25 corrupts the heap on a frame of
-                # nothing: not used.)
-                view, decompress = memoryview(block), dctx.decompress
-                try:
-                    payloads = [
-                        decompress(view[a : a + b])
-                        for a, b in zip(starts.tolist(), sizes.tolist(), strict=True)
-                    ]
-                except zstandard.ZstdError:
-                    pass  # find the frame on the slow path below
-                else:
-                    failed = _kernels.decode_many(
-                        payloads, counts[k], positions[k], out, dt.itemsize, kind == "delta"
-                    )
-                    if failed < 0:
-                        continue
-                    return k.start + int(failed)
+            # grouping pays for short reads; long ones decode as fast one by one
+            if not len(bad) and claimed.sum() < len(starts) * (GROUP_BYTES // 8):
+                failed = _decode_groups(dctx, block, starts, sizes, claimed, counts[k],
+                                        positions[k], out, dt.itemsize, kind == "delta")
+                if failed is None:
+                    continue
+                if failed >= 0:
+                    return k.start + failed
         view = memoryview(block)
         for i, (a, b) in enumerate(zip(starts.tolist(), sizes.tolist(), strict=True)):
             p, n = int(positions[k.start + i]), int(counts[k.start + i])
@@ -491,6 +482,45 @@ def decode_blocks_into(
             except CodecError:
                 return k.start + i
     return -1
+
+
+GROUP_BYTES: Final = 1 << 18
+"""Payload bytes decompressed before the kernel decodes them: enough frames to pay
+for the call, few enough to be decoded while they are still in the cache."""
+
+
+def _decode_groups(
+    dctx: zstandard.ZstdDecompressor,
+    block: Buffer,
+    starts: npt.NDArray[np.int64],
+    sizes: npt.NDArray[np.int64],
+    claimed: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    positions: npt.NDArray[np.int64],
+    out: npt.NDArray[np.generic],
+    itemsize: int,
+    delta: bool,
+) -> int | None:
+    """The fast path of `decode_blocks_into` for one block: zstd one frame at a time
+    (it releases the GIL), the kernel once per group of about `GROUP_BYTES`.
+    ``None``: all decoded; -1: a frame that zstd refused (not located); else the
+    index in the block of a frame the kernel refused. (zstandard's
+    multi_decompress_to_buffer would do the zstd part in C, but 0.25 corrupts the
+    heap on a frame of nothing: not used.)"""
+    view, decompress = memoryview(block), dctx.decompress
+    first, last = starts.tolist(), (starts + sizes).tolist()
+    cuts = np.flatnonzero(np.diff(np.cumsum(claimed) // GROUP_BYTES)) + 1
+    for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(first)], strict=True):
+        try:
+            payloads = [decompress(view[first[i] : last[i]]) for i in range(lo, hi)]
+        except zstandard.ZstdError:
+            return -1
+        failed = _kernels.decode_many(
+            payloads, counts[lo:hi], positions[lo:hi], out, itemsize, delta
+        )
+        if failed >= 0:
+            return lo + int(failed)
+    return None
 
 
 def decode_bytes(frame: Buffer) -> bytes:

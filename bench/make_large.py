@@ -10,8 +10,8 @@ frame fails with a clear error, as for any corrupt store).
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,10 @@ def make_large(path: Path, n: int, *, seed: int = 0) -> Path:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1])
-    make_large(target, int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path, help="the store to create")
+    parser.add_argument("n_reads", type=int, nargs="?", default=1_000_000)
+    args = parser.parse_args()
+    target = args.path
+    make_large(target, args.n_reads)
     print(f"{target}: index {os.path.getsize(target / 'index') / 1e6:.0f} MB")

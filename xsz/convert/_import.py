@@ -265,7 +265,7 @@ def import_reads(
     n_threads
         zstd threads of the writer (0: compress in the calling thread). The
         readers of pod5 and SLOW5/BLOW5 hold the GIL while they decode, so on two
-        cores more threads gain little (bench/results-import.md).
+        cores more threads gain little (BENCHMARKS.md, "Import").
     level
         zstd level of the frames (1; any level reads back, see `LEVEL`).
     progress

@@ -10,7 +10,7 @@ zarr setting                   value             why
                                                  chunks; the fused pipeline fetches and
                                                  decodes them synchronously in a thread pool
                                                  instead of scheduling coroutines per chunk
-                                                 (measured: bench/results-store.md)
+                                                 (measured: BENCHMARKS.md, issue 3)
 =============================  ================  ==========================================
 
 Both are process-wide (zarr has no per-store settings). The pipeline is

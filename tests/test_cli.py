@@ -221,14 +221,8 @@ def test_cli_convert_usage_errors(pod5_file, tmp_path, capsys):
     assert "already pod5" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("failure", ["interrupt", "disk full"])
-@pytest.mark.parametrize("dst", ["out.sz", "out.zarr", "out.zip"])
-def test_cli_convert_interrupted_or_disk_full_leaves_nothing(failure, dst, pod5_file, tmp_path,
-                                                            monkeypatch, capsys):
-    src, _ = pod5_file
-    from xsz.format import SZWriter as Writer
-
-    real = Writer.put_frames if dst != "out.sz" else Writer.put
+def failing_third_call(real, failure):
+    """`real` (a method) failing on its third call (Ctrl-C or a full disk); `.calls` counts."""
     calls = []
 
     def fail(self, *args, **kwargs):
@@ -239,6 +233,18 @@ def test_cli_convert_interrupted_or_disk_full_leaves_nothing(failure, dst, pod5_
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(self, *args, **kwargs)
 
+    fail.calls = calls
+    return fail
+
+
+@pytest.mark.parametrize("failure", ["interrupt", "disk full"])
+@pytest.mark.parametrize("dst", ["out.sz", "out.zarr", "out.zip"])
+def test_cli_convert_interrupted_or_disk_full_leaves_nothing(failure, dst, pod5_file, tmp_path,
+                                                            monkeypatch, capsys):
+    src, _ = pod5_file
+    from xsz.format import SZWriter as Writer
+
+    fail = failing_third_call(Writer.put_frames if dst != "out.sz" else Writer.put, failure)
     if dst == "out.sz":
         monkeypatch.setattr(Writer, "put", fail)
         source = src
@@ -263,22 +269,12 @@ def test_cli_convert_to_zarr_interrupted_or_disk_full(failure, dst, store, tmp_p
     from xsz.convert import _zarr_reads
 
     monkeypatch.setattr(_zarr_reads, "BLOCK_BYTES", 10_000)
-    real = _zarr_reads.FrameBlock.__init__
-    calls = []
-
-    def fail(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            if failure == "interrupt":
-                raise KeyboardInterrupt
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(self, *args, **kwargs)
-
+    fail = failing_third_call(_zarr_reads.FrameBlock.__init__, failure)
     monkeypatch.setattr(_zarr_reads.FrameBlock, "__init__", fail)
     code = main(["convert", str(store), str(tmp_path / dst), "-q"])
     err = capsys.readouterr().err
     assert code == (130 if failure == "interrupt" else 1), err
-    assert len(calls) == 3
+    assert len(fail.calls) == 3
     assert not (tmp_path / dst).exists()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 

@@ -8,7 +8,8 @@ two tables, each interleaved over several rounds (best time kept,
 `bench/_timing.py`):
 
 1. ``shutil.copytree`` of the SZ store (the bar: a plain file copy) against
-   ``xsz.to_zarr(layout="reads")`` into a directory and into a ``.zip`` file;
+   ``xsz.to_zarr(layout="reads")`` into a directory and into a ``.zip`` file,
+   and merely creating as many empty files as the directory holds;
 2. the reads layout against ``xsz.to_zarr(layout="regular")`` with svb-zstd (the
    default codec) and with zstd (readable without xsz), into a directory and a
    zip, and ``xsz.from_zarr`` of both layouts (for reference).
@@ -88,8 +89,17 @@ def main() -> None:
         reads_zarr, regular_zarr = work / "reads.zarr", work / "regular.zarr"
         xsz.to_zarr(sz, reads_zarr)
         xsz.to_zarr(sz, regular_zarr, layout="regular")
+        n_files = sum(1 for f in reads_zarr.rglob("*") if f.is_file())
+
+        def empty_files() -> None:  # what creating the reads layout's files costs alone
+            folder = out / "empty"
+            folder.mkdir()
+            for k in range(n_files):
+                os.close(os.open(folder / str(k), os.O_CREAT | os.O_WRONLY, 0o644))
+
         copying = {
             COPY: lambda: shutil.copytree(sz, out / "copy.sz"),
+            f"create {n_files} empty files (as many as the reads layout's directory)": empty_files,
             "to_zarr reads -> directory": lambda: xsz.to_zarr(sz, out / "r.zarr"),
             "to_zarr reads -> zip": lambda: xsz.to_zarr(sz, out / "r.zip"),
         }

@@ -302,6 +302,7 @@ def test_format_batched_reads_coalesce_and_keep_order(written, monkeypatch):
         calls.clear()
         moves = reader.dataset("Move", [1, 2])
         assert all(np.array_equal(m, reads[r][5]) for m, r in zip(moves, [1, 2], strict=True))
+        assert len(calls) == 1  # neighbouring reads: one pread
 
 
 def test_format_reader_is_thread_safe(written):
@@ -389,6 +390,32 @@ def test_format_duplicate_id_is_refused(store_path):
     with SZReader(store_path) as reader:
         assert reader.ids.tolist() == ["a", "b"]
         assert reader.read(0)["Raw"].tolist() == [0, 0]
+
+
+def test_format_put_frames_refuses_frames_that_cannot_be_the_dataset(store_path):
+    """Finished frames are not decoded, but their headers must fit the dataset and count."""
+    from xsz import codec
+
+    schema = Schema.build([("ID", str)], [("Raw", np.int16), ("Fastq", str), ("Scale", np.float32)])
+    raw = codec.encode_array(np.arange(10, dtype=np.int16))
+    fastq, scale = codec.encode_text("ACGT"), codec.encode_array(np.ones(3, np.float32))
+    reserved_bit = raw[:4] + bytes([raw[4] | 0x08]) + raw[5:]
+    with SZWriter(store_path, schema) as writer:
+        for frames, counts, field, message in [
+            ((b"XXXX" + raw[4:], fastq, scale), (10, None, 3), "Raw", "not a zstd frame"),
+            ((reserved_bit, fastq, scale), (10, None, 3), "Raw", "bad zstd frame header"),
+            ((raw, fastq, scale), (None, None, 3), "Raw", "needs its element count"),
+            ((raw, fastq, scale), (1000, None, 3), "Raw", "cannot hold 1000 streamvbyte values"),
+            ((raw, fastq, scale), (10, None, 4), "Scale", "does not hold 4 float32 values"),
+        ]:
+            with pytest.raises(RecordError, match=message) as info:
+                writer.put_frames(["r_bad"], frames, counts)
+            assert (info.value.read_id, info.value.field) == ("r_bad", field)
+            assert f"read 'r_bad', dataset {field!r}" in str(info.value)
+        writer.put_frames(["r_ok"], [raw, fastq, scale], [10, None, 3])
+    with SZReader(store_path) as reader:
+        assert reader.ids.tolist() == ["r_ok"]
+        assert reader.read(0)["Raw"].tolist() == list(range(10))
 
 
 @pytest.mark.parametrize(

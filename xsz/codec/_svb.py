@@ -58,8 +58,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LEVEL",
-    "compress",
+    "STR",
     "Kind",
+    "compress",
     "decode_array",
     "decode_bytes",
     "decode_blocks_into",

@@ -113,7 +113,7 @@ def read_index(path: Path, *, dat_size: int | None = None) -> SZIndex:
     except OSError as exc:
         raise SZFormatError(f"cannot read SZ index {path}: {exc}") from exc
     header = _parse_header_line(first, path)
-    if not second.endswith(b"\n") and not second:
+    if not second:
         raise SZFormatError(f"{path}: index has no column line (line 2)")
     try:
         columns = second.decode("utf-8").rstrip("\r\n").split("\t")

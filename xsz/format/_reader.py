@@ -185,7 +185,7 @@ class SZReader:
         if isinstance(row, int | np.integer) and not isinstance(row, bool | np.bool_):
             n = len(self)
             if -n <= row < n:
-                return int(row) % n if n else int(row)
+                return int(row) % n
             raise RowOutOfRangeError(f"{self.path}: row {row} is out of range for {n} reads")
         raise TypeError(f"a row is an int, got {type(row).__name__}")
 

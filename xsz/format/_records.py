@@ -9,7 +9,7 @@ import numpy as np
 import zstandard
 
 from xsz.codec import compress, encode_payload, kind_of
-from xsz.errors import RecordError
+from xsz.format._values import _fail
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -65,26 +65,23 @@ def compress_records(
 
 
 def check_frame(f: Field, frame: bytes | memoryview, count: int | None, read_id: object) -> None:
-    def fail(problem: str) -> RecordError:
-        return RecordError(f"read {read_id!r}, dataset {f.name!r}: {problem}", read_id=read_id, field=f.name)
-
+    """Refuse (`RecordError`) a finished frame that cannot be `f`'s frame of `count` values."""
     if bytes(frame[:4]) != ZSTD_MAGIC:
-        raise fail("not a zstd frame")
+        raise _fail(read_id, f, "not a zstd frame")
     try:
         size = zstandard.frame_content_size(frame)
     except zstandard.ZstdError as exc:
-        raise fail(f"bad zstd frame header: {exc}") from exc
+        raise _fail(read_id, f, f"bad zstd frame header: {exc}") from exc
     if f.has_count:
         if count is None or count < 0:
-            raise fail(f"a {f.code} frame needs its element count, got {count!r}")
+            raise _fail(read_id, f, f"a {f.code} frame needs its element count, got {count!r}")
         low, high = count + (count + 3) // 4, 4 * count + (count + 3) // 4
         if size >= 0 and not low <= size <= high:
-            raise fail(f"a frame of {size} bytes cannot hold {count} streamvbyte values")
+            raise _fail(read_id, f, f"a frame of {size} bytes cannot hold {count} streamvbyte values")
     elif (
         count is not None
-        and not f.is_text
         and kind_of(f.dtype) == "raw"
         and size >= 0
         and size != count * f.dtype.itemsize
     ):
-        raise fail(f"a frame of {size} bytes does not hold {count} {f.dtype} values")
+        raise _fail(read_id, f, f"a frame of {size} bytes does not hold {count} {f.dtype} values")

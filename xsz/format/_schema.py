@@ -38,6 +38,9 @@ CODES: Final[dict[str, np.dtype[Any]]] = {
 }
 """SZ type code -> numpy dtype (``np.dtype(str)`` stands for text)."""
 
+_COUNTED: Final = frozenset(code for code, dt in CODES.items() if kind_of(dt) in ("delta", "svb"))
+"""Type codes whose dataset cells record an element count (the streamvbyte types)."""
+
 ID_FIELD: Final = "ID"
 """The attribute that names reads, when it exists and holds text."""
 
@@ -93,7 +96,7 @@ class Field:
     @property
     def has_count(self) -> bool:
         """Whether the index records this dataset's element count (streamvbyte types)."""
-        return self.group == "D" and kind_of(self.dtype) in ("delta", "svb")
+        return self.group == "D" and self.code in _COUNTED
 
     @property
     def column(self) -> str:

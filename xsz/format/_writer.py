@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from xsz.format._schema import Schema
 
-__all__ = ["SZWriter", "replace_path"]
+__all__ = ["SZWriter"]
 
 TASK_BYTES: Final = 1 << 20
 """Small records are encoded in groups of about this many input bytes per task."""
@@ -128,7 +128,6 @@ class SZWriter:
         self._synced = 0
         self._closed = False
         self.n_reads = 0
-        self.nbytes_payload = 0
         self.nbytes_out = 0
 
     # --- putting ---------------------------------------------------------------------
@@ -309,7 +308,6 @@ class SZWriter:
             self._dat.write(blob)
             self._index.write(f"{len(blob)}\t{self.nbytes_out}\t{cells}\n")
             self.nbytes_out += len(blob)
-            self.nbytes_payload += item.nbytes
             self.n_reads += 1
         if self.nbytes_out - self._synced >= SYNC_BYTES:
             self._sync_in_background()

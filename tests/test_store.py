@@ -893,6 +893,17 @@ def test_store_truncated_dat_names_keys_and_read(written, tmp_path):
         SZStore(written)
 
 
+def test_store_truncated_dat_names_the_keys_of_renamed_arrays(store_path):
+    """Datasets whose names the layout takes for other arrays are named as SZStore shows them."""
+    schema = Schema.build([("ID", str)], [("read", np.int16), ("Raw", np.int16), ("Raw_count", str)])
+    with SZWriter(store_path, schema) as writer:
+        for k in range(3):
+            writer.put(f"r{k}", np.arange(5, dtype=np.int16), np.arange(3, dtype=np.int16), "AC")
+    os.truncate(store_path / "dat", (store_path / "dat").stat().st_size - 5)
+    with pytest.raises(SZFormatError, match=r"keys read_/c/2, Raw/c/2, Raw_count_/c/2 cannot"):
+        SZStore(store_path)
+
+
 PIPELINES = pytest.mark.parametrize(
     "pipeline", ["BatchedCodecPipeline", "FusedCodecPipeline"], ids=["batched", "fused"]
 )

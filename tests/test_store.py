@@ -894,11 +894,21 @@ def test_store_truncated_dat_names_keys_and_read(written, tmp_path):
 
 
 def test_store_truncated_dat_names_the_keys_of_renamed_arrays(store_path):
-    """Datasets whose names the layout takes for other arrays are named as SZStore shows them."""
+    """A dataset whose name the layout gives to another array: errors name its array's keys
+    as SZStore shows them, and the dataset by its SZ name."""
     schema = Schema.build([("ID", str)], [("read", np.int16), ("Raw", np.int16), ("Raw_count", str)])
     with SZWriter(store_path, schema) as writer:
         for k in range(3):
             writer.put(f"r{k}", np.arange(5, dtype=np.int16), np.arange(3, dtype=np.int16), "AC")
+    with SZReader(store_path) as reader:
+        start = int(reader.index.frame_offset["read"][1])
+    with open(store_path / "dat", "r+b") as dat:
+        dat.seek(start)
+        dat.write(b"XXXX")  # the magic number of read 1's frame of dataset 'read'
+    with pytest.raises(
+        SZFormatError, match=r"key 'read_/c/1' is read 'r1' \(row 1\), dataset 'read', dat"
+    ):
+        SZStore(store_path).get_sync("read_/c/1")
     os.truncate(store_path / "dat", (store_path / "dat").stat().st_size - 5)
     with pytest.raises(SZFormatError, match=r"keys read_/c/2, Raw/c/2, Raw_count_/c/2 cannot"):
         SZStore(store_path)

@@ -112,7 +112,7 @@ class SZView:
         if found is None:
             return None
         if found.rows is not None:
-            return found.frame(key, parsed[0], parsed[1])
+            return found.frame(key, parsed[1])
         return found.encode(parsed[1])
 
     def keys_under(self, prefix: str = "") -> Iterator[str]:

@@ -575,6 +575,34 @@ def test_store_write_copies_in_other_processes_share_the_spool(tmp_path):
     assert reads  # (records unused: the hierarchy holds its own values)
 
 
+def test_store_write_shared_overlay_reads_other_logs_once_not_per_key(written, monkeypatch):
+    """Listing, and committing, a writer with copies over an SZ store reads the copies'
+    logs once, not once for every key of the store underneath (which the spool lacks)."""
+    from xsz.store._spool import Spool
+
+    calls = []
+    original = Spool.refresh
+
+    def spy(self):
+        calls.append(self)
+        return original(self)
+
+    monkeypatch.setattr(Spool, "refresh", spy)
+    store = SZStore(written).with_read_only(False)
+    copy = pickle.loads(pickle.dumps(store))  # the spool is shared from now on
+    keys = store._keys_sync("")
+    assert len(keys) > 60 and len(calls) == 1
+    zarr.open_group(copy, mode="r+").create_array(
+        "quality", data=np.arange(20, dtype=np.float32), dimension_names=["read"]
+    )
+    copy.close()
+    calls.clear()
+    store.close()
+    assert 1 <= len(calls) <= 3  # the refresh of close, and of listing the hierarchy
+    with SZReader(written) as reader:
+        assert reader.index.attribute("quality").tolist() == list(range(20))
+
+
 # --- a good zarr citizen --------------------------------------------------------------
 
 _NEEDS_ANY_KEY = (

@@ -319,7 +319,8 @@ class SZStore(ThreadedStore):
         """What holds `key`: bytes at hand, a frame in dat, a spool location, or nothing."""
         self._ensure_open_sync()
         if self._spool is not None:
-            found = self._spool.lookup(key)
+            # committing, the spool was refreshed once (close): no other writer's changes count
+            found = self._spool.lookup(key, refresh=not self._committing)
             if found is not None:
                 return None if found == DELETED else found
         return None if self._view is None else self._view.resolve(key)
@@ -407,7 +408,7 @@ class SZStore(ThreadedStore):
         self._writable_spool().wipe(prefix)
 
     def _keys_sync(self, prefix: str = "") -> list[str]:
-        # docstring inherited; the spool's keys, then the view's the spool leaves
+        # docstring inherited; the spool's keys (refreshed), then the view's the spool leaves
         self._ensure_open_sync()
         spool = self._spool
         keys = [] if spool is None else [k for k in spool.live_keys() if k.startswith(prefix)]
@@ -416,7 +417,8 @@ class SZStore(ThreadedStore):
             keys.extend(
                 key
                 for key in self._view.keys_under(prefix)
-                if key not in seen and (spool is None or spool.lookup(key) != DELETED)
+                if key not in seen
+                and (spool is None or spool.lookup(key, refresh=False) != DELETED)
             )
         return keys
 

@@ -501,7 +501,9 @@ def test_store_write_refuses_bad_values_and_leaves_nothing(tmp_path):
         tmp_path / "bad.sz",
         read={"data": np.array(["a", "b\tc", "d"]), "dimension_names": ["read"]},
     )
-    with pytest.raises(RecordError, match=r"'b\\tc'.*TAB|contains '\\t'"):
+    with pytest.raises(
+        RecordError, match=r"read 'b\\tc', attribute 'ID' \(S\): 'b\\tc' contains '\\t'"
+    ):
         store.close()
     assert list(tmp_path.iterdir()) == []
 
@@ -559,7 +561,6 @@ def test_store_write_overlays_an_existing_store(tmp_path):
 
 def test_store_write_copies_in_other_processes_share_the_spool(tmp_path):
     """An unpickled copy of a writing store writes into the same spool; the original commits."""
-    reads = make_reads(6)
     store = _hierarchy(tmp_path / "x.sz")
     copy = pickle.loads(pickle.dumps(store))
     assert copy == store and copy._spool.directory == store._spool.directory
@@ -572,7 +573,6 @@ def test_store_write_copies_in_other_processes_share_the_spool(tmp_path):
     store.close()
     with SZReader(tmp_path / "x.sz") as reader:
         assert [x.tolist() for x in reader.dataset("Raw")] == [[10], [11, 12], [13, 14, 15]]
-    assert reads  # (records unused: the hierarchy holds its own values)
 
 
 def test_store_write_shared_overlay_reads_other_logs_once_not_per_key(written, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 
 from xsz.errors import SchemaError
 from xsz.format import Schema
-from xsz.mapping import Variable, group_attrs, layout, schema_from_variables, variables_of
+from xsz.mapping import Variable, group_attrs, layout, schema_from_variables
 
 ALL = Schema.build(
     [("ID", str), ("Offset", np.int32), ("scale", np.float32), ("run", str), ("x", np.longdouble)],
@@ -46,7 +46,8 @@ def test_mapping_layout_names_dims_roles():
 def test_mapping_round_trip(schema):
     specs = layout(schema)
     attrs = group_attrs({"version": "0.4.0"}, schema)
-    back, header, names = schema_from_variables(variables_of(specs.values()), attrs)
+    variables = {s.name: Variable(s.dims, s.dtype, s.attrs) for s in specs.values()}
+    back, header, names = schema_from_variables(variables, attrs)
     assert back == schema
     assert header == {"version": "0.4.0"}
     assert set(names.values()) <= set(specs)

@@ -501,7 +501,9 @@ def test_store_write_refuses_bad_values_and_leaves_nothing(tmp_path):
         tmp_path / "bad.sz",
         read={"data": np.array(["a", "b\tc", "d"]), "dimension_names": ["read"]},
     )
-    with pytest.raises(RecordError, match=r"'b\\tc'.*TAB|contains '\\t'"):
+    with pytest.raises(
+        RecordError, match=r"read 'b\\tc', attribute 'ID' \(S\): 'b\\tc' contains '\\t'"
+    ):
         store.close()
     assert list(tmp_path.iterdir()) == []
 
@@ -559,7 +561,6 @@ def test_store_write_overlays_an_existing_store(tmp_path):
 
 def test_store_write_copies_in_other_processes_share_the_spool(tmp_path):
     """An unpickled copy of a writing store writes into the same spool; the original commits."""
-    reads = make_reads(6)
     store = _hierarchy(tmp_path / "x.sz")
     copy = pickle.loads(pickle.dumps(store))
     assert copy == store and copy._spool.directory == store._spool.directory
@@ -572,7 +573,34 @@ def test_store_write_copies_in_other_processes_share_the_spool(tmp_path):
     store.close()
     with SZReader(tmp_path / "x.sz") as reader:
         assert [x.tolist() for x in reader.dataset("Raw")] == [[10], [11, 12], [13, 14, 15]]
-    assert reads  # (records unused: the hierarchy holds its own values)
+
+
+def test_store_write_shared_overlay_reads_other_logs_once_not_per_key(written, monkeypatch):
+    """Listing, and committing, a writer with copies over an SZ store reads the copies'
+    logs once, not once for every key of the store underneath (which the spool lacks)."""
+    from xsz.store._spool import Spool
+
+    calls = []
+    original = Spool.refresh
+
+    def spy(self):
+        calls.append(self)
+        return original(self)
+
+    monkeypatch.setattr(Spool, "refresh", spy)
+    store = SZStore(written).with_read_only(False)
+    copy = pickle.loads(pickle.dumps(store))  # the spool is shared from now on
+    keys = store._keys_sync("")
+    assert len(keys) > 60 and len(calls) == 1
+    zarr.open_group(copy, mode="r+").create_array(
+        "quality", data=np.arange(20, dtype=np.float32), dimension_names=["read"]
+    )
+    copy.close()
+    calls.clear()
+    store.close()
+    assert 1 <= len(calls) <= 3  # the refresh of close, and of listing the hierarchy
+    with SZReader(written) as reader:
+        assert reader.index.attribute("quality").tolist() == list(range(20))
 
 
 # --- a good zarr citizen --------------------------------------------------------------
@@ -891,6 +919,27 @@ def test_store_truncated_dat_names_keys_and_read(written, tmp_path):
         SZFormatError, match=r"read 'read_00019' \(row 19\).*Raw/c/19, Fastq/c/19, Move/c/19"
     ):
         SZStore(written)
+
+
+def test_store_truncated_dat_names_the_keys_of_renamed_arrays(store_path):
+    """A dataset whose name the layout gives to another array: errors name its array's keys
+    as SZStore shows them, and the dataset by its SZ name."""
+    schema = Schema.build([("ID", str)], [("read", np.int16), ("Raw", np.int16), ("Raw_count", str)])
+    with SZWriter(store_path, schema) as writer:
+        for k in range(3):
+            writer.put(f"r{k}", np.arange(5, dtype=np.int16), np.arange(3, dtype=np.int16), "AC")
+    with SZReader(store_path) as reader:
+        start = int(reader.index.frame_offset["read"][1])
+    with open(store_path / "dat", "r+b") as dat:
+        dat.seek(start)
+        dat.write(b"XXXX")  # the magic number of read 1's frame of dataset 'read'
+    with pytest.raises(
+        SZFormatError, match=r"key 'read_/c/1' is read 'r1' \(row 1\), dataset 'read', dat"
+    ):
+        SZStore(store_path).get_sync("read_/c/1")
+    os.truncate(store_path / "dat", (store_path / "dat").stat().st_size - 5)
+    with pytest.raises(SZFormatError, match=r"keys read_/c/2, Raw/c/2, Raw_count_/c/2 cannot"):
+        SZStore(store_path)
 
 
 PIPELINES = pytest.mark.parametrize(

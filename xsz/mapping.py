@@ -34,7 +34,7 @@ from xsz.errors import SchemaError
 from xsz.format import ID_FIELD, Field, Schema
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
 
     from xsz.format import SZReader
 
@@ -51,7 +51,6 @@ __all__ = [
     "layout",
     "sample_dim",
     "schema_from_variables",
-    "variables_of",
 ]
 
 READ_DIM: Final = "read"
@@ -60,7 +59,6 @@ COLUMNS_ATTR: Final = "sz_columns"
 """Group attribute holding the SZ index columns in order."""
 SAMPLE_DIMENSION: Final = "sample_dimension"
 """The CF attribute of a count variable naming its ragged array's dimension."""
-_FIELD_ATTRS: Final = ("sz_field", "sz_group", "sz_code")
 
 Role = Literal["read_id", "read_position", "attribute", "count", "ragged", "text"]
 
@@ -113,7 +111,7 @@ def layout(schema: Schema) -> dict[str, VariableSpec]:
         name = spec.name
         while name in out or (name == READ_DIM and spec.role not in ("read_id", "read_position")):
             name += "_"  # a name taken (rare): keep the variable, sz_field tells its origin
-        out[name] = VariableSpec(name, spec.dims, spec.dtype, spec.role, spec.field, spec.attrs)
+        out[name] = dataclasses.replace(spec, name=name)
 
     id_name = schema.id_field
     if id_name is None:
@@ -231,8 +229,3 @@ def index_values(spec: VariableSpec, reader: SZReader) -> np.ndarray[Any, Any]:
     if spec.role == "count":
         return reader.counts(spec.field.name).astype(np.int64, copy=False)
     return reader.index.attribute(spec.field.name)
-
-
-def variables_of(specs: Iterable[VariableSpec]) -> dict[str, Variable]:
-    """`Variable` views of layout specs (round-trip helper)."""
-    return {s.name: Variable(s.dims, s.dtype, s.attrs) for s in specs}

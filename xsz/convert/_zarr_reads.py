@@ -143,9 +143,9 @@ def _checker(
             with contextlib.suppress(zstandard.ZstdError):
                 if zstandard.frame_content_size(data) <= limit:
                     return
-        name, a = where[k]
+        _, a = where[k]
         index = int(keys[k].rsplit("/", 1)[1])
-        frame = a.frame(keys[k], name, index)
+        frame = a.frame(keys[k], index)
         assert frame is not None  # a chunk of the array
         _check_frame(Origin(reader, frame), data)  # type: ignore[arg-type]
         raise AssertionError(f"{keys[k]}: frame check disagrees")  # pragma: no cover

@@ -106,6 +106,7 @@ class Frame:
 
     key: str
     name: str
+    """The dataset (the SZ field; its array may be renamed by the layout)."""
     row: int
     offset: int
     size: int
@@ -219,6 +220,7 @@ class ArrayView:
         self.chunk_length = index_chunk_length(n)
         f = spec.field
         if spec.role in ("ragged", "text") and f is not None:  # a dataset has its field
+            self.dataset = f.name
             self.offsets = reader.index.frame_offset[f.name]
             self.sizes = reader.index.frame_size[f.name]
             self.raw = not f.has_count and not f.is_text
@@ -240,7 +242,8 @@ class ArrayView:
         assert self.values is not None  # an array made from the index
         return -(-len(self.values) // self.chunk_length)
 
-    def frame(self, key: str, name: str, index: int) -> Frame | None:
+    def frame(self, key: str, index: int) -> Frame | None:
+        """Where chunk `index` (zarr key `key`) of a dataset lies in ``dat``, or ``None``."""
         if self.rows is None or not 0 <= index < len(self.rows):
             return None
         row = int(self.rows[index])
@@ -248,7 +251,7 @@ class ArrayView:
         if self.counts is not None:
             n = int(self.counts[row])
             limit = n * self.itemsize if self.raw else 4 * n + (n + 3) // 4
-        return Frame(key, name, row, int(self.offsets[row]), int(self.sizes[row]), limit)
+        return Frame(key, self.dataset, row, int(self.offsets[row]), int(self.sizes[row]), limit)
 
     def encode(self, index: int) -> bytes | None:
         """The bytes of chunk `index` of an array made from the index."""

@@ -55,6 +55,14 @@ def _check_key(key: str) -> None:
         )
 
 
+def _wiped_after(wipes: list[tuple[str, int]], key: str, seq: int) -> bool:
+    """Whether a wipe of `wipes` (``(prefix, sequence)``) later than `seq` deletes `key`."""
+    return any(
+        wipe_seq > seq and (not prefix or key.startswith(prefix + "/"))
+        for prefix, wipe_seq in wipes
+    )
+
+
 @dataclass(slots=True)
 class _Table:
     """The chunk keys ``<prefix>/c/<i>`` of one array: per chunk sequence, segment, range."""
@@ -191,25 +199,28 @@ class Spool:
             int(table.length[index]),
         )
 
-    def _wiped_after(self, key: str, seq: int) -> bool:
-        return any(
-            wipe_seq > seq and (not prefix or key.startswith(prefix + "/"))
-            for prefix, wipe_seq in self._wipes
-        )
+    def lookup(
+        self, key: str, *, refresh: bool = True
+    ) -> tuple[int, int, int] | Literal["deleted"] | None:
+        """``(segment, offset, length)`` of `key`, `DELETED`, or ``None`` if never written.
 
-    def lookup(self, key: str) -> tuple[int, int, int] | Literal["deleted"] | None:
-        """``(segment, offset, length)`` of `key`, `DELETED`, or ``None`` if never written."""
-        for attempt in range(2):
-            with self._lock:
-                entry = self._entry(key)
-                seq = 0 if entry is None else entry[0]
-                if self._wiped_after(key, seq):
-                    return DELETED
-                if entry is not None:
-                    return DELETED if entry[3] < 0 else (entry[1], entry[2], entry[3])
-            if attempt == 0 and self.shared:
-                self.refresh()
-        return None
+        A shared spool missing `key` reads the other writers' logs first, unless
+        `refresh` is false (the caller has just refreshed, or wants no more changes).
+        """
+        found = self._lookup(key)
+        if found is None and refresh and self.shared:
+            self.refresh()
+            found = self._lookup(key)
+        return found
+
+    def _lookup(self, key: str) -> tuple[int, int, int] | Literal["deleted"] | None:
+        with self._lock:
+            entry = self._entry(key)
+            if _wiped_after(self._wipes, key, 0 if entry is None else entry[0]):
+                return DELETED
+            if entry is None:
+                return None
+            return DELETED if entry[3] < 0 else (entry[1], entry[2], entry[3])
 
     def created(self, key: str) -> int | None:
         """When `key` (not a chunk key) was first written: its sequence, or ``None``."""
@@ -241,7 +252,7 @@ class Spool:
                 live = np.flatnonzero((table.seq > 0) & (table.length >= 0))
                 entries.extend((f"{prefix}/c/{i}", int(table.seq[i])) for i in live.tolist())
         for key, seq in entries:
-            if not any(w > seq and (not p or key.startswith(p + "/")) for p, w in wipes):
+            if not _wiped_after(wipes, key, seq):
                 yield key
 
     # --- other writers ---------------------------------------------------------------

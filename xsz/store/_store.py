@@ -43,6 +43,15 @@ if TYPE_CHECKING:
 __all__ = ["SZStore"]
 
 
+def _holds_sz_store(path: Path) -> bool:
+    """Whether `path` holds an SZ store for a writer to overlay; refuse anything else there."""
+    try:
+        check_replaceable(path, overwrite=True)
+    except StoreExistsError as exc:
+        raise StoreExistsError(f"cannot write an SZ store at {path}: {exc}") from exc
+    return (path / "index").is_file()
+
+
 class _TracedBuffer(cpu.Buffer):
     """A CPU buffer that knows which read and frame its bytes are, for decode errors."""
 
@@ -92,30 +101,32 @@ class SZStore(ThreadedStore):
     supports_listing = True
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = True) -> None:
-        super().__init__(read_only=read_only)
+        path = Path(path)
+        spool = None
+        if not read_only:
+            spool = path.parent / f".{path.name}.spool-{uuid.uuid4().hex[:8]}"
+        self._setup(path, read_only, read_only or _holds_sz_store(path), spool, owner=True)
+
+    def _setup(
+        self, path: Path, read_only: bool, has_base: bool, spool: Path | None, *, owner: bool
+    ) -> None:
+        """The state of a store, new (the `owner` makes the spool) or unpickled."""
+        ThreadedStore.__init__(self, read_only=read_only)
         apply_zarr_settings()
-        self.path = Path(path)
+        self.path = path
         self._lock = threading.RLock()
         self._reader: SZReader | None = None
         self._view: SZView | None = None
         self._spool: Spool | None = None
         self._owner = self._finished = self._committing = False
-        self._has_base = read_only or self._check_writable_path()
-        if self._has_base:
+        self._has_base = has_base
+        if has_base:
             self._open_reader()
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            staging = self.path.parent / f".{self.path.name}.spool-{uuid.uuid4().hex[:8]}"
-            self._spool = Spool(staging, create=True)
-            self._owner = True
-
-    def _check_writable_path(self) -> bool:
-        """Whether `path` holds an SZ store to overlay; refuse anything else that exists."""
-        try:
-            check_replaceable(self.path, overwrite=True)
-        except StoreExistsError as exc:
-            raise StoreExistsError(f"cannot write an SZ store at {self.path}: {exc}") from exc
-        return (self.path / "index").is_file()
+        if spool is not None:
+            if owner:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._spool = Spool(spool, create=owner)
+            self._owner = owner
 
     def _open_reader(self) -> None:
         try:
@@ -155,17 +166,9 @@ class SZStore(ThreadedStore):
             }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        ThreadedStore.__init__(self, read_only=state["read_only"])
-        apply_zarr_settings()
-        self.path = state["path"]
-        self._lock = threading.RLock()
-        self._reader = self._view = self._spool = None
-        self._owner = self._finished = self._committing = False
-        self._has_base = state["has_base"]
-        if self._has_base:
-            self._open_reader()
-        if state["spool"] is not None:
-            self._spool = Spool(state["spool"], create=False)
+        self._setup(
+            state["path"], state["read_only"], state["has_base"], state["spool"], owner=False
+        )
 
     def create_hierarchy(
         self,
@@ -319,7 +322,8 @@ class SZStore(ThreadedStore):
         """What holds `key`: bytes at hand, a frame in dat, a spool location, or nothing."""
         self._ensure_open_sync()
         if self._spool is not None:
-            found = self._spool.lookup(key)
+            # committing, the spool was refreshed once (close): no other writer's changes count
+            found = self._spool.lookup(key, refresh=not self._committing)
             if found is not None:
                 return None if found == DELETED else found
         return None if self._view is None else self._view.resolve(key)
@@ -407,7 +411,7 @@ class SZStore(ThreadedStore):
         self._writable_spool().wipe(prefix)
 
     def _keys_sync(self, prefix: str = "") -> list[str]:
-        # docstring inherited; the spool's keys, then the view's the spool leaves
+        # docstring inherited; the spool's keys (refreshed), then the view's the spool leaves
         self._ensure_open_sync()
         spool = self._spool
         keys = [] if spool is None else [k for k in spool.live_keys() if k.startswith(prefix)]
@@ -416,7 +420,8 @@ class SZStore(ThreadedStore):
             keys.extend(
                 key
                 for key in self._view.keys_under(prefix)
-                if key not in seen and (spool is None or spool.lookup(key) != DELETED)
+                if key not in seen
+                and (spool is None or spool.lookup(key, refresh=False) != DELETED)
             )
         return keys
 

@@ -112,7 +112,7 @@ class SZView:
         if found is None:
             return None
         if found.rows is not None:
-            return found.frame(key, parsed[0], parsed[1])
+            return found.frame(key, parsed[1])
         return found.encode(parsed[1])
 
     def keys_under(self, prefix: str = "") -> Iterator[str]:
@@ -185,13 +185,16 @@ def name_unreadable_keys(path: Path, exc: SZFormatError) -> SZFormatError:
         return exc
     row = int(bad[0])
     keys = []
-    for f in index.schema.datasets:
+    for spec in layout(index.schema).values():  # the array names SZStore shows
+        f = spec.field
+        if f is None or spec.role not in ("ragged", "text"):
+            continue
         if f.is_text:
-            keys.append(f"{f.name}/c/{row}")
+            keys.append(f"{spec.name}/c/{row}")
         elif f.has_count:
             counts = index.count[f.name]
             if counts[row]:
-                keys.append(f"{f.name}/c/{int(np.count_nonzero(counts[:row]))}")
+                keys.append(f"{spec.name}/c/{int(np.count_nonzero(counts[:row]))}")
         else:  # float counts live in the frame headers, which may be cut off
-            keys.append(f"{f.name}/c/? (read {row}'s chunk)")
+            keys.append(f"{spec.name}/c/? (read {row}'s chunk)")
     return SZFormatError(f"{exc}; zarr keys {', '.join(keys)} cannot be read")

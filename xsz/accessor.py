@@ -151,24 +151,15 @@ class SZAccessor:
         """Select reads by position (int, slice, list/array, mask), samples included."""
         positions = _read_key({**(indexers or {}), **kwargs})
         index = self.index
+        n = len(index.index)
         if isinstance(positions, slice):
             pass
         elif np.ndim(positions) == 0:
-            positions = int(positions)
-            n = len(index.index)
-            if not -n <= positions < n:
-                raise IndexError(f"read position {positions} is out of range for {n} reads")
-            positions %= n
+            positions = int(_in_range(int(positions), n))
+        elif np.asarray(positions).dtype == bool:
+            positions = index.positions(np.asarray(positions))
         else:
-            arr = np.asarray(positions)
-            n = len(index.index)
-            if arr.dtype == bool:
-                positions = index.positions(arr)
-            elif arr.size and (arr.min() < -n or arr.max() >= n):
-                bad = arr[(arr < -n) | (arr >= n)].flat[0]
-                raise IndexError(f"read position {bad} is out of range for {n} reads")
-            else:
-                positions = np.where(arr < 0, arr + n, arr).astype(np.int64)
+            positions = _in_range(positions, n)
         return self._select(index, positions)
 
     def sel(self, indexers: dict[str, Any] | None = None, **kwargs: Any) -> xr.Dataset:
@@ -280,14 +271,13 @@ class SZAccessor:
         data = self._ds[name].data
         if _is_dask(data):
             bounds = np.cumsum((0, *data.chunks[0]))
-            rows = np.searchsorted(starts[:-1], bounds, side="left")
-            rows[-1] = n
-            if not np.array_equal(starts[rows[:-1]], bounds[:-1]):  # chunks split reads
-                bounds = np.unique(starts[np.searchsorted(starts, bounds, side="right") - 1])
-                bounds = np.unique(np.append(bounds, starts[-1]))
+            # each chunk bound moved down to the start of the read holding it
+            edges = starts[np.searchsorted(starts, bounds, side="right") - 1]
+            if not np.array_equal(edges, bounds):  # chunks split reads: rechunk on read starts
+                bounds = np.unique(edges)
                 data = data.rechunk((tuple(np.diff(bounds).tolist()),))
-                rows = np.searchsorted(starts[:-1], bounds, side="left")
-                rows[-1] = n
+            rows = np.searchsorted(starts[:-1], bounds, side="left")  # empty reads: later chunk
+            rows[-1] = n
             values: Any = from_blocks(
                 [
                     (apply_reads, (block, np.diff(starts[a : b + 1]), func, dtype), b - a)
@@ -347,10 +337,7 @@ class ReadValues(Sequence[Any]):
         starts = self._sz.index.starts[ragged.dim]
         n = len(starts) - 1
         if np.ndim(key) == 0 and not isinstance(key, slice):
-            i = int(key)
-            if not -n <= i < n:
-                raise IndexError(f"read {i} is out of range for {n} reads")
-            i %= n
+            i = int(_in_range(int(key), n))
             return ds[name].isel({ragged.dim: slice(int(starts[i]), int(starts[i + 1]))}).values
         rows = np.arange(n)[key]
         lengths = starts[rows + 1] - starts[rows]
@@ -376,6 +363,15 @@ def as_reads(ds: xr.Dataset) -> xr.Dataset:
         coords={k: lift(v.variable) for k, v in ds.coords.items()},
         attrs=ds.attrs,
     )
+
+
+def _in_range(positions: Any, n: int) -> np.ndarray:
+    """Read positions (an int or ints) checked against `n` reads; negative ones count from the end."""
+    arr = np.asarray(positions)
+    if arr.size and (arr.min() < -n or arr.max() >= n):
+        bad = arr[(arr < -n) | (arr >= n)].flat[0]
+        raise IndexError(f"read position {bad} is out of range for {n} reads")
+    return np.where(arr < 0, arr + n, arr).astype(np.int64)
 
 
 def _read_key(indexers: dict[str, Any]) -> Any:

@@ -126,12 +126,6 @@ class DemoReport:
         return 2 * self.n_samples
 
 
-def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def run_demo(
     workdir: Path, *, n_reads: int = 1000, seed: int = 0, n_threads: int = 2,
     progress: bool | Callable[[int, int | None], object] = False,
@@ -150,6 +144,7 @@ def run_demo(
         A read did not come back as generated (the message names it).
     """
     from xsz.convert import from_zarr, import_reads, to_zarr
+    from xsz.convert._dest import path_size
 
     workdir.mkdir(parents=True, exist_ok=True)
     pod5_path = workdir / "demo.pod5"
@@ -160,7 +155,7 @@ def run_demo(
     def step(what: str, path: Path, run: Callable[[], object], started: float | None = None) -> None:
         began = time.perf_counter() if started is None else started
         run()
-        report.steps.append((what, path, _size(path), time.perf_counter() - began))
+        report.steps.append((what, path, path_size(path), time.perf_counter() - began))
 
     step("generate, write pod5", pod5_path, lambda: None, start)
     sz = workdir / "demo.sz"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from xsz.convert._dest import check_destination
+from xsz.convert._dest import check_destination, path_size
 from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._import import import_reads
@@ -105,12 +105,6 @@ def _source_format(src: Path, given: str | None) -> str:
         if src.is_dir():  # a directory of nanopore files: import_reads walks it
             return "nanopore files"
         raise
-
-
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
 
 
 def convert(
@@ -256,6 +250,6 @@ def convert(
             shutil.rmtree(temporary, ignore_errors=True)
     return ConvertSummary(
         source=source, destination=dest, source_format=fmt, destination_format=out,
-        steps=tuple(steps), n_reads=n_reads, nbytes_source=_size(source),
-        nbytes_destination=_size(dest), seconds=time.perf_counter() - start,
+        steps=tuple(steps), n_reads=n_reads, nbytes_source=path_size(source),
+        nbytes_destination=path_size(dest), seconds=time.perf_counter() - start,
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import tempfile
 import time
@@ -202,43 +203,43 @@ def _destination(
         with tempfile.TemporaryDirectory(prefix="xsz-regular-") as scratch:
             with LocalStore(scratch) as local:
                 yield None, local
-            into = StoreSink(target)
-            batch: list[tuple[str, bytes]] = []
-            for item in directory_items(Path(scratch)):
-                batch.append(item)
-                if len(batch) >= 64:
-                    into.put_many(batch)
-                    batch = []
-            into.put_many(batch)
+            _put_files(Path(scratch), StoreSink(target), batch=64)
         return
     dest = Path(target)
     zipped = dest.suffix.lower() == ".zip"
     with staged(dest, directory=not zipped, overwrite=overwrite, kind="zarr") as path:
         if layout == "reads":
-            sink: Sink = ZipSink(path) if zipped else DirectorySink(path)
-            try:
+            with _closing(ZipSink(path) if zipped else DirectorySink(path)) as sink:
                 yield sink, None
-            except BaseException:
-                sink.abort()
-                raise
-            sink.close()
             return
         work = path if not zipped else path.parent / f"{path.name}.d"
         try:
             with LocalStore(work) as store:
                 yield None, store
             if zipped:  # written as a directory (zarr rewrites zarr.json), packed once done
-                packer = ZipSink(path)
-                try:
-                    for item in directory_items(work):
-                        packer.put_many([item])
-                except BaseException:
-                    packer.abort()
-                    raise
-                packer.close()
+                with _closing(ZipSink(path)) as packer:
+                    _put_files(work, packer, batch=1)
         finally:
             if zipped:
                 remove_path(work)
+
+
+@contextlib.contextmanager
+def _closing(sink: Sink) -> Iterator[Sink]:
+    """`sink`, closed when the block succeeds, aborted when it fails."""
+    try:
+        yield sink
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
+
+
+def _put_files(root: Path, sink: Sink, *, batch: int) -> None:
+    """Every file under `root` into `sink`, `batch` files at a time."""
+    items = directory_items(root)
+    while part := list(itertools.islice(items, batch)):
+        sink.put_many(part)
 
 
 def _prepare_store(store: Store, *, overwrite: bool) -> None:

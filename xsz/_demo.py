@@ -23,17 +23,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-__all__ = ["ATTRIBUTES", "DATASETS", "DemoReport", "demo_reads", "run_demo", "write_demo_pod5"]
-
-ATTRIBUTES: list[tuple[str, Any]] = [
-    ("ID", str), ("Offset", np.int32), ("Raw_unit", np.float32), ("channel", np.uint16),
-]
-DATASETS: list[tuple[str, Any]] = [("Raw", np.int16), ("Fastq", str), ("Move", np.uint16)]
+__all__ = ["DemoReport", "demo_reads", "run_demo", "write_demo_pod5"]
 
 
 def demo_reads(n: int, *, seed: int = 0) -> Iterator[tuple[Any, ...]]:
     """Reads shaped like R10 DNA: a 4 kHz squiggle of ~9-sample dwells around
     90 pA, a basecall, and a stride-5 move table with one move per base.
+
+    Each read is ``(ID, offset, scale, channel, Raw, bases, Move)``: str, int,
+    float32, int, int16 array, str, uint16 array.
 
     Examples
     --------

@@ -631,6 +631,7 @@ def test_import_export_pod5_round_trips(tmp_path):
     import_reads(source, tmp_path / "a.sz")
     assert export_pod5(tmp_path / "a.sz", tmp_path / "back.pod5") == 3
     with pod5.Reader(source) as want, pod5.Reader(tmp_path / "back.pod5") as got:
+        ids = [str(i) for i in got.read_ids]
         for a, b in zip(want.reads(), got.reads(), strict=True):
             assert a.read_id == b.read_id
             np.testing.assert_array_equal(a.signal, b.signal)
@@ -642,6 +643,22 @@ def test_import_export_pod5_round_trips(tmp_path):
     assert content(tmp_path / "a.sz") == content(tmp_path / "b.sz")
     with pytest.raises(StoreExistsError):
         export_pod5(tmp_path / "a.sz", tmp_path / "back.pod5")
+    assert export_pod5(tmp_path / "a.sz", tmp_path / "back.pod5", read_ids=ids[:1],
+                       overwrite=True) == 1
+    with pod5.Reader(tmp_path / "back.pod5") as got:
+        assert [str(i) for i in got.read_ids] == ids[:1]
+    (tmp_path / "notes.pod5").write_text("mine")
+    with pytest.raises(StoreExistsError, match="refusing to replace"):
+        export_pod5(tmp_path / "a.sz", tmp_path / "notes.pod5", overwrite=True)
+    assert (tmp_path / "notes.pod5").read_text() == "mine"
+
+    def interrupt(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        export_pod5(tmp_path / "a.sz", tmp_path / "cut.pod5", progress=interrupt)
+    assert not (tmp_path / "cut.pod5").exists()
+    assert leftovers(tmp_path) == []
 
 
 def test_import_export_pod5_from_other_formats(tmp_path):

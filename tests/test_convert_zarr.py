@@ -8,6 +8,7 @@ in a process where xsz cannot be imported.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -287,7 +288,7 @@ print("ok", len(expected.files), sorted(ds.data_vars) == sorted(set(expected.fil
 def test_to_zarr_regular_standard_codec_reads_without_xsz(name, container, tmp_path):
     src = FIXTURES / name
     dest = tmp_path / name_of(container)
-    with pytest.warns(XszWarning) if name == "alltypes" else _nothing():
+    with pytest.warns(XszWarning) if name == "alltypes" else contextlib.nullcontext():
         xsz.to_zarr(src, dest, layout="regular", codec="zstd")
     engine = xr.open_dataset(src, engine="sz").load()
     expected = {}
@@ -306,14 +307,6 @@ def test_to_zarr_regular_standard_codec_reads_without_xsz(name, container, tmp_p
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["ok", str(len(expected)), "True"]
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # --- from_zarr ---------------------------------------------------------------------

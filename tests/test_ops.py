@@ -9,7 +9,7 @@ import pytest
 
 from tests import FIXTURES, requires_shared
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
-from xsz.errors import DuplicateReadError, ReadNotFoundError, SchemaError
+from xsz.errors import DuplicateReadError, ReadNotFoundError, SchemaError, UsageError
 from xsz.format import Schema, SZReader, SZWriter
 from xsz.ops import info, merge, subset, verify
 
@@ -86,4 +86,7 @@ def test_ops_merge(tmp_path):
         writer.put("x", np.zeros(3, np.int16))
     with pytest.raises(SchemaError, match="columns differ"):
         merge([a, other], tmp_path / "bad.sz")
+    with pytest.raises(UsageError, match="at least one source"):
+        merge([], tmp_path / "none.sz")
     assert not (tmp_path / "dup.sz").exists() and not (tmp_path / "bad.sz").exists()
+    assert not (tmp_path / "none.sz").exists()

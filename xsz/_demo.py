@@ -23,17 +23,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-__all__ = ["ATTRIBUTES", "DATASETS", "DemoReport", "demo_reads", "run_demo", "write_demo_pod5"]
-
-ATTRIBUTES: list[tuple[str, Any]] = [
-    ("ID", str), ("Offset", np.int32), ("Raw_unit", np.float32), ("channel", np.uint16),
-]
-DATASETS: list[tuple[str, Any]] = [("Raw", np.int16), ("Fastq", str), ("Move", np.uint16)]
+__all__ = ["DemoReport", "demo_reads", "run_demo", "write_demo_pod5"]
 
 
 def demo_reads(n: int, *, seed: int = 0) -> Iterator[tuple[Any, ...]]:
     """Reads shaped like R10 DNA: a 4 kHz squiggle of ~9-sample dwells around
     90 pA, a basecall, and a stride-5 move table with one move per base.
+
+    Each read is ``(ID, offset, scale, channel, Raw, bases, Move)``: str, int,
+    float32, int, int16 array, str, uint16 array.
 
     Examples
     --------
@@ -126,12 +124,6 @@ class DemoReport:
         return 2 * self.n_samples
 
 
-def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def run_demo(
     workdir: Path, *, n_reads: int = 1000, seed: int = 0, n_threads: int = 2,
     progress: bool | Callable[[int, int | None], object] = False,
@@ -150,6 +142,7 @@ def run_demo(
         A read did not come back as generated (the message names it).
     """
     from xsz.convert import from_zarr, import_reads, to_zarr
+    from xsz.convert._dest import path_size
 
     workdir.mkdir(parents=True, exist_ok=True)
     pod5_path = workdir / "demo.pod5"
@@ -160,7 +153,7 @@ def run_demo(
     def step(what: str, path: Path, run: Callable[[], object], started: float | None = None) -> None:
         began = time.perf_counter() if started is None else started
         run()
-        report.steps.append((what, path, _size(path), time.perf_counter() - began))
+        report.steps.append((what, path, path_size(path), time.perf_counter() - began))
 
     step("generate, write pod5", pod5_path, lambda: None, start)
     sz = workdir / "demo.sz"

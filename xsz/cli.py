@@ -65,8 +65,8 @@ def _convert(args: argparse.Namespace) -> int:
 
     summary = convert(
         args.src, args.dst, src_format=args.src_format, dst_format=args.dst_format,
-        moves=args.moves, read_ids=_read_ids(args.ids) if args.ids else None, layout=args.layout, codec=args.codec, overwrite=args.force,
-        n_threads=args.threads, progress=not args.quiet,
+        moves=args.moves, read_ids=_read_ids(args.ids) if args.ids else None, layout=args.layout,
+        codec=args.codec, overwrite=args.force, n_threads=args.threads, progress=not args.quiet,
     )
     seconds = max(summary.seconds, 1e-9)
     print(f"{summary.source} ({summary.source_format}, {_mb(summary.nbytes_source)}) -> "

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz.errors import DuplicateReadError, SchemaError, XszError
+from xsz.errors import DuplicateReadError, SchemaError, UsageError, XszError
 from xsz.format import SZReader, SZWriter
 
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ def merge(
     number of reads written.
     """
     if not srcs:
-        raise XszError("merge needs at least one source store")
+        raise UsageError("merge needs at least one source store, got none")
     readers = [SZReader(s) for s in srcs]
     try:
         first = readers[0]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from xsz.convert._dest import check_destination
+from xsz.convert._dest import check_destination, path_size
 from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._import import import_reads
@@ -49,6 +49,7 @@ class ConvertSummary:
     steps: tuple[str, ...]
     """The conversions made, such as ``("pod5 -> sz", "sz -> zarr")``."""
     n_reads: int
+    """Reads written to the destination."""
     nbytes_source: int
     nbytes_destination: int
     seconds: float
@@ -104,12 +105,6 @@ def _source_format(src: Path, given: str | None) -> str:
         if src.is_dir():  # a directory of nanopore files: import_reads walks it
             return "nanopore files"
         raise
-
-
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
 
 
 def convert(
@@ -224,34 +219,30 @@ def convert(
             hub = dest if out == "sz" else dest.parent / f".{dest.name}.via-{uuid.uuid4().hex[:8]}.sz"
             temporary = None if out == "sz" else hub
             if nanopore:
-                import_reads(
+                n_reads = import_reads(
                     source, hub, format=fmt if fmt in SIGNAL_FORMATS else None, moves=moves,
                     read_ids=read_ids,
                     overwrite=overwrite and out == "sz", n_threads=n_threads,
                     progress=bar(f"{source.name} -> sz"),
-                )
+                ).n_reads
             else:
                 from xsz.convert._zarr import from_zarr
 
-                from_zarr(source, hub, overwrite=overwrite and out == "sz",
-                          progress=bar(f"{source.name} -> sz"))
-            steps.append(f"{'nanopore files' if fmt == 'nanopore files' else fmt} -> sz")
+                n_reads = from_zarr(source, hub, overwrite=overwrite and out == "sz",
+                                    progress=bar(f"{source.name} -> sz")).n_reads
+            steps.append(f"{fmt} -> sz")
         if out == "zarr":
             from xsz.convert._zarr import to_zarr
 
-            to_zarr(
+            n_reads = to_zarr(
                 hub, dest, layout=layout or "reads", codec=codec or "svb-zstd",
                 overwrite=overwrite, n_threads=n_threads, progress=bar(f"sz -> {dest.name}"),
-            )
+            ).n_reads
             steps.append("sz -> zarr")
         elif out == "pod5":
-            export_pod5(hub, dest, read_ids=read_ids if fmt == "sz" else None, overwrite=overwrite,
-                        progress=bar(f"sz -> {dest.name}"))
+            n_reads = export_pod5(hub, dest, read_ids=read_ids if fmt == "sz" else None,
+                                  overwrite=overwrite, progress=bar(f"sz -> {dest.name}"))
             steps.append("sz -> pod5")
-        from xsz.format import SZReader
-
-        with SZReader(hub) as reader:
-            n_reads = len(reader)
     finally:
         for each in bars:
             each.close()
@@ -259,6 +250,6 @@ def convert(
             shutil.rmtree(temporary, ignore_errors=True)
     return ConvertSummary(
         source=source, destination=dest, source_format=fmt, destination_format=out,
-        steps=tuple(steps), n_reads=n_reads, nbytes_source=_size(source),
-        nbytes_destination=_size(dest), seconds=time.perf_counter() - start,
+        steps=tuple(steps), n_reads=n_reads, nbytes_source=path_size(source),
+        nbytes_destination=path_size(dest), seconds=time.perf_counter() - start,
     )

@@ -23,8 +23,7 @@ import contextlib
 import os
 import shutil
 import uuid
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from xsz.convert._detect import detect_format
 from xsz.errors import SourceError, StoreExistsError
@@ -32,15 +31,9 @@ from xsz.format import replace_path
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
-__all__ = ["Container", "check_destination", "container_of", "remove_path", "staged"]
-
-Container = Literal["directory", "zip"]
-
-
-def container_of(path: str | os.PathLike[str]) -> Container:
-    """How a Zarr store at `path` is kept: a ``.zip`` file, else a directory."""
-    return "zip" if Path(path).suffix.lower() == ".zip" else "directory"
+__all__ = ["check_destination", "path_size", "remove_path", "staged"]
 
 
 def check_destination(path: Path, *, overwrite: bool, kind: str) -> None:
@@ -61,6 +54,13 @@ def check_destination(path: Path, *, overwrite: bool, kind: str) -> None:
         raise StoreExistsError(
             f"{path} exists and is {what}, not {kind}; refusing to replace it"
         )
+
+
+def path_size(path: Path) -> int:
+    """Bytes of a file, or of every file under a directory."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
 
 
 def remove_path(path: Path) -> None:

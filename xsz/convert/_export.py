@@ -12,7 +12,6 @@ pod5's FAST5 converter assumes for their digitisation.
 from __future__ import annotations
 
 import math
-import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,13 +19,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from xsz.convert._dest import staged
 from xsz.convert._import import progress_hook
 from xsz.convert._optional import load
 from xsz.convert._schema import READ_FIELDS
-from xsz.errors import SchemaError, StoreExistsError
+from xsz.errors import SchemaError
 from xsz.format import SZReader
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable, Iterable, Iterator
 
 __all__ = ["export_pod5"]
@@ -100,7 +101,8 @@ def export_pod5(
     read_ids
         Export only these reads, in this order (default: all, in store order).
     overwrite
-        Replace an existing file at `pod5_path`.
+        Replace an existing pod5 file at `pod5_path` (only once the new one is
+        complete); anything else at the path is never replaced.
     progress
         As for `import_reads`.
 
@@ -116,15 +118,14 @@ def export_pod5(
     ReadNotFoundError
         A read in `read_ids` is not in the store.
     StoreExistsError
-        `pod5_path` exists and `overwrite` is false.
+        `pod5_path` exists and `overwrite` is false, or is not a pod5 file.
     """
     pod5 = load("pod5", "writing pod5 files")
     dest = Path(pod5_path)
-    if dest.exists() and not overwrite:
-        raise StoreExistsError(f"{dest} exists; pass overwrite=True to replace it")
-    if dest.is_dir():
-        raise StoreExistsError(f"{dest} is a directory; refusing to replace it with a pod5 file")
-    with SZReader(sz_path) as reader:
+    with (
+        staged(dest, directory=False, overwrite=overwrite, kind="pod5") as staging,
+        SZReader(sz_path) as reader,
+    ):
         missing = [n for n, _, _ in READ_FIELDS if n not in reader.schema.by_name]
         runs = reader.header.get("runs")
         if missing or not isinstance(runs, dict):
@@ -133,10 +134,9 @@ def export_pod5(
         rows = np.arange(len(reader)) if read_ids is None else reader.rows(read_ids)
         counts = reader.counts("Raw")[rows]
         update, close_progress = progress_hook(progress, len(rows), dest.name)
-        staged = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
         infos: dict[str, Any] = {}
         try:
-            with pod5.Writer(staged, software_name="xsz") as writer:
+            with pod5.Writer(staging, software_name="xsz") as writer:
                 done = 0
                 for batch in _batches(rows, counts):
                     for read in reader.read_many(batch, n_threads=2):
@@ -146,10 +146,6 @@ def export_pod5(
                         writer.add_read(_pod5_read(pod5, read, infos[run_id]))
                         done += 1
                         update(done)
-            os.replace(staged, dest)
-        except BaseException:
-            staged.unlink(missing_ok=True)
-            raise
         finally:
             close_progress()
     return len(rows)

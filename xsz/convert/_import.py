@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from xsz.convert._dest import path_size
 from xsz.convert._moves import MoveSource, check_basecalls
 from xsz.convert._schema import NO_BASECALLS, import_schema
 from xsz.convert._sources import open_source, source_files, source_names
@@ -394,7 +395,7 @@ def import_reads(
         n_basecalled=job.n_called if job.moves is not None else None,
         seconds=time.perf_counter() - start,
         nbytes_source=sum(p.stat().st_size for p, _ in files),
-        nbytes_store=sum(f.stat().st_size for f in dest.iterdir()),
+        nbytes_store=path_size(dest),
     )
     if job.moves is not None and job.n_called < summary.n_reads:
         log.info("%d of %d reads have no record in %s", summary.n_reads - job.n_called,

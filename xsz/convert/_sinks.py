@@ -5,11 +5,10 @@ byte ranges of ``dat`` (`Sink.put_frames`, a `FrameBlock`), so that the bytes
 need not pass through Python: `DirectorySink` writes the files of zarr's
 ``LocalStore`` layout directly (one ``open``, and ``os.copy_file_range`` for a
 frame; none of ``LocalStore``'s per-key temporary file and link); `ZipSink`
-writes stored zip entries (`ZipWriter`), copying frames inside the kernel while
-a second thread checks the frames and computes their CRC-32s from a mapping
-of ``dat`` (on two cores the two overlap; more threads would only compete
-with the copy); `StoreSink`
-sets keys through the zarr store API, a batch at a time, concurrently.
+writes stored zip entries (`ZipWriter`): each frame is checked and its CRC-32
+computed from the mapping of ``dat``, then a block's headers and frames go out
+from that mapping in a few ``writev`` calls; `StoreSink` sets keys through the
+zarr store API, a batch at a time, concurrently.
 """
 
 from __future__ import annotations
@@ -57,8 +56,7 @@ def copy_range(src: int, dst: int, offset: int, count: int) -> int:
 class FrameBlock:
     """Frames of a block of reads: keys and byte ranges in ``dat``, and ``dat`` mapped.
 
-    The sink it is given owns it and calls `release` once done with the bytes
-    (possibly from another thread, after `Sink.put_frames` returned).
+    The sink it is given owns it and calls `release` once done with the bytes.
     """
 
     def __init__(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import tempfile
 import time
@@ -35,7 +36,7 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore, ZipStore
 
 from xsz.codec import CODEC_ID
-from xsz.convert._dest import container_of, remove_path, staged
+from xsz.convert._dest import path_size, remove_path, staged
 from xsz.convert._detect import detect_format
 from xsz.convert._import import progress_hook
 from xsz.convert._options import LAYOUTS, Layout
@@ -178,9 +179,9 @@ def to_zarr(
                                   n_threads=n_threads, progress=update)
         finally:
             close_progress()
-    where = _name(zarr_path_or_store)
+    where = str(zarr_path_or_store)
     if nbytes < 0 and not isinstance(zarr_path_or_store, Store):
-        nbytes = _size(zarr_path_or_store)
+        nbytes = path_size(Path(zarr_path_or_store))
     summary = ZarrSummary(str(sz_path), where, n, nbytes, time.perf_counter() - start)
     log.info("wrote %d reads from %s to %s (layout %r) in %.2f s", n, sz_path, where, layout,
              summary.seconds)
@@ -202,43 +203,43 @@ def _destination(
         with tempfile.TemporaryDirectory(prefix="xsz-regular-") as scratch:
             with LocalStore(scratch) as local:
                 yield None, local
-            into = StoreSink(target)
-            batch: list[tuple[str, bytes]] = []
-            for item in directory_items(Path(scratch)):
-                batch.append(item)
-                if len(batch) >= 64:
-                    into.put_many(batch)
-                    batch = []
-            into.put_many(batch)
+            _put_files(Path(scratch), StoreSink(target), batch=64)
         return
     dest = Path(target)
-    zipped = container_of(dest) == "zip"
+    zipped = dest.suffix.lower() == ".zip"
     with staged(dest, directory=not zipped, overwrite=overwrite, kind="zarr") as path:
         if layout == "reads":
-            sink: Sink = ZipSink(path) if zipped else DirectorySink(path)
-            try:
+            with _closing(ZipSink(path) if zipped else DirectorySink(path)) as sink:
                 yield sink, None
-            except BaseException:
-                sink.abort()
-                raise
-            sink.close()
             return
         work = path if not zipped else path.parent / f"{path.name}.d"
         try:
             with LocalStore(work) as store:
                 yield None, store
             if zipped:  # written as a directory (zarr rewrites zarr.json), packed once done
-                packer = ZipSink(path)
-                try:
-                    for item in directory_items(work):
-                        packer.put_many([item])
-                except BaseException:
-                    packer.abort()
-                    raise
-                packer.close()
+                with _closing(ZipSink(path)) as packer:
+                    _put_files(work, packer, batch=1)
         finally:
             if zipped:
                 remove_path(work)
+
+
+@contextlib.contextmanager
+def _closing(sink: Sink) -> Iterator[Sink]:
+    """`sink`, closed when the block succeeds, aborted when it fails."""
+    try:
+        yield sink
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
+
+
+def _put_files(root: Path, sink: Sink, *, batch: int) -> None:
+    """Every file under `root` into `sink`, `batch` files at a time."""
+    items = directory_items(root)
+    while part := list(itertools.islice(items, batch)):
+        sink.put_many(part)
 
 
 def _prepare_store(store: Store, *, overwrite: bool) -> None:
@@ -253,17 +254,6 @@ def _prepare_store(store: Store, *, overwrite: bool) -> None:
         if not overwrite:
             raise StoreExistsError(f"{store} is not empty; pass overwrite=True to clear it first")
         sync(store.clear())
-
-
-def _name(target: object) -> str:
-    return str(target)
-
-
-def _size(target: object) -> int:
-    path = Path(target)  # type: ignore[arg-type]
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def from_zarr(
@@ -335,19 +325,18 @@ def from_zarr(
         try:
             group = zarr.open_group(store, mode="r")
         except (zarr.errors.GroupNotFoundError, FileNotFoundError) as exc:
-            raise SourceError(f"{_name(zarr_path_or_store)}: no Zarr group at its root") from exc
+            raise SourceError(f"{zarr_path_or_store}: no Zarr group at its root") from exc
         n = _n_reads(group)
         update, close_progress = progress_hook(progress, n, f"zarr -> {Path(sz_path).name}")
         try:
             n = write_hierarchy(
-                group, Path(sz_path), fetch=_fetcher(store), where=_name(zarr_path_or_store),
+                group, Path(sz_path), fetch=_fetcher(store), where=str(zarr_path_or_store),
                 overwrite=overwrite, progress=update,
             )
         finally:
             close_progress()
     dest = Path(sz_path)
-    nbytes = sum(p.stat().st_size for p in dest.iterdir())
-    summary = ZarrSummary(_name(zarr_path_or_store), str(dest), n, nbytes,
+    summary = ZarrSummary(str(zarr_path_or_store), str(dest), n, path_size(dest),
                           time.perf_counter() - start)
     log.info("wrote %d reads from %s to %s in %.2f s", n, summary.source, dest, summary.seconds)
     return summary

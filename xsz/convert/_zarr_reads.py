@@ -55,11 +55,8 @@ def copy_reads(reader: SZReader, sink: Sink, *, progress: Callable[[int], object
         found = view.array(name)
         assert found is not None  # every name of the layout has its array
         arrays[name] = found
-    datasets = [f.name for f in reader.schema.datasets]
     framed = [
-        (name, a, datasets.index(a.spec.field.name))
-        for name, a in arrays.items()
-        if a.rows is not None and a.spec.field is not None
+        (name, a) for name, a in arrays.items() if a.rows is not None and a.spec.field is not None
     ]
     n = len(reader)
     total = _copy_frames(reader, framed, sink, progress) if framed and n else 0
@@ -79,7 +76,7 @@ def copy_reads(reader: SZReader, sink: Sink, *, progress: Callable[[int], object
 
 
 def _copy_frames(
-    reader: SZReader, framed: list[tuple[str, ArrayView, int]], sink: Sink,
+    reader: SZReader, framed: list[tuple[str, ArrayView]], sink: Sink,
     progress: Callable[[int], object],
 ) -> int:
     """Put the frames of every read into `sink`, a block of reads at a time."""
@@ -92,7 +89,7 @@ def _copy_frames(
             keys: list[str] = []
             parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
             where: list[tuple[str, ArrayView]] = []  # each frame's array
-            for name, a, _ in framed:
+            for name, a in framed:
                 assert a.rows is not None
                 first, last = np.searchsorted(a.rows, [lo, hi]).tolist()
                 rows = a.rows[first:last]

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from xsz.format import SZReader
     from xsz.mapping import VariableSpec
 
-__all__ = ["CODECS", "TEXT_CHUNK", "parse_codec", "sample_chunk", "write_regular"]
+__all__ = ["TEXT_CHUNK", "parse_codec", "sample_chunk", "write_regular"]
 
 TEXT_CHUNK: Final = 1 << 12
 """Reads per chunk of a text dataset."""

@@ -19,9 +19,10 @@ from tests.test_convert_zarr import assert_same_dataset
 from tests.test_format import expected_attribute, expected_dataset, load_expected, same
 from xsz import backend
 from xsz._arrays import RaggedArray
-from xsz.backend import ENGINE, SZBackendEntrypoint, chunk_plan
+from xsz.backend import ENGINE, SZBackendEntrypoint
 from xsz.errors import ReadNotFoundError, SZFormatError, UsageError
 from xsz.format import Schema, SZReader, SZWriter
+from xsz.format._coalesce import chunk_plan
 from xsz.index import DetachedReadIndex, SZReadIndex
 from xsz.mapping import layout
 

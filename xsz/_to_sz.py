@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from xsz.accessor import as_reads
-from xsz.backend import chunk_plan
 from xsz.errors import SchemaError
 from xsz.format import SZWriter, code_of
+from xsz.format._coalesce import chunk_plan
 from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variables
 
 if TYPE_CHECKING:

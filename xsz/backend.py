@@ -29,6 +29,7 @@ from xarray.core import indexing
 
 from xsz._arrays import AttributeArray, RaggedArray, Source, TextArray
 from xsz.errors import UsageError
+from xsz.format._coalesce import chunk_plan
 from xsz.index import SZReadIndex, starts_of
 from xsz.mapping import READ_DIM, group_attrs, layout
 
@@ -62,29 +63,6 @@ def default_chunk_bytes(total: int) -> int:
     (True, True)
     """
     return int(min(MAX_CHUNK_BYTES, max(MIN_CHUNK_BYTES, total // 8)))
-
-
-def chunk_plan(read_bytes: npt.NDArray[np.int64], chunk_bytes: int) -> npt.NDArray[np.int64]:
-    """Read boundaries of chunks holding about `chunk_bytes` each (``[0, ..., n_reads]``).
-
-    A read larger than `chunk_bytes` gets a chunk of its own; reads are never split.
-
-    Examples
-    --------
-    >>> chunk_plan(np.array([4, 4, 4, 10, 1, 1]), 8).tolist()
-    [0, 2, 3, 4, 6]
-    """
-    n = len(read_bytes)
-    if n == 0:
-        return np.zeros(1, dtype=np.int64)
-    end = np.cumsum(read_bytes)
-    bounds = [0]
-    while bounds[-1] < n:
-        start = bounds[-1]
-        before = int(end[start - 1]) if start else 0
-        stop = int(np.searchsorted(end, before + chunk_bytes, side="right"))
-        bounds.append(max(stop, start + 1))
-    return np.asarray(bounds, dtype=np.int64)
 
 
 class SZBackendEntrypoint(BackendEntrypoint):

@@ -16,6 +16,7 @@ where it can (`xsz.convert._sinks`).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import mmap
 import os
 from typing import TYPE_CHECKING, Final
@@ -24,6 +25,7 @@ import numpy as np
 import zstandard
 
 from xsz.convert._sinks import FrameBlock
+from xsz.format._coalesce import chunk_plan
 from xsz.store._arrays import ZARR_JSON
 from xsz.store._view import Origin, SZView, _check_frame
 
@@ -82,10 +84,12 @@ def _copy_frames(
     """Put the frames of every read into `sink`, a block of reads at a time."""
     n = len(reader)
     total = 0
-    sizes = sum(reader.index.frame_size[f.name].astype(np.int64) for f in reader.schema.datasets)
+    sizes = np.zeros(n, dtype=np.int64)
+    for f in reader.schema.datasets:
+        sizes += reader.index.frame_size[f.name]
     fd = os.open(reader.path / "dat", os.O_RDONLY)
     try:
-        for lo, hi in _blocks(np.cumsum(sizes), n):
+        for lo, hi in itertools.pairwise(chunk_plan(sizes, BLOCK_BYTES).tolist()):
             keys: list[str] = []
             parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
             where: list[tuple[str, ArrayView]] = []  # each frame's array
@@ -148,16 +152,3 @@ def _checker(
         raise AssertionError(f"{keys[k]}: frame check disagrees")  # pragma: no cover
 
     return check
-
-
-def _blocks(ends: np.ndarray, n: int) -> list[tuple[int, int]]:
-    """Consecutive row ranges whose frames hold about `BLOCK_BYTES` each (one row at least)."""
-    out = []
-    lo = 0
-    while lo < n:
-        base = int(ends[lo - 1]) if lo else 0
-        hi = int(np.searchsorted(ends, base + BLOCK_BYTES, side="right"))
-        hi = min(n, max(hi, lo + 1))
-        out.append((lo, hi))
-        lo = hi
-    return out

@@ -46,6 +46,7 @@ from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR
 from xsz.codec._zarr import SvbZstdCodec
 from xsz.convert._options import CODECS
 from xsz.errors import UsageError, XszWarning
+from xsz.format._coalesce import chunk_plan
 from xsz.mapping import group_attrs, index_values, layout
 from xsz.store._arrays import READ_CHUNK, ZARR_JSON, group_document
 
@@ -204,7 +205,7 @@ def write_regular(
     for f in schema.datasets:
         if not f.is_text:
             read_bytes += counts[f.name] * f.dtype.itemsize
-    bounds = _batches(np.cumsum(read_bytes), n)
+    bounds = chunk_plan(read_bytes, BATCH_BYTES).tolist()
     for lo, hi in itertools.pairwise(bounds):
         rows = np.arange(lo, hi)
         for name, stream in streams.items():
@@ -253,16 +254,6 @@ class _Stream:
         rest = joined[count:]
         self.pending = [rest] if len(rest) else []
         self.n_pending = len(rest)
-
-
-def _batches(ends: npt.NDArray[np.int64], n: int) -> list[int]:
-    bounds = [0]
-    while bounds[-1] < n:
-        lo = bounds[-1]
-        base = int(ends[lo - 1]) if lo else 0
-        hi = int(np.searchsorted(ends, base + BATCH_BYTES, side="right"))
-        bounds.append(min(n, max(hi, lo + 1)))
-    return bounds
 
 
 def _consolidate(store: Store, attrs: dict[str, Any], names: list[str]) -> None:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-__all__ = ["MAX_GAP", "MAX_SPAN", "coalesce"]
+__all__ = ["MAX_GAP", "MAX_SPAN", "chunk_plan", "coalesce"]
 
 MAX_GAP: Final = 1 << 16
 """Neighbouring byte ranges closer than this are fetched with one ``pread``."""
@@ -62,3 +62,27 @@ def _pieces(s: list[int], e: list[int], a: int, b: int) -> Iterator[tuple[int, i
             start = k
         top = e[k]
     yield start, b
+
+
+def chunk_plan(read_bytes: npt.NDArray[np.int64], chunk_bytes: int) -> npt.NDArray[np.int64]:
+    """Read boundaries of chunks holding about `chunk_bytes` each (``[0, ..., n_reads]``).
+
+    A read larger than `chunk_bytes` gets a chunk of its own; reads are never split.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> chunk_plan(np.array([4, 4, 4, 10, 1, 1]), 8).tolist()
+    [0, 2, 3, 4, 6]
+    """
+    n = len(read_bytes)
+    if n == 0:
+        return np.zeros(1, dtype=np.int64)
+    end = np.cumsum(read_bytes)
+    bounds = [0]
+    while bounds[-1] < n:
+        start = bounds[-1]
+        before = int(end[start - 1]) if start else 0
+        stop = int(np.searchsorted(end, before + chunk_bytes, side="right"))
+        bounds.append(max(stop, start + 1))
+    return np.asarray(bounds, dtype=np.int64)

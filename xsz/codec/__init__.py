@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 from xsz.codec._svb import (
     DEFAULT_LEVEL,
     STR,
+    ZSTD_MAGIC,
     Kind,
     compress,
     decode_array,
@@ -27,6 +28,7 @@ from xsz.codec._svb import (
     encode_text,
     frame_content_sizes,
     kind_of,
+    max_payload_size,
     normalize_dtype,
     svb_count,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "CODEC_ID",
     "DEFAULT_LEVEL",
     "STR",
+    "ZSTD_MAGIC",
     "Kind",
     "SvbZstd",
     "SvbZstdCodec",
@@ -54,6 +57,7 @@ __all__ = [
     "encode_text",
     "frame_content_sizes",
     "kind_of",
+    "max_payload_size",
     "normalize_dtype",
     "svb_count",
 ]

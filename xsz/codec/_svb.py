@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LEVEL",
     "STR",
+    "ZSTD_MAGIC",
     "Kind",
     "compress",
     "decode_array",
@@ -72,6 +73,7 @@ __all__ = [
     "encode_text",
     "frame_content_sizes",
     "kind_of",
+    "max_payload_size",
     "normalize_dtype",
     "svb_count",
 ]
@@ -83,6 +85,9 @@ Kind = Literal["delta", "svb", "raw", "utf8"]
 
 STR: Final[np.dtype[np.str_]] = np.dtype(str)
 """The dtype that stands for "text" (one Python ``str`` per frame)."""
+
+ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
+"""The first four bytes of every zstd frame (RFC 8878)."""
 
 _KINDS: Final[dict[np.dtype[np.generic], Kind]] = {
     np.dtype(np.int16): "delta",
@@ -207,6 +212,19 @@ def _svb_data_length(control: bytes, count: int) -> int:
     keys = int.from_bytes(control, "little") & ((1 << bits) - 1)
     low = ((1 << bits) - 1) // 3  # 0b0101...01: the low bit of every key
     return count + (keys & low).bit_count() + 2 * ((keys >> 1) & low).bit_count()
+
+
+def max_payload_size[N: (int, npt.NDArray[np.int64])](count: N, itemsize: int, raw: bool) -> N:
+    """The most payload bytes `count` values may take: ``count * itemsize`` for raw
+    floats; for streamvbyte ``ceil(count / 4)`` control bytes and at most 4 bytes a
+    value. Works on one count or an array of them.
+
+    Examples
+    --------
+    >>> max_payload_size(5, 2, raw=False), max_payload_size(5, 4, raw=True)
+    (22, 20)
+    """
+    return count * itemsize if raw else 4 * count + (count + 3) // 4
 
 
 def svb_count(payload: Buffer) -> int:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import zstandard
 
+from xsz.codec import ZSTD_MAGIC, max_payload_size
 from xsz.convert._sinks import FrameBlock
 from xsz.format._coalesce import chunk_plan
 from xsz.store._arrays import ZARR_JSON
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BLOCK_BYTES", "copy_reads"]
 
-_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 _MAP_FLAGS: Final = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 """Linux maps a block's pages at once: cheaper than a fault per page when all are read."""
 
@@ -125,9 +125,7 @@ def _limits(a: ArrayView, rows: np.ndarray) -> np.ndarray:
     """The most payload bytes each frame of `rows` may declare (-1: any, for text)."""
     if a.counts is None:
         return np.full(len(rows), -1, dtype=np.int64)
-    n: np.ndarray = a.counts[rows].astype(np.int64)
-    out: np.ndarray = n * a.itemsize if a.raw else 4 * n + (n + 3) // 4
-    return out
+    return max_payload_size(a.counts[rows].astype(np.int64), a.itemsize, a.raw)
 
 
 def _checker(
@@ -137,7 +135,7 @@ def _checker(
     allows. The error, when there is one, comes from SZStore's own check."""
 
     def check(k: int, data: memoryview) -> None:
-        if bytes(data[:4]) == _ZSTD_MAGIC:
+        if bytes(data[:4]) == ZSTD_MAGIC:
             limit = limits[k]
             if limit < 0:
                 return

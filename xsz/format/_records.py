@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zstandard
 
-from xsz.codec import compress, encode_payload, kind_of
+from xsz.codec import ZSTD_MAGIC, compress, encode_payload, kind_of, max_payload_size
 from xsz.format._values import _fail
 
 if TYPE_CHECKING:
@@ -16,9 +16,8 @@ if TYPE_CHECKING:
 
     from xsz.format._schema import Field
 
-__all__ = ["ZSTD_MAGIC", "Prepared", "check_frame", "compress_records"]
+__all__ = ["Prepared", "check_frame", "compress_records"]
 
-ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 
 
 @dataclass(slots=True)
@@ -75,7 +74,7 @@ def check_frame(f: Field, frame: bytes | memoryview, count: int | None, read_id:
     if f.has_count:
         if count is None or count < 0:
             raise _fail(read_id, f, f"a {f.code} frame needs its element count, got {count!r}")
-        low, high = count + (count + 3) // 4, 4 * count + (count + 3) // 4
+        low, high = count + (count + 3) // 4, max_payload_size(count, 4, raw=False)
         if size >= 0 and not low <= size <= high:
             raise _fail(read_id, f, f"a frame of {size} bytes cannot hold {count} streamvbyte values")
     elif (

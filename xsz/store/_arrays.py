@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 from numcodecs.vlen import VLenUTF8
 
-from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR
+from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR, max_payload_size
 from xsz.codec._zdtype import FLOAT80_NAME
 from xsz.errors import SchemaError, UsageError
 from xsz.mapping import group_attrs, index_values, layout
@@ -250,7 +250,7 @@ class ArrayView:
         limit = None
         if self.counts is not None:
             n = int(self.counts[row])
-            limit = n * self.itemsize if self.raw else 4 * n + (n + 3) // 4
+            limit = max_payload_size(n, self.itemsize, self.raw)
         return Frame(key, self.dataset, row, int(self.offsets[row]), int(self.sizes[row]), limit)
 
     def encode(self, index: int) -> bytes | None:

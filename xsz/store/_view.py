@@ -12,11 +12,12 @@ reports with the same description (`Origin`).
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zstandard
 
+from xsz.codec import ZSTD_MAGIC
 from xsz.errors import SZFormatError
 from xsz.format import read_index
 from xsz.mapping import group_attrs, layout
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from xsz.format import SZReader
 
 __all__ = ["Origin", "SZView", "name_unreadable_keys"]
-
-_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 
 
 class Origin:
@@ -158,7 +157,7 @@ class SZView:
 def _check_frame(origin: Origin, data: bytes) -> None:
     """Refuse bytes that cannot be the frame (a damaged index or dat), naming the read."""
     problem = None
-    if data[:4] != _ZSTD_MAGIC:
+    if data[:4] != ZSTD_MAGIC:
         problem = f"not a zstd frame (it starts {data[:8].hex()})"
     else:
         try:

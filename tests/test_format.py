@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from xsz.errors import (
     SchemaError,
     StoreExistsError,
     SZFormatError,
+    TruncatedStoreError,
 )
 from xsz.format import Schema, SZReader, SZWriter
 
@@ -449,8 +451,11 @@ def test_format_truncated_dat_names_the_read(written, tmp_path):
     shutil.copytree(path, copy)
     size = (copy / "dat").stat().st_size
     os.truncate(copy / "dat", size - 10)
-    with pytest.raises(SZFormatError, match=r"truncated: read 'read_00039' \(row 39\)"):
+    with pytest.raises(TruncatedStoreError, match=r"truncated: read 'read_00039' \(row 39\)") as err:
         SZReader(copy)
+    assert err.value.row == 39 and isinstance(err.value, SZFormatError)
+    copied = pickle.loads(pickle.dumps(err.value))  # crosses process boundaries whole
+    assert copied.row == 39 and str(copied) == str(err.value)
 
 
 def test_format_truncated_index_is_refused(written, tmp_path):

@@ -19,6 +19,7 @@ __all__ = [
     "SchemaError",
     "SourceError",
     "StoreExistsError",
+    "TruncatedStoreError",
     "UsageError",
     "XszError",
     "XszWarning",
@@ -31,6 +32,21 @@ class XszError(Exception):
 
 class SZFormatError(XszError, ValueError):
     """An SZ store on disk is missing, malformed, truncated or corrupt."""
+
+
+class TruncatedStoreError(SZFormatError):
+    """``dat`` ends before bytes the index names.
+
+    Attributes
+    ----------
+    row
+        The first read whose bytes run past the end (``None`` when a read of
+        ``dat`` came back short and the row was not known).
+    """
+
+    def __init__(self, message: str, *, row: int | None = None):
+        super().__init__(message)
+        self.row = row
 
 
 class SchemaError(XszError, ValueError):

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from xsz.errors import SchemaError, SZFormatError
+from xsz.errors import SchemaError, SZFormatError, TruncatedStoreError
 from xsz.format._schema import Schema
 
 if TYPE_CHECKING:
@@ -282,14 +282,15 @@ def _validate(index: SZIndex, path: Path, dat_size: int | None) -> None:
 
 
 def check_ranges(index: SZIndex, dat_size: int, path: Path) -> None:
-    """Raise `SZFormatError` for the first read whose bytes run past the end of ``dat``."""
+    """Raise `TruncatedStoreError` for the first read whose bytes run past the end of ``dat``."""
     ends = index.offset + index.length
     bad = np.flatnonzero(ends > dat_size)
     if len(bad):
         row = int(bad[0])
-        raise SZFormatError(
+        raise TruncatedStoreError(
             f"{path.parent / 'dat'} is truncated: read {_name(index, row)} (row {row}) "
-            f"needs bytes {index.offset[row]}..{ends[row]} but dat holds {dat_size} bytes"
+            f"needs bytes {index.offset[row]}..{ends[row]} but dat holds {dat_size} bytes",
+            row=row,
         )
 
 

@@ -25,6 +25,7 @@ from xsz.errors import (
     ReadNotFoundError,
     RowOutOfRangeError,
     SZFormatError,
+    TruncatedStoreError,
 )
 from xsz.format._coalesce import coalesce
 from xsz.format._index import read_index
@@ -254,7 +255,7 @@ class SZReader:
             raise ValueError(f"I/O on closed SZReader {self.path}")
         data = os.pread(fd, size, offset)
         if len(data) != size:
-            raise SZFormatError(
+            raise TruncatedStoreError(
                 f"{self.path / 'dat'} is truncated: wanted bytes {offset}..{offset + size}, "
                 f"the file ends at {offset + len(data)}"
             )

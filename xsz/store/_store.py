@@ -22,7 +22,7 @@ import numpy as np
 from zarr.core.buffer import cpu, default_buffer_prototype
 
 from xsz.codec._zarr import ORIGIN_ATTR
-from xsz.errors import StoreExistsError, SZFormatError, UsageError
+from xsz.errors import StoreExistsError, TruncatedStoreError, UsageError
 from xsz.format import SZReader, check_replaceable, parse_header
 from xsz.store._arrays import Frame, hierarchy
 from xsz.store._config import apply_zarr_settings
@@ -131,10 +131,8 @@ class SZStore(ThreadedStore):
     def _open_reader(self) -> None:
         try:
             self._reader = SZReader(self.path)
-        except SZFormatError as exc:
-            if "truncated" in str(exc):
-                raise name_unreadable_keys(self.path, exc) from exc
-            raise
+        except TruncatedStoreError as exc:
+            raise name_unreadable_keys(self.path, exc) from exc
         self._view = SZView(self._reader)
 
     # --- identity, pickling, modes ---------------------------------------------------

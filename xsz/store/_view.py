@@ -18,7 +18,7 @@ import numpy as np
 import zstandard
 
 from xsz.codec import ZSTD_MAGIC
-from xsz.errors import SZFormatError
+from xsz.errors import SZFormatError, TruncatedStoreError
 from xsz.format import read_index
 from xsz.mapping import group_attrs, layout
 from xsz.store._arrays import ZARR_JSON, ArrayView, Frame, group_document, split_chunk_key
@@ -172,17 +172,15 @@ def _check_frame(origin: Origin, data: bytes) -> None:
         raise SZFormatError(f"{origin}: {problem}")
 
 
-def name_unreadable_keys(path: Path, exc: SZFormatError) -> SZFormatError:
-    """`exc` plus the zarr keys of the first read whose bytes run past the end of ``dat``."""
+def name_unreadable_keys(path: Path, exc: TruncatedStoreError) -> SZFormatError:
+    """`exc` plus the zarr keys of its first read cut off by the end of ``dat``."""
+    row = exc.row
+    if row is None:
+        return exc
     try:
         index = read_index(path / "index")
-        size = (path / "dat").stat().st_size
     except (SZFormatError, OSError):
         return exc
-    bad = np.flatnonzero(index.offset + index.length > size)
-    if not len(bad):
-        return exc
-    row = int(bad[0])
     keys = []
     for spec in layout(index.schema).values():  # the array names SZStore shows
         f = spec.field

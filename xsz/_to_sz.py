@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from xsz.accessor import as_reads
-from xsz.errors import SchemaError
-from xsz.format import SZWriter, code_of
+from xsz.format import SZWriter
 from xsz.format._coalesce import chunk_plan
-from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variables
+from xsz.mapping import READ_DIM, Variable, schema_from_variables
 
 if TYPE_CHECKING:
     import os
@@ -83,11 +82,6 @@ def write_sz(
     ragged = sz.ragged
     variables: dict[str, Variable] = {}
     for name, var in ds.variables.items():
-        if var.dtype.kind not in "OUT" and SAMPLE_DIMENSION not in var.attrs:
-            try:
-                code_of(var.dtype)
-            except SchemaError as exc:
-                raise SchemaError(f"variable {name!r} cannot be stored as SZ: {exc}") from None
         variables[str(name)] = Variable(tuple(map(str, var.dims)), var.dtype, var.attrs)
     schema, header, fields = schema_from_variables(variables, ds.attrs)
     n = ds.sizes[READ_DIM]

@@ -31,7 +31,7 @@ import numpy as np
 
 from xsz.codec import STR
 from xsz.errors import SchemaError
-from xsz.format import ID_FIELD, Field, Schema
+from xsz.format import ID_FIELD, Field, Schema, code_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -197,6 +197,12 @@ def schema_from_variables(
                 f"variable {name!r} has dims {v.dims}: an SZ store holds 1-D variables on "
                 f"{READ_DIM!r} or on a sample dimension"
             )
+    for _, name, dtype in fields.values():
+        if dtype is not str:
+            try:
+                code_of(dtype)
+            except SchemaError as exc:
+                raise SchemaError(f"variable {name!r} cannot be stored as SZ: {exc}") from None
     order = _column_order(fields, attrs.get(COLUMNS_ATTR))
     try:
         schema = Schema.build(

@@ -57,6 +57,12 @@ def test_api_readme_write_and_read(store_path, rng):
     assert isinstance(sz.idx, pd.DataFrame)
     assert list(sz.idx.columns) == ["LENGTH", "OFFSET", "ID", "Offset", "Raw_unit", "Raw", "Fastq", "Move"]
     assert sz.idx.shape[0] == 60
+    # dataset columns hold the index cells as pysz wrote them: "SIZE:COUNT" ("SIZE:" for text)
+    cells = sz.idx[["Raw", "Fastq", "Move"]].map(lambda c: c.split(":"))
+    assert [int(c[1]) for c in cells["Raw"]] == [len(r[3]) for r in written]
+    assert {c[1] for c in cells["Fastq"]} == {""}
+    sizes = cells.map(lambda c: int(c[0])).sum(axis=1)
+    assert sizes.tolist() == sz.idx["LENGTH"].tolist()
     assert sz.header == dict(HEADER)
     assert list(sz.attr.items()) == ATTR
     assert list(sz.datasets.items()) == DATASETS

@@ -160,7 +160,7 @@ class CompressedFile:
             for f in self._schema.attributes:
                 columns[f.name] = index.attribute(f.name)
             for f in self._schema.datasets:
-                columns[f.name] = index._table.column(f.column).to_numpy(zero_copy_only=False)
+                columns[f.name] = index.cells(f.name)
             self._idx = pd.DataFrame(columns)
         return self._idx
 

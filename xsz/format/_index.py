@@ -85,6 +85,14 @@ class SZIndex:
             column = self._columns[name] = _to_numpy(self._table.column(f.column), f)
         return column
 
+    def cells(self, name: str) -> np.ndarray[Any, Any]:
+        """A dataset's index cells for every read, as written (``"SIZE:COUNT"`` text)."""
+        f = self.schema[name]
+        if f.group != "D":
+            raise KeyError(f"{name!r} is an attribute, not a dataset")
+        cells: np.ndarray[Any, Any] = self._table.column(f.column).to_numpy(zero_copy_only=False)
+        return cells
+
     def ids(self) -> np.ndarray[Any, Any]:
         """The read IDs (the ``ID`` attribute), or row positions when there is none."""
         id_field = self.schema.id_field

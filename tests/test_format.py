@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pickle
@@ -456,6 +457,27 @@ def test_format_truncated_dat_names_the_read(written, tmp_path):
     assert err.value.row == 39 and isinstance(err.value, SZFormatError)
     copied = pickle.loads(pickle.dumps(err.value))  # crosses process boundaries whole
     assert copied.row == 39 and str(copied) == str(err.value)
+
+
+def test_format_failed_open_closes_its_file_once(written, tmp_path):
+    """A reader that failed to open keeps no claim on its file descriptor: when the
+    exception (and with it the half-made reader) is collected later, a file opened
+    meanwhile under the same descriptor number stays open."""
+    path, _ = written
+    copy = tmp_path / "copy.sz"
+    shutil.copytree(path, copy)
+    os.truncate(copy / "dat", 10)
+    try:
+        SZReader(copy)
+    except TruncatedStoreError as exc:
+        kept = exc  # its traceback holds the half-made reader
+    with open(tmp_path / "other", "wb") as other:
+        del kept
+        gc.collect()
+        other.write(b"still open")
+        other.flush()
+        os.fstat(other.fileno())
+    assert (tmp_path / "other").read_bytes() == b"still open"
 
 
 def test_format_truncated_index_is_refused(written, tmp_path):

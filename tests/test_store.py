@@ -407,6 +407,21 @@ def test_store_write_with_xarray_to_zarr(name, tmp_path):
     assert_reference_decodes(out, name)
 
 
+def test_store_spool_closes_its_files_once(tmp_path):
+    """Closing a spool twice (a store copy closed twice) leaves other files alone,
+    even one opened meanwhile under a number the spool held."""
+    from xsz.store._spool import Spool
+
+    spool = Spool(tmp_path / "spool", create=True)
+    spool.close()
+    others = [open(tmp_path / f"other{k}", "wb") for k in range(4)]  # noqa: SIM115 (reuse the numbers)
+    spool.close()
+    for k, other in enumerate(others):
+        other.write(b"still open")
+        other.close()  # raises EBADF if the spool closed its descriptor
+        assert (tmp_path / f"other{k}").read_bytes() == b"still open"
+
+
 def test_store_write_spools_to_disk_not_memory(tmp_path):
     """Chunk bytes go to the staging directory; memory holds only the key index."""
     store = SZStore(tmp_path / "big.sz", read_only=False)

@@ -81,7 +81,8 @@ class SZReader:
             self.dat_size = os.fstat(self._fd).st_size
             self.index: SZIndex = read_index(self.path / "index", dat_size=self.dat_size)
         except BaseException:
-            os.close(self._fd)
+            fd, self._fd = self._fd, None  # or __del__ would close the number again, later
+            os.close(fd)
             raise
 
     # --- life cycle ------------------------------------------------------------------

@@ -282,6 +282,8 @@ class Spool:
     def close(self) -> None:
         """Close this writer's files (the directory stays)."""
         with self._lock:
+            if self.closed:  # idempotent: closing a number twice could close another file
+                return
             self.closed = True
             for fd in [*self._fds, self._log]:
                 with contextlib.suppress(OSError):

@@ -482,7 +482,7 @@ def decode_blocks_into(
     for block, starts, sizes in blocks:
         k = slice(first, first + len(starts))
         first += len(starts)
-        if fast:
+        if fast and len(starts) >= GROUP_MIN_FRAMES:
             claimed = frame_content_sizes(block, starts)
             bad = np.flatnonzero((claimed < 0) | (claimed > 5 * counts[k] + 4))
             # grouping pays for short reads; long ones decode as fast one by one
@@ -506,6 +506,10 @@ def decode_blocks_into(
 GROUP_BYTES: Final = 1 << 18
 """Payload bytes decompressed before the kernel decodes them: enough frames to pay
 for the call, few enough to be decoded while they are still in the cache."""
+GROUP_MIN_FRAMES: Final = 32
+"""Blocks of fewer frames (such as reads picked at random) decode one frame at a
+time: for them the grouped path's numpy work per block costs more than it saves
+(on ~1 KB frames it breaks even at 32-64 frames a block)."""
 
 
 def _decode_groups(

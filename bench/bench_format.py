@@ -1,10 +1,12 @@
 """Issue 2 benchmarks: the SZ container and the svb-zstd codec on real reads.
 
-    .venv/bin/python bench/bench_format.py [--rounds N] [--repeat K]
+    .venv/bin/python bench/bench_format.py [--rounds N] [--repeat K] [--parts-per-thread P]
 
 Prints a markdown table of ratios measured in this one run (best of N
 interleaved rounds), and the time to open a generated 1,000,000-read store.
-``--repeat K`` writes and reads the 117 real reads K times over (new read IDs).
+``--repeat K`` writes and reads the 117 real reads K times over (new read IDs);
+``--parts-per-thread P`` sets how `SZReader` splits a threaded read
+(``xsz.format._reader.PARTS_PER_THREAD``).
 Needs ../shared/data/signal_sample.npz.
 """
 
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import best_times, load_sample, machine
 
 from xsz.codec import decode_array, encode_array
-from xsz.format import Schema, SZReader, SZWriter
+from xsz.format import Schema, SZReader, SZWriter, _reader
 
 
 def main(rounds: int, repeat: int) -> None:
@@ -96,7 +98,8 @@ def main(rounds: int, repeat: int) -> None:
     vbz_t = best_times({"vbz": lambda: [vbz_compress_signal(r) for r in reads]}, rounds=5)["vbz"]
 
     enc1, dec1 = t["bare encode, 1 thread"], t["bare decode, 1 thread"]
-    print(f"Machine: {machine()}. Data: {len(reads)} real reads, {mb:.1f} MB of int16 signal.\n")
+    print(f"Machine: {machine()}. Data: {len(reads)} real reads, {mb:.1f} MB of int16 signal. "
+          f"SZReader: {_reader.PARTS_PER_THREAD} parts per thread.\n")
     print("| measure | time | MB/s of int16 | ratio |")
     print("| --- | --- | --- | --- |")
     for name in ("bare encode, 1 thread", "bare encode, 2 threads (in put order, no I/O)",
@@ -128,7 +131,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds of the throughput cases")
     parser.add_argument("--repeat", type=int, default=1, help="the real reads this many times over")
+    parser.add_argument("--parts-per-thread", type=int, default=None,
+                        help="override xsz.format._reader.PARTS_PER_THREAD")
     args = parser.parse_args()
+    if args.parts_per_thread is not None:
+        _reader.PARTS_PER_THREAD = args.parts_per_thread
     t0 = time.perf_counter()
     main(args.rounds, args.repeat)
     print(f"\n(ran in {time.perf_counter() - t0:.0f} s)")

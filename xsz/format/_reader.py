@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 __all__ = ["SZReader", "check_store"]
 
 _HEADER_BYTES: Final = 18  # the largest zstd frame header
+PARTS_PER_THREAD = 2
+"""`SZReader.read_into` with threads cuts the reads into this many parts of about
+equal bytes per thread, heaviest first: enough that one long read does not leave
+a thread idle; more cost more than they balance (``bench/bench_format.py
+--parts-per-thread``)."""
 
 
 def check_store(path: Path) -> None:
@@ -422,10 +427,9 @@ class SZReader:
         if n_threads <= 1 or len(rows) < 2 * n_threads:
             work(slice(None))
             return
-        # two parts of about equal bytes per thread, heaviest first, so one long read
-        # does not leave a thread idle; more parts measured slower (bench_format.py)
-        weight = np.cumsum(sizes[rows])
-        cuts = np.searchsorted(weight, np.linspace(0, weight[-1], 2 * n_threads + 1)[1:-1])
+        weight = np.cumsum(sizes[rows])  # parts of about equal bytes (PARTS_PER_THREAD)
+        n_parts = PARTS_PER_THREAD * n_threads
+        cuts = np.searchsorted(weight, np.linspace(0, weight[-1], n_parts + 1)[1:-1])
         bounds = [0, *np.unique(cuts + 1).tolist(), len(rows)]
         parts = [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
         parts.sort(key=lambda k: int(weight[k.stop - 1] - (weight[k.start - 1] if k.start else 0)),

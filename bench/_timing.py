@@ -21,8 +21,12 @@ SHARED = Path(os.environ.get("XSZ_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "data"
 
 
-def best_times(cases: dict[str, Callable[[], object]], *, rounds: int = 7,
-               setup: Callable[[], object] | None = None) -> dict[str, float]:
+def best_times(
+    cases: dict[str, Callable[[], object]],
+    *,
+    rounds: int = 7,
+    setup: Callable[[], object] | None = None,
+) -> dict[str, float]:
     """Each case's best wall time (seconds) over `rounds` interleaved rounds."""
     best = {name: float("inf") for name in cases}
     for _ in range(rounds):
@@ -44,7 +48,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+    )
 
 
 def load_sample() -> tuple[list, dict]:

@@ -56,8 +56,13 @@ def write_store(path: Path, repeat: int) -> tuple[int, int]:
         for copy in range(repeat):
             for i, raw in enumerate(signals):
                 suffix = f"-{copy}" if copy else ""
-                writer.put(f"{z['read_id'][i]}{suffix}", float(z["offset"][i]),
-                           float(z["range"][i]), float(z["digitisation"][i]), raw)
+                writer.put(
+                    f"{z['read_id'][i]}{suffix}",
+                    float(z["offset"][i]),
+                    float(z["range"][i]),
+                    float(z["digitisation"][i]),
+                    raw,
+                )
                 n += 1
     return n, sum(len(s) for s in signals) * repeat
 
@@ -107,14 +112,18 @@ def main() -> None:
             "to_zarr reads -> directory": copying["to_zarr reads -> directory"],
             "to_zarr reads -> zip": copying["to_zarr reads -> zip"],
             "to_zarr regular svb-zstd -> directory": lambda: xsz.to_zarr(
-                sz, out / "g.zarr", layout="regular"),
+                sz, out / "g.zarr", layout="regular"
+            ),
             "to_zarr regular svb-zstd -> zip": lambda: xsz.to_zarr(
-                sz, out / "g.zip", layout="regular"),
+                sz, out / "g.zip", layout="regular"
+            ),
             "to_zarr regular zstd -> directory": lambda: xsz.to_zarr(
-                sz, out / "z.zarr", layout="regular", codec="zstd"),
+                sz, out / "z.zarr", layout="regular", codec="zstd"
+            ),
             "from_zarr reads (directory)": lambda: xsz.from_zarr(reads_zarr, out / "b.sz"),
             "from_zarr regular svb-zstd (directory)": lambda: xsz.from_zarr(
-                regular_zarr, out / "c.sz"),
+                regular_zarr, out / "c.sz"
+            ),
         }
         sizes = {}
         for name, fn in {**copying, **layouts}.items():  # once, for the sizes (and to warm up)
@@ -127,8 +136,10 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"Machine: {machine()}; zarr {zarr.__version__}.\n")
-    print(f"{n_reads} reads, {n_samples:,} int16 samples ({2 * n_samples / 1e6:.1f} MB raw); "
-          f"SZ store {sizes[COPY]:,} bytes. Best of {args.rounds} interleaved rounds per table.\n")
+    print(
+        f"{n_reads} reads, {n_samples:,} int16 samples ({2 * n_samples / 1e6:.1f} MB raw); "
+        f"SZ store {sizes[COPY]:,} bytes. Best of {args.rounds} interleaved rounds per table.\n"
+    )
     copy = first[COPY]
     print("The reads layout against a plain copy of the SZ store:\n")
     table(first, sizes, n_samples, copy, "time / copytree")
@@ -140,16 +151,21 @@ def main() -> None:
     for container in ("directory", "zip"):
         reads = second[f"to_zarr reads -> {container}"]
         regular = second[f"to_zarr regular svb-zstd -> {container}"]
-        print(f"- {container}: the reads layout {regular / reads:.1f}x faster than regular svb-zstd")
+        print(
+            f"- {container}: the reads layout {regular / reads:.1f}x faster than regular svb-zstd"
+        )
 
 
-def table(best: dict[str, float], sizes: dict[str, int], n_samples: int, reference: float,
-          label: str) -> None:
+def table(
+    best: dict[str, float], sizes: dict[str, int], n_samples: int, reference: float, label: str
+) -> None:
     print(f"| case | best time | MB/s of signal | output bytes | {label} |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, seconds in best.items():
-        print(f"| {name} | {seconds * 1e3:.1f} ms | {2 * n_samples / 1e6 / seconds:,.0f} | "
-              f"{sizes[name]:,} | {seconds / reference:.2f}x |")
+        print(
+            f"| {name} | {seconds * 1e3:.1f} ms | {2 * n_samples / 1e6 / seconds:,.0f} | "
+            f"{sizes[name]:,} | {seconds / reference:.2f}x |"
+        )
     print()
 
 

@@ -62,19 +62,30 @@ def main(rounds: int, repeat: int) -> None:
 
     # writes and reads in separate tables: a write's file removal and writeback
     # would otherwise fall into the reads' timings
-    t = best_times({
-        "bare encode, 1 thread": lambda: [encode_array(r) for r in reads],
-        "bare encode, 2 threads (in put order, no I/O)": lambda: list(pool.map(encode_array, reads)),
-        "SZWriter, 1 thread": lambda: write(1),
-        "SZWriter, 2 threads": lambda: write(2),
-    }, rounds=rounds, setup=lambda: [shutil.rmtree(p) for p in tmp.glob("w*.sz")])
+    t = best_times(
+        {
+            "bare encode, 1 thread": lambda: [encode_array(r) for r in reads],
+            "bare encode, 2 threads (in put order, no I/O)": lambda: list(
+                pool.map(encode_array, reads)
+            ),
+            "SZWriter, 1 thread": lambda: write(1),
+            "SZWriter, 2 threads": lambda: write(2),
+        },
+        rounds=rounds,
+        setup=lambda: [shutil.rmtree(p) for p in tmp.glob("w*.sz")],
+    )
     os.sync()
-    t |= best_times({
-        "bare decode, 1 thread": lambda: [decode_array(f, np.int16, len(r)) for f, r in zip(frames, reads, strict=True)],
-        "bare decode, 2 threads (no I/O)": lambda: list(pool.map(decode_one, frames, reads)),
-        "SZReader.dataset, 1 thread": lambda: reader.dataset("Raw", n_threads=1),
-        "SZReader.dataset, 2 threads": lambda: reader.dataset("Raw", n_threads=2),
-    }, rounds=rounds)
+    t |= best_times(
+        {
+            "bare decode, 1 thread": lambda: [
+                decode_array(f, np.int16, len(r)) for f, r in zip(frames, reads, strict=True)
+            ],
+            "bare decode, 2 threads (no I/O)": lambda: list(pool.map(decode_one, frames, reads)),
+            "SZReader.dataset, 1 thread": lambda: reader.dataset("Raw", n_threads=1),
+            "SZReader.dataset, 2 threads": lambda: reader.dataset("Raw", n_threads=2),
+        },
+        rounds=rounds,
+    )
 
     # random single reads by ID, 4,000-sample reads cut from the real signal
     rng = np.random.default_rng(0)
@@ -98,22 +109,42 @@ def main(rounds: int, repeat: int) -> None:
     vbz_t = best_times({"vbz": lambda: [vbz_compress_signal(r) for r in reads]}, rounds=5)["vbz"]
 
     enc1, dec1 = t["bare encode, 1 thread"], t["bare decode, 1 thread"]
-    print(f"Machine: {machine()}. Data: {len(reads)} real reads, {mb:.1f} MB of int16 signal. "
-          f"SZReader: {_reader.PARTS_PER_THREAD} parts per thread.\n")
+    print(
+        f"Machine: {machine()}. Data: {len(reads)} real reads, {mb:.1f} MB of int16 signal. "
+        f"SZReader: {_reader.PARTS_PER_THREAD} parts per thread.\n"
+    )
     print("| measure | time | MB/s of int16 | ratio |")
     print("| --- | --- | --- | --- |")
-    for name in ("bare encode, 1 thread", "bare encode, 2 threads (in put order, no I/O)",
-                 "SZWriter, 1 thread", "SZWriter, 2 threads"):
-        print(f"| {name} | {t[name] * 1e3:.1f} ms | {mb / t[name]:.0f} | {enc1 / t[name]:.2f}x bare encode |")
-    print(f"| SZWriter, 2 threads: of which close() (the encoding still pending, the commit) "
-          f"| {closing[2] * 1e3:.1f} ms | | |")
-    for name in ("bare decode, 1 thread", "bare decode, 2 threads (no I/O)",
-                 "SZReader.dataset, 1 thread", "SZReader.dataset, 2 threads"):
-        print(f"| {name} | {t[name] * 1e3:.1f} ms | {mb / t[name]:.0f} | {dec1 / t[name]:.2f}x bare decode |")
-    print(f"| random single reads by ID (4,000 samples) | {rt['random'] / len(queries) * 1e6:.1f} us/read"
-          f" | | {len(queries) / rt['random']:,.0f} reads/s |")
+    for name in (
+        "bare encode, 1 thread",
+        "bare encode, 2 threads (in put order, no I/O)",
+        "SZWriter, 1 thread",
+        "SZWriter, 2 threads",
+    ):
+        print(
+            f"| {name} | {t[name] * 1e3:.1f} ms | {mb / t[name]:.0f} | {enc1 / t[name]:.2f}x bare encode |"
+        )
+    print(
+        f"| SZWriter, 2 threads: of which close() (the encoding still pending, the commit) "
+        f"| {closing[2] * 1e3:.1f} ms | | |"
+    )
+    for name in (
+        "bare decode, 1 thread",
+        "bare decode, 2 threads (no I/O)",
+        "SZReader.dataset, 1 thread",
+        "SZReader.dataset, 2 threads",
+    ):
+        print(
+            f"| {name} | {t[name] * 1e3:.1f} ms | {mb / t[name]:.0f} | {dec1 / t[name]:.2f}x bare decode |"
+        )
+    print(
+        f"| random single reads by ID (4,000 samples) | {rt['random'] / len(queries) * 1e6:.1f} us/read"
+        f" | | {len(queries) / rt['random']:,.0f} reads/s |"
+    )
     print(f"| size: xsz dat / int16 bytes | {ours / 1e6:.2f} MB | | {ours / (mb * 1e6):.3f} |")
-    print(f"| size: pod5 VBZ / int16 bytes (reference) | {vbz / 1e6:.2f} MB | {mb / vbz_t:.0f} (VBZ encode) | {vbz / (mb * 1e6):.3f} |")
+    print(
+        f"| size: pod5 VBZ / int16 bytes (reference) | {vbz / 1e6:.2f} MB | {mb / vbz_t:.0f} (VBZ encode) | {vbz / (mb * 1e6):.3f} |"
+    )
     # opening a 1,000,000-read index (real index, sparse dat: see make_large.py)
     from make_large import make_large
 
@@ -129,10 +160,16 @@ def main(rounds: int, repeat: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds of the throughput cases")
+    parser.add_argument(
+        "--rounds", type=int, default=9, help="interleaved rounds of the throughput cases"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="the real reads this many times over")
-    parser.add_argument("--parts-per-thread", type=int, default=None,
-                        help="override xsz.format._reader.PARTS_PER_THREAD")
+    parser.add_argument(
+        "--parts-per-thread",
+        type=int,
+        default=None,
+        help="override xsz.format._reader.PARTS_PER_THREAD",
+    )
     args = parser.parse_args()
     if args.parts_per_thread is not None:
         _reader.PARTS_PER_THREAD = args.parts_per_thread

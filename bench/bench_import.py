@@ -109,26 +109,48 @@ def make_pod5(path: Path, copies: int) -> None:
 
     z = _signal_sample()
     run = pod5.RunInfo(
-        acquisition_id="bench", acquisition_start_time=pod5.pod5_types.datetime.datetime(2024, 1, 1),
-        adc_max=4095, adc_min=-4096, context_tags={}, experiment_name="bench", flow_cell_id="",
-        flow_cell_product_code="", protocol_name="", protocol_run_id="",
-        protocol_start_time=pod5.pod5_types.datetime.datetime(2024, 1, 1), sample_id="bench",
-        sample_rate=4000, sequencing_kit="", sequencer_position="", sequencer_position_type="",
-        software="xsz bench", system_name="", system_type="", tracking_id={},
+        acquisition_id="bench",
+        acquisition_start_time=pod5.pod5_types.datetime.datetime(2024, 1, 1),
+        adc_max=4095,
+        adc_min=-4096,
+        context_tags={},
+        experiment_name="bench",
+        flow_cell_id="",
+        flow_cell_product_code="",
+        protocol_name="",
+        protocol_run_id="",
+        protocol_start_time=pod5.pod5_types.datetime.datetime(2024, 1, 1),
+        sample_id="bench",
+        sample_rate=4000,
+        sequencing_kit="",
+        sequencer_position="",
+        sequencer_position_type="",
+        software="xsz bench",
+        system_name="",
+        system_type="",
+        tracking_id={},
     )
     path.unlink(missing_ok=True)
     with pod5.Writer(path) as writer:
         for c in range(copies):
             for i in range(len(z["read_id"])):
-                writer.add_read(pod5.Read(
-                    read_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{z['read_id'][i]}/{c}"),
-                    pore=pod5.Pore(channel=1 + i, well=1, pore_type="not_set"),
-                    calibration=pod5.Calibration(offset=float(z["offset"][i]), scale=float(z["scale"][i])),
-                    read_number=c, start_sample=0, median_before=100.0,
-                    end_reason=pod5.EndReason.from_reason_with_default_forced(pod5.EndReasonEnum.UNKNOWN),
-                    run_info=run,
-                    signal=z["signal"][z["offsets"][i] : z["offsets"][i + 1]],
-                ))
+                writer.add_read(
+                    pod5.Read(
+                        read_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{z['read_id'][i]}/{c}"),
+                        pore=pod5.Pore(channel=1 + i, well=1, pore_type="not_set"),
+                        calibration=pod5.Calibration(
+                            offset=float(z["offset"][i]), scale=float(z["scale"][i])
+                        ),
+                        read_number=c,
+                        start_sample=0,
+                        median_before=100.0,
+                        end_reason=pod5.EndReason.from_reason_with_default_forced(
+                            pod5.EndReasonEnum.UNKNOWN
+                        ),
+                        run_info=run,
+                        signal=z["signal"][z["offsets"][i] : z["offsets"][i + 1]],
+                    )
+                )
 
 
 def make_blow5(path: Path, copies: int) -> None:
@@ -147,20 +169,31 @@ def make_blow5(path: Path, copies: int) -> None:
             signal = z["signal"][z["offsets"][i] : z["offsets"][i + 1]]
             record.update(
                 read_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{z['read_id'][i]}/{c}")),
-                read_group=0, digitisation=float(z["digitisation"][i]),
-                offset=float(z["offset"][i]), range=float(z["range"][i]),
-                sampling_rate=float(z["sampling_rate"][i]), len_raw_signal=len(signal),
+                read_group=0,
+                digitisation=float(z["digitisation"][i]),
+                offset=float(z["offset"][i]),
+                range=float(z["range"][i]),
+                sampling_rate=float(z["sampling_rate"][i]),
+                len_raw_signal=len(signal),
                 signal=signal,
             )
-            aux.update(channel_number=str(1 + i), median_before=100.0, read_number=c, start_mux=1,
-                       start_time=0, end_reason=0)
+            aux.update(
+                channel_number=str(1 + i),
+                median_before=100.0,
+                read_number=c,
+                start_mux=1,
+                start_time=0,
+                end_reason=0,
+            )
             f.write_record(record, aux)
     f.close()
 
 
 def timings(inputs: list[tuple[str, Path, str]], repeats: int) -> dict[str, dict[str, float]]:
     readers = {"pod5": read_pod5, "blow5": read_blow5}
-    best: dict[str, dict[str, float]] = {name: {"read": 1e9, "import": 1e9} for name, _, _ in inputs}
+    best: dict[str, dict[str, float]] = {
+        name: {"read": 1e9, "import": 1e9} for name, _, _ in inputs
+    }
     dest = OUT / "bench.sz"
     for k in range(repeats + 1):  # round 0 warms up (module imports, page cache)
         for name, path, fmt in inputs:
@@ -222,9 +255,18 @@ def memory(path: Path) -> dict[str, int]:
     dest = OUT / "memory.sz"
     shutil.rmtree(dest, ignore_errors=True)
     out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_PROBE, str(path), str(dest), str(Path(__file__).parent),
-         json.dumps(THREADS)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            _MEMORY_PROBE,
+            str(path),
+            str(dest),
+            str(Path(__file__).parent),
+            json.dumps(THREADS),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     shutil.rmtree(dest, ignore_errors=True)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -251,20 +293,37 @@ def breakdown(repeats: int, copies: int) -> str:
 
     payloads = [encode_payload(r) for r in reads]
     rows = [
-        ("pod5: `Reader.reads()` + `.signal` (large.pod5)",
-         best(lambda: read_pod5(OUT / "large.pod5")) / copies, ""),
-        ("pyslow5: `seq_reads()` (large.blow5)",
-         best(lambda: read_blow5(OUT / "large.blow5")) / copies, ""),
-        ("pyslow5: `seq_reads_multi(threads=2, batchsize=32)` (large.blow5)",
-         best(lambda: read_blow5_threaded(OUT / "large.blow5")) / copies, ""),
-        ("SZ: streamvbyte + zigzag-delta (`encode_payload`)",
-         best(lambda: [encode_payload(r) for r in reads]), ""),
+        (
+            "pod5: `Reader.reads()` + `.signal` (large.pod5)",
+            best(lambda: read_pod5(OUT / "large.pod5")) / copies,
+            "",
+        ),
+        (
+            "pyslow5: `seq_reads()` (large.blow5)",
+            best(lambda: read_blow5(OUT / "large.blow5")) / copies,
+            "",
+        ),
+        (
+            "pyslow5: `seq_reads_multi(threads=2, batchsize=32)` (large.blow5)",
+            best(lambda: read_blow5_threaded(OUT / "large.blow5")) / copies,
+            "",
+        ),
+        (
+            "SZ: streamvbyte + zigzag-delta (`encode_payload`)",
+            best(lambda: [encode_payload(r) for r in reads]),
+            "",
+        ),
     ]
     for level in (1, 3):
         c = zstandard.ZstdCompressor(level=level)
         size = sum(len(c.compress(p)) for p in payloads) / n
-        rows.append((f"SZ: zstd level {level} of those payloads",
-                     best(lambda c=c: [c.compress(p) for p in payloads]), f"{size:.3f}"))
+        rows.append(
+            (
+                f"SZ: zstd level {level} of those payloads",
+                best(lambda c=c: [c.compress(p) for p in payloads]),
+                f"{size:.3f}",
+            )
+        )
     lines = ["| step | ns / sample | bytes / sample |", "| --- | ---: | ---: |"]
     lines += [f"| {name} | {ns:.2f} | {size} |" for name, ns, size in rows]
     head = "| while the main thread reads | a zstd thread does, of what it does alone (median) |"
@@ -327,7 +386,9 @@ def largest_read(path: Path, fmt: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--copies", type=int, default=20, help="copies of the 117 real reads in the large files")
+    parser.add_argument(
+        "--copies", type=int, default=20, help="copies of the 117 real reads in the large files"
+    )
     parser.add_argument("--threads", type=int, help="encoder threads (default: import_reads's)")
     parser.add_argument("--breakdown", action="store_true", help="also time the steps (ns/sample)")
     parser.add_argument("--out", type=Path, help="also write the markdown here")
@@ -361,26 +422,28 @@ def main(argv: list[str] | None = None) -> int:
     import pod5
     import pyslow5  # noqa: F401
 
-    text = "\n".join([
-        "## Import: pod5 / BLOW5 -> SZ against reading with pod5 / pyslow5",
-        "",
-        (
-            f"Command: `{command.strip()}` (min of {args.repeats} interleaved repeats; "
-            f"import = `xsz.convert.import_reads({', '.join(f'{k}={v}' for k, v in THREADS.items())})`)."
-        ),
-        (
-            f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}, pod5 {pod5.__version__}, pyslow5 1.5.0, numpy {np.__version__}."
-        ),
-        "",
-        (
-            "| input | MB | samples | read ms | import ms | read / import | largest read MB "
-            "(int16) | read: peak memory MB | import: peak memory MB |"
-        ),
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        *rows,
-        "",
-    ])
+    text = "\n".join(
+        [
+            "## Import: pod5 / BLOW5 -> SZ against reading with pod5 / pyslow5",
+            "",
+            (
+                f"Command: `{command.strip()}` (min of {args.repeats} interleaved repeats; "
+                f"import = `xsz.convert.import_reads({', '.join(f'{k}={v}' for k, v in THREADS.items())})`)."
+            ),
+            (
+                f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+                f"{platform.python_version()}, pod5 {pod5.__version__}, pyslow5 1.5.0, numpy {np.__version__}."
+            ),
+            "",
+            (
+                "| input | MB | samples | read ms | import ms | read / import | largest read MB "
+                "(int16) | read: peak memory MB | import: peak memory MB |"
+            ),
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *rows,
+            "",
+        ]
+    )
     if args.breakdown:
         text += "\n" + breakdown(args.repeats, args.copies) + "\n"
     print(text)

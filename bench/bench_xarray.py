@@ -148,7 +148,9 @@ def bench_store(label: str, path: Path, rounds: int) -> list[tuple[str, str, str
     )
     # the same decoding without assembling one big array at the end (a serial copy)
     total = {
-        f"{k}": (lambda k=k: dc.Raw.data.sum(dtype=np.int64).compute(scheduler="threads", num_workers=k))
+        f"{k}": (
+            lambda k=k: dc.Raw.data.sum(dtype=np.int64).compute(scheduler="threads", num_workers=k)
+        )
         for k in (1, 2)
     }
     t = best_times(total, rounds=rounds)

@@ -76,8 +76,13 @@ def main() -> None:
             for _ in child_reads(args.path, fmt):
                 pass
             t1 = time.perf_counter()
-            with SZWriter(tmp / f"c{k}.sz", import_schema(basecalls=False), n_threads=2,
-                          level=1, max_pending_bytes=1 << 24) as writer:
+            with SZWriter(
+                tmp / f"c{k}.sz",
+                import_schema(basecalls=False),
+                n_threads=2,
+                level=1,
+                max_pending_bytes=1 << 24,
+            ) as writer:
                 for read in child_reads(args.path, fmt):
                     writer.put(*read.attributes(), read.signal, copy=False)
             t2 = time.perf_counter()
@@ -88,8 +93,10 @@ def main() -> None:
                 pass
             source.close()
             t4 = time.perf_counter()
-            print(f"read through child {t1 - t0:.3f} s | import through child {t2 - t1:.3f} s | "
-                  f"import_reads {t3 - t2:.3f} s | read in-process {t4 - t3:.3f} s")
+            print(
+                f"read through child {t1 - t0:.3f} s | import through child {t2 - t1:.3f} s | "
+                f"import_reads {t3 - t2:.3f} s | read in-process {t4 - t3:.3f} s"
+            )
     finally:
         shutil.rmtree(tmp)
 

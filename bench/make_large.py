@@ -34,7 +34,9 @@ def make_large(path: Path, n: int, *, seed: int = 0) -> Path:
     offset = np.concatenate([[0], np.cumsum(length)[:-1]])
     ids = np.char.add("read_", np.char.zfill(np.arange(n).astype(str), 9))
     columns = [
-        length.astype(str), offset.astype(str), ids,
+        length.astype(str),
+        offset.astype(str),
+        ids,
         rng.integers(-300, -100, n).astype(str),
         np.round(rng.random(n).astype(np.float32), 6).astype(str),
         np.char.add(np.char.add(raw_size.astype(str), ":"), counts.astype(str)),

@@ -62,8 +62,10 @@ def main() -> None:
             for r in reads:
                 encode_array(r)
             bare = time.perf_counter() - start
-            print(f"hierarchy {made * 1e3:.1f} ms | raw[:] = signal {written * 1e3:.1f} ms | "
-                  f"close() {closed * 1e3:.1f} ms | bare encode, 1 thread {bare * 1e3:.1f} ms")
+            print(
+                f"hierarchy {made * 1e3:.1f} ms | raw[:] = signal {written * 1e3:.1f} ms | "
+                f"close() {closed * 1e3:.1f} ms | bare encode, 1 thread {bare * 1e3:.1f} ms"
+            )
         store, _, _ = open_and_fill(work / "profiled.sz")
         profile = cProfile.Profile()
         profile.enable()

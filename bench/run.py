@@ -29,8 +29,13 @@ from _timing import best_times, load_sample, machine
 from xsz.format import Schema, SZReader, SZWriter
 
 SCHEMA = Schema.build(
-    [("ID", str), ("offset", np.float32), ("range", np.float32),
-     ("digitisation", np.float32), ("sampling_rate", np.float32)],
+    [
+        ("ID", str),
+        ("offset", np.float32),
+        ("range", np.float32),
+        ("digitisation", np.float32),
+        ("sampling_rate", np.float32),
+    ],
     [("Raw", np.int16)],
 )
 
@@ -38,32 +43,58 @@ SCHEMA = Schema.build(
 def write_xsz(path: Path, reads: list, z: dict, threads: int, level: int = 3) -> None:
     with SZWriter(path, SCHEMA, n_threads=threads, level=level) as writer:
         for i, raw in enumerate(reads):
-            writer.put(str(z["read_id"][i]), z["offset"][i], z["range"][i],
-                       z["digitisation"][i], z["sampling_rate"][i], raw)
+            writer.put(
+                str(z["read_id"][i]),
+                z["offset"][i],
+                z["range"][i],
+                z["digitisation"][i],
+                z["sampling_rate"][i],
+                raw,
+            )
 
 
 def write_pod5(path: Path, reads: list, z: object) -> None:
     import pod5
 
     run_info = pod5.RunInfo(
-        acquisition_id="bench", acquisition_start_time=datetime.datetime(2024, 1, 1),
-        adc_max=4095, adc_min=-4096, context_tags={}, experiment_name="bench",
-        flow_cell_id="FC", flow_cell_product_code="FLO", protocol_name="bench",
-        protocol_run_id="bench", protocol_start_time=datetime.datetime(2024, 1, 1),
-        sample_id="bench", sample_rate=4000, sequencing_kit="SQK", sequencer_position="X1",
-        sequencer_position_type="x", software="xsz bench", system_name="x", system_type="x",
+        acquisition_id="bench",
+        acquisition_start_time=datetime.datetime(2024, 1, 1),
+        adc_max=4095,
+        adc_min=-4096,
+        context_tags={},
+        experiment_name="bench",
+        flow_cell_id="FC",
+        flow_cell_product_code="FLO",
+        protocol_name="bench",
+        protocol_run_id="bench",
+        protocol_start_time=datetime.datetime(2024, 1, 1),
+        sample_id="bench",
+        sample_rate=4000,
+        sequencing_kit="SQK",
+        sequencer_position="X1",
+        sequencer_position_type="x",
+        software="xsz bench",
+        system_name="x",
+        system_type="x",
         tracking_id={},
     )
     with pod5.Writer(path) as writer:
         for i, raw in enumerate(reads):
-            writer.add_read(pod5.Read(
-                read_id=uuid.UUID(str(z["read_id"][i])),
-                pore=pod5.Pore(channel=1, well=1, pore_type="x"),
-                calibration=pod5.Calibration(offset=float(z["offset"][i]), scale=float(z["scale"][i])),
-                read_number=i, start_sample=0, median_before=0.0,
-                end_reason=pod5.EndReason(reason=pod5.EndReasonEnum.UNKNOWN, forced=False),
-                run_info=run_info, signal=raw,
-            ))
+            writer.add_read(
+                pod5.Read(
+                    read_id=uuid.UUID(str(z["read_id"][i])),
+                    pore=pod5.Pore(channel=1, well=1, pore_type="x"),
+                    calibration=pod5.Calibration(
+                        offset=float(z["offset"][i]), scale=float(z["scale"][i])
+                    ),
+                    read_number=i,
+                    start_sample=0,
+                    median_before=0.0,
+                    end_reason=pod5.EndReason(reason=pod5.EndReasonEnum.UNKNOWN, forced=False),
+                    run_info=run_info,
+                    signal=raw,
+                )
+            )
 
 
 def write_blow5(path: Path, reads: list, z: object, threads: int) -> None:
@@ -76,10 +107,14 @@ def write_blow5(path: Path, reads: list, z: object, threads: int) -> None:
     for i, raw in enumerate(reads):
         record = s5.get_empty_record()
         record.update(
-            read_id=str(z["read_id"][i]), read_group=0,
-            digitisation=float(z["digitisation"][i]), offset=float(z["offset"][i]),
-            range=float(z["range"][i]), sampling_rate=float(z["sampling_rate"][i]),
-            len_raw_signal=len(raw), signal=raw,
+            read_id=str(z["read_id"][i]),
+            read_group=0,
+            digitisation=float(z["digitisation"][i]),
+            offset=float(z["offset"][i]),
+            range=float(z["range"][i]),
+            sampling_rate=float(z["sampling_rate"][i]),
+            len_raw_signal=len(raw),
+            signal=raw,
         )
         records[record["read_id"]] = record
     s5.write_record_batch(records, threads=threads, batchsize=len(records))
@@ -100,13 +135,18 @@ def main() -> None:
     mb = sum(r.nbytes for r in reads) / 1e6
     tmp = Path(tempfile.mkdtemp(prefix="xsz-run-"))
     n = iter(range(10**9))
-    t = best_times({
-        "write xsz": lambda: write_xsz(tmp / f"w{next(n)}.sz", reads, z, args.threads),
-        "write, zstd level 1 xsz": lambda: write_xsz(tmp / f"w{next(n)}.sz", reads, z, args.threads, 1),
-        "write pod5": lambda: write_pod5(tmp / f"w{next(n)}.pod5", reads, z),
-        "write blow5": lambda: write_blow5(tmp / f"w{next(n)}.blow5", reads, z, args.threads),
-    }, rounds=args.rounds, setup=lambda: [shutil.rmtree(p) if p.is_dir() else p.unlink()
-                                          for p in tmp.glob("w*")])
+    t = best_times(
+        {
+            "write xsz": lambda: write_xsz(tmp / f"w{next(n)}.sz", reads, z, args.threads),
+            "write, zstd level 1 xsz": lambda: write_xsz(
+                tmp / f"w{next(n)}.sz", reads, z, args.threads, 1
+            ),
+            "write pod5": lambda: write_pod5(tmp / f"w{next(n)}.pod5", reads, z),
+            "write blow5": lambda: write_blow5(tmp / f"w{next(n)}.blow5", reads, z, args.threads),
+        },
+        rounds=args.rounds,
+        setup=lambda: [shutil.rmtree(p) if p.is_dir() else p.unlink() for p in tmp.glob("w*")],
+    )
     paths = {"xsz": tmp / "a.sz", "pod5": tmp / "a.pod5", "blow5": tmp / "a.blow5"}
     write_xsz(paths["xsz"], reads, z, args.threads)
     write_pod5(paths["pod5"], reads, z)
@@ -140,17 +180,35 @@ def main() -> None:
         [r["signal"] for r in handle.seq_reads_multi(threads=args.threads, batchsize=100, pA=False)]
         handle.close()
 
-    t.update(best_times({
-        "read all xsz": read_all_xsz,
-        "read all pod5": read_all_pod5,
-        "read all blow5": read_all_blow5,
-        "1,000 by ID, one at a time xsz": lambda: [sz.read(sz.row(i), ["Raw"]) for i in picks],
-        "1,000 by ID, one at a time pod5": lambda: [next(p5.reads(selection=[i])).signal for i in picks],
-        "1,000 by ID, one at a time blow5": lambda: [s5.get_read(i, pA=False)["signal"] for i in picks],
-        "1,000 by ID, one batch xsz": lambda: sz.dataset("Raw", sz.rows(picks), n_threads=args.threads),
-        "1,000 by ID, one batch pod5": lambda: [r.signal for r in p5.reads(selection=picks)],
-        "1,000 by ID, one batch blow5": lambda: [r["signal"] for r in s5.get_read_list_multi(picks, threads=args.threads, pA=False)],
-    }, rounds=args.rounds))
+    t.update(
+        best_times(
+            {
+                "read all xsz": read_all_xsz,
+                "read all pod5": read_all_pod5,
+                "read all blow5": read_all_blow5,
+                "1,000 by ID, one at a time xsz": lambda: [
+                    sz.read(sz.row(i), ["Raw"]) for i in picks
+                ],
+                "1,000 by ID, one at a time pod5": lambda: [
+                    next(p5.reads(selection=[i])).signal for i in picks
+                ],
+                "1,000 by ID, one at a time blow5": lambda: [
+                    s5.get_read(i, pA=False)["signal"] for i in picks
+                ],
+                "1,000 by ID, one batch xsz": lambda: sz.dataset(
+                    "Raw", sz.rows(picks), n_threads=args.threads
+                ),
+                "1,000 by ID, one batch pod5": lambda: [
+                    r.signal for r in p5.reads(selection=picks)
+                ],
+                "1,000 by ID, one batch blow5": lambda: [
+                    r["signal"]
+                    for r in s5.get_read_list_multi(picks, threads=args.threads, pA=False)
+                ],
+            },
+            rounds=args.rounds,
+        )
+    )
 
     def size(p: Path) -> int:
         return sum(f.stat().st_size for f in p.iterdir()) if p.is_dir() else p.stat().st_size
@@ -161,16 +219,22 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for task in ("write", "read all", "1,000 by ID, one at a time", "1,000 by ID, one batch"):
         a, b, c = (t[f"{task} {k}"] for k in ("xsz", "pod5", "blow5"))
-        print(f"| {task} | {a * 1e3:.1f} ms | {b * 1e3:.1f} ms | {c * 1e3:.1f} ms "
-              f"| {b / a:.2f}x | {c / a:.2f}x |")
+        print(
+            f"| {task} | {a * 1e3:.1f} ms | {b * 1e3:.1f} ms | {c * 1e3:.1f} ms "
+            f"| {b / a:.2f}x | {c / a:.2f}x |"
+        )
         if task == "write":  # the zstd level pod5 uses for VBZ
             a = t["write, zstd level 1 xsz"]
-            print(f"| write, xsz at zstd level 1 (as VBZ) | {a * 1e3:.1f} ms | | | {b / a:.2f}x "
-                  f"| {c / a:.2f}x |")
+            print(
+                f"| write, xsz at zstd level 1 (as VBZ) | {a * 1e3:.1f} ms | | | {b / a:.2f}x "
+                f"| {c / a:.2f}x |"
+            )
     sizes = {k: size(p) for k, p in paths.items()}
-    print(f"| size on disk | {sizes['xsz'] / 1e6:.2f} MB | {sizes['pod5'] / 1e6:.2f} MB "
-          f"| {sizes['blow5'] / 1e6:.2f} MB | {sizes['xsz'] / sizes['pod5']:.3f} of pod5 "
-          f"| {sizes['xsz'] / sizes['blow5']:.3f} of BLOW5 |")
+    print(
+        f"| size on disk | {sizes['xsz'] / 1e6:.2f} MB | {sizes['pod5'] / 1e6:.2f} MB "
+        f"| {sizes['blow5'] / 1e6:.2f} MB | {sizes['xsz'] / sizes['pod5']:.3f} of pod5 "
+        f"| {sizes['xsz'] / sizes['blow5']:.3f} of BLOW5 |"
+    )
     sz.close()
     p5.close()
     s5.close()

@@ -33,7 +33,9 @@ def make_reads(n: int, *, seed: int = SEED, length: int = 4000) -> list[tuple]:
         raw = nanopore_signal(rng, m)
         fastq = "".join(rng.choice(list("ACGT"), m // 9))
         move = (rng.random(m // 5) < 0.3).astype(np.uint16)
-        reads.append((f"read_{i:05d}", int(rng.integers(-100, 100)), float(rng.random()), raw, fastq, move))
+        reads.append(
+            (f"read_{i:05d}", int(rng.integers(-100, 100)), float(rng.random()), raw, fastq, move)
+        )
     return reads
 
 

@@ -39,8 +39,13 @@ def test_api_is_the_same_class():
 
 def test_api_readme_write_and_read(store_path, rng):
     sz = CompressedFile(
-        store_path, mode="w", header=HEADER, attributes=ATTR, datasets=DATASETS,
-        overwrite=True, n_threads=8,
+        store_path,
+        mode="w",
+        header=HEADER,
+        attributes=ATTR,
+        datasets=DATASETS,
+        overwrite=True,
+        n_threads=8,
     )
     written = []
     for i in range(30):  # single-read mode
@@ -55,7 +60,16 @@ def test_api_readme_write_and_read(store_path, rng):
 
     sz = CompressedFile(store_path, mode="r", allow_multiprocessing=True)
     assert isinstance(sz.idx, pd.DataFrame)
-    assert list(sz.idx.columns) == ["LENGTH", "OFFSET", "ID", "Offset", "Raw_unit", "Raw", "Fastq", "Move"]
+    assert list(sz.idx.columns) == [
+        "LENGTH",
+        "OFFSET",
+        "ID",
+        "Offset",
+        "Raw_unit",
+        "Raw",
+        "Fastq",
+        "Move",
+    ]
     assert sz.idx.shape[0] == 60
     # dataset columns hold the index cells as pysz wrote them: "SIZE:COUNT" ("SIZE:" for text)
     cells = sz.idx[["Raw", "Fastq", "Move"]].map(lambda c: c.split(":"))
@@ -110,8 +124,13 @@ def _pool_writer(queue, chunk_id, n_fields):
 
 def test_api_readme_multiprocessing_writer(store_path):
     sz = CompressedFile(
-        store_path, mode="w", header=HEADER, attributes=ATTR, datasets=DATASETS,
-        overwrite=True, n_threads=2,
+        store_path,
+        mode="w",
+        header=HEADER,
+        attributes=ATTR,
+        datasets=DATASETS,
+        overwrite=True,
+        n_threads=2,
     )
     with Pool(2) as pool:
         jobs = [pool.apply_async(_pool_writer, (sz.q_in, i, 6)) for i in range(4)]
@@ -132,7 +151,9 @@ def test_api_bad_records_from_q_in_are_reported_at_close_without_hanging(store_p
     with Pool(2) as pool:
         pool.apply_async(_pool_writer, (sz.q_in, 0, 7)).get(timeout=120)
         pool.apply_async(_pool_writer, (sz.q_in, 1, 6)).get(timeout=120)
-    with pytest.raises(RecordError, match=r"expected 6 fields .* got 7 .*and 5 more records from q_in"):
+    with pytest.raises(
+        RecordError, match=r"expected 6 fields .* got 7 .*and 5 more records from q_in"
+    ):
         sz.close()
     with CompressedFile(store_path) as sz:
         assert sorted(sz.idx["ID"]) == sorted(
@@ -156,8 +177,11 @@ def test_api_readme_pool_reader(store_path, rng):
     sz.close()
     with Pool(2) as pool:
         jobs = [
-            pool.apply_async(_pool_reader, (str(store_path), list(index.index[k : k + 10])),
-                             error_callback=error_callback)
+            pool.apply_async(
+                _pool_reader,
+                (str(store_path), list(index.index[k : k + 10])),
+                error_callback=error_callback,
+            )
             for k in range(0, 25, 10)
         ]
         reads = [r for job in jobs for r in job.get(timeout=120)]
@@ -177,13 +201,23 @@ def test_api_reads_fixtures(name):
 
 
 def test_api_files_it_writes_follow_the_original_layout(store_path, rng):
-    with CompressedFile(store_path, mode="w", header=HEADER, attributes=ATTR, datasets=DATASETS) as sz:
+    with CompressedFile(
+        store_path, mode="w", header=HEADER, attributes=ATTR, datasets=DATASETS
+    ) as sz:
         reads = [readme_read(rng, f"r{i}") for i in range(5)]
         sz.put_chunk(reads)
     header, columns, got = reference.read_store(store_path)
     assert header == dict(HEADER)
-    assert columns == ["LENGTH", "OFFSET", "ID:A:S", "Offset:A:I32", "Raw_unit:A:F32",
-                       "Raw:D:U32", "Fastq:D:S", "Move:D:U16"]
+    assert columns == [
+        "LENGTH",
+        "OFFSET",
+        "ID:A:S",
+        "Offset:A:I32",
+        "Raw_unit:A:F32",
+        "Raw:D:U32",
+        "Fastq:D:S",
+        "Move:D:U16",
+    ]
     for want, have in zip(reads, got, strict=True):
         assert have["ID"] == want[0]
         assert np.array_equal(have["Raw"], want[3]) and have["Fastq"] == want[4]
@@ -203,7 +237,9 @@ def test_api_misuse_is_explained(store_path, tmp_path):
         CompressedFile(store_path, mode="a")
     with pytest.raises(SZFormatError, match="does not exist"):
         CompressedFile(tmp_path / "missing")
-    with CompressedFile(store_path, mode="w", attributes=[("ID", str)], datasets=[("Raw", np.int16)]) as sz:
+    with CompressedFile(
+        store_path, mode="w", attributes=[("ID", str)], datasets=[("Raw", np.int16)]
+    ) as sz:
         sz.put("a", np.zeros(2, np.int16))
         with pytest.raises(UsageError, match="writing"):
             sz.get(0)
@@ -214,9 +250,12 @@ def test_api_misuse_is_explained(store_path, tmp_path):
 
 
 def test_api_context_manager_keeps_accepted_reads_on_error(store_path):
-    with pytest.raises(RecordError), CompressedFile(  # noqa: PT012
-        store_path, mode="w", attributes=[("ID", str)], datasets=[("Raw", np.int16)]
-    ) as sz:
+    with (  # noqa: PT012
+        pytest.raises(RecordError),
+        CompressedFile(
+            store_path, mode="w", attributes=[("ID", str)], datasets=[("Raw", np.int16)]
+        ) as sz,
+    ):
         sz.put("good", np.arange(4, dtype=np.int16))
         sz.put("bad", np.array([1e9]))
     with CompressedFile(store_path) as sz:

@@ -68,7 +68,9 @@ def test_cli_errors_are_one_line_with_exit_codes(tmp_path, capsys):
     (tmp_path / "broken" / "index").write_text("#{}\nLENGTH\tOFFSET\tID:A:S\n")
     (tmp_path / "broken" / "dat").write_bytes(b"")
     assert main(["verify", str(tmp_path / "broken"), "-q"]) == 0
-    (tmp_path / "broken" / "index").write_text("#{}\nLENGTH\tOFFSET\tID:A:S\tRaw:D:I16\n5\t0\tr1\t5:1\n")
+    (tmp_path / "broken" / "index").write_text(
+        "#{}\nLENGTH\tOFFSET\tID:A:S\tRaw:D:I16\n5\t0\tr1\t5:1\n"
+    )
     assert main(["verify", str(tmp_path / "broken"), "-q"]) == 1
     assert "truncated" in capsys.readouterr().err
 
@@ -77,12 +79,23 @@ def test_cli_demo(tmp_path, capsys):
     assert main(["demo", str(tmp_path / "d"), "-n", "20"]) == 0
     out = capsys.readouterr().out
     assert "20 generated nanopore-like reads" in out and "all equal" in out
-    for step in ("pod5 -> SZ", "SZ -> Zarr, reads layout", "SZ -> Zarr, regular layout",
-                 "Zarr (reads) -> SZ", "Zarr (regular) -> SZ"):
+    for step in (
+        "pod5 -> SZ",
+        "SZ -> Zarr, reads layout",
+        "SZ -> Zarr, regular layout",
+        "Zarr (reads) -> SZ",
+        "Zarr (regular) -> SZ",
+    ):
         assert step in out
     names = {p.name for p in (tmp_path / "d").iterdir()}
-    assert names == {"demo.pod5", "demo.sz", "demo-reads.zarr", "demo-regular.zarr",
-                     "back-reads.sz", "back-regular.sz"}
+    assert names == {
+        "demo.pod5",
+        "demo.sz",
+        "demo-reads.zarr",
+        "demo-regular.zarr",
+        "back-reads.sz",
+        "back-regular.sz",
+    }
     assert main(["demo", str(tmp_path / "d"), "-n", "5"]) == 1  # not empty: --force
     assert "not empty" in capsys.readouterr().err
     assert main(["demo", str(tmp_path / "d"), "-n", "5", "--force"]) == 0
@@ -119,9 +132,24 @@ def test_cli_convert_every_direction(pod5_file, tmp_path, capsys):
     assert "(pod5," in out and "6 reads" in out and "pod5 -> sz" in out
     assert same(tmp_path / "a.sz")
     assert main(["convert", str(tmp_path / "a.sz"), str(tmp_path / "b.zarr"), "-q"]) == 0
-    assert main(["convert", str(tmp_path / "a.sz"), str(tmp_path / "c.zip"), "-q",
-                 "--layout", "regular", "--codec", "zstd"]) == 0
-    codecs = zarr.open_group(ZipStore(tmp_path / "c.zip", mode="r"), mode="r")["Raw"].metadata.codecs
+    assert (
+        main(
+            [
+                "convert",
+                str(tmp_path / "a.sz"),
+                str(tmp_path / "c.zip"),
+                "-q",
+                "--layout",
+                "regular",
+                "--codec",
+                "zstd",
+            ]
+        )
+        == 0
+    )
+    codecs = zarr.open_group(ZipStore(tmp_path / "c.zip", mode="r"), mode="r")[
+        "Raw"
+    ].metadata.codecs
     assert [type(c).__name__ for c in codecs] == ["BytesCodec", "ZstdCodec"]
     for name in ("b.zarr", "c.zip"):  # Zarr -> SZ
         assert main(["convert", str(tmp_path / name), str(tmp_path / f"{name}.sz"), "-q"]) == 0
@@ -131,11 +159,25 @@ def test_cli_convert_every_direction(pod5_file, tmp_path, capsys):
     assert main(["convert", str(tmp_path / "e.zarr"), str(tmp_path / "f.pod5"), "-q"]) == 0
     assert main(["convert", str(tmp_path / "f.pod5"), str(tmp_path / "f.sz"), "-q"]) == 0
     assert same(tmp_path / "f.sz")  # pod5 -> Zarr -> pod5 -> SZ: through SZ each time
-    assert main(["convert", str(tmp_path / "a.sz"), str(tmp_path / "out"), "--to", "zarr",
-                 "-q"]) == 0
+    assert (
+        main(["convert", str(tmp_path / "a.sz"), str(tmp_path / "out"), "--to", "zarr", "-q"]) == 0
+    )
     assert (tmp_path / "out" / "zarr.json").is_file()
-    assert main(["convert", str(tmp_path / "out"), str(tmp_path / "g"), "--to", "sz",
-                 "--from", "zarr", "-q"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                str(tmp_path / "out"),
+                str(tmp_path / "g"),
+                "--to",
+                "sz",
+                "--from",
+                "zarr",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert same(tmp_path / "g")
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries
     capsys.readouterr()
@@ -149,9 +191,13 @@ def test_cli_convert_selected_reads(pod5_file, tmp_path, capsys):
     assert list(signals(tmp_path / "a.sz")) == [reads[1].read_id, reads[4].read_id]  # file order
     capsys.readouterr()
     ids.write_text(f"{reads[4].read_id}\n")
-    assert main(["convert", str(tmp_path / "a.sz"), str(tmp_path / "a.pod5"), "--ids", str(ids),
-                 "-q"]) == 0
-    assert "(pod5, " in (out := capsys.readouterr().out) and ": 1 read in " in out  # not the store's 2
+    assert (
+        main(["convert", str(tmp_path / "a.sz"), str(tmp_path / "a.pod5"), "--ids", str(ids), "-q"])
+        == 0
+    )
+    assert (
+        "(pod5, " in (out := capsys.readouterr().out) and ": 1 read in " in out
+    )  # not the store's 2
     ids.write_text(f"{reads[4].read_id}\n00000000-0000-4000-8000-000000000000\n")
     assert main(["convert", str(src), str(tmp_path / "b.sz"), "--ids", str(ids), "-q"]) == 1
     err = capsys.readouterr().err
@@ -162,16 +208,44 @@ def test_cli_convert_selected_reads(pod5_file, tmp_path, capsys):
 def test_cli_convert_refuses_to_overwrite_without_force(pod5_file, tmp_path, capsys):
     src, _ = pod5_file
     for dst in ("a.sz", "a.zarr", "a.zip", "a.pod5"):
-        assert main(["convert", str(src if dst != "a.pod5" else tmp_path / "a.sz"),
-                     str(tmp_path / dst), "-q"]) == 0
+        assert (
+            main(
+                [
+                    "convert",
+                    str(src if dst != "a.pod5" else tmp_path / "a.sz"),
+                    str(tmp_path / dst),
+                    "-q",
+                ]
+            )
+            == 0
+        )
         before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-        assert main(["convert", str(src if dst != "a.pod5" else tmp_path / "a.sz"),
-                     str(tmp_path / dst), "-q"]) == 1
+        assert (
+            main(
+                [
+                    "convert",
+                    str(src if dst != "a.pod5" else tmp_path / "a.sz"),
+                    str(tmp_path / dst),
+                    "-q",
+                ]
+            )
+            == 1
+        )
         err = capsys.readouterr().err
         assert "exists" in err and "--force" in err, err
         assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
-        assert main(["convert", str(src if dst != "a.pod5" else tmp_path / "a.sz"),
-                     str(tmp_path / dst), "-q", "--force"]) == 0
+        assert (
+            main(
+                [
+                    "convert",
+                    str(src if dst != "a.pod5" else tmp_path / "a.sz"),
+                    str(tmp_path / dst),
+                    "-q",
+                    "--force",
+                ]
+            )
+            == 0
+        )
     (tmp_path / "notes.zarr").mkdir()
     (tmp_path / "notes.zarr" / "mine.txt").write_text("keep")
     assert main(["convert", str(src), str(tmp_path / "notes.zarr"), "-q", "--force"]) == 1
@@ -196,8 +270,9 @@ def test_cli_convert_bad_input_is_one_line(make, args, message, pod5_file, tmp_p
         make(src)
     sam = tmp_path / "calls.sam"
     sam.write_text("@HD\tVN:1.6\nnobody\t4\t*\t0\t0\t*\t*\t0\t0\tACGT\t****\tmv:B:c,5,1,0,1\n")
-    code = main(["convert", str(src), str(tmp_path / "out.sz"), "-q",
-                 *[a.format(sam=sam) for a in args]])
+    code = main(
+        ["convert", str(src), str(tmp_path / "out.sz"), "-q", *[a.format(sam=sam) for a in args]]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("xsz: error: ") and err.count("\n") == 1, err
     assert message in err
@@ -216,8 +291,11 @@ def test_cli_convert_truncated_pod5(pod5_file, tmp_path, capsys):
 
 def test_cli_convert_usage_errors(pod5_file, tmp_path, capsys):
     src, _ = pod5_file
-    for argv in (["convert", str(src)], ["convert", str(src), "x.sz", "--to", "fast5"],
-                 ["convert", str(src), "x.zarr", "--layout", "rows"]):
+    for argv in (
+        ["convert", str(src)],
+        ["convert", str(src), "x.sz", "--to", "fast5"],
+        ["convert", str(src), "x.zarr", "--layout", "rows"],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2
@@ -245,8 +323,9 @@ def failing_third_call(real, failure):
 
 @pytest.mark.parametrize("failure", ["interrupt", "disk full"])
 @pytest.mark.parametrize("dst", ["out.sz", "out.zarr", "out.zip"])
-def test_cli_convert_interrupted_or_disk_full_leaves_nothing(failure, dst, pod5_file, tmp_path,
-                                                            monkeypatch, capsys):
+def test_cli_convert_interrupted_or_disk_full_leaves_nothing(
+    failure, dst, pod5_file, tmp_path, monkeypatch, capsys
+):
     src, _ = pod5_file
     from xsz.format import SZWriter as Writer
 
@@ -270,8 +349,9 @@ def test_cli_convert_interrupted_or_disk_full_leaves_nothing(failure, dst, pod5_
 
 @pytest.mark.parametrize("failure", ["interrupt", "disk full"])
 @pytest.mark.parametrize("dst", ["out.zarr", "out.zip"])
-def test_cli_convert_to_zarr_interrupted_or_disk_full(failure, dst, store, tmp_path, monkeypatch,
-                                                     capsys):
+def test_cli_convert_to_zarr_interrupted_or_disk_full(
+    failure, dst, store, tmp_path, monkeypatch, capsys
+):
     from xsz.convert import _zarr_reads
 
     monkeypatch.setattr(_zarr_reads, "BLOCK_BYTES", 10_000)
@@ -292,6 +372,17 @@ def test_cli_convert_blow5_with_moves(tmp_path, capsys):
     assert main(["convert", str(blow5), str(tmp_path / "a.zarr"), "--moves", str(sam), "-q"]) == 0
     ds = xr.open_zarr(tmp_path / "a.zarr", chunks=None)
     assert ds.sizes["read"] == 40 and int((ds.Move_count > 0).sum()) == 40
-    assert main(["convert", str(blow5), str(tmp_path / "b.sz"), "--moves", str(DATA / "squigualiser"
-                 / "r10_hg002_two_reads" / "buttery_eel.sam"), "-q"]) == 1
+    assert (
+        main(
+            [
+                "convert",
+                str(blow5),
+                str(tmp_path / "b.sz"),
+                "--moves",
+                str(DATA / "squigualiser" / "r10_hg002_two_reads" / "buttery_eel.sam"),
+                "-q",
+            ]
+        )
+        == 1
+    )
     assert "none of its" in capsys.readouterr().err

@@ -20,7 +20,16 @@ from xsz.codec import CODEC_ID, _svb
 from xsz.errors import CodecError
 
 INT_CODES = {"I16": np.int16, "I32": np.int32, "U16": np.uint16, "U32": np.uint32}
-ALL_DTYPES = [np.int16, np.int32, np.uint16, np.uint32, np.float16, np.float32, np.float64, np.longdouble]
+ALL_DTYPES = [
+    np.int16,
+    np.int32,
+    np.uint16,
+    np.uint32,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.longdouble,
+]
 
 
 def edge_values(dtype: type) -> np.ndarray:
@@ -116,8 +125,16 @@ def test_codec_count_is_inferred(dtype):
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_codec_round_trip_property(data):
-    dtype = data.draw(st.sampled_from([np.int16, np.int32, np.uint16, np.uint32, np.float32, np.float64]))
-    values = data.draw(hnp.arrays(dtype, st.integers(0, 70), elements={"allow_nan": True} if np.dtype(dtype).kind == "f" else None))
+    dtype = data.draw(
+        st.sampled_from([np.int16, np.int32, np.uint16, np.uint32, np.float32, np.float64])
+    )
+    values = data.draw(
+        hnp.arrays(
+            dtype,
+            st.integers(0, 70),
+            elements={"allow_nan": True} if np.dtype(dtype).kind == "f" else None,
+        )
+    )
     step = data.draw(st.integers(1, 3))
     strided = values[::step]  # non-contiguous input
     frame = codec.encode_array(strided)
@@ -263,8 +280,12 @@ def test_zarr_codec_round_trip(tmp_path):
 
     values = np.arange(-500, 500, dtype=np.int16)
     arr = zarr.create_array(
-        tmp_path / "a.zarr", shape=values.shape, chunks=(300,), dtype="int16",
-        serializer=codec.SvbZstdCodec(), compressors=None,
+        tmp_path / "a.zarr",
+        shape=values.shape,
+        chunks=(300,),
+        dtype="int16",
+        serializer=codec.SvbZstdCodec(),
+        compressors=None,
     )
     arr[:] = values
     again = zarr.open_array(tmp_path / "a.zarr")
@@ -282,16 +303,24 @@ def test_zarr_codec_text_as_bytes(tmp_path):
     import zarr
 
     arr = zarr.create_array(
-        tmp_path / "s.zarr", shape=(3,), chunks=(1,), dtype="variable_length_bytes",
-        serializer=codec.SvbZstdCodec(), compressors=None,
+        tmp_path / "s.zarr",
+        shape=(3,),
+        chunks=(1,),
+        dtype="variable_length_bytes",
+        serializer=codec.SvbZstdCodec(),
+        compressors=None,
     )
     arr[:] = np.array([b"ACGT", b"", "Ωmega".encode()], dtype=object)
     assert zarr.open_array(tmp_path / "s.zarr")[:].tolist() == [b"ACGT", b"", "Ωmega".encode()]
     assert (tmp_path / "s.zarr" / "c" / "2").read_bytes() == reference.frame("S", "Ωmega")
     with pytest.raises(CodecError, match="one string"):
         zarr.create_array(
-            tmp_path / "bad.zarr", shape=(3,), chunks=(2,), dtype="variable_length_bytes",
-            serializer=codec.SvbZstdCodec(), compressors=None,
+            tmp_path / "bad.zarr",
+            shape=(3,),
+            chunks=(2,),
+            dtype="variable_length_bytes",
+            serializer=codec.SvbZstdCodec(),
+            compressors=None,
         )
 
 
@@ -299,8 +328,14 @@ def test_zarr_entry_point_in_fresh_process(tmp_path):
     import zarr
 
     path = tmp_path / "e.zarr"
-    arr = zarr.create_array(path, shape=(10,), chunks=(4,), dtype="uint32",
-                            serializer=codec.SvbZstdCodec(), compressors=None)
+    arr = zarr.create_array(
+        path,
+        shape=(10,),
+        chunks=(4,),
+        dtype="uint32",
+        serializer=codec.SvbZstdCodec(),
+        compressors=None,
+    )
     arr[:] = np.arange(10, dtype=np.uint32) * 1000
     out = _run_fresh(f"import zarr; print(zarr.open_array({str(path)!r})[:].tolist())")
     assert out.strip() == str([i * 1000 for i in range(10)])

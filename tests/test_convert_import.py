@@ -267,7 +267,9 @@ def test_import_single_read_fast5_directory_equals_multi_read_file(tmp_path):
     with SZReader(tmp_path / "single.sz") as r:
         assert r.header["source_files"] == sorted(p.name for p in single.sources)
         assert len(r.header["runs"]) == 4  # four flow cells
-        assert sorted(r.header["flow_cell_id"]) == sorted({run["flow_cell_id"] for run in r.header["runs"].values()})
+        assert sorted(r.header["flow_cell_id"]) == sorted(
+            {run["flow_cell_id"] for run in r.header["runs"].values()}
+        )
 
 
 def test_import_a_list_of_files(tmp_path):
@@ -285,7 +287,10 @@ def test_import_header_names_source_and_run(tmp_path):
         assert h["source_files"] == ["z1.pod5"]
         assert re.fullmatch(r"\d+\.\d+.*", h["xsz_version"])
         assert (h["flow_cell_id"], h["sample_id"]) == ("FAW84365", "zymo_hmw_mock_5khz")
-        assert (h["experiment_name"], h["sequencing_kit"]) == ("2023-06-02_np_FAW84365", "sqk-lsk114")
+        assert (h["experiment_name"], h["sequencing_kit"]) == (
+            "2023-06-02_np_FAW84365",
+            "sqk-lsk114",
+        )
         run = h["runs"]["c6df34f043d40f6f45debe33276597a09b8a14a6"]
         assert run["flow_cell_product_code"] == "FLO-MIN114"
         assert run["tracking_id"]["device_type"] == "gridion"
@@ -293,14 +298,19 @@ def test_import_header_names_source_and_run(tmp_path):
         assert set(r.index.attribute("run_id")) == {"c6df34f043d40f6f45debe33276597a09b8a14a6"}
         assert r.schema == import_schema(basecalls=False)
         assert [r.read(i)["end_reason"] for i in range(3)] == [
-            "signal_positive", "signal_positive", "unblock_mux_change"
+            "signal_positive",
+            "signal_positive",
+            "unblock_mux_change",
         ]
 
 
 def test_import_store_opens_with_compressedfile(tmp_path):
     import_reads(DATA / f"{SQ}/r10_hg002_two_reads/reads.slow5", tmp_path / "out.sz")
     with CompressedFile(tmp_path / "out.sz") as sz:
-        assert list(sz.idx["ID"]) == ["40a8cd14-e5ab-45f9-aef8-90c2742caa49", "35142bde-548d-4f55-bf50-21c4cdd254da"]
+        assert list(sz.idx["ID"]) == [
+            "40a8cd14-e5ab-45f9-aef8-90c2742caa49",
+            "35142bde-548d-4f55-bf50-21c4cdd254da",
+        ]
         read = sz.get(0)
         assert len(read.Raw) == 2552
         assert read.end_reason == "unblock_mux_change"
@@ -316,8 +326,16 @@ def test_import_slow5_without_aux_fields_gets_unknown_values(tmp_path):
     f.write_header(dict.fromkeys(header, "") | {"run_id": "r1", "flow_cell_id": "FC1"})
     record = f.get_empty_record()
     signal = np.array([500, 501, -3, 700], np.int16)
-    record.update(read_id="plain-read", read_group=0, digitisation=2048.0, offset=-10.0,
-                  range=500.0, sampling_rate=4000.0, len_raw_signal=4, signal=signal)
+    record.update(
+        read_id="plain-read",
+        read_group=0,
+        digitisation=2048.0,
+        offset=-10.0,
+        range=500.0,
+        sampling_rate=4000.0,
+        len_raw_signal=4,
+        signal=signal,
+    )
     f.write_record(record)
     f.close()
     import_reads(path, tmp_path / "out.sz")
@@ -338,13 +356,22 @@ def test_import_fast5_end_reason_enum_is_a_label(tmp_path):
         names = list(src)[:2]
         for name in names:
             src.copy(src[name], dst, name=name)
-        labels = {"unknown": 0, "partial": 1, "mux_change": 2, "unblock_mux_change": 3,
-                  "signal_positive": 4, "signal_negative": 5}
+        labels = {
+            "unknown": 0,
+            "partial": 1,
+            "mux_change": 2,
+            "unblock_mux_change": 3,
+            "signal_positive": 4,
+            "signal_negative": 5,
+        }
         kind = h5py.enum_dtype(labels, basetype="u1")
         dst[f"{names[0]}/Raw"].attrs.create("end_reason", 4, dtype=kind)
         dst[f"{names[1]}/Raw"].attrs.create("end_reason", 3, dtype=kind)
     import_reads(path, tmp_path / "out.sz")
-    assert [r["end_reason"] for r in reads_of(tmp_path / "out.sz")] == ["signal_positive", "unblock_mux_change"]
+    assert [r["end_reason"] for r in reads_of(tmp_path / "out.sz")] == [
+        "signal_positive",
+        "unblock_mux_change",
+    ]
 
 
 def test_import_hdf5_that_is_not_fast5_is_refused(tmp_path):
@@ -372,7 +399,9 @@ def test_import_moves_attach_basecalls(tmp_path):
     with SZReader(tmp_path / "out.sz") as r:
         assert r.schema == import_schema(basecalls=True)
         assert r.header["basecalls"]["file"] == "moves.sam"
-        assert {"id": "basecaller", "name": "guppy", "version": "6.3.7"} in r.header["basecalls"]["programs"]
+        assert {"id": "basecaller", "name": "guppy", "version": "6.3.7"} in r.header["basecalls"][
+            "programs"
+        ]
         for read in r.read_many(np.arange(len(r))):
             rec = records[read["ID"]]
             mv = np.asarray(rec.get_tag("mv"))
@@ -423,7 +452,9 @@ def test_import_reads_without_a_record_get_empty_basecalls(tmp_path):
     write_sam(tmp_path / "one.sam", [first], header)
     summary = import_reads(folder / "reads.slow5", tmp_path / "out.sz", moves=tmp_path / "one.sam")
     assert (summary.n_reads, summary.n_basecalled) == (2, 1)
-    with_call, without = sorted(reads_of(tmp_path / "out.sz"), key=lambda r: r["ID"] != first.query_name)
+    with_call, without = sorted(
+        reads_of(tmp_path / "out.sz"), key=lambda r: r["ID"] != first.query_name
+    )
     assert with_call["Sequence"] == first.query_sequence
     assert (without["Sequence"], without["Quality"], len(without["Move"])) == ("", "", 0)
     assert (without["move_stride"], without["trimmed_samples"]) == (-1, -1)
@@ -447,7 +478,9 @@ def test_import_moves_that_do_not_fit_the_signal_are_refused(tmp_path):
         records = list(f.fetch(until_eof=True))
     records[1].set_tag("ns", 1234, value_type="i")
     write_sam(tmp_path / "bad.sam", records, header)
-    with pytest.raises(SourceError, match=r"ns tag says 1234 samples, the signal has 239827") as err:
+    with pytest.raises(
+        SourceError, match=r"ns tag says 1234 samples, the signal has 239827"
+    ) as err:
         import_reads(folder / "reads.slow5", tmp_path / "out.sz", moves=tmp_path / "bad.sam")
     assert records[1].query_name in str(err.value)
     assert not (tmp_path / "out.sz").exists()
@@ -473,7 +506,9 @@ def test_import_read_ids_selects_reads_in_source_order(tmp_path):
     assert [r["ID"] for r in reads_of(tmp_path / "out.sz")] == [ids[2], ids[5], ids[7]]
 
 
-@pytest.mark.parametrize("name", ["blue-crab/z1.pod5", f"{SQ}/r9.4_450bps/reads.blow5", "ont_fast5_api/batch0.fast5"])
+@pytest.mark.parametrize(
+    "name", ["blue-crab/z1.pod5", f"{SQ}/r9.4_450bps/reads.blow5", "ont_fast5_api/batch0.fast5"]
+)
 def test_import_read_ids_the_source_lacks_are_named(name, tmp_path):
     missing = str(uuid.UUID(int=7))
     with pytest.raises(ReadNotFoundError, match=missing) as err:
@@ -519,7 +554,9 @@ def test_import_interrupted_leaves_nothing_half_written(exc, tmp_path):
     import_reads(DATA / "blue-crab/z1.pod5", dest)  # an existing store survives a failed overwrite
     before = content(dest)
     with pytest.raises(exc):
-        import_reads(DATA / f"{SQ}/r9.4_450bps/reads.blow5", dest, overwrite=True, progress=stop_after_five)
+        import_reads(
+            DATA / f"{SQ}/r9.4_450bps/reads.blow5", dest, overwrite=True, progress=stop_after_five
+        )
     assert content(dest) == before
     assert leftovers(tmp_path) == []
 
@@ -558,7 +595,8 @@ def test_import_corrupt_record_midway_is_an_error(tmp_path):
 def test_import_same_read_twice_is_refused(tmp_path):
     with pytest.raises(DuplicateReadError, match="00031f3e-415c-4ab5-9c16-fb6fe45ff519"):
         import_reads(
-            [DATA / "ont_fast5_api/batch0.fast5", DATA / "ont_fast5_api/single_reads"], tmp_path / "out.sz"
+            [DATA / "ont_fast5_api/batch0.fast5", DATA / "ont_fast5_api/single_reads"],
+            tmp_path / "out.sz",
         )
     assert not (tmp_path / "out.sz").exists()
 
@@ -578,12 +616,18 @@ def test_import_refuses_stores_and_bad_options(tmp_path):
 
 def test_import_progress_reports_every_read(tmp_path, capsys):
     seen = []
-    import_reads(DATA / "pod5-file-format/multi_fast5_zip_v3.pod5", tmp_path / "a.sz",
-                 progress=lambda done, total: seen.append((done, total)))
+    import_reads(
+        DATA / "pod5-file-format/multi_fast5_zip_v3.pod5",
+        tmp_path / "a.sz",
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen == [(k, 10) for k in range(1, 11)]
     seen.clear()
-    import_reads(DATA / f"{SQ}/r10_hg002_two_reads/reads.slow5", tmp_path / "b.sz",
-                 progress=lambda done, total: seen.append((done, total)))
+    import_reads(
+        DATA / f"{SQ}/r10_hg002_two_reads/reads.slow5",
+        tmp_path / "b.sz",
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen == [(1, None), (2, None)]  # SLOW5 does not say how many reads it holds
     import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "c.sz", progress=True)
     assert "3/3" in capsys.readouterr().err
@@ -606,12 +650,19 @@ def test_import_memory_stays_at_a_few_reads(tmp_path):
     with pod5.Reader(DATA / "blue-crab/z1.pod5") as reader, pod5.Writer(big) as writer:
         for copy in range(20):
             for rec in reader.reads():
-                writer.add_read(pod5.Read(
-                    read_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{rec.read_id}/{copy}"),
-                    pore=rec.pore, calibration=rec.calibration, read_number=rec.read_number,
-                    start_sample=rec.start_sample, median_before=rec.median_before,
-                    end_reason=rec.end_reason, run_info=rec.run_info, signal=rec.signal,
-                ))
+                writer.add_read(
+                    pod5.Read(
+                        read_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{rec.read_id}/{copy}"),
+                        pore=rec.pore,
+                        calibration=rec.calibration,
+                        read_number=rec.read_number,
+                        start_sample=rec.start_sample,
+                        median_before=rec.median_before,
+                        end_reason=rec.end_reason,
+                        run_info=rec.run_info,
+                        signal=rec.signal,
+                    )
+                )
         largest = max(rec.signal.nbytes for rec in reader.reads())
     tracemalloc.start()
     try:
@@ -643,8 +694,10 @@ def test_import_export_pod5_round_trips(tmp_path):
     assert content(tmp_path / "a.sz") == content(tmp_path / "b.sz")
     with pytest.raises(StoreExistsError):
         export_pod5(tmp_path / "a.sz", tmp_path / "back.pod5")
-    assert export_pod5(tmp_path / "a.sz", tmp_path / "back.pod5", read_ids=ids[:1],
-                       overwrite=True) == 1
+    assert (
+        export_pod5(tmp_path / "a.sz", tmp_path / "back.pod5", read_ids=ids[:1], overwrite=True)
+        == 1
+    )
     with pod5.Reader(tmp_path / "back.pod5") as got:
         assert [str(i) for i in got.read_ids] == ids[:1]
     (tmp_path / "notes.pod5").write_text("mine")
@@ -699,6 +752,14 @@ def test_import_xsz_loads_no_format_package():
 def test_import_field_names_are_the_xarray_variable_names():
     names = [v.name for v in layout(import_schema(basecalls=True)).values()]
     fields = [n for n, _, _ in READ_FIELDS + BASECALL_FIELDS if n != "ID"]
-    assert names == ["read", *(n for n in fields if n not in ("Raw", "Move", "Sequence", "Quality")),
-                     "Raw", "Raw_count", "Move", "Move_count", "Sequence", "Quality"]
+    assert names == [
+        "read",
+        *(n for n in fields if n not in ("Raw", "Move", "Sequence", "Quality")),
+        "Raw",
+        "Raw_count",
+        "Move",
+        "Move_count",
+        "Sequence",
+        "Quality",
+    ]
     assert all(n.isidentifier() for n in names)

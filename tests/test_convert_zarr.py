@@ -124,8 +124,12 @@ def test_to_zarr_reads_keys_and_bytes_are_szstores(container, sz, tmp_path):
     if container == "store":
         target = MemoryStore()
         xsz.to_zarr(sz, target)
-        got = {k: zarr.core.sync.sync(target.get(k, zarr.core.buffer.default_buffer_prototype()))
-               .to_bytes() for k in zarr.core.sync.sync(_keys(target))}
+        got = {
+            k: zarr.core.sync.sync(
+                target.get(k, zarr.core.buffer.default_buffer_prototype())
+            ).to_bytes()
+            for k in zarr.core.sync.sync(_keys(target))
+        }
     elif container == "zip":
         xsz.to_zarr(sz, tmp_path / "out.zip")
         with zipfile.ZipFile(tmp_path / "out.zip") as zf:
@@ -134,7 +138,9 @@ def test_to_zarr_reads_keys_and_bytes_are_szstores(container, sz, tmp_path):
     else:
         xsz.to_zarr(sz, tmp_path / "out.zarr")
         root = tmp_path / "out.zarr"
-        got = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+        got = {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+        }
     view = SZStore(sz)
     want = {k: view.get_sync(k).to_bytes() for k in view._keys_sync()}
     assert got == want
@@ -175,8 +181,13 @@ def test_to_zarr_reads_opens_in_a_fresh_process(sz, tmp_path):
         "print(int(ds.Raw.sum()), list(ds.Raw_count.values), ds.Fastq.values[0][:10])\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "ZARR_ARRAY__RECTILINEAR_CHUNKS"}
-    out = subprocess.run([sys.executable, "-W", "error", "-c", code], env=env,
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     engine = xr.open_dataset(sz, engine="sz")
     assert int(out[0]) == int(engine.Raw.sum())
     assert out[-1] == str(engine.Fastq.values[0])[:10]
@@ -186,9 +197,16 @@ def test_to_zarr_reads_opens_in_a_fresh_process(sz, tmp_path):
 
 
 @requires_shared
-@pytest.mark.parametrize(("codec", "container"),
-                         [("svb-zstd", "directory"), ("zstd", "zip"), ("blosc", "directory"),
-                          ("none", "directory"), ("gzip", "zip")])
+@pytest.mark.parametrize(
+    ("codec", "container"),
+    [
+        ("svb-zstd", "directory"),
+        ("zstd", "zip"),
+        ("blosc", "directory"),
+        ("none", "directory"),
+        ("gzip", "zip"),
+    ],
+)
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_to_zarr_regular_opens_like_the_engine_and_round_trips(name, codec, container, tmp_path):
     src = FIXTURES / name
@@ -220,11 +238,16 @@ def test_to_zarr_regular_chunks(sz, tmp_path):
     xsz.to_zarr(sz, tmp_path / "a.zarr", layout="regular")
     xsz.to_zarr(sz, tmp_path / "b.zarr", layout="regular", codec="zstd", chunk_samples=5000)
     counts = SZReader(sz).counts("Raw")
-    a, b = zarr.open_group(tmp_path / "a.zarr", mode="r"), zarr.open_group(tmp_path / "b.zarr", mode="r")
+    a, b = (
+        zarr.open_group(tmp_path / "a.zarr", mode="r"),
+        zarr.open_group(tmp_path / "b.zarr", mode="r"),
+    )
     assert a["Raw"].chunks == (min(int(counts.sum()), sample_chunk(counts)),)
     assert b["Raw"].chunks == (5000,)
     assert b["Raw"].nchunks == -(-int(counts.sum()) // 5000)
-    assert a["read"].chunks == (min(12, READ_CHUNK),) and a["Fastq"].chunks == (min(12, TEXT_CHUNK),)
+    assert a["read"].chunks == (min(12, READ_CHUNK),) and a["Fastq"].chunks == (
+        min(12, TEXT_CHUNK),
+    )
     assert [type(c).__name__ for c in a["Raw"].metadata.codecs] == ["SvbZstdCodec"]
     assert [type(c).__name__ for c in b["Raw"].metadata.codecs] == ["BytesCodec", "ZstdCodec"]
     files = sorted(p.name for p in (tmp_path / "b.zarr" / "Raw" / "c").iterdir())
@@ -248,7 +271,9 @@ def test_to_zarr_regular_writes_each_chunk_once_in_blocks(sz, tmp_path, monkeypa
     assert_same_dataset(xr.open_dataset(sz, engine="sz").load(), open_zarr(tmp_path / "out.zarr"))
 
 
-@pytest.mark.parametrize("chunks", [(0, 65536), (100, 65536), (50_000, 262144), (2_000_000, 1 << 22)])
+@pytest.mark.parametrize(
+    "chunks", [(0, 65536), (100, 65536), (50_000, 262144), (2_000_000, 1 << 22)]
+)
 def test_to_zarr_sample_chunk_is_a_few_median_reads(chunks):
     median, want = chunks
     assert sample_chunk(np.array([median // 2, median, median * 3, 0])) == want
@@ -302,8 +327,18 @@ def test_to_zarr_regular_standard_codec_reads_without_xsz(name, container, tmp_p
         expected[str(key)] = values
     np.savez(tmp_path / "expected.npz", **expected)
     run = subprocess.run(
-        [sys.executable, "-W", "error", "-c", _WITHOUT_XSZ, str(dest), str(tmp_path / "expected.npz")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-W",
+            "error",
+            "-c",
+            _WITHOUT_XSZ,
+            str(dest),
+            str(tmp_path / "expected.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["ok", str(len(expected)), "True"]
@@ -313,8 +348,10 @@ def test_to_zarr_regular_standard_codec_reads_without_xsz(name, container, tmp_p
 
 
 @requires_shared
-@pytest.mark.parametrize(("name", "zarr_format"), [("basic", 3), ("alltypes", 3), ("empty", 3),
-                                                   ("basic", 2), ("empty", 2)])  # F128: v3 only
+@pytest.mark.parametrize(
+    ("name", "zarr_format"),
+    [("basic", 3), ("alltypes", 3), ("empty", 3), ("basic", 2), ("empty", 2)],
+)  # F128: v3 only
 def test_from_zarr_of_a_dataset_written_by_xarray(name, zarr_format, tmp_path):
     src = FIXTURES / name
     ds = xr.open_dataset(src, engine="sz")
@@ -327,7 +364,9 @@ def test_from_zarr_of_a_store_object_and_progress(sz, tmp_path):
     store = MemoryStore()
     xsz.to_zarr(sz, store)
     seen = []
-    summary = xsz.from_zarr(store, tmp_path / "back.sz", progress=lambda done, total: seen.append((done, total)))
+    summary = xsz.from_zarr(
+        store, tmp_path / "back.sz", progress=lambda done, total: seen.append((done, total))
+    )
     assert summary.n_reads == 12 and seen[-1] == (12, 12)
     assert_same_store(sz, tmp_path / "back.sz")
 
@@ -372,8 +411,12 @@ def test_to_zarr_existing_destination(container, sz, tmp_path):
     with pytest.raises(StoreExistsError, match="exists"):
         xsz.to_zarr(sz, dest)
     xsz.to_zarr(sz, dest, layout="regular", overwrite=True)  # a Zarr store: replaced
-    assert zarr.open_group(ZipStore(dest, mode="r") if container == "zip" else dest,
-                           mode="r")["Raw"].metadata.chunk_grid.to_dict()["name"] == "regular"
+    assert (
+        zarr.open_group(ZipStore(dest, mode="r") if container == "zip" else dest, mode="r")[
+            "Raw"
+        ].metadata.chunk_grid.to_dict()["name"]
+        == "regular"
+    )
     other = tmp_path / ("notes.zip" if container == "zip" else "notes")
     if container == "zip":
         other.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip, holding no Zarr
@@ -402,7 +445,9 @@ def test_to_zarr_store_object_must_be_empty(sz):
     with pytest.raises(StoreExistsError, match="not empty"):
         xsz.to_zarr(sz, store)
     xsz.to_zarr(sz, store, layout="regular", overwrite=True)
-    assert zarr.open_group(store, mode="r")["Raw"].metadata.chunk_grid.to_dict()["name"] == "regular"
+    assert (
+        zarr.open_group(store, mode="r")["Raw"].metadata.chunk_grid.to_dict()["name"] == "regular"
+    )
 
 
 def test_to_zarr_bad_options(sz, tmp_path):
@@ -425,9 +470,13 @@ class Stop(Exception):
 
 @pytest.mark.parametrize("layout", ["reads", "regular"])
 @pytest.mark.parametrize("container", CONTAINERS)
-@pytest.mark.parametrize("failure", [Stop("midway"), KeyboardInterrupt(),
-                                     OSError(errno.ENOSPC, "No space left on device")])
-def test_to_zarr_failing_midway_leaves_nothing(failure, container, layout, sz, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "failure",
+    [Stop("midway"), KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")],
+)
+def test_to_zarr_failing_midway_leaves_nothing(
+    failure, container, layout, sz, tmp_path, monkeypatch
+):
     monkeypatch.setattr(_zarr_reads, "BLOCK_BYTES", 20_000)  # several blocks of reads
     monkeypatch.setattr(_zarr_regular, "BATCH_BYTES", 20_000)
     dest = tmp_path / name_of(container)
@@ -517,13 +566,15 @@ def test_zip_writer_many_entries_in_few_writes(tmp_path, monkeypatch):
 
 
 @requires_data
-@pytest.mark.parametrize(("layout", "codec"), [("reads", "svb-zstd"), ("regular", "svb-zstd"),
-                                               ("regular", "zstd")])
+@pytest.mark.parametrize(
+    ("layout", "codec"), [("reads", "svb-zstd"), ("regular", "svb-zstd"), ("regular", "zstd")]
+)
 def test_to_zarr_real_reads_round_trip(layout, codec, tmp_path):
     z = np.load(DATA / "signal_sample.npz")
     signals = np.split(z["signal"], z["offsets"][1:-1])
-    schema = Schema.build([("ID", str), ("offset", np.float64), ("range", np.float64)],
-                          [("Raw", np.int16)])
+    schema = Schema.build(
+        [("ID", str), ("offset", np.float64), ("range", np.float64)], [("Raw", np.int16)]
+    )
     with SZWriter(tmp_path / "real.sz", schema) as w:
         for i, signal in enumerate(signals):
             w.put(str(z["read_id"][i]), float(z["offset"][i]), float(z["range"][i]), signal)

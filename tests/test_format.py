@@ -30,8 +30,15 @@ from xsz.errors import (
 from xsz.format import Schema, SZReader, SZWriter
 
 FIELD_DTYPES = {
-    "S": str, "I16": np.int16, "I32": np.int32, "U16": np.uint16, "U32": np.uint32,
-    "F16": np.float16, "F32": np.float32, "F64": np.float64, "F128": np.longdouble,
+    "S": str,
+    "I16": np.int16,
+    "I32": np.int32,
+    "U16": np.uint16,
+    "U32": np.uint32,
+    "F16": np.float16,
+    "F32": np.float32,
+    "F64": np.float64,
+    "F128": np.longdouble,
 }
 
 
@@ -158,7 +165,9 @@ def test_format_rewrites_fixture_as_the_original_would(name, tmp_path):
             if f.is_text:
                 assert text == want_text
             else:  # numpy 2 prints some floats differently; the value is what counts
-                assert same(np.array([text]).astype(f.dtype)[0], np.array([want_text]).astype(f.dtype)[0])
+                assert same(
+                    np.array([text]).astype(f.dtype)[0], np.array([want_text]).astype(f.dtype)[0]
+                )
         for f in schema.datasets:
             want = expected_dataset(e, f.name, f.code, p)
             assert same(read[f.name], want), (read["ID"], f.name)
@@ -344,21 +353,73 @@ def test_format_reader_pickles(written):
 
 BAD_RECORDS = [
     (("r_bad", 0, 0.5, np.zeros(3, np.int16), "ACGT"), None, "expected 6 fields"),
-    (("r_bad", 0, 0.5, np.zeros(3, np.int16), "A", np.zeros(2, np.uint16), 7), None, "expected 6 fields"),
-    (("r_bad", 0, 0.5, np.zeros(3, np.int16), "A", np.array([-1])), "Move", "-1 .* does not fit uint16"),
-    (("r_bad", 0, 0.5, np.array([70000]), "A", np.zeros(1, np.uint16)), "Raw", "70000 .* does not fit int16"),
-    (("r_bad", 0, 0.5, np.array([1.0, np.nan]), "A", np.zeros(1, np.uint16)), "Raw", "nan .* not an integer"),
-    (("r_bad", 2**31, 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)), "Offset", "does not fit int32"),
-    (("r_bad", float("nan"), 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)), "Offset", "not an integer"),
+    (
+        ("r_bad", 0, 0.5, np.zeros(3, np.int16), "A", np.zeros(2, np.uint16), 7),
+        None,
+        "expected 6 fields",
+    ),
+    (
+        ("r_bad", 0, 0.5, np.zeros(3, np.int16), "A", np.array([-1])),
+        "Move",
+        "-1 .* does not fit uint16",
+    ),
+    (
+        ("r_bad", 0, 0.5, np.array([70000]), "A", np.zeros(1, np.uint16)),
+        "Raw",
+        "70000 .* does not fit int16",
+    ),
+    (
+        ("r_bad", 0, 0.5, np.array([1.0, np.nan]), "A", np.zeros(1, np.uint16)),
+        "Raw",
+        "nan .* not an integer",
+    ),
+    (
+        ("r_bad", 2**31, 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)),
+        "Offset",
+        "does not fit int32",
+    ),
+    (
+        ("r_bad", float("nan"), 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)),
+        "Offset",
+        "not an integer",
+    ),
     (("r_bad", 0, 0.5, np.zeros((2, 2), np.int16), "A", np.zeros(1, np.uint16)), "Raw", "1-D"),
     (("r_bad", 0, 0.5, np.int16(3), "A", np.zeros(1, np.uint16)), "Raw", "1-D"),
-    (("r_bad", 0, 0.5, np.zeros(1, np.int16), b"ACGT", np.zeros(1, np.uint16)), "Fastq", "expected str, got bytes"),
-    ((b"r_bad", 0, 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)), "ID", "expected str, got bytes"),
-    (("r\tbad", 0, 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)), "ID", "contains '\\\\t'"),
-    (("r_bad\n", 0, 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)), "ID", "contains '\\\\n'"),
-    (("r\rbad", 0, 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)), "ID", "contains '\\\\r'"),
-    (("r_bad", 0, 1e39, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)), "Raw_unit", "overflows float32"),
-    (("r_bad", 0, "0.5", np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)), "Raw_unit", "expected a number"),
+    (
+        ("r_bad", 0, 0.5, np.zeros(1, np.int16), b"ACGT", np.zeros(1, np.uint16)),
+        "Fastq",
+        "expected str, got bytes",
+    ),
+    (
+        (b"r_bad", 0, 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)),
+        "ID",
+        "expected str, got bytes",
+    ),
+    (
+        ("r\tbad", 0, 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)),
+        "ID",
+        "contains '\\\\t'",
+    ),
+    (
+        ("r_bad\n", 0, 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)),
+        "ID",
+        "contains '\\\\n'",
+    ),
+    (
+        ("r\rbad", 0, 0.5, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)),
+        "ID",
+        "contains '\\\\r'",
+    ),
+    (
+        ("r_bad", 0, 1e39, np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)),
+        "Raw_unit",
+        "overflows float32",
+    ),
+    (
+        ("r_bad", 0, "0.5", np.zeros(1, np.int16), "A", np.zeros(1, np.uint16)),
+        "Raw_unit",
+        "expected a number",
+    ),
 ]
 
 
@@ -372,7 +433,11 @@ def test_format_bad_record_is_refused_and_nothing_is_lost(store_path, record, fi
         assert info.value.field == field
         if field is not None:
             assert repr(info.value.field) in str(info.value)
-        assert "r_bad" in str(info.value) or "r\\tbad" in str(info.value) or "r\\rbad" in str(info.value)
+        assert (
+            "r_bad" in str(info.value)
+            or "r\\tbad" in str(info.value)
+            or "r\\rbad" in str(info.value)
+        )
         with pytest.raises(RecordError):  # a chunk with one bad record is refused whole
             writer.put_many([good[2], record])
         writer.put(*good[2])
@@ -452,7 +517,9 @@ def test_format_truncated_dat_names_the_read(written, tmp_path):
     shutil.copytree(path, copy)
     size = (copy / "dat").stat().st_size
     os.truncate(copy / "dat", size - 10)
-    with pytest.raises(TruncatedStoreError, match=r"truncated: read 'read_00039' \(row 39\)") as err:
+    with pytest.raises(
+        TruncatedStoreError, match=r"truncated: read 'read_00039' \(row 39\)"
+    ) as err:
         SZReader(copy)
     assert err.value.row == 39 and isinstance(err.value, SZFormatError)
     copied = pickle.loads(pickle.dumps(err.value))  # crosses process boundaries whole
@@ -503,7 +570,11 @@ def test_format_index_line_with_wrong_cell_count(written, tmp_path):
 
 def test_format_bad_cells_are_named(written, tmp_path):
     path, _ = written
-    for column, bad, message in [(3, "x12", "Offset"), (5, "12", "SIZE:COUNT"), (0, "-5", "LENGTH")]:
+    for column, bad, message in [
+        (3, "x12", "Offset"),
+        (5, "12", "SIZE:COUNT"),
+        (0, "-5", "LENGTH"),
+    ]:
         copy = tmp_path / f"copy{column}.sz"
         shutil.copytree(path, copy)
         lines = (copy / "index").read_text().split("\n")
@@ -524,7 +595,10 @@ def test_format_corrupt_frame_names_read_and_dataset(written, tmp_path):
     data = bytearray((copy / "dat").read_bytes())
     data[start : start + 4] = b"XXXX"  # the frame's magic number
     (copy / "dat").write_bytes(bytes(data))
-    with SZReader(copy) as reader, pytest.raises(SZFormatError, match=r"read 'read_00005' .*'Move'"):
+    with (
+        SZReader(copy) as reader,
+        pytest.raises(SZFormatError, match=r"read 'read_00005' .*'Move'"),
+    ):
         reader.read(5)
 
 

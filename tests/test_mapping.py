@@ -36,13 +36,16 @@ def test_mapping_layout_names_dims_roles():
     assert specs["x"].dtype == np.longdouble
 
 
-@pytest.mark.parametrize("schema", [
-    ALL,
-    Schema.build([("ID", str)], [("Raw", np.int16)]),
-    Schema.build([("n", np.uint16)], [("Raw", np.uint32)]),
-    Schema.build([("ID", str), ("Raw_count", np.int32)], [("Raw", np.int16)]),
-    Schema.build([("read", str)], [("Raw", np.int16)]),
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        ALL,
+        Schema.build([("ID", str)], [("Raw", np.int16)]),
+        Schema.build([("n", np.uint16)], [("Raw", np.uint32)]),
+        Schema.build([("ID", str), ("Raw_count", np.int32)], [("Raw", np.int16)]),
+        Schema.build([("read", str)], [("Raw", np.int16)]),
+    ],
+)
 def test_mapping_round_trip(schema):
     specs = layout(schema)
     attrs = group_attrs({"version": "0.4.0"}, schema)
@@ -54,7 +57,9 @@ def test_mapping_round_trip(schema):
 
 
 def test_mapping_collisions_are_renamed_not_lost():
-    schema = Schema.build([("ID", str), ("Raw_count", np.int32), ("read", np.int16)], [("Raw", np.int16)])
+    schema = Schema.build(
+        [("ID", str), ("Raw_count", np.int32), ("read", np.int16)], [("Raw", np.int16)]
+    )
     specs = layout(schema)
     assert specs["Raw_count"].role == "attribute"  # the SZ attribute keeps its name
     assert specs["Raw_count_"].attrs == {"sample_dimension": "Raw_sample"}
@@ -74,11 +79,14 @@ def test_mapping_hand_made_variables():
     assert header == {"run": "x"}
 
 
-@pytest.mark.parametrize(("variables", "message"), [
-    ({"x": Variable(("read", "y"), np.dtype(np.int16), {})}, "dims"),
-    ({"x": Variable(("x_sample",), np.dtype(np.int16), {})}, "sample_dimension"),
-    ({"x": Variable(("read",), np.dtype(np.int64), {})}, "int64"),
-])
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"x": Variable(("read", "y"), np.dtype(np.int16), {})}, "dims"),
+        ({"x": Variable(("x_sample",), np.dtype(np.int16), {})}, "sample_dimension"),
+        ({"x": Variable(("read",), np.dtype(np.int64), {})}, "int64"),
+    ],
+)
 def test_mapping_refuses_what_sz_cannot_hold(variables, message):
     with pytest.raises(SchemaError, match=message):
         schema_from_variables(variables, {})

@@ -25,7 +25,14 @@ def test_ops_info_sizes(tmp_path):
     path = write(tmp_path / "a.sz", reads)
     got = info(path)
     assert got.n_reads == 10
-    assert got.columns[2:] == ["ID:A:S", "Offset:A:I32", "Raw_unit:A:F32", "Raw:D:I16", "Fastq:D:S", "Move:D:U16"]
+    assert got.columns[2:] == [
+        "ID:A:S",
+        "Offset:A:I32",
+        "Raw_unit:A:F32",
+        "Raw:D:I16",
+        "Fastq:D:S",
+        "Move:D:U16",
+    ]
     assert got.datasets["Raw"]["values"] == sum(len(r[3]) for r in reads)
     assert got.datasets["Raw"]["raw"] == 2 * sum(len(r[3]) for r in reads)
     assert got.datasets["Fastq"]["raw"] == sum(len(r[4]) for r in reads)

@@ -945,7 +945,9 @@ def test_store_truncated_dat_names_keys_and_read(written, tmp_path):
 def test_store_truncated_dat_names_the_keys_of_renamed_arrays(store_path):
     """A dataset whose name the layout gives to another array: errors name its array's keys
     as SZStore shows them, and the dataset by its SZ name."""
-    schema = Schema.build([("ID", str)], [("read", np.int16), ("Raw", np.int16), ("Raw_count", str)])
+    schema = Schema.build(
+        [("ID", str)], [("read", np.int16), ("Raw", np.int16), ("Raw_count", str)]
+    )
     with SZWriter(store_path, schema) as writer:
         for k in range(3):
             writer.put(f"r{k}", np.arange(5, dtype=np.int16), np.arange(3, dtype=np.int16), "AC")

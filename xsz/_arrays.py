@@ -284,6 +284,7 @@ class RaggedArray(_SZArray):
             out[dst] = scratch[src]
         return out
 
+
 class TextArray(_SZArray):
     """A text dataset, one string per read (``Fastq`` on ``read``)."""
 

@@ -53,7 +53,15 @@ def demo_reads(n: int, *, seed: int = 0) -> Iterator[tuple[Any, ...]]:
         pa = 90 + squiggle + rng.normal(0, 2.5, n_samples)
         raw = np.clip(np.round(pa / scale - offset), -32768, 32767).astype(np.int16)
         bases = "".join(rng.choice(list("ACGT"), n_bases))
-        yield (f"demo_{i:06d}", offset, np.float32(scale), int(rng.integers(1, 513)), raw, bases, moves)
+        yield (
+            f"demo_{i:06d}",
+            offset,
+            np.float32(scale),
+            int(rng.integers(1, 513)),
+            raw,
+            bases,
+            moves,
+        )
 
 
 @dataclass(frozen=True)
@@ -79,11 +87,24 @@ def write_demo_pod5(path: Path, n: int, *, seed: int = 0) -> list[DemoRead]:
     started = datetime(2026, 1, 1, tzinfo=UTC)
     run = pod5.RunInfo(
         acquisition_id=str(uuid.UUID(bytes=rng.bytes(16), version=4)),
-        acquisition_start_time=started, adc_max=4095, adc_min=-4096, context_tags={},
-        experiment_name="xsz demo", flow_cell_id="DEMO0001", flow_cell_product_code="DEMO",
-        protocol_name="generated", protocol_run_id="demo", protocol_start_time=started,
-        sample_id="generated", sample_rate=4000, sequencing_kit="none", sequencer_position="",
-        sequencer_position_type="", software="xsz demo", system_name="", system_type="",
+        acquisition_start_time=started,
+        adc_max=4095,
+        adc_min=-4096,
+        context_tags={},
+        experiment_name="xsz demo",
+        flow_cell_id="DEMO0001",
+        flow_cell_product_code="DEMO",
+        protocol_name="generated",
+        protocol_run_id="demo",
+        protocol_start_time=started,
+        sample_id="generated",
+        sample_rate=4000,
+        sequencing_kit="none",
+        sequencer_position="",
+        sequencer_position_type="",
+        software="xsz demo",
+        system_name="",
+        system_type="",
         tracking_id={},
     )
     written = []
@@ -96,11 +117,14 @@ def write_demo_pod5(path: Path, n: int, *, seed: int = 0) -> list[DemoRead]:
                     read_id=read_id,
                     pore=pod5.Pore(channel=channel, well=1, pore_type="not_set"),
                     calibration=pod5.Calibration(offset=float(offset), scale=float(scale)),
-                    read_number=number, start_sample=start, median_before=200.0,
+                    read_number=number,
+                    start_sample=start,
+                    median_before=200.0,
                     end_reason=pod5.EndReason.from_reason_with_default_forced(
                         pod5.EndReasonEnum.SIGNAL_POSITIVE
                     ),
-                    run_info=run, signal=raw,
+                    run_info=run,
+                    signal=raw,
                 )
             )
             start += len(raw) + 400
@@ -125,7 +149,11 @@ class DemoReport:
 
 
 def run_demo(
-    workdir: Path, *, n_reads: int = 1000, seed: int = 0, n_threads: int = 2,
+    workdir: Path,
+    *,
+    n_reads: int = 1000,
+    seed: int = 0,
+    n_threads: int = 2,
     progress: bool | Callable[[int, int | None], object] = False,
 ) -> DemoReport:
     """Generate a pod5 file in `workdir` and convert it pod5 -> SZ -> Zarr -> SZ.
@@ -150,26 +178,44 @@ def run_demo(
     reads = write_demo_pod5(pod5_path, n_reads, seed=seed)
     report = DemoReport(n_reads, int(sum(len(r.signal) for r in reads)))
 
-    def step(what: str, path: Path, run: Callable[[], object], started: float | None = None) -> None:
+    def step(
+        what: str, path: Path, run: Callable[[], object], started: float | None = None
+    ) -> None:
         began = time.perf_counter() if started is None else started
         run()
         report.steps.append((what, path, path_size(path), time.perf_counter() - began))
 
     step("generate, write pod5", pod5_path, lambda: None, start)
     sz = workdir / "demo.sz"
-    step("pod5 -> SZ", sz, lambda: import_reads(pod5_path, sz, n_threads=n_threads,
-                                                progress=progress))
+    step(
+        "pod5 -> SZ",
+        sz,
+        lambda: import_reads(pod5_path, sz, n_threads=n_threads, progress=progress),
+    )
     zarr_reads, zarr_regular = workdir / "demo-reads.zarr", workdir / "demo-regular.zarr"
-    step("SZ -> Zarr, reads layout", zarr_reads,
-         lambda: to_zarr(sz, zarr_reads, n_threads=n_threads, progress=progress))
-    step("SZ -> Zarr, regular layout (zstd)", zarr_regular,
-         lambda: to_zarr(sz, zarr_regular, layout="regular", codec="zstd", n_threads=n_threads,
-                         progress=progress))
+    step(
+        "SZ -> Zarr, reads layout",
+        zarr_reads,
+        lambda: to_zarr(sz, zarr_reads, n_threads=n_threads, progress=progress),
+    )
+    step(
+        "SZ -> Zarr, regular layout (zstd)",
+        zarr_regular,
+        lambda: to_zarr(
+            sz, zarr_regular, layout="regular", codec="zstd", n_threads=n_threads, progress=progress
+        ),
+    )
     back_reads, back_regular = workdir / "back-reads.sz", workdir / "back-regular.sz"
-    step("Zarr (reads) -> SZ", back_reads, lambda: from_zarr(zarr_reads, back_reads,
-                                                             progress=progress))
-    step("Zarr (regular) -> SZ", back_regular, lambda: from_zarr(zarr_regular, back_regular,
-                                                                 progress=progress))
+    step(
+        "Zarr (reads) -> SZ",
+        back_reads,
+        lambda: from_zarr(zarr_reads, back_reads, progress=progress),
+    )
+    step(
+        "Zarr (regular) -> SZ",
+        back_regular,
+        lambda: from_zarr(zarr_regular, back_regular, progress=progress),
+    )
     for path in (sz, back_reads, back_regular):
         _check(path, reads)
         report.checked.append(path)
@@ -189,16 +235,19 @@ def _check(path: Path, reads: list[DemoRead]) -> None:
         channel = reader.index.attribute("channel")
         for read, row, signal in zip(reads, rows.tolist(), signals, strict=True):
             wrong = [
-                what for what, ok in (
+                what
+                for what, ok in (
                     ("signal", np.array_equal(signal, read.signal)),
                     ("offset", offset[row] == read.offset),
                     ("scale", np.float32(scale[row]) == np.float32(read.scale)),
                     ("channel", channel[row] == read.channel),
-                ) if not ok
+                )
+                if not ok
             ]
             if wrong:
-                raise XszError(f"{path}: read {read.read_id!r} came back with a different "
-                               f"{', '.join(wrong)}")
+                raise XszError(
+                    f"{path}: read {read.read_id!r} came back with a different {', '.join(wrong)}"
+                )
 
 
 def _check_frames(first: Path, second: Path) -> None:

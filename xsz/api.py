@@ -212,9 +212,7 @@ class CompressedFile:
 
             self._manager = Manager()
             self._queue = self._manager.Queue()
-            self._consumer = threading.Thread(
-                target=self._consume, name="xsz-q_in", daemon=True
-            )
+            self._consumer = threading.Thread(target=self._consume, name="xsz-q_in", daemon=True)
             self._consumer.start()
         return self._queue
 
@@ -264,8 +262,9 @@ class CompressedFile:
             first = self._queue_errors[0]
             more = len(self._queue_errors) - 1
             text = f"{first}" + (f" (and {more} more records from q_in)" if more else "")
-            raise RecordError(text, read_id=getattr(first, "read_id", None),
-                              field=getattr(first, "field", None)) from first
+            raise RecordError(
+                text, read_id=getattr(first, "read_id", None), field=getattr(first, "field", None)
+            ) from first
 
     def _stop_queue(self) -> None:
         if self._queue is None or self._consumer is None:

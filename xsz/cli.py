@@ -39,8 +39,14 @@ def _demo(args: argparse.Namespace) -> int:
     if workdir.exists() and any(workdir.iterdir()):
         if not args.force:
             raise StoreExistsError(f"{workdir} exists and is not empty; pass --force to reuse it")
-        for name in ("demo.pod5", "demo.sz", "demo-reads.zarr", "demo-regular.zarr",
-                     "back-reads.sz", "back-regular.sz"):
+        for name in (
+            "demo.pod5",
+            "demo.sz",
+            "demo-reads.zarr",
+            "demo-regular.zarr",
+            "back-reads.sz",
+            "back-regular.sz",
+        ):
             target = workdir / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -48,15 +54,21 @@ def _demo(args: argparse.Namespace) -> int:
                 target.unlink()
     report = run_demo(workdir, n_reads=args.reads, seed=args.seed, n_threads=args.threads)
     raw = report.raw_bytes
-    print(f"{report.n_reads:,} generated nanopore-like reads ({report.n_samples:,} int16 samples, "
-          f"{_mb(raw)} raw) in {workdir}:")
+    print(
+        f"{report.n_reads:,} generated nanopore-like reads ({report.n_samples:,} int16 samples, "
+        f"{_mb(raw)} raw) in {workdir}:"
+    )
     width = max(len(what) for what, *_ in report.steps)
     for what, path, nbytes, seconds in report.steps:
-        print(f"  {what:<{width}}  {path.name:<18} {_mb(nbytes):>9}  {nbytes / raw:5.2f} of raw  "
-              f"{seconds:6.2f} s  {raw / 1e6 / max(seconds, 1e-9):7,.0f} MB/s of signal")
-    print(f"every read of {', '.join(p.name for p in report.checked)} checked: all equal to the "
-          "generated reads (ID, calibration, channel, signal); the SZ store made back from the "
-          "reads layout holds the very same frames")
+        print(
+            f"  {what:<{width}}  {path.name:<18} {_mb(nbytes):>9}  {nbytes / raw:5.2f} of raw  "
+            f"{seconds:6.2f} s  {raw / 1e6 / max(seconds, 1e-9):7,.0f} MB/s of signal"
+        )
+    print(
+        f"every read of {', '.join(p.name for p in report.checked)} checked: all equal to the "
+        "generated reads (ID, calibration, channel, signal); the SZ store made back from the "
+        "reads layout holds the very same frames"
+    )
     return 0
 
 
@@ -64,16 +76,26 @@ def _convert(args: argparse.Namespace) -> int:
     from xsz.convert import convert
 
     summary = convert(
-        args.src, args.dst, src_format=args.src_format, dst_format=args.dst_format,
-        moves=args.moves, read_ids=_read_ids(args.ids) if args.ids else None, layout=args.layout,
-        codec=args.codec, overwrite=args.force, n_threads=args.threads, progress=not args.quiet,
+        args.src,
+        args.dst,
+        src_format=args.src_format,
+        dst_format=args.dst_format,
+        moves=args.moves,
+        read_ids=_read_ids(args.ids) if args.ids else None,
+        layout=args.layout,
+        codec=args.codec,
+        overwrite=args.force,
+        n_threads=args.threads,
+        progress=not args.quiet,
     )
     seconds = max(summary.seconds, 1e-9)
-    print(f"{summary.source} ({summary.source_format}, {_mb(summary.nbytes_source)}) -> "
-          f"{summary.destination} ({summary.destination_format}, "
-          f"{_mb(summary.nbytes_destination)}): {summary.n_reads:,} "
-          f"read{'' if summary.n_reads == 1 else 's'} in {seconds:.2f} s "
-          f"({summary.nbytes_source / 1e6 / seconds:,.0f} MB/s; {' then '.join(summary.steps)})")
+    print(
+        f"{summary.source} ({summary.source_format}, {_mb(summary.nbytes_source)}) -> "
+        f"{summary.destination} ({summary.destination_format}, "
+        f"{_mb(summary.nbytes_destination)}): {summary.n_reads:,} "
+        f"read{'' if summary.n_reads == 1 else 's'} in {seconds:.2f} s "
+        f"({summary.nbytes_source / 1e6 / seconds:,.0f} MB/s; {' then '.join(summary.steps)})"
+    )
     return 0
 
 
@@ -87,8 +109,10 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  dat      {got.dat_bytes:,} bytes; index {got.index_bytes:,} bytes")
     for name, d in got.datasets.items():
         ratio = d["stored"] / d["raw"] if d["raw"] else float("nan")
-        print(f"  {name:<8} {d['values']:,} values, {d['raw']:,} bytes decoded, "
-              f"{d['stored']:,} stored ({ratio:.3f})")
+        print(
+            f"  {name:<8} {d['values']:,} values, {d['raw']:,} bytes decoded, "
+            f"{d['stored']:,} stored ({ratio:.3f})"
+        )
     print(f"  overall  {got.ratio:.3f} of the decoded size")
     return 0
 
@@ -112,7 +136,9 @@ def _get(args: argparse.Namespace) -> int:
     with np.printoptions(threshold=12, edgeitems=4, linewidth=100):
         for read in reads:
             for key, value in read.items():
-                shown = str(value) if np.ndim(value) == 0 else f"{np.asarray(value)!r} ({len(value):,})"
+                shown = (
+                    str(value) if np.ndim(value) == 0 else f"{np.asarray(value)!r} ({len(value):,})"
+                )
                 if isinstance(value, str) and len(value) > 80:
                     shown = f"{value[:77]}... ({len(value):,} characters)"
                 print(f"{key}\t{shown}")
@@ -128,7 +154,9 @@ def _read_ids(source: str) -> list[str]:
 def _subset(args: argparse.Namespace) -> int:
     from xsz.ops import subset
 
-    n = subset(args.path, _read_ids(args.ids), args.dst, overwrite=args.force, progress=not args.quiet)
+    n = subset(
+        args.path, _read_ids(args.ids), args.dst, overwrite=args.force, progress=not args.quiet
+    )
     print(f"wrote {n:,} reads to {args.dst}")
     return 0
 
@@ -144,8 +172,9 @@ def _merge(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from xsz.ops import verify
 
-    problems = verify(args.path, n_threads=args.threads, progress=not args.quiet,
-                      stop_at_first=not args.all)
+    problems = verify(
+        args.path, n_threads=args.threads, progress=not args.quiet, stop_at_first=not args.all
+    )
     if not problems:
         print(f"{args.path}: OK")
         return 0
@@ -157,8 +186,12 @@ def _verify(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    common.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1),
-                        help="worker threads (default: %(default)s)")
+    common.add_argument(
+        "--threads",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="worker threads (default: %(default)s)",
+    )
     parser = argparse.ArgumentParser(prog="xsz", description="Nanopore reads in SZ stores.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -192,7 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_verify)
 
     p = sub.add_parser(
-        "convert", parents=[common], help="pod5/BLOW5/SLOW5/FAST5 -> SZ, SZ <-> Zarr, SZ -> pod5",
+        "convert",
+        parents=[common],
+        help="pod5/BLOW5/SLOW5/FAST5 -> SZ, SZ <-> Zarr, SZ -> pod5",
         description="Convert between formats, recognised by content (SRC) and by name (DST: "
         ".sz, .zarr or .zip, .pod5). Nanopore files and Zarr stores become SZ; SZ stores "
         "become Zarr or pod5; other directions go through a temporary SZ store.",
@@ -202,15 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="src_format", choices=FORMATS, help="read SRC as this format")
     p.add_argument("--to", dest="dst_format", choices=TARGETS, help="write DST as this format")
     p.add_argument("--moves", metavar="SAM", help="SAM/BAM with move tables (nanopore sources)")
-    p.add_argument("--ids", metavar="FILE", help="only the reads listed in FILE, one per line "
-                   "('-': stdin), for nanopore sources and SZ -> pod5")
+    p.add_argument(
+        "--ids",
+        metavar="FILE",
+        help="only the reads listed in FILE, one per line "
+        "('-': stdin), for nanopore sources and SZ -> pod5",
+    )
     p.add_argument("--layout", choices=LAYOUTS, help="Zarr layout (default: reads)")
-    p.add_argument("--codec", choices=CODECS, help="codec of the regular layout (default: svb-zstd)")
+    p.add_argument(
+        "--codec", choices=CODECS, help="codec of the regular layout (default: svb-zstd)"
+    )
     p.add_argument("--force", action="store_true", help="replace DST if it has DST's format")
     p.set_defaults(func=_convert)
 
     demo = sub.add_parser(
-        "demo", parents=[common],
+        "demo",
+        parents=[common],
         help="convert a generated run pod5 -> SZ -> Zarr -> SZ, check every read",
     )
     demo.add_argument("path", nargs="?", help="folder to work in (default: a new temporary one)")

@@ -129,7 +129,11 @@ def layout(schema: Schema) -> dict[str, VariableSpec]:
         add(VariableSpec(f.name, (dim,), f.dtype, "ragged", f, _field_attrs(f)))
         add(
             VariableSpec(
-                count_name(f.name), (READ_DIM,), np.dtype(np.int64), "count", f,
+                count_name(f.name),
+                (READ_DIM,),
+                np.dtype(np.int64),
+                "count",
+                f,
                 {SAMPLE_DIMENSION: dim},
             )
         )
@@ -174,7 +178,9 @@ def schema_from_variables(
     for name, v in variables.items():
         if name in counts.values():
             if v.dims != (READ_DIM,):
-                raise SchemaError(f"count variable {name!r} must have dims ({READ_DIM!r},), has {v.dims}")
+                raise SchemaError(
+                    f"count variable {name!r} must have dims ({READ_DIM!r},), has {v.dims}"
+                )
             continue
         sz_name = str(v.attrs.get("sz_field", name))
         if v.dims == (READ_DIM,):

@@ -171,7 +171,9 @@ def _layout_problems(reader: SZReader) -> list[Problem]:
         problems.append(Problem(row, reader.ids[row], f"its bytes overlap row {int(order[k])}'s"))
     covered = int(index.length.sum())
     if not len(overlap) and covered != reader.dat_size:
-        problems.append(Problem(None, None, f"dat holds {reader.dat_size - covered} bytes no read uses"))
+        problems.append(
+            Problem(None, None, f"dat holds {reader.dat_size - covered} bytes no read uses")
+        )
     return problems
 
 

@@ -157,9 +157,7 @@ _local = threading.local()
 
 def _compressor(level: int, checksum: bool) -> zstandard.ZstdCompressor:
     key = (level, checksum)
-    cache: dict[tuple[int, bool], zstandard.ZstdCompressor] | None = getattr(
-        _local, "cctx", None
-    )
+    cache: dict[tuple[int, bool], zstandard.ZstdCompressor] | None = getattr(_local, "cctx", None)
     if cache is None:
         cache = _local.cctx = {}
     cctx = cache.get(key)
@@ -263,8 +261,7 @@ def _check_svb(payload: bytes, count: int) -> None:
     expected = n_control + _svb_data_length(payload[:n_control], count)
     if len(payload) != expected:
         raise CodecError(
-            f"streamvbyte payload holds {len(payload)} bytes, "
-            f"but {count} values need {expected}"
+            f"streamvbyte payload holds {len(payload)} bytes, but {count} values need {expected}"
         )
 
 
@@ -348,9 +345,7 @@ def decode_payload(
         if dt == np.dtype(np.longdouble) and not _LONGDOUBLE_IS_X87:
             raise CodecError("float128 frames hold x87 long doubles, which this platform lacks")
         if len(payload) % dt.itemsize:
-            raise CodecError(
-                f"{len(payload)} payload bytes are not a whole number of {dt} values"
-            )
+            raise CodecError(f"{len(payload)} payload bytes are not a whole number of {dt} values")
         n = len(payload) // dt.itemsize
         if count is not None and n != count:
             raise CodecError(f"frame holds {n} {dt} values, expected {count}")
@@ -391,9 +386,7 @@ def encode_text(text: str, *, level: int = DEFAULT_LEVEL, checksum: bool = False
     return compress(text.encode("utf-8"), level=level, checksum=checksum)
 
 
-def decode_array(
-    frame: Buffer, dtype: object, count: int | None = None
-) -> npt.NDArray[np.generic]:
+def decode_array(frame: Buffer, dtype: object, count: int | None = None) -> npt.NDArray[np.generic]:
     """Decode one frame of a numeric type (see `decode_payload` for `count`)."""
     dt = normalize_dtype(dtype)
     max_size = None
@@ -487,8 +480,18 @@ def decode_blocks_into(
             bad = np.flatnonzero((claimed < 0) | (claimed > 5 * counts[k] + 4))
             # grouping pays for short reads; long ones decode as fast one by one
             if not len(bad) and claimed.sum() < len(starts) * (GROUP_BYTES // 8):
-                failed = _decode_groups(dctx, block, starts, sizes, claimed, counts[k],
-                                        positions[k], out, dt.itemsize, kind == "delta")
+                failed = _decode_groups(
+                    dctx,
+                    block,
+                    starts,
+                    sizes,
+                    claimed,
+                    counts[k],
+                    positions[k],
+                    out,
+                    dt.itemsize,
+                    kind == "delta",
+                )
                 if failed is None:
                     continue
                 if failed >= 0:

@@ -57,6 +57,7 @@ def _is_bytes(chunk_spec: ArraySpec) -> bool:
 
     return isinstance(chunk_spec.dtype, VariableLengthBytes)
 
+
 _NAME = "svb-zstd"
 
 
@@ -131,9 +132,7 @@ class SvbZstdCodec(ArrayBytesCodec):
         frame = memoryview(chunk_bytes.as_numpy_array())
         if normalize_dtype(native) == STR:
             values: np.ndarray[Any, Any] = np.empty(1, dtype=native)
-            values[0] = (
-                decode_bytes(frame) if _is_bytes(chunk_spec) else decode_text(frame)
-            )
+            values[0] = decode_bytes(frame) if _is_bytes(chunk_spec) else decode_text(frame)
         else:
             count = math.prod(chunk_spec.shape)
             values = decode_array(frame, native, count)

@@ -186,11 +186,14 @@ def convert(
             "an SZ store, use xsz subset or xsz merge)"
         )
     if moves is not None and not nanopore:
-        raise UsageError(f"--moves adds basecalls to imported reads; {source} is {fmt}, not a "
-                         "nanopore file")
+        raise UsageError(
+            f"--moves adds basecalls to imported reads; {source} is {fmt}, not a nanopore file"
+        )
     if read_ids is not None and not (nanopore or (fmt == "sz" and out == "pod5")):
-        raise UsageError(f"a selection of reads applies to nanopore sources and to SZ -> pod5, "
-                         f"not to {fmt} -> {out}")
+        raise UsageError(
+            f"a selection of reads applies to nanopore sources and to SZ -> pod5, "
+            f"not to {fmt} -> {out}"
+        )
     if out != "zarr" and (layout is not None or codec is not None):
         raise UsageError(f"layout and codec apply to Zarr destinations, not to {out}")
     if out == "sz":
@@ -216,32 +219,52 @@ def convert(
 
     try:
         if fmt != "sz":
-            hub = dest if out == "sz" else dest.parent / f".{dest.name}.via-{uuid.uuid4().hex[:8]}.sz"
+            hub = (
+                dest if out == "sz" else dest.parent / f".{dest.name}.via-{uuid.uuid4().hex[:8]}.sz"
+            )
             temporary = None if out == "sz" else hub
             if nanopore:
                 n_reads = import_reads(
-                    source, hub, format=fmt if fmt in SIGNAL_FORMATS else None, moves=moves,
+                    source,
+                    hub,
+                    format=fmt if fmt in SIGNAL_FORMATS else None,
+                    moves=moves,
                     read_ids=read_ids,
-                    overwrite=overwrite and out == "sz", n_threads=n_threads,
+                    overwrite=overwrite and out == "sz",
+                    n_threads=n_threads,
                     progress=bar(f"{source.name} -> sz"),
                 ).n_reads
             else:
                 from xsz.convert._zarr import from_zarr
 
-                n_reads = from_zarr(source, hub, overwrite=overwrite and out == "sz",
-                                    progress=bar(f"{source.name} -> sz")).n_reads
+                n_reads = from_zarr(
+                    source,
+                    hub,
+                    overwrite=overwrite and out == "sz",
+                    progress=bar(f"{source.name} -> sz"),
+                ).n_reads
             steps.append(f"{fmt} -> sz")
         if out == "zarr":
             from xsz.convert._zarr import to_zarr
 
             n_reads = to_zarr(
-                hub, dest, layout=layout or "reads", codec=codec or "svb-zstd",
-                overwrite=overwrite, n_threads=n_threads, progress=bar(f"sz -> {dest.name}"),
+                hub,
+                dest,
+                layout=layout or "reads",
+                codec=codec or "svb-zstd",
+                overwrite=overwrite,
+                n_threads=n_threads,
+                progress=bar(f"sz -> {dest.name}"),
             ).n_reads
             steps.append("sz -> zarr")
         elif out == "pod5":
-            n_reads = export_pod5(hub, dest, read_ids=read_ids if fmt == "sz" else None,
-                                  overwrite=overwrite, progress=bar(f"sz -> {dest.name}"))
+            n_reads = export_pod5(
+                hub,
+                dest,
+                read_ids=read_ids if fmt == "sz" else None,
+                overwrite=overwrite,
+                progress=bar(f"sz -> {dest.name}"),
+            )
             steps.append("sz -> pod5")
     finally:
         for each in bars:
@@ -249,7 +272,13 @@ def convert(
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
     return ConvertSummary(
-        source=source, destination=dest, source_format=fmt, destination_format=out,
-        steps=tuple(steps), n_reads=n_reads, nbytes_source=path_size(source),
-        nbytes_destination=path_size(dest), seconds=time.perf_counter() - start,
+        source=source,
+        destination=dest,
+        source_format=fmt,
+        destination_format=out,
+        steps=tuple(steps),
+        n_reads=n_reads,
+        nbytes_source=path_size(source),
+        nbytes_destination=path_size(dest),
+        seconds=time.perf_counter() - start,
     )

@@ -51,9 +51,7 @@ def check_destination(path: Path, *, overwrite: bool, kind: str) -> None:
         found = None
     if found != kind:
         what = f"a {found} store or file" if found else "not a format xsz writes"
-        raise StoreExistsError(
-            f"{path} exists and is {what}, not {kind}; refusing to replace it"
-        )
+        raise StoreExistsError(f"{path} exists and is {what}, not {kind}; refusing to replace it")
 
 
 def path_size(path: Path) -> int:
@@ -73,9 +71,7 @@ def remove_path(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged(
-    dest: Path, *, directory: bool, overwrite: bool, kind: str
-) -> Iterator[Path]:
+def staged(dest: Path, *, directory: bool, overwrite: bool, kind: str) -> Iterator[Path]:
     """A hidden staging path next to `dest`, renamed to `dest` when the block succeeds.
 
     Parameters

@@ -96,8 +96,12 @@ def detect_format(path: str | os.PathLike[str]) -> Format:
         return "zarr"
     if size == 0:
         raise SourceError(f"{p} is empty: not a pod5, BLOW5, SLOW5 or FAST5 file")
-    for magic, name in ((POD5_SIGNATURE, "pod5"), (BLOW5_MAGIC, "BLOW5"), (SLOW5_MAGIC, "SLOW5"),
-                        (HDF5_SIGNATURE, "FAST5 (HDF5)")):
+    for magic, name in (
+        (POD5_SIGNATURE, "pod5"),
+        (BLOW5_MAGIC, "BLOW5"),
+        (SLOW5_MAGIC, "SLOW5"),
+        (HDF5_SIGNATURE, "FAST5 (HDF5)"),
+    ):
         if size < len(magic) and magic.startswith(head):
             raise SourceError(f"{p} is truncated: {size} bytes, the start of a {name} signature")
     raise SourceError(

@@ -36,9 +36,18 @@ BATCH_SAMPLES: Final = 1 << 24
 """Reads are taken from the store in batches of about this many samples."""
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _TEXT_KEYS: Final = (
-    "experiment_name", "flow_cell_id", "flow_cell_product_code", "protocol_name",
-    "protocol_run_id", "sample_id", "sequencing_kit", "sequencer_position",
-    "sequencer_position_type", "software", "system_name", "system_type",
+    "experiment_name",
+    "flow_cell_id",
+    "flow_cell_product_code",
+    "protocol_name",
+    "protocol_run_id",
+    "sample_id",
+    "sequencing_kit",
+    "sequencer_position",
+    "sequencer_position_type",
+    "software",
+    "system_name",
+    "system_type",
 )
 
 
@@ -130,7 +139,9 @@ def export_pod5(
         runs = reader.header.get("runs")
         if missing or not isinstance(runs, dict):
             what = f"fields {missing}" if missing else "the 'runs' header"
-            raise SchemaError(f"{reader.path} lacks {what}: only stores made by import_reads export to pod5")
+            raise SchemaError(
+                f"{reader.path} lacks {what}: only stores made by import_reads export to pod5"
+            )
         rows = np.arange(len(reader)) if read_ids is None else reader.rows(read_ids)
         counts = reader.counts("Raw")[rows]
         update, close_progress = progress_hook(progress, len(rows), dest.name)

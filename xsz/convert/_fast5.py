@@ -116,7 +116,9 @@ class Fast5Source:
             try:
                 yield self._read(read_id, group, shared, run_id)
             except (OSError, KeyError, ValueError) as exc:
-                raise SourceError(f"{self.path}: cannot read read {read_id!r} ({group}): {exc}") from exc
+                raise SourceError(
+                    f"{self.path}: cannot read read {read_id!r} ({group}): {exc}"
+                ) from exc
 
     def _read(self, read_id: str, group: str, shared: str, run_id: str) -> SourceRead:
         f = self._file
@@ -124,7 +126,9 @@ class Fast5Source:
         attrs = raw.attrs
         stored_id = as_text(attrs.get("read_id", read_id.encode()))
         if stored_id != read_id:
-            raise SourceError(f"{self.path}: group {group} holds read {stored_id!r}, not {read_id!r}")
+            raise SourceError(
+                f"{self.path}: group {group} holds read {stored_id!r}, not {read_id!r}"
+            )
         channel = f[f"{shared}/channel_id"].attrs
         digitisation = float(channel["digitisation"])
         signal_range = float(channel["range"])

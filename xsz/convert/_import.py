@@ -39,7 +39,6 @@ RUN_SUMMARY: Final = ("flow_cell_id", "sample_id", "experiment_name", "sequencin
 """Run fields repeated at the top of the header (one value, or a list if runs differ)."""
 
 
-
 @dataclass(frozen=True)
 class ImportSummary:
     """What `import_reads` did."""
@@ -97,7 +96,10 @@ class _Import:
     """The reading side of one import: sources, selection, basecalls, what was found."""
 
     def __init__(
-        self, files: list[tuple[Path, str]], selection: frozenset[str] | None, moves: MoveSource | None
+        self,
+        files: list[tuple[Path, str]],
+        selection: frozenset[str] | None,
+        moves: MoveSource | None,
     ) -> None:
         self.files = files
         self.selection = selection
@@ -168,8 +170,13 @@ class _Import:
                         else:
                             check_basecalls(calls, read.read_id, len(read.signal), self.moves.path)
                             self.n_called += 1
-                        writer.put(*read.attributes(), *calls.attributes(), read.signal,
-                                   *calls.datasets(), copy=False)
+                        writer.put(
+                            *read.attributes(),
+                            *calls.attributes(),
+                            read.signal,
+                            *calls.datasets(),
+                            copy=False,
+                        )
                     update(self.n_reads)
             finally:
                 source.close()
@@ -206,7 +213,9 @@ class _Import:
 
 
 def _header(
-    src: object, files: Sequence[tuple[Path, str]], runs: dict[str, dict[str, Any]],
+    src: object,
+    files: Sequence[tuple[Path, str]],
+    runs: dict[str, dict[str, Any]],
     moves: MoveSource | None,
 ) -> dict[str, Any]:
     header: dict[str, Any] = {
@@ -372,9 +381,13 @@ def import_reads(
     try:
         runs, total = job.survey()
         writer = SZWriter(
-            dest, import_schema(basecalls=job.moves is not None),
-            header=_header(src, files, runs, job.moves), overwrite=overwrite,
-            n_threads=n_threads, level=level, max_pending_bytes=PENDING_BYTES,
+            dest,
+            import_schema(basecalls=job.moves is not None),
+            header=_header(src, files, runs, job.moves),
+            overwrite=overwrite,
+            n_threads=n_threads,
+            level=level,
+            max_pending_bytes=PENDING_BYTES,
         )
         update, close_progress = progress_hook(progress, total, dest.name)
         job.stream(writer, update)
@@ -398,8 +411,18 @@ def import_reads(
         nbytes_store=path_size(dest),
     )
     if job.moves is not None and job.n_called < summary.n_reads:
-        log.info("%d of %d reads have no record in %s", summary.n_reads - job.n_called,
-                 summary.n_reads, job.moves.path)
-    log.info("imported %d reads (%d samples) from %s into %s in %.2f s",
-             summary.n_reads, summary.n_samples, job.where(), dest, summary.seconds)
+        log.info(
+            "%d of %d reads have no record in %s",
+            summary.n_reads - job.n_called,
+            summary.n_reads,
+            job.moves.path,
+        )
+    log.info(
+        "imported %d reads (%d samples) from %s into %s in %.2f s",
+        summary.n_reads,
+        summary.n_samples,
+        job.where(),
+        dest,
+        summary.seconds,
+    )
     return summary

@@ -107,7 +107,9 @@ class MoveSource:
         """The ``@PG`` lines: id, name and version of the programs that made the file."""
         header = self._file.header.to_dict()
         keys = {"ID": "id", "PN": "name", "VN": "version"}
-        return [{keys[k]: str(v) for k, v in pg.items() if k in keys} for pg in header.get("PG", [])]
+        return [
+            {keys[k]: str(v) for k, v in pg.items() if k in keys} for pg in header.get("PG", [])
+        ]
 
     def get(self, read_id: str) -> Basecalls | None:
         """The basecalls of one read, or ``None`` if the file has no record for it."""
@@ -117,7 +119,9 @@ class MoveSource:
         self._file.seek(start)
         rec = next(self._iter)
         if rec.query_name != read_id:  # pragma: no cover - the index is made from this file
-            raise SourceError(f"{self.path}: record at {start} is {rec.query_name!r}, not {read_id!r}")
+            raise SourceError(
+                f"{self.path}: record at {start} is {rec.query_name!r}, not {read_id!r}"
+            )
         mv = np.asarray(rec.get_tag("mv"))
         if len(mv) < 1:
             raise SourceError(f"{self.path}: read {read_id!r} has an empty mv tag (no stride)")
@@ -127,7 +131,9 @@ class MoveSource:
         quality = rec.get_forward_qualities()
         return Basecalls(
             sequence=rec.get_forward_sequence() or "",
-            quality="" if quality is None else bytes(np.asarray(quality, np.uint8) + 33).decode("ascii"),
+            quality=""
+            if quality is None
+            else bytes(np.asarray(quality, np.uint8) + 33).decode("ascii"),
             stride=int(mv[0]),
             moves=moves.astype(np.uint16),
             trimmed_samples=int(rec.get_tag("ts")) if rec.has_tag("ts") else 0,
@@ -154,5 +160,6 @@ def check_basecalls(calls: Basecalls, read_id: str, n_samples: int, path: Path) 
         problems.append(f"{len(calls.quality)} quality values for {len(calls.sequence)} bases")
     if problems:
         raise SourceError(
-            f"{path}: the record of read {read_id!r} does not fit its signal: " + "; ".join(problems)
+            f"{path}: the record of read {read_id!r} does not fit its signal: "
+            + "; ".join(problems)
         )

@@ -107,9 +107,19 @@ class SourceRead:
     def attributes(self) -> tuple[object, ...]:
         """The attribute values in `READ_FIELDS` order."""
         return (
-            self.read_id, self.channel, self.well, self.read_number, self.start_sample,
-            self.sampling_rate, self.offset, self.scale, self.range, self.digitisation,
-            self.median_before, self.end_reason, self.run_id,
+            self.read_id,
+            self.channel,
+            self.well,
+            self.read_number,
+            self.start_sample,
+            self.sampling_rate,
+            self.offset,
+            self.scale,
+            self.range,
+            self.digitisation,
+            self.median_before,
+            self.end_reason,
+            self.run_id,
         )
 
 
@@ -137,10 +147,24 @@ NO_BASECALLS: Final = Basecalls("", "", -1, np.zeros(0, np.uint16), -1, math.nan
 """What a read without a SAM/BAM record gets."""
 
 _RUN_KEYS: Final = (
-    "acquisition_id", "acquisition_start_time", "adc_max", "adc_min", "experiment_name",
-    "flow_cell_id", "flow_cell_product_code", "protocol_name", "protocol_run_id",
-    "protocol_start_time", "sample_id", "sample_rate", "sequencing_kit", "sequencer_position",
-    "sequencer_position_type", "software", "system_name", "system_type",
+    "acquisition_id",
+    "acquisition_start_time",
+    "adc_max",
+    "adc_min",
+    "experiment_name",
+    "flow_cell_id",
+    "flow_cell_product_code",
+    "protocol_name",
+    "protocol_run_id",
+    "protocol_start_time",
+    "sample_id",
+    "sample_rate",
+    "sequencing_kit",
+    "sequencer_position",
+    "sequencer_position_type",
+    "software",
+    "system_name",
+    "system_type",
 )
 
 

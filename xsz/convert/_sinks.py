@@ -32,7 +32,15 @@ if TYPE_CHECKING:
 
     from zarr.abc.store import Store
 
-__all__ = ["copy_range", "DirectorySink", "FrameBlock", "Sink", "StoreSink", "ZipSink", "directory_items"]
+__all__ = [
+    "copy_range",
+    "DirectorySink",
+    "FrameBlock",
+    "Sink",
+    "StoreSink",
+    "ZipSink",
+    "directory_items",
+]
 
 
 def copy_range(src: int, dst: int, offset: int, count: int) -> int:
@@ -60,8 +68,14 @@ class FrameBlock:
     """
 
     def __init__(
-        self, fd: int, base: int, mapping: mmap.mmap, keys: list[str], offsets: list[int],
-        sizes: list[int], check: Callable[[int, memoryview], None],
+        self,
+        fd: int,
+        base: int,
+        mapping: mmap.mmap,
+        keys: list[str],
+        offsets: list[int],
+        sizes: list[int],
+        check: Callable[[int, memoryview], None],
     ) -> None:
         self.fd = fd
         """``dat``, open for reading."""

@@ -76,12 +76,16 @@ class Slow5Source:
             try:
                 self._file = load("pyslow5", "reading SLOW5/BLOW5 files").Open(str(path), "r")
             except MemoryError:  # pyslow5's way of saying "slow5_open failed"
-                raise SourceError(f"{path}: pyslow5 cannot open this {format.upper()} file") from None
+                raise SourceError(
+                    f"{path}: pyslow5 cannot open this {format.upper()} file"
+                ) from None
             try:
                 self._runs, self._run_of_group = self._read_runs()
                 self._aux = set(self._file.get_aux_names())
                 labels = (
-                    self._file.get_aux_enum_labels("end_reason") if "end_reason" in self._aux else []
+                    self._file.get_aux_enum_labels("end_reason")
+                    if "end_reason" in self._aux
+                    else []
                 )
             except Exception as exc:
                 self.close()
@@ -98,7 +102,9 @@ class Slow5Source:
         run_of_group: list[str] = []
         for group in range(self._file.get_num_read_groups()):
             header = {
-                k: v for k, v in self._file.get_all_headers(read_group=group).items() if v is not None
+                k: v
+                for k, v in self._file.get_all_headers(read_group=group).items()
+                if v is not None
             }
             info = run_info(tracking_id=header, context_tags=header)
             info.pop("context_tags")  # SLOW5 keeps one flat header per read group

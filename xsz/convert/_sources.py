@@ -73,7 +73,8 @@ def source_files(src: object, fmt: str | None) -> list[tuple[Path, str]]:
         if {"index", "dat"} <= {c.name for c in p.iterdir()}:
             raise UsageError(f"{p} is already an SZ store")
         found = sorted(
-            f for f in p.rglob("*")
+            f
+            for f in p.rglob("*")
             if f.suffix.lower() in SUFFIXES and f.is_file() and not f.name.startswith(".")
         )
         if not found:

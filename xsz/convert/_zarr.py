@@ -59,7 +59,6 @@ __all__ = ["ZarrSummary", "from_zarr", "to_zarr"]
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class ZarrSummary:
     """What `to_zarr` or `from_zarr` did."""
@@ -168,23 +167,36 @@ def to_zarr(
         update, close_progress = progress_hook(progress, n, f"{Path(sz_path).name} -> zarr")
         try:
             with _destination(zarr_path_or_store, overwrite=overwrite, layout=layout) as (
-                sink, store,
+                sink,
+                store,
             ):
                 nbytes = -1
                 if sink is not None:
                     nbytes = copy_reads(reader, sink, progress=update)
                 else:
                     assert store is not None
-                    write_regular(reader, store, codec=codec, chunk_samples=chunk_samples,
-                                  n_threads=n_threads, progress=update)
+                    write_regular(
+                        reader,
+                        store,
+                        codec=codec,
+                        chunk_samples=chunk_samples,
+                        n_threads=n_threads,
+                        progress=update,
+                    )
         finally:
             close_progress()
     where = str(zarr_path_or_store)
     if nbytes < 0 and not isinstance(zarr_path_or_store, Store):
         nbytes = path_size(Path(zarr_path_or_store))
     summary = ZarrSummary(str(sz_path), where, n, nbytes, time.perf_counter() - start)
-    log.info("wrote %d reads from %s to %s (layout %r) in %.2f s", n, sz_path, where, layout,
-             summary.seconds)
+    log.info(
+        "wrote %d reads from %s to %s (layout %r) in %.2f s",
+        n,
+        sz_path,
+        where,
+        layout,
+        summary.seconds,
+    )
     return summary
 
 
@@ -330,14 +342,19 @@ def from_zarr(
         update, close_progress = progress_hook(progress, n, f"zarr -> {Path(sz_path).name}")
         try:
             n = write_hierarchy(
-                group, Path(sz_path), fetch=_fetcher(store), where=str(zarr_path_or_store),
-                overwrite=overwrite, progress=update,
+                group,
+                Path(sz_path),
+                fetch=_fetcher(store),
+                where=str(zarr_path_or_store),
+                overwrite=overwrite,
+                progress=update,
             )
         finally:
             close_progress()
     dest = Path(sz_path)
-    summary = ZarrSummary(str(zarr_path_or_store), str(dest), n, path_size(dest),
-                          time.perf_counter() - start)
+    summary = ZarrSummary(
+        str(zarr_path_or_store), str(dest), n, path_size(dest), time.perf_counter() - start
+    )
     log.info("wrote %d reads from %s to %s in %.2f s", n, summary.source, dest, summary.seconds)
     return summary
 

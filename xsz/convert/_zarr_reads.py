@@ -78,7 +78,9 @@ def copy_reads(reader: SZReader, sink: Sink, *, progress: Callable[[int], object
 
 
 def _copy_frames(
-    reader: SZReader, framed: list[tuple[str, ArrayView]], sink: Sink,
+    reader: SZReader,
+    framed: list[tuple[str, ArrayView]],
+    sink: Sink,
     progress: Callable[[int], object],
 ) -> int:
     """Put the frames of every read into `sink`, a block of reads at a time."""
@@ -108,9 +110,7 @@ def _copy_frames(
             limits = np.concatenate([p[2] for p in parts])
             base = int(offsets.min()) - int(offsets.min()) % mmap.ALLOCATIONGRANULARITY
             stop = int((offsets + lengths).max())
-            mapping = mmap.mmap(
-                fd, stop - base, flags=_MAP_FLAGS, prot=mmap.PROT_READ, offset=base
-            )
+            mapping = mmap.mmap(fd, stop - base, flags=_MAP_FLAGS, prot=mmap.PROT_READ, offset=base)
             check = _checker(reader, keys, where, limits.tolist())
             block = FrameBlock(fd, base, mapping, keys, offsets.tolist(), lengths.tolist(), check)
             sink.put_frames(block)  # the sink checks the frames and releases the block
@@ -129,7 +129,10 @@ def _limits(a: ArrayView, rows: np.ndarray) -> np.ndarray:
 
 
 def _checker(
-    reader: SZReader, keys: list[str], where: list[tuple[str, ArrayView]], limits: list[int],
+    reader: SZReader,
+    keys: list[str],
+    where: list[tuple[str, ArrayView]],
+    limits: list[int],
 ) -> Callable[[int, memoryview], None]:
     """Check frame `k` of a block as SZStore does: a zstd frame no larger than its read
     allows. The error, when there is one, comes from SZStore's own check."""

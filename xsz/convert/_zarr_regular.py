@@ -200,7 +200,9 @@ def write_regular(
         for name, spec in specs.items()
         if spec.role in ("ragged", "text")
     }
-    fields = {name: spec.field.name for name, spec in specs.items() if name in streams and spec.field}
+    fields = {
+        name: spec.field.name for name, spec in specs.items() if name in streams and spec.field
+    }
     read_bytes = np.full(n, 1024, dtype=np.int64)  # text and attributes: not known up front
     for f in schema.datasets:
         if not f.is_text:

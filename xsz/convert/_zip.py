@@ -113,10 +113,23 @@ class ZipWriter:
         self._central += self._central_record(encoded, size, crc, offset)
         self._count += 1
         self._position += _LOCAL.size + len(encoded) + len(extra) + size
-        return _LOCAL.pack(
-            0x04034B50, version, _UTF8, 0, self._time, self._date, crc, size32, size32,
-            len(encoded), len(extra),
-        ) + encoded + extra
+        return (
+            _LOCAL.pack(
+                0x04034B50,
+                version,
+                _UTF8,
+                0,
+                self._time,
+                self._date,
+                crc,
+                size32,
+                size32,
+                len(encoded),
+                len(extra),
+            )
+            + encoded
+            + extra
+        )
 
     def add(self, name: str, data: Buffer, *, crc: int | None = None) -> None:
         """Add the entry `name` holding `data` (stored); `crc` is its CRC-32 if known."""
@@ -147,8 +160,14 @@ class ZipWriter:
             )
         self._write(
             _END.pack(
-                0x06054B50, 0, 0, min(count, _MAX16), min(count, _MAX16),
-                _MAX32 if zip64 else size, _MAX32 if zip64 else start, 0,
+                0x06054B50,
+                0,
+                0,
+                min(count, _MAX16),
+                min(count, _MAX16),
+                _MAX32 if zip64 else size,
+                _MAX32 if zip64 else start,
+                0,
             )
         )
         fd, self._fd = self._fd, None
@@ -164,8 +183,22 @@ class ZipWriter:
         size32 = _MAX32 if big else size
         return (
             _CENTRAL.pack(
-                0x02014B50, (3 << 8) | version, version, _UTF8, 0, self._time, self._date, crc,
-                size32, size32, len(encoded), len(extra), 0, 0, 0, 0o100644 << 16,
+                0x02014B50,
+                (3 << 8) | version,
+                version,
+                _UTF8,
+                0,
+                self._time,
+                self._date,
+                crc,
+                size32,
+                size32,
+                len(encoded),
+                len(extra),
+                0,
+                0,
+                0,
+                0o100644 << 16,
                 _MAX32 if offset > self.ZIP64_LIMIT else offset,
             )
             + encoded

@@ -61,4 +61,6 @@ def check_replaceable(path: Path, overwrite: bool) -> None:
                 "refusing to replace it"
             )
     else:
-        raise StoreExistsError(f"{path} exists and is a file, not an SZ store; refusing to replace it")
+        raise StoreExistsError(
+            f"{path} exists and is a file, not an SZ store; refusing to replace it"
+        )

@@ -170,9 +170,7 @@ def _read_rows(path: Path, schema: Schema) -> pa.Table:
     try:
         return pa_csv.read_csv(
             path,
-            read_options=pa_csv.ReadOptions(
-                skip_rows=2, column_names=columns, block_size=1 << 24
-            ),
+            read_options=pa_csv.ReadOptions(skip_rows=2, column_names=columns, block_size=1 << 24),
             parse_options=pa_csv.ParseOptions(
                 delimiter="\t", quote_char=False, escape_char=False, double_quote=False
             ),
@@ -265,8 +263,7 @@ def _split_cells(
             size_text, sep, count_text = cell.partition(":")
             if not (sep and size_text.isdigit() and (count_text.isdigit() or not f.has_count)):
                 raise SZFormatError(
-                    f"{path}: line {row + 3}, dataset {f.name!r}: cell {cell!r} "
-                    f"is not SIZE:COUNT"
+                    f"{path}: line {row + 3}, dataset {f.name!r}: cell {cell!r} is not SIZE:COUNT"
                 )
         raise SZFormatError(f"{path}: dataset {f.name!r}: malformed cells")
     return np.asarray(size, dtype=np.int64), (

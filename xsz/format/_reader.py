@@ -267,9 +267,7 @@ class SZReader:
             )
         return data
 
-    def fetch(
-        self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
-    ) -> list[memoryview]:
+    def fetch(self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> list[memoryview]:
         """The bytes ``dat[starts[i]:ends[i]]`` for every i, with coalesced preads."""
         out: list[memoryview] = [memoryview(b"")] * len(starts)
         first, last = starts.tolist(), ends.tolist()
@@ -281,7 +279,9 @@ class SZReader:
 
     def fetch_blocks(
         self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
-    ) -> tuple[list[tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64]]], npt.NDArray[np.int64]]:
+    ) -> tuple[
+        list[tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64]]], npt.NDArray[np.int64]
+    ]:
         """Like `fetch`, but whole coalesced reads: ``[(bytes, starts in it, sizes)]``
         and the order of the ranges across them (``order[j]``: which range is j-th)."""
         blocks, order = [], []
@@ -295,9 +295,7 @@ class SZReader:
         start = int(self.index.frame_offset[f.name][row])
         return self._pread(int(self.index.frame_size[f.name][row]), start)
 
-    def frames(
-        self, rows: object, names: Sequence[str] | None = None
-    ) -> list[list[memoryview]]:
+    def frames(self, rows: object, names: Sequence[str] | None = None) -> list[list[memoryview]]:
         """The raw frames of `names` (default: every dataset) for each of `rows`."""
         rows_ = self.check_rows(rows)
         fields = self._fields(names)
@@ -432,8 +430,10 @@ class SZReader:
         cuts = np.searchsorted(weight, np.linspace(0, weight[-1], n_parts + 1)[1:-1])
         bounds = [0, *np.unique(cuts + 1).tolist(), len(rows)]
         parts = [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
-        parts.sort(key=lambda k: int(weight[k.stop - 1] - (weight[k.start - 1] if k.start else 0)),
-                   reverse=True)  # heaviest first: no long part left for the end
+        parts.sort(
+            key=lambda k: int(weight[k.stop - 1] - (weight[k.start - 1] if k.start else 0)),
+            reverse=True,
+        )  # heaviest first: no long part left for the end
         for _ in self._executor(n_threads).map(work, parts):
             pass
 

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["Prepared", "check_frame", "compress_records"]
 
 
-
 @dataclass(slots=True)
 class Prepared:
     """A checked record: the index cells of its attributes, each dataset's values
@@ -76,7 +75,9 @@ def check_frame(f: Field, frame: bytes | memoryview, count: int | None, read_id:
             raise _fail(read_id, f, f"a {f.code} frame needs its element count, got {count!r}")
         low, high = count + (count + 3) // 4, max_payload_size(count, 4, raw=False)
         if size >= 0 and not low <= size <= high:
-            raise _fail(read_id, f, f"a frame of {size} bytes cannot hold {count} streamvbyte values")
+            raise _fail(
+                read_id, f, f"a frame of {size} bytes cannot hold {count} streamvbyte values"
+            )
     elif (
         count is not None
         and kind_of(f.dtype) == "raw"

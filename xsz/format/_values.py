@@ -79,7 +79,10 @@ _INT_RANGE: dict[str, tuple[int, int]] = {
     for code, dt in (("I16", np.int16), ("I32", np.int32), ("U16", np.uint16), ("U32", np.uint32))
 }
 
-_FLOAT_MAX: dict[str, float] = {"F16": float(np.finfo(np.float16).max), "F32": float(np.finfo(np.float32).max)}
+_FLOAT_MAX: dict[str, float] = {
+    "F16": float(np.finfo(np.float16).max),
+    "F32": float(np.finfo(np.float32).max),
+}
 
 
 def _scalar(f: Field, value: object, read_id: object) -> np.generic:

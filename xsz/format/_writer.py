@@ -112,7 +112,9 @@ class SZWriter:
         self._index.write(format_header(self.header, schema))
         self._lock = threading.RLock()
         self._pool = (
-            ThreadPoolExecutor(n_threads, thread_name_prefix="xsz-encode") if n_threads > 0 else None
+            ThreadPoolExecutor(n_threads, thread_name_prefix="xsz-encode")
+            if n_threads > 0
+            else None
         )
         self._pending: deque[tuple[Future[list[tuple[bytes, str] | Exception]], list[Prepared]]] = (
             deque()
@@ -121,7 +123,9 @@ class SZWriter:
         self._max_pending_bytes = max_pending_bytes
         self._max_pending_tasks = 4 * max(n_threads, 1) + 4
         self._ids: set[str] | None = set() if schema.id_field else None
-        self._id_pos = [f.name for f in schema.attributes].index(schema.id_field) if schema.id_field else None
+        self._id_pos = (
+            [f.name for f in schema.attributes].index(schema.id_field) if schema.id_field else None
+        )
         self._failures: list[RecordError] = []
         self._syncer: ThreadPoolExecutor | None = None
         self._sync: Future[None] | None = None
@@ -201,7 +205,10 @@ class SZWriter:
                 f"got {len(values)}",
                 read_id=read_id,
             )
-        return [attribute_text(f, v, read_id) for f, v in zip(self.schema.attributes, values, strict=True)]
+        return [
+            attribute_text(f, v, read_id)
+            for f, v in zip(self.schema.attributes, values, strict=True)
+        ]
 
     def _prepare(self, record: Sequence[object], position: int, copy: bool) -> Prepared:
         try:
@@ -272,7 +279,9 @@ class SZWriter:
                     done.set_exception(exc)
                 self._pending.append((done, task))
             else:
-                future = self._pool.submit(compress_records, fields, task, self.level, self.checksum)
+                future = self._pool.submit(
+                    compress_records, fields, task, self.level, self.checksum
+                )
                 self._pending.append((future, task))
             self._pending_bytes += sum(item.nbytes for item in task)
             self._drain(block=False)

@@ -138,8 +138,7 @@ def write_hierarchy(
         attributes[[f.name for f in schema.attributes].index(id_field)] if id_field else None
     )
     sources = [
-        _source(f, arrays[names[f.name]], counts.get(f.name), fetch, reads)
-        for f in schema.datasets
+        _source(f, arrays[names[f.name]], counts.get(f.name), fetch, reads) for f in schema.datasets
     ]
     with (
         SZWriter(path, schema, header=header, overwrite=overwrite, n_threads=0) as writer,

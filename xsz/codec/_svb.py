@@ -73,6 +73,7 @@ __all__ = [
     "encode_text",
     "frame_content_sizes",
     "kind_of",
+    "max_content_size",
     "max_payload_size",
     "normalize_dtype",
     "svb_count",
@@ -223,6 +224,23 @@ def max_payload_size[N: (int, npt.NDArray[np.int64])](count: N, itemsize: int, r
     (22, 20)
     """
     return count * itemsize if raw else 4 * count + (count + 3) // 4
+
+
+ZSTD_BLOCK_MAX: Final = 1 << 17
+"""The most bytes one zstd block decodes to (RFC 8878, Block_Maximum_Size)."""
+
+
+def max_content_size[N: (int, npt.NDArray[np.int64])](frame_size: N) -> N:
+    """The most bytes a zstd frame of `frame_size` bytes can decode to, whatever it
+    claims: each block takes at least its 3-byte header and yields at most 128 KiB.
+    Bounds what an untrusted count may make a reader allocate.
+
+    Examples
+    --------
+    >>> max_content_size(9), max_content_size(12)
+    (393216, 524288)
+    """
+    return -(-frame_size // 3) * ZSTD_BLOCK_MAX
 
 
 def svb_count(payload: Buffer) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 import zstandard
 
 from xsz.codec import ZSTD_MAGIC, compress, encode_payload, kind_of, max_payload_size
+from xsz.format._checksums import crc32
 from xsz.format._values import _fail
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
     from xsz.format._schema import Field
 
-__all__ = ["Prepared", "check_frame", "compress_records"]
+__all__ = ["Encoded", "Prepared", "check_frame", "compress_records", "has_checksum"]
 
 
 @dataclass(slots=True)
@@ -39,27 +40,44 @@ def _payload(value: Any) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else encode_payload(value)
 
 
+Encoded = tuple[bytes, bytes, list[int], bool]
+"""A record ready for ``dat``: its frames back to back, its index cells (UTF-8, after
+LENGTH and OFFSET), each frame's CRC-32, and whether every frame carries zstd's
+content checksum."""
+
+
 def compress_records(
     fields: Sequence[Field], items: list[Prepared], level: int, checksum: bool
-) -> list[tuple[bytes, str] | Exception]:
-    """The ``dat`` bytes and index cells of each item; a failing item yields its exception."""
-    out: list[tuple[bytes, str] | Exception] = []
+) -> list[Encoded | Exception]:
+    """Encode each item whole, index cells included; a failing item yields its
+    exception (and nothing of it reaches ``dat``)."""
+    out: list[Encoded | Exception] = []
     for item in items:
         try:
-            frames = (
-                [bytes(v) for v in item.values]
-                if item.encoded
-                else [compress(_payload(v), level=level, checksum=checksum) for v in item.values]
-            )
+            if item.encoded:
+                frames = [bytes(v) for v in item.values]
+                checked = all(has_checksum(frame) for frame in frames)
+            else:
+                frames = [
+                    compress(_payload(v), level=level, checksum=checksum) for v in item.values
+                ]
+                checked = checksum
             cells = [
                 f"{len(frame)}:{n if f.has_count else ''}"
                 for f, frame, n in zip(fields, frames, item.counts, strict=True)
             ]
+            line = "\t".join([*item.attr_cells, *cells]).encode("utf-8")
+            crcs = [crc32(frame) for frame in frames]
         except Exception as exc:
             out.append(exc)
         else:
-            out.append((b"".join(frames), "\t".join([*item.attr_cells, *cells])))
+            out.append((b"".join(frames), line, crcs, checked))
     return out
+
+
+def has_checksum(frame: bytes | memoryview) -> bool:
+    """Whether a zstd frame's header announces a content checksum."""
+    return len(frame) > 4 and bool(frame[4] & 0x04)
 
 
 def check_frame(f: Field, frame: bytes | memoryview, count: int | None, read_id: object) -> None:

@@ -59,6 +59,7 @@ def attribute_text(f: Field, value: object, read_id: object) -> str:
                 raise _fail(
                     read_id, f, f"{_short(value)} contains {ch!r}, which the index cannot hold"
                 )
+        _check_utf8(f, value, read_id)
         return value
     # Fast paths, same text as str(dtype(value)): Python ints; Python floats as float64
     # (numpy 2 prints float64 scalars exactly as Python's repr does).
@@ -118,11 +119,27 @@ def _scalar(f: Field, value: object, read_id: object) -> np.generic:
     return out  # type: ignore[no-any-return]
 
 
+def _check_utf8(f: Field, value: str, read_id: object) -> None:
+    """Refuse text that has no UTF-8 form (lone surrogates, as ``"\\udc80"``)."""
+    if value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start : exc.end]
+        raise _fail(
+            read_id,
+            f,
+            f"{_short(value)} holds {bad!r} at position {exc.start}, which UTF-8 cannot encode",
+        ) from None
+
+
 def dataset_values(f: Field, value: object, read_id: object) -> npt.NDArray[Any] | str:
     """A dataset value as a 1-D array of its declared dtype (or a str), checked."""
     if f.is_text:
         if not isinstance(value, str):
             raise _fail(read_id, f, f"expected str, got {type(value).__name__} {_short(value)}")
+        _check_utf8(f, value, read_id)
         return value
     if isinstance(value, str | bytes):
         raise _fail(read_id, f, f"expected a 1-D array, got {type(value).__name__}")

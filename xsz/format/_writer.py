@@ -5,19 +5,22 @@ a thread pool (zstd releases the GIL) and appended to ``dat`` in put order by
 whichever thread puts or closes. The number and size of records waiting for
 their encoder are bounded, so memory stays flat however fast `put` is called.
 
-The store is built in a hidden staging directory next to `path` and renamed
-into place by `close`, after ``dat`` and ``index`` are fsynced: a crash leaves
-either the previous store (or nothing) at `path`, never an index that names
-bytes ``dat`` does not hold.
+A record is checked, encoded and given its index line whole before any byte
+of it reaches ``dat``, so a record refused at any step leaves no trace. The
+store is built in a hidden staging directory next to `path` (locked while the
+writer lives) and moved into place by `close` after ``dat``, ``index`` and
+``checksums`` are fsynced (`xsz.format.replace_path`): a crash leaves either
+the previous store (or nothing) at `path`, never an index that names bytes
+``dat`` does not hold. If writing fails (a full disk, say), nothing is
+committed and the staging directory is kept for ``xsz recover``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import threading
-import uuid
+from array import array
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -32,10 +35,12 @@ from xsz.errors import (
     SchemaError,
     StoreExistsError,
     UsageError,
+    XszError,
 )
-from xsz.format._commit import check_replaceable, replace_path
+from xsz.format._checksums import CHECKSUMS, crc32, format_checksums
+from xsz.format._commit import Staging, check_replaceable
 from xsz.format._index import format_header
-from xsz.format._records import Prepared, check_frame, compress_records
+from xsz.format._records import Encoded, Prepared, check_frame, compress_records
 from xsz.format._schema import parse_header
 from xsz.format._values import attribute_text, dataset_values
 
@@ -72,7 +77,11 @@ class SZWriter:
     level
         zstd level (3, as pysz).
     checksum
-        Add zstd's content checksum to each frame (pysz reads such frames too).
+        Add zstd's content checksum to each frame (pysz, and every zstd reader,
+        read such frames too; xsz checks it at every decode). ``False`` writes
+        frames byte-identical to pysz's. Either way the store gets a
+        ``checksums`` file (which pysz ignores) with the CRC-32 of its index
+        and of every frame.
     max_pending_bytes
         Input bytes that may wait for an encoder before `put` blocks.
 
@@ -92,7 +101,7 @@ class SZWriter:
         overwrite: bool = False,
         n_threads: int = 2,
         level: int = DEFAULT_LEVEL,
-        checksum: bool = False,
+        checksum: bool = True,
         max_pending_bytes: int = 1 << 28,
     ) -> None:
         self.path = Path(path)
@@ -105,20 +114,22 @@ class SZWriter:
         self._overwrite = overwrite
         check_replaceable(self.path, overwrite)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._staging = self.path.parent / f".{self.path.name}.partial-{uuid.uuid4().hex[:8]}"
-        self._staging.mkdir()
-        self._dat = open(self._staging / "dat", "wb", buffering=1 << 20)  # noqa: SIM115
-        self._index = open(self._staging / "index", "w", encoding="utf-8", newline="\n")  # noqa: SIM115
-        self._index.write(format_header(self.header, schema))
+        self._staging = Staging(self.path)
+        self._dat = open(self._staging.path / "dat", "wb", buffering=1 << 20)  # noqa: SIM115
+        self._index = open(self._staging.path / "index", "wb")  # noqa: SIM115
+        head = format_header(self.header, schema).encode("utf-8")
+        self._index.write(head)
+        self._index_bytes, self._index_crc = len(head), crc32(head)
+        self._crcs = array("I")
+        self._all_checked = True  # every frame so far carries zstd's content checksum
+        self._broken: BaseException | None = None
         self._lock = threading.RLock()
         self._pool = (
             ThreadPoolExecutor(n_threads, thread_name_prefix="xsz-encode")
             if n_threads > 0
             else None
         )
-        self._pending: deque[tuple[Future[list[tuple[bytes, str] | Exception]], list[Prepared]]] = (
-            deque()
-        )
+        self._pending: deque[tuple[Future[list[Encoded | Exception]], list[Prepared]]] = deque()
         self._pending_bytes = 0
         self._max_pending_bytes = max_pending_bytes
         self._max_pending_tasks = 4 * max(n_threads, 1) + 4
@@ -192,6 +203,11 @@ class SZWriter:
     def _check_open(self) -> None:
         if self._closed:
             raise UsageError(f"SZWriter for {self.path} is closed")
+        if self._broken is not None:
+            raise XszError(
+                f"SZWriter for {self.path} failed earlier ({self._broken}); nothing more is "
+                f"taken. What was written is kept at {self._staging.path} for `xsz recover`"
+            ) from self._broken
 
     def _read_id(self, attributes: Sequence[object], position: int) -> object:
         if self._id_pos is not None and len(attributes) > self._id_pos:
@@ -272,7 +288,7 @@ class SZWriter:
         fields = self.schema.datasets
         for task in tasks:
             if self._pool is None:
-                done: Future[list[tuple[bytes, str] | Exception]] = Future()
+                done: Future[list[Encoded | Exception]] = Future()
                 try:
                     done.set_result(compress_records(fields, task, self.level, self.checksum))
                 except Exception as exc:  # reported like a pool failure
@@ -313,9 +329,18 @@ class SZWriter:
                     )
                 )
                 continue
-            blob, cells = result
-            self._dat.write(blob)
-            self._index.write(f"{len(blob)}\t{self.nbytes_out}\t{cells}\n")
+            blob, cells, crcs, checked = result
+            line = b"%d\t%d\t%s\n" % (len(blob), self.nbytes_out, cells)
+            try:
+                self._dat.write(blob)
+                self._index.write(line)
+            except BaseException as exc:  # dat and index may disagree now: take no more
+                self._broken = exc
+                raise
+            self._index_bytes += len(line)
+            self._index_crc = crc32(line, self._index_crc)
+            self._crcs.extend(crcs)
+            self._all_checked &= checked
             self.nbytes_out += len(blob)
             self.n_reads += 1
         if self.nbytes_out - self._synced >= SYNC_BYTES:
@@ -336,51 +361,85 @@ class SZWriter:
         """Encode what is pending, then commit the store at `path`; idempotent.
 
         Raises `RecordError` afterwards if any record could not be encoded (the
-        others are committed).
+        others are committed). If writing failed, nothing is committed: the
+        error says where the staging directory is kept for ``xsz recover``.
         """
         with self._lock:
             if self._closed:
                 return
             try:
-                self._drain(block=True)
-                if self._sync is not None:
-                    self._sync.result()
-                for fh in (self._dat, self._index):
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                    fh.close()
-            except BaseException:
-                self.abort()
-                raise
+                if self._broken is None:
+                    self._drain(block=True)
+                    self._finish_files()
+            except BaseException as exc:
+                self._broken = self._broken or exc
             finally:
                 self._closed = True
-                for pool in (self._pool, self._syncer):
-                    if pool is not None:
-                        pool.shutdown(wait=True)
+                self._shutdown(cancel=self._broken is not None)
+            if self._broken is not None:
+                self._close_files()
+                self._staging.keep()
+                raise XszError(
+                    f"writing {self.path} failed ({self._broken}); nothing was committed. "
+                    f"The reads written so far are kept at {self._staging.path}: "
+                    f"`xsz recover {self._staging.path} DST` salvages them"
+                ) from self._broken
             try:
                 check_replaceable(self.path, self._overwrite)
             except StoreExistsError as exc:  # appeared meanwhile: keep our store aside
-                raise StoreExistsError(f"{exc}; the new store is kept at {self._staging}") from exc
-            replace_path(self._staging, self.path)
+                self._staging.keep()
+                raise StoreExistsError(
+                    f"{exc}; the new store is kept at {self._staging.path}"
+                ) from exc
+            self._staging.commit()
             if self._failures:
                 first = self._failures[0]
                 more = f" (and {len(self._failures) - 1} more)" if len(self._failures) > 1 else ""
                 raise RecordError(f"{first}{more}", read_id=first.read_id, field=first.field)
 
+    def _finish_files(self) -> None:
+        """Flush and fsync ``dat`` and ``index``, then write ``checksums`` (fsynced too)."""
+        if self._sync is not None:
+            self._sync.result()
+        for fh in (self._dat, self._index):
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._index.close()
+        self._dat.close()
+        names = [f.name for f in self.schema.datasets]
+        content = format_checksums(
+            self._index_bytes,
+            self._index_crc,
+            names,
+            self._crcs,
+            zstd_checksums=self._all_checked,
+        )
+        with open(self._staging.path / CHECKSUMS, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _shutdown(self, *, cancel: bool) -> None:
+        if cancel:
+            for future, _ in self._pending:
+                future.cancel()
+            self._pending.clear()
+        for pool in (self._pool, self._syncer):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=cancel)
+
+    def _close_files(self) -> None:
+        for fh in (self._dat, self._index):
+            with contextlib.suppress(OSError):
+                fh.close()
+
     def abort(self) -> None:
         """Discard everything put so far; an existing store at `path` is left alone."""
         with self._lock:
             self._closed = True
-            for future, _ in self._pending:
-                future.cancel()
-            self._pending.clear()
-            for pool in (self._pool, self._syncer):
-                if pool is not None:
-                    pool.shutdown(wait=True, cancel_futures=True)
-            for fh in (self._dat, self._index):
-                with contextlib.suppress(OSError):
-                    fh.close()
-            shutil.rmtree(self._staging, ignore_errors=True)
+            self._shutdown(cancel=True)
+            self._close_files()
+            self._staging.discard()
 
     @property
     def closed(self) -> bool:

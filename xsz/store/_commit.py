@@ -21,6 +21,7 @@ and zarr format 2 arrays name their dimensions with ``_ARRAY_DIMENSIONS``.
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
@@ -32,7 +33,7 @@ from zarr.core.metadata.v3 import RectilinearChunkGridMetadata, RegularChunkGrid
 from xsz.codec import compress, decode_text, encode_array, encode_text
 from xsz.codec._zarr import SvbZstdCodec
 from xsz.errors import CodecError, RecordError, SchemaError
-from xsz.format import CODES, SZWriter
+from xsz.format import CODES, SZWriter, has_checksum
 from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variables
 from xsz.store._arrays import parse_counts
 
@@ -55,7 +56,10 @@ BLOCK_VALUES: Final = 1 << 24
 """Decoded values held at once while re-encoding (per dataset)."""
 BLOCK_READS: Final = 4096
 """Reads handled per block."""
-_EMPTY_FRAME: Final = compress(b"")
+_EMPTY_FRAMES: Final = {ck: compress(b"", checksum=ck) for ck in (False, True)}
+"""The frame of no values, with and without zstd's checksum: reads without samples have
+no chunk, so their frame is made again, in the style of the frames around it (a store
+that pysz wrote comes back with the very same frames)."""
 
 
 def commit(store: SZStore) -> None:
@@ -272,19 +276,24 @@ def _ragged_frames(
     chunk_of = np.cumsum(counts > 0) - 1  # row -> its chunk (for rows with samples)
     prefix = array.path
 
+    checked = [True]  # the style of the frames seen last
+
     def frames(lo: int, hi: int, pool: ThreadPoolExecutor) -> list[bytes | memoryview]:
         filled = [row for row in range(lo, hi) if counts[row]]
         found = dict(
             zip(filled, fetch([f"{prefix}/c/{int(chunk_of[row])}" for row in filled]), strict=True)
         )
+        seen = next((frame for frame in found.values() if frame is not None), None)
+        if seen is not None:
+            checked[0] = has_checksum(seen)
         out: list[bytes | memoryview] = []
         for row in range(lo, hi):
             n = int(counts[row])
             frame = found.get(row)
             if n == 0:
-                out.append(_EMPTY_FRAME)
+                out.append(_EMPTY_FRAMES[checked[0]])
             elif frame is None:  # all fill value: zarr did not store it
-                out.append(encode_array(np.full(n, array.fill_value, dtype=f.dtype)))
+                out.append(encode_array(np.full(n, array.fill_value, dtype=f.dtype), checksum=True))
             else:
                 out.append(frame)
         return out
@@ -310,7 +319,7 @@ def _ragged_values(
             parts = [
                 values[int(starts[r]) - base : int(starts[r + 1]) - base] for r in range(row, stop)
             ]
-            out.extend(pool.map(encode_array, parts))
+            out.extend(pool.map(functools.partial(encode_array, checksum=True), parts))
             row = stop
         return out
 
@@ -355,7 +364,7 @@ def _text_frame(f: Field, row: int, value: object, reads: _Reads) -> bytes:
             value.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise reads.fail(row, f, f"{value[:40]!r} is not UTF-8") from exc
-        return compress(value)
+        return compress(value, checksum=True)
     if not isinstance(value, str):
         raise reads.fail(row, f, f"expected text, got {type(value).__name__} {value!r:.40}")
-    return encode_text(value)
+    return encode_text(value, checksum=True)

@@ -141,7 +141,7 @@ def test_format_rewrites_fixture_as_the_original_would(name, tmp_path):
     e, pos = load_expected(name)
     schema = schema_of(e)
     header = json.loads(str(e["header_json"]))
-    with SZWriter(tmp_path / name, schema, header=header, n_threads=2) as writer:
+    with SZWriter(tmp_path / name, schema, header=header, n_threads=2, checksum=False) as writer:
         for rid in e["ids"].tolist():
             p = pos[rid]
             writer.put(
@@ -228,7 +228,7 @@ def test_format_store_appears_only_on_close(store_path):
     writer.put("a", np.arange(10, dtype=np.int16))
     assert not store_path.exists()
     writer.close()
-    assert sorted(p.name for p in store_path.iterdir()) == ["dat", "index"]
+    assert sorted(p.name for p in store_path.iterdir()) == ["checksums", "dat", "index"]
     assert [p.name for p in store_path.parent.iterdir()] == [store_path.name]
 
 
@@ -547,25 +547,42 @@ def test_format_failed_open_closes_its_file_once(written, tmp_path):
     assert (tmp_path / "other").read_bytes() == b"still open"
 
 
+def copy_without_checksums(path, copy):
+    """A copy of a store as pysz would have written it (no checksums file), and whether
+    the checksummed original refuses the same edit (see `refuses_edit`)."""
+    shutil.copytree(path, copy)
+    (copy / "checksums").unlink()
+    return copy
+
+
+def refuses_edit(copy, original):
+    """The checksummed original, given `copy`'s edited index, refuses it by its CRC-32."""
+    checked = copy.with_name(copy.name + ".checked")
+    shutil.copytree(original, checked)
+    shutil.copy(copy / "index", checked / "index")
+    with pytest.raises(SZFormatError, match="index"):
+        SZReader(checked)
+
+
 def test_format_truncated_index_is_refused(written, tmp_path):
     path, _ = written
-    copy = tmp_path / "copy.sz"
-    shutil.copytree(path, copy)
+    copy = copy_without_checksums(path, tmp_path / "copy.sz")
     text = (copy / "index").read_bytes()
     (copy / "index").write_bytes(text[: len(text) - 25])  # cut inside the last line
     with pytest.raises(SZFormatError, match="line 42"):
         SZReader(copy)
+    refuses_edit(copy, path)
 
 
 def test_format_index_line_with_wrong_cell_count(written, tmp_path):
     path, _ = written
-    copy = tmp_path / "copy.sz"
-    shutil.copytree(path, copy)
+    copy = copy_without_checksums(path, tmp_path / "copy.sz")
     lines = (copy / "index").read_text().split("\n")
     lines[7] = lines[7] + "\textra"
     (copy / "index").write_text("\n".join(lines))
     with pytest.raises(SZFormatError, match="line 8 has 9 cells, expected 8"):
         SZReader(copy)
+    refuses_edit(copy, path)
 
 
 def test_format_bad_cells_are_named(written, tmp_path):
@@ -575,8 +592,7 @@ def test_format_bad_cells_are_named(written, tmp_path):
         (5, "12", "SIZE:COUNT"),
         (0, "-5", "LENGTH"),
     ]:
-        copy = tmp_path / f"copy{column}.sz"
-        shutil.copytree(path, copy)
+        copy = copy_without_checksums(path, tmp_path / f"copy{column}.sz")
         lines = (copy / "index").read_text().split("\n")
         cells = lines[4].split("\t")
         cells[column] = bad
@@ -584,6 +600,7 @@ def test_format_bad_cells_are_named(written, tmp_path):
         (copy / "index").write_text("\n".join(lines))
         with pytest.raises(SZFormatError, match=message):
             SZReader(copy)
+        refuses_edit(copy, path)
 
 
 def test_format_corrupt_frame_names_read_and_dataset(written, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from xsz.format._commit import check_replaceable, replace_path
 from xsz.format._index import SZIndex, format_header, read_index
 from xsz.format._reader import SZReader, check_store
+from xsz.format._records import has_checksum
 from xsz.format._schema import CODES, DEFAULT_HEADER, ID_FIELD, Field, Schema, code_of, parse_header
 from xsz.format._writer import SZWriter
 
@@ -26,6 +27,7 @@ __all__ = [
     "check_store",
     "code_of",
     "format_header",
+    "has_checksum",
     "parse_header",
     "read_index",
     "replace_path",

@@ -9,6 +9,7 @@ Arrow compute kernels. A malformed index is reported with its line number.
 from __future__ import annotations
 
 import json
+from collections.abc import Buffer
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -112,65 +113,79 @@ class SZIndex:
         return len(self.lookup()) == len(self)
 
 
-def read_index(path: Path, *, dat_size: int | None = None) -> SZIndex:
-    """Parse the index file at `path`; check byte ranges against `dat_size` if given."""
-    try:
-        with open(path, "rb") as fh:
-            first = fh.readline()
-            second = fh.readline()
-    except OSError as exc:
-        raise SZFormatError(f"cannot read SZ index {path}: {exc}") from exc
-    header = _parse_header_line(first, path)
+def read_index(
+    data: Buffer | Path, *, where: object = None, dat_size: int | None = None
+) -> SZIndex:
+    """Parse an index: its bytes (or the file at a path); check byte ranges against
+    `dat_size` if given. `where` names the index in messages (default: the path)."""
+    if not isinstance(data, Buffer):
+        where = data if where is None else where
+        try:
+            data = data.read_bytes()
+        except OSError as exc:
+            raise SZFormatError(f"cannot read SZ index {where}: {exc}") from exc
+    where = "index" if where is None else where
+    raw = data if isinstance(data, bytes) else bytes(data)
+    first_end = _line_end(raw, 0)
+    second_end = _line_end(raw, first_end)
+    header = _parse_header_line(raw[:first_end], where)
+    second = raw[first_end:second_end]
     if not second:
-        raise SZFormatError(f"{path}: index has no column line (line 2)")
+        raise SZFormatError(f"{where}: index has no column line (line 2)")
     try:
         columns = second.decode("utf-8").rstrip("\r\n").split("\t")
         schema = Schema.from_columns(columns)
     except (UnicodeDecodeError, SchemaError) as exc:
-        raise SZFormatError(f"{path}: line 2: {exc}") from exc
+        raise SZFormatError(f"{where}: line 2: {exc}") from exc
 
-    table = _read_rows(path, schema)
-    offset = _int_column(table, "OFFSET", path)
-    length = _int_column(table, "LENGTH", path)
+    table = _read_rows(raw, second_end, where, schema)
+    offset = _int_column(table, "OFFSET", where)
+    length = _int_column(table, "LENGTH", where)
     frame_size: dict[str, npt.NDArray[np.int64]] = {}
     frame_offset: dict[str, npt.NDArray[np.int64]] = {}
     count: dict[str, npt.NDArray[np.int64]] = {}
     cursor = offset.copy()
     for f in schema.datasets:
-        size, n = _split_cells(table.column(f.column), f, path)
+        size, n = _split_cells(table.column(f.column), f, where)
         frame_size[f.name] = size
         frame_offset[f.name] = cursor.copy()
         cursor += size
         if n is not None:
             count[f.name] = n
     index = SZIndex(header, schema, offset, length, frame_size, frame_offset, count, table)
-    _validate(index, path, dat_size)
+    _validate(index, where, dat_size)
     return index
 
 
-def _parse_header_line(line: bytes, path: Path) -> dict[str, Any]:
+def _line_end(raw: bytes, start: int) -> int:
+    """Where the line starting at `start` ends: after its newline, or at the end."""
+    end = raw.find(b"\n", start)
+    return len(raw) if end < 0 else end + 1
+
+
+def _parse_header_line(line: bytes, where: object) -> dict[str, Any]:
     if not line:
-        raise SZFormatError(f"{path}: index is empty (expected a '#{{...}}' header line)")
+        raise SZFormatError(f"{where}: index is empty (expected a '#{{...}}' header line)")
     if not line.startswith(b"#"):
-        raise SZFormatError(f"{path}: line 1 must start with '#', found {line[:40]!r}")
+        raise SZFormatError(f"{where}: line 1 must start with '#', found {line[:40]!r}")
     try:
         header = json.loads(line[1:].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SZFormatError(f"{path}: line 1 is not '#' + a JSON object: {exc}") from exc
+        raise SZFormatError(f"{where}: line 1 is not '#' + a JSON object: {exc}") from exc
     if not isinstance(header, dict):
-        raise SZFormatError(f"{path}: line 1 holds {type(header).__name__}, not a JSON object")
+        raise SZFormatError(f"{where}: line 1 holds {type(header).__name__}, not a JSON object")
     return header
 
 
-def _read_rows(path: Path, schema: Schema) -> pa.Table:
+def _read_rows(raw: bytes, start: int, where: object, schema: Schema) -> pa.Table:
     columns = schema.columns
     types = {"LENGTH": pa.int64(), "OFFSET": pa.int64()}
     types.update({f.column: _ARROW_TYPES[f.code] for f in schema.attributes})
     types.update({f.column: pa.string() for f in schema.datasets})
     try:
         return pa_csv.read_csv(
-            path,
-            read_options=pa_csv.ReadOptions(skip_rows=2, column_names=columns, block_size=1 << 24),
+            pa.BufferReader(pa.py_buffer(raw)[start:]),
+            read_options=pa_csv.ReadOptions(column_names=columns, block_size=1 << 24),
             parse_options=pa_csv.ParseOptions(
                 delimiter="\t", quote_char=False, escape_char=False, double_quote=False
             ),
@@ -185,30 +200,31 @@ def _read_rows(path: Path, schema: Schema) -> pa.Table:
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             return pa.table({c: pa.array([], type=types[c]) for c in columns})
-        raise _locate_bad_line(path, schema, exc) from exc
+        raise _locate_bad_line(raw, start, where, schema, exc) from exc
 
 
-def _locate_bad_line(path: Path, schema: Schema, exc: Exception) -> SZFormatError:
-    """Find the first line Arrow refused, with a (slow) pass over the file."""
+def _locate_bad_line(
+    raw: bytes, start: int, where: object, schema: Schema, exc: Exception
+) -> SZFormatError:
+    """Find the first line Arrow refused, with a (slow) pass over the rows."""
     n_columns = len(schema.columns)
-    with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if number <= 2 or not raw.strip(b"\r\n"):
-                continue
-            cells = raw.rstrip(b"\r\n").split(b"\t")
-            if len(cells) != n_columns:
+    for number, line in enumerate(raw[start:].split(b"\n"), start=3):
+        if not line.strip(b"\r"):
+            continue
+        cells = line.rstrip(b"\r").split(b"\t")
+        if len(cells) != n_columns:
+            return SZFormatError(
+                f"{where}: line {number} has {len(cells)} cells, expected {n_columns} "
+                f"({' '.join(schema.columns)}): {line[:80]!r}"
+            )
+        for name, cell in zip(schema.columns, cells, strict=True):
+            problem = _cell_problem(name, cell, schema)
+            if problem:
+                read = cells[2][:60] if n_columns > 2 else b""
                 return SZFormatError(
-                    f"{path}: line {number} has {len(cells)} cells, expected {n_columns} "
-                    f"({' '.join(schema.columns)}): {raw[:80]!r}"
+                    f"{where}: line {number} (read {read!r}), column {name!r}: {problem}"
                 )
-            for name, cell in zip(schema.columns, cells, strict=True):
-                problem = _cell_problem(name, cell, schema)
-                if problem:
-                    return SZFormatError(
-                        f"{path}: line {number} (read {cells[2][:60]!r}), "
-                        f"column {name!r}: {problem}"
-                    )
-    return SZFormatError(f"{path}: malformed index: {exc}")
+    return SZFormatError(f"{where}: malformed index: {exc}")
 
 
 def _cell_problem(column: str, cell: bytes, schema: Schema) -> str | None:
@@ -234,16 +250,16 @@ def _cell_problem(column: str, cell: bytes, schema: Schema) -> str | None:
     return None
 
 
-def _int_column(table: pa.Table, name: str, path: Path) -> npt.NDArray[np.int64]:
+def _int_column(table: pa.Table, name: str, where: object) -> npt.NDArray[np.int64]:
     values = np.asarray(table.column(name).to_numpy(), dtype=np.int64)
     if len(values) and values.min() < 0:
         row = int(np.argmax(values < 0))
-        raise SZFormatError(f"{path}: line {row + 3}: {name} is negative ({values[row]})")
+        raise SZFormatError(f"{where}: line {row + 3}: {name} is negative ({values[row]})")
     return values
 
 
 def _split_cells(
-    column: pa.ChunkedArray, f: Field, path: Path
+    column: pa.ChunkedArray, f: Field, where: object
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
     """Split ``SIZE:COUNT`` cells into integer arrays (COUNT only for streamvbyte types)."""
     parts = pc.split_pattern(column, ":", max_splits=1)
@@ -263,15 +279,15 @@ def _split_cells(
             size_text, sep, count_text = cell.partition(":")
             if not (sep and size_text.isdigit() and (count_text.isdigit() or not f.has_count)):
                 raise SZFormatError(
-                    f"{path}: line {row + 3}, dataset {f.name!r}: cell {cell!r} is not SIZE:COUNT"
+                    f"{where}: line {row + 3}, dataset {f.name!r}: cell {cell!r} is not SIZE:COUNT"
                 )
-        raise SZFormatError(f"{path}: dataset {f.name!r}: malformed cells")
+        raise SZFormatError(f"{where}: dataset {f.name!r}: malformed cells")
     return np.asarray(size, dtype=np.int64), (
         None if count is None else np.asarray(count, dtype=np.int64)
     )
 
 
-def _validate(index: SZIndex, path: Path, dat_size: int | None) -> None:
+def _validate(index: SZIndex, where: object, dat_size: int | None) -> None:
     if not index.schema.datasets:
         return
     total = np.sum(list(index.frame_size.values()), axis=0, dtype=np.int64)
@@ -279,21 +295,21 @@ def _validate(index: SZIndex, path: Path, dat_size: int | None) -> None:
     if len(bad):
         row = int(bad[0])
         raise SZFormatError(
-            f"{path}: line {row + 3} (read {_name(index, row)}): LENGTH is "
+            f"{where}: line {row + 3} (read {_name(index, row)}): LENGTH is "
             f"{index.length[row]} but its frames add up to {total[row]} bytes"
         )
     if dat_size is not None:
-        check_ranges(index, dat_size, path)
+        check_ranges(index, dat_size, where)
 
 
-def check_ranges(index: SZIndex, dat_size: int, path: Path) -> None:
+def check_ranges(index: SZIndex, dat_size: int, where: object) -> None:
     """Raise `TruncatedStoreError` for the first read whose bytes run past the end of ``dat``."""
     ends = index.offset + index.length
     bad = np.flatnonzero(ends > dat_size)
     if len(bad):
         row = int(bad[0])
         raise TruncatedStoreError(
-            f"{path.parent / 'dat'} is truncated: read {_name(index, row)} (row {row}) "
+            f"{where}: dat is truncated: read {_name(index, row)} (row {row}) "
             f"needs bytes {index.offset[row]}..{ends[row]} but dat holds {dat_size} bytes",
             row=row,
         )

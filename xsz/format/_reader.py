@@ -8,9 +8,7 @@ are coalesced into one read when the gap between them is small.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,28 +17,39 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import zstandard
 
-from xsz.codec import decode_array, decode_blocks_into, decode_into, decode_text
+from xsz.codec import (
+    decode_array,
+    decode_blocks_into,
+    decode_into,
+    decode_text,
+    max_content_size,
+)
 from xsz.errors import (
     CodecError,
     ReadNotFoundError,
     RowOutOfRangeError,
     SZFormatError,
-    TruncatedStoreError,
 )
+from xsz.format._checksums import read_checksums
 from xsz.format._coalesce import coalesce
-from xsz.format._index import read_index
+from xsz.format._index import check_ranges, read_index
+from xsz.format._records import has_checksum
+from xsz.source import LocalSource
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Iterable, Sequence
 
     import numpy.typing as npt
 
+    from xsz.format._checksums import Checksums
     from xsz.format._index import SZIndex
     from xsz.format._schema import Field, Schema
 
 __all__ = ["SZReader", "check_store"]
 
 _HEADER_BYTES: Final = 18  # the largest zstd frame header
+_NO_CHECKSUM: Final = "the frame carries no zstd checksum, though every frame of this store does"
 PARTS_PER_THREAD = 2
 """`SZReader.read_into` with threads cuts the reads into this many parts of about
 equal bytes per thread, heaviest first: enough that one long read does not leave
@@ -50,15 +59,7 @@ a thread idle; more cost more than they balance (``bench/bench_format.py
 
 def check_store(path: Path) -> None:
     """Raise `SZFormatError` unless `path` is a directory holding ``index`` and ``dat``."""
-    if not path.exists():
-        raise SZFormatError(f"no SZ store at {path}: the path does not exist")
-    if not path.is_dir():
-        raise SZFormatError(f"{path} is not an SZ store: an SZ store is a directory")
-    missing = [name for name in ("index", "dat") if not (path / name).is_file()]
-    if missing:
-        raise SZFormatError(
-            f"{path} is not an SZ store: it has no {' and no '.join(repr(m) for m in missing)} file"
-        )
+    LocalSource(path).close()
 
 
 class SZReader:
@@ -80,39 +81,72 @@ class SZReader:
         self._lock = threading.RLock()
         self._pool: ThreadPoolExecutor | None = None
         self._float_counts: dict[str, npt.NDArray[np.int64]] = {}
-        check_store(self.path)
-        self._fd: int | None = os.open(self.path / "dat", os.O_RDONLY)
+        self.source = LocalSource(self.path)
         try:
-            self.dat_size = os.fstat(self._fd).st_size
-            self.index: SZIndex = read_index(self.path / "index", dat_size=self.dat_size)
+            self.dat_size: int = self.source.size("dat") or 0
+            data = self.source.read("index")
+            self.checksums: Checksums | None = read_checksums(self.source)
+            """The store's ``checksums`` file (``None`` for stores without one, as pysz's)."""
+            if self.checksums is not None:
+                self.checksums.check_index(data, f"{self.path}/index")
+            self.index: SZIndex = read_index(data, where=f"{self.path}/index")
+            if self.checksums is not None:
+                self._check_checksums(self.checksums)
+            check_ranges(self.index, self.dat_size, self.path)
+            self._check_counts()
         except BaseException:
-            fd, self._fd = self._fd, None  # or __del__ would close the number again, later
-            os.close(fd)
+            self.source.close()
             raise
+
+    def _check_checksums(self, checksums: Checksums) -> None:
+        names = tuple(f.name for f in self.schema.datasets)
+        if checksums.datasets != names:
+            raise SZFormatError(
+                f"{self.path}/checksums lists the datasets {list(checksums.datasets)}, "
+                f"the index {list(names)}"
+            )
+
+    def _check_counts(self) -> None:
+        """Refuse element counts no frame of its size can hold, before anything is
+        allocated for them, and zero counts whose frame is not empty."""
+        for f in self.schema.datasets:
+            if not f.has_count:
+                continue
+            counts, sizes = self.index.count[f.name], self.index.frame_size[f.name]
+            bad = np.flatnonzero(counts > max_content_size(sizes) * 4 // 5)  # 1.25 bytes a value
+            if len(bad):
+                row = int(bad[0])
+                raise self._corrupt(
+                    row, f, f"{counts[row]} values cannot fit a frame of {sizes[row]} bytes"
+                )
+            # an empty frame takes 9 bytes (13 with its checksum); others must decode to nothing
+            for row in np.flatnonzero((counts == 0) & (sizes != 9) & (sizes != 13)).tolist():
+                self._decode(f, self._fetch_one(row, f), row)
+
+    @property
+    def frame_checksums(self) -> bool:
+        """Whether the store promises zstd's content checksum in every frame."""
+        return self.checksums is not None and self.checksums.zstd_checksums
+
+    def stamp(self) -> tuple[object, ...]:
+        """What identifies the version of the store this reader has open."""
+        return self.source.stamp()
 
     # --- life cycle ------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release the file and threads; idempotent."""
+        """Release the files and threads; idempotent."""
         with self._lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            self.source.close()
 
     def __enter__(self) -> SZReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path}
@@ -256,16 +290,7 @@ class SZReader:
         return self._pread(size, offset)
 
     def _pread(self, size: int, offset: int) -> bytes:
-        fd = self._fd
-        if fd is None:
-            raise ValueError(f"I/O on closed SZReader {self.path}")
-        data = os.pread(fd, size, offset)
-        if len(data) != size:
-            raise TruncatedStoreError(
-                f"{self.path / 'dat'} is truncated: wanted bytes {offset}..{offset + size}, "
-                f"the file ends at {offset + len(data)}"
-            )
-        return data
+        return self.source.read("dat", offset, size)
 
     def fetch(self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> list[memoryview]:
         """The bytes ``dat[starts[i]:ends[i]]`` for every i, with coalesced preads."""
@@ -333,6 +358,8 @@ class SZReader:
         )
 
     def _decode(self, f: Field, frame: memoryview | bytes, row: int) -> Any:
+        if self.frame_checksums and not has_checksum(frame):
+            raise self._corrupt(row, f, _NO_CHECKSUM)
         try:
             if f.is_text:
                 return decode_text(frame)
@@ -340,6 +367,22 @@ class SZReader:
             return decode_array(frame, f.dtype, count)
         except CodecError as exc:
             raise self._corrupt(row, f, exc) from exc
+
+    def _check_flags(
+        self,
+        blocks: list[tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+        rows: npt.NDArray[np.int64],
+        f: Field,
+    ) -> None:
+        """Refuse a frame whose header lost the checksum flag the store promises (its
+        checksum would go unread: zstd takes the 4 bytes for trailing data)."""
+        first = 0
+        for data, starts, sizes in blocks:
+            head = np.frombuffer(data, np.uint8)[np.minimum(starts + 4, len(data) - 1)]
+            bad = np.flatnonzero(((head & 0x04) == 0) | (sizes < 5))
+            if len(bad):
+                raise self._corrupt(int(rows[first + int(bad[0])]), f, _NO_CHECKSUM)
+            first += len(starts)
 
     def read(self, row: int, names: Sequence[str] | None = None) -> dict[str, Any]:
         """One read: its attributes and the decoded datasets `names` (default all)."""
@@ -412,6 +455,8 @@ class SZReader:
         def work(k: slice) -> None:
             part = rows[k]
             blocks, order = self.fetch_blocks(offsets[part], offsets[part] + sizes[part])
+            if self.frame_checksums:
+                self._check_flags(blocks, part[order], f)
             failed = decode_blocks_into(blocks, counts[k][order], positions[k][order], out)
             if failed >= 0:  # decode it alone, for the error that names it
                 row = int(part[order[failed]])

@@ -53,6 +53,11 @@ __all__ = ["SZWriter"]
 
 TASK_BYTES: Final = 1 << 20
 """Small records are encoded in groups of about this many input bytes per task."""
+DAT_BUFFER: Final = 1 << 20
+"""``dat`` is written in pieces of about this size."""
+INDEX_BUFFER: Final = 1 << 16
+"""Index lines are held back until this many bytes or a `DAT_BUFFER` of frames,
+then written after the frames they describe (a killed writer loses at most that)."""
 SYNC_BYTES: Final = 1 << 23
 """After this many new bytes in ``dat``, flush them to disk in the background, so
 the fsync in `SZWriter.close` has little left to do."""
@@ -115,8 +120,12 @@ class SZWriter:
         check_replaceable(self.path, overwrite)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._staging = Staging(self.path)
-        self._dat = open(self._staging.path / "dat", "wb", buffering=1 << 20)  # noqa: SIM115
-        self._index = open(self._staging.path / "index", "wb")  # noqa: SIM115
+        self._dat = open(self._staging.path / "dat", "wb", buffering=DAT_BUFFER)  # noqa: SIM115
+        # index lines are written only after the dat bytes they point to (a killed
+        # writer leaves an index that `xsz recover` can trust up to its last line)
+        self._index = open(self._staging.path / "index", "wb", buffering=0)  # noqa: SIM115
+        self._lines = bytearray()
+        self._lined = 0  # dat bytes that written index lines describe
         head = format_header(self.header, schema).encode("utf-8")
         self._index.write(head)
         self._index_bytes, self._index_crc = len(head), crc32(head)
@@ -333,7 +342,12 @@ class SZWriter:
             line = b"%d\t%d\t%s\n" % (len(blob), self.nbytes_out, cells)
             try:
                 self._dat.write(blob)
-                self._index.write(line)
+                self._lines += line
+                if (
+                    len(self._lines) >= INDEX_BUFFER
+                    or self.nbytes_out + len(blob) - self._lined >= DAT_BUFFER
+                ):
+                    self._write_lines(self.nbytes_out + len(blob))
             except BaseException as exc:  # dat and index may disagree now: take no more
                 self._broken = exc
                 raise
@@ -346,12 +360,20 @@ class SZWriter:
         if self.nbytes_out - self._synced >= SYNC_BYTES:
             self._sync_in_background()
 
+    def _write_lines(self, described: int) -> None:
+        """Write the index lines held back (describing ``dat[:described]``), once the
+        bytes they describe are in ``dat``."""
+        self._dat.flush()
+        self._index.write(self._lines)
+        self._lines.clear()
+        self._lined = described
+
     def _sync_in_background(self) -> None:
         if self._sync is not None and not self._sync.done():
             return
         if self._syncer is None:
             self._syncer = ThreadPoolExecutor(1, thread_name_prefix="xsz-sync")
-        self._dat.flush()
+        self._write_lines(self.nbytes_out)
         self._synced = self.nbytes_out
         self._sync = self._syncer.submit(os.fdatasync, self._dat.fileno())
 
@@ -401,6 +423,7 @@ class SZWriter:
         """Flush and fsync ``dat`` and ``index``, then write ``checksums`` (fsynced too)."""
         if self._sync is not None:
             self._sync.result()
+        self._write_lines(self.nbytes_out)
         for fh in (self._dat, self._index):
             fh.flush()
             os.fsync(fh.fileno())

@@ -81,6 +81,10 @@ class CompressedFile:
     allow_multiprocessing
         Accepted for compatibility: readers are always safe to open in each
         worker process, and none starts helper processes.
+    checksum
+        Give each frame zstd's content checksum (pysz reads such frames too);
+        ``False`` writes frames byte-identical to pysz's. Either way the store
+        gets a ``checksums`` file (see `xsz.format.SZWriter`).
 
     Examples
     --------
@@ -104,6 +108,8 @@ class CompressedFile:
         overwrite: bool = False,
         n_threads: int = 8,
         allow_multiprocessing: bool = True,
+        *,
+        checksum: bool = True,
     ) -> None:
         self.dir = Path(data_dir)
         self.mode = mode
@@ -131,6 +137,7 @@ class CompressedFile:
                 header=header,
                 overwrite=overwrite,
                 n_threads=min(self.threads, os.cpu_count() or 1),
+                checksum=checksum,
             )
             self.header = self._writer.header
         else:

@@ -20,7 +20,7 @@ import numpy as np
 from xsz.convert._convert import TARGETS
 from xsz.convert._detect import FORMATS
 from xsz.convert._options import CODECS, LAYOUTS
-from xsz.errors import StoreExistsError, XszError
+from xsz.errors import StoreExistsError, UsageError, XszError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -86,6 +86,7 @@ def _convert(args: argparse.Namespace) -> int:
         codec=args.codec,
         overwrite=args.force,
         n_threads=args.threads,
+        checksum=args.checksum,
         progress=not args.quiet,
     )
     seconds = max(summary.seconds, 1e-9)
@@ -100,7 +101,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from xsz.ops import info
+    from xsz.ops import coverage, info
 
     got = info(args.path)
     print(f"{got.path}: SZ store, {got.n_reads:,} reads")
@@ -114,6 +115,8 @@ def _info(args: argparse.Namespace) -> int:
             f"{d['stored']:,} stored ({ratio:.3f})"
         )
     print(f"  overall  {got.ratio:.3f} of the decoded size")
+    print(f"  checks   {coverage(args.path)}")
+    _print_stale(args.path)
     return 0
 
 
@@ -170,17 +173,68 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from xsz.ops import verify
+    from xsz.ops import coverage, verify
 
     problems = verify(
         args.path, n_threads=args.threads, progress=not args.quiet, stop_at_first=not args.all
     )
+    _print_stale(args.path)
     if not problems:
-        print(f"{args.path}: OK")
+        print(f"{args.path}: OK ({coverage(args.path)})")
         return 0
     for problem in problems:
         print(f"xsz: error: {args.path}: {problem}", file=sys.stderr)
     return 1
+
+
+def _print_stale(path: str) -> None:
+    """Name the staging siblings that writers left beside `path`."""
+    from xsz.format import stale_siblings
+
+    for sibling in stale_siblings(path):
+        state = "in use by a live writer" if sibling.owned else "left by a killed writer"
+        print(
+            f"  note: {sibling.path} ({sibling.kind}, {_mb(sibling.size)}) is {state}"
+            + ("" if sibling.owned else f"; 'xsz recover --clean {path}' removes it"),
+            file=sys.stderr,
+        )
+
+
+def _checksum(args: argparse.Namespace) -> int:
+    from xsz.ops import add_checksums
+
+    n = add_checksums(args.path, args.dst, overwrite=args.force, progress=not args.quiet)
+    print(f"{args.dst or args.path}: {n:,} reads, every frame checksummed")
+    return 0
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from xsz.format import remove_stale
+    from xsz.ops import recover
+
+    if args.clean:
+        if args.dst is not None:
+            raise UsageError("recover --clean takes one store: the one whose leftovers to remove")
+        removed = remove_stale(args.src)
+        for sibling in removed:
+            print(f"removed {sibling.path} ({sibling.kind}, {_mb(sibling.size)})")
+        _print_stale(args.src)  # what is left is in use
+        print(f"{len(removed)} stale staging director{'y' if len(removed) == 1 else 'ies'} removed")
+        return 0
+    if args.dst is None:
+        raise UsageError("recover needs SRC and DST (or --clean STORE)")
+    got = recover(args.src, args.dst, overwrite=args.force, progress=not args.quiet)
+    for problem in got.lost:
+        line = f"line {problem.row}: " if problem.row is not None else ""
+        print(f"  lost: {line}{problem.message}", file=sys.stderr)
+    if got.unindexed_bytes:
+        print(
+            f"  lost: {got.unindexed_bytes:,} bytes at the end of dat that no index line "
+            "describes (the writer was killed before it wrote them)",
+            file=sys.stderr,
+        )
+    print(f"{args.dst}: {got.kept:,} reads recovered, {len(got.lost):,} lost")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -225,6 +279,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_verify)
 
     p = sub.add_parser(
+        "checksum",
+        parents=[common],
+        help="give a store's frames checksums (no re-compression)",
+        description="Add zstd's content checksum to every frame of a store (pysz's, or "
+        "written with --no-checksum) and a checksums file, so verify catches any changed "
+        "byte. Nothing is re-compressed. The store is replaced atomically, or written to DST.",
+    )
+    p.add_argument("path")
+    p.add_argument("dst", nargs="?", help="write here instead of replacing PATH")
+    p.add_argument("--force", action="store_true", help="replace DST if it is an SZ store")
+    p.set_defaults(func=_checksum)
+
+    p = sub.add_parser(
+        "recover",
+        parents=[common],
+        help="salvage a damaged store or a killed write; remove leftovers",
+        description="Copy every read of SRC (a damaged store, or the .NAME.partial-* "
+        "directory a killed writer left) whose index line and frames are whole and check "
+        "into a new store DST, listing the rest. With --clean, remove the staging "
+        "directories that killed writers left beside the store SRC (never one in use).",
+    )
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("dst", metavar="DST", nargs="?")
+    p.add_argument("--clean", action="store_true", help="remove SRC's stale staging siblings")
+    p.add_argument("--force", action="store_true", help="replace DST if it is an SZ store")
+    p.set_defaults(func=_recover)
+
+    p = sub.add_parser(
         "convert",
         parents=[common],
         help="pod5/BLOW5/SLOW5/FAST5 -> SZ, SZ <-> Zarr, SZ -> pod5",
@@ -248,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--codec", choices=CODECS, help="codec of the regular layout (default: svb-zstd)"
     )
     p.add_argument("--force", action="store_true", help="replace DST if it has DST's format")
+    p.add_argument(
+        "--no-checksum",
+        dest="checksum",
+        action="store_false",
+        help="SZ frames without zstd's checksum, byte-identical to pysz's",
+    )
     p.set_defaults(func=_convert)
 
     demo = sub.add_parser(

@@ -1,29 +1,44 @@
-"""Operations on whole SZ stores: describe, verify, subset and merge them.
+"""Operations on whole SZ stores: describe, verify, subset, merge, checksum, recover.
 
-Pure functions for `xsz info`, `xsz verify`, `xsz subset` and `xsz merge`
-(no argparse, no printing). Subset and merge copy frames as they are: nothing
-is decoded or re-encoded, and the destination is committed atomically.
+Pure functions for `xsz info`, `verify`, `subset`, `merge`, `checksum` and
+`recover` (no argparse, no printing). They copy frames as they are: nothing is
+decoded and re-encoded, and the destination is committed atomically. Frames
+are checked against the source's checksums as they are copied, so damage is
+refused, never copied.
 """
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz.errors import DuplicateReadError, SchemaError, UsageError, XszError
-from xsz.format import SZReader, SZWriter
+from xsz.errors import CodecError, DuplicateReadError, SchemaError, UsageError, XszError
+from xsz.format import SZReader, SZWriter, salvage, stale_siblings, with_checksum
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable, Sequence
-    from pathlib import Path
 
     import numpy.typing as npt
 
-__all__ = ["Problem", "StoreInfo", "info", "merge", "progress_bar", "subset", "verify"]
+__all__ = [
+    "Problem",
+    "Recovered",
+    "StoreInfo",
+    "add_checksums",
+    "coverage",
+    "info",
+    "merge",
+    "progress_bar",
+    "recover",
+    "subset",
+    "verify",
+]
 
 BATCH = 512
 """Reads per batch when walking a whole store."""
@@ -104,8 +119,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"read {self.read_id!r} (row {self.row}): " if self.row is not None else ""
-        return where + self.message
+        if self.row is None or f"(row {self.row})" in self.message:  # located already
+            return self.message
+        return f"read {self.read_id!r} (row {self.row}): {self.message}"
 
 
 def verify(
@@ -115,11 +131,13 @@ def verify(
     progress: object = False,
     stop_at_first: bool = True,
 ) -> list[Problem]:
-    """Check a store: the index against ``dat``, then decode every frame.
+    """Check a store: the index against its checksum and ``dat``, then every frame
+    against its CRC-32 and by decoding it (which checks zstd's checksum).
 
     Returns the problems found (empty when the store is sound), in row order;
     with `stop_at_first` only the first one. A store that cannot even be opened
-    gives one problem without a row.
+    gives one problem without a row. What the checks can catch depends on the
+    store: see `coverage`.
     """
     try:
         reader = SZReader(path)
@@ -129,6 +147,10 @@ def verify(
     with reader:
         ids = reader.ids
         problems += _layout_problems(reader)
+        try:
+            reader.frame_crcs()
+        except XszError as exc:
+            problems.append(Problem(None, None, str(exc)))
         if problems and stop_at_first:
             return problems[:1]
         if len(reader) and not reader.index.ids_unique and reader.schema.id_field:
@@ -142,9 +164,14 @@ def verify(
 
         def check(rows: npt.NDArray[np.int64]) -> list[Problem]:
             found = []
-            for row in rows.tolist():
+            try:
+                frames = reader.frames(rows)
+            except XszError as exc:
+                return [Problem(None, None, str(exc))]
+            for row, row_frames in zip(rows.tolist(), frames, strict=True):
                 try:
-                    reader.read(row)
+                    reader.check_frames([row], [row_frames])
+                    reader.decode(row, row_frames)
                 except XszError as exc:
                     found.append(Problem(row, ids[row], str(exc)))
             update(len(rows))
@@ -157,6 +184,67 @@ def verify(
                     break
     problems.sort(key=lambda p: -1 if p.row is None else p.row)
     return problems[:1] if stop_at_first else problems
+
+
+def coverage(path: str | os.PathLike[str]) -> str:
+    """What `verify` can detect in this store, in a sentence."""
+    with SZReader(path) as reader:
+        if reader.checksums is None:
+            return (
+                "structure only: this store has no checksums file (pysz, or xsz with "
+                "checksum=False, wrote it), so a changed byte inside a compressed frame "
+                "that still decodes cannot be detected; add_checksums() adds them"
+            )
+        frames = "CRC-32 and zstd checksum" if reader.frame_checksums else "CRC-32"
+        return f"every byte: the index against its CRC-32, every frame against its {frames}"
+
+
+def add_checksums(
+    path: str | os.PathLike[str],
+    dst: str | os.PathLike[str] | None = None,
+    *,
+    overwrite: bool = False,
+    progress: object = False,
+) -> int:
+    """Give every frame of a store zstd's content checksum, and the store a
+    ``checksums`` file; nothing is re-compressed (a header bit and 4 bytes a frame).
+
+    The result replaces `path` atomically, or goes to `dst`. Frames are checked
+    first (by decoding, and against the store's CRC-32s if it has them): a
+    damaged store is refused (`SZFormatError`; `recover` salvages it). Returns
+    the number of reads.
+    """
+    target = path if dst is None else dst
+    with SZReader(path) as reader:
+        update = progress_bar(progress, len(reader), "checksums")
+        attrs = [reader.index.attribute(f.name) for f in reader.schema.attributes]
+        names = [f.name for f in reader.schema.datasets]
+        counts = [reader.index.count.get(n) for n in names]
+        with SZWriter(
+            target,
+            reader.schema,
+            header=reader.header,
+            overwrite=overwrite or dst is None,
+            checksum=True,
+        ) as writer:
+            for start in range(0, len(reader), BATCH):
+                rows = np.arange(start, min(start + BATCH, len(reader)))
+                batch = reader.frames(rows)
+                reader.check_frames(rows, batch)
+                for row, frames in zip(rows.tolist(), batch, strict=True):
+                    checked = []
+                    for name, frame in zip(names, frames, strict=True):
+                        try:
+                            checked.append(with_checksum(frame))
+                        except CodecError as exc:
+                            raise reader.damage(row, name, exc) from exc
+                    writer.put_frames(
+                        [column[row] for column in attrs],
+                        checked,
+                        [None if c is None else int(c[row]) for c in counts],
+                    )
+                update(len(rows))
+        return len(reader)
 
 
 def _layout_problems(reader: SZReader) -> list[Problem]:
@@ -185,7 +273,9 @@ def _copy_rows(
     counts = [reader.index.count.get(n) for n in names]
     for start in range(0, len(rows), BATCH):
         part = rows[start : start + BATCH]
-        for row, frames in zip(part.tolist(), reader.frames(part, names), strict=True):
+        batch = reader.frames(part, names)
+        reader.check_frames(part, batch, names)  # damage is refused, never copied
+        for row, frames in zip(part.tolist(), batch, strict=True):
             writer.put_frames(
                 [column[row] for column in attrs],
                 frames,
@@ -258,3 +348,67 @@ def merge(
     finally:
         for reader in readers:
             reader.close()
+
+
+@dataclass
+class Recovered:
+    """What `recover` salvaged: reads kept, reads lost (with why), bytes of ``dat``
+    that no surviving index line describes."""
+
+    path: Path
+    kept: int
+    lost: list[Problem]
+    unindexed_bytes: int
+
+
+def recover(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    progress: object = False,
+) -> Recovered:
+    """Salvage the reads of a damaged store, or of the staging directory a killed
+    writer left (``.NAME.partial-*``), into a new valid store `dst`.
+
+    Every read whose index line parses and whose frames are whole and check (their
+    CRC-32 when `src` has a ``checksums`` file that fits, zstd's checksum when the
+    frame has one, and a full decode) is copied as it is; the others are listed in
+    `Recovered.lost`. A truncated last index line (a write cut short) is dropped.
+    Refuses a staging directory that a live writer still holds.
+    """
+    source = Path(src).absolute()
+    if any(s.owned and s.path == source for s in stale_siblings(_store_of(source))):
+        raise UsageError(f"{src} is being written by a live process; wait for it to finish")
+    salvaged = salvage(source)
+    reader = salvaged.reader
+    lost = [Problem(line, None, problem) for line, problem in salvaged.bad_lines]
+    kept = 0
+    with reader, SZWriter(dst, reader.schema, header=reader.header, overwrite=overwrite) as writer:
+        attrs = [reader.index.attribute(f.name) for f in reader.schema.attributes]
+        names = [f.name for f in reader.schema.datasets]
+        counts = [reader.index.count.get(n) for n in names]
+        ids = reader.ids
+        update = progress_bar(progress, len(reader), "recover")
+        for row in range(len(reader)):
+            try:
+                frames = reader.frames([row])[0]
+                salvaged.check_frames(row, frames)
+                reader.decode(row, frames)
+                writer.put_frames(
+                    [column[row] for column in attrs],
+                    frames,
+                    [None if c is None else int(c[row]) for c in counts],
+                )
+                kept += 1
+            except XszError as exc:
+                lost.append(Problem(salvaged.lines[row], ids[row], str(exc)))
+            update(1)
+    lost.sort(key=lambda p: -1 if p.row is None else p.row)
+    return Recovered(Path(dst), kept, lost, salvaged.unindexed_bytes)
+
+
+def _store_of(path: Path) -> Path:
+    """The store a staging sibling ``.NAME.partial-XXXXXXXX`` belongs to (else `path`)."""
+    match = re.fullmatch(r"\.(.+)\.(?:partial|spool|old)-[0-9a-f]{8}", path.name)
+    return path.with_name(match.group(1)) if match else path

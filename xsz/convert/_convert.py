@@ -119,6 +119,7 @@ def convert(
     codec: str | None = None,
     overwrite: bool = False,
     n_threads: int = 2,
+    checksum: bool = True,
     progress: bool | Callable[[int, int | None], object] = False,
 ) -> ConvertSummary:
     """Convert `src` to `dst`: nanopore files or Zarr to SZ, SZ to Zarr or pod5, or through SZ.
@@ -144,6 +145,9 @@ def convert(
         Replace an existing destination of the same format.
     n_threads
         Worker threads of each step.
+    checksum
+        Give the frames of an SZ store made from nanopore files zstd's content
+        checksum (``False``: pysz's exact frames).
     progress
         ``True`` for tqdm bars; a callable gets ``(reads_done, reads_total)``.
 
@@ -232,6 +236,7 @@ def convert(
                     read_ids=read_ids,
                     overwrite=overwrite and out == "sz",
                     n_threads=n_threads,
+                    checksum=checksum,
                     progress=bar(f"{source.name} -> sz"),
                 ).n_reads
             else:

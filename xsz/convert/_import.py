@@ -243,6 +243,7 @@ def import_reads(
     overwrite: bool = False,
     n_threads: int = 2,
     level: int = LEVEL,
+    checksum: bool = True,
     progress: bool | Callable[[int, int | None], object] = False,
 ) -> ImportSummary:
     """Import nanopore reads (pod5, SLOW5/BLOW5, FAST5) into a new SZ store.
@@ -278,6 +279,8 @@ def import_reads(
         cores more threads gain little (BENCHMARKS.md, "Import").
     level
         zstd level of the frames (1; any level reads back, see `LEVEL`).
+    checksum
+        Give each frame zstd's content checksum (``False``: pysz's exact frames).
     progress
         ``True`` for a tqdm progress bar; a callable is called as
         ``progress(reads_done, reads_total_or_None)`` after each read.
@@ -387,6 +390,7 @@ def import_reads(
             overwrite=overwrite,
             n_threads=n_threads,
             level=level,
+            checksum=checksum,
             max_pending_bytes=PENDING_BYTES,
         )
         update, close_progress = progress_hook(progress, total, dest.name)

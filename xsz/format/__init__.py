@@ -7,10 +7,17 @@ numpy, pandas/pyarrow and `xsz.codec` only: nothing here knows zarr or xarray.
 
 from __future__ import annotations
 
-from xsz.format._commit import check_replaceable, replace_path
+from xsz.format._commit import (
+    Sibling,
+    check_replaceable,
+    remove_stale,
+    replace_path,
+    stale_siblings,
+)
 from xsz.format._index import SZIndex, format_header, read_index
 from xsz.format._reader import SZReader, check_store
-from xsz.format._records import has_checksum
+from xsz.format._records import has_checksum, with_checksum
+from xsz.format._salvage import Salvage, salvage
 from xsz.format._schema import CODES, DEFAULT_HEADER, ID_FIELD, Field, Schema, code_of, parse_header
 from xsz.format._writer import SZWriter
 
@@ -22,7 +29,9 @@ __all__ = [
     "SZIndex",
     "SZReader",
     "SZWriter",
+    "Salvage",
     "Schema",
+    "Sibling",
     "check_replaceable",
     "check_store",
     "code_of",
@@ -30,5 +39,9 @@ __all__ = [
     "has_checksum",
     "parse_header",
     "read_index",
+    "remove_stale",
     "replace_path",
+    "salvage",
+    "stale_siblings",
+    "with_checksum",
 ]

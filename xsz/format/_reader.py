@@ -30,7 +30,7 @@ from xsz.errors import (
     RowOutOfRangeError,
     SZFormatError,
 )
-from xsz.format._checksums import read_checksums
+from xsz.format._checksums import crc32, read_checksums
 from xsz.format._coalesce import coalesce
 from xsz.format._index import check_ranges, read_index
 from xsz.format._records import has_checksum
@@ -38,7 +38,7 @@ from xsz.source import LocalSource
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Buffer, Iterable, Sequence
 
     import numpy.typing as npt
 
@@ -77,11 +77,7 @@ class SZReader:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._lock = threading.RLock()
-        self._pool: ThreadPoolExecutor | None = None
-        self._float_counts: dict[str, npt.NDArray[np.int64]] = {}
-        self.source = LocalSource(self.path)
+        self._start(path)
         try:
             self.dat_size: int = self.source.size("dat") or 0
             data = self.source.read("index")
@@ -97,6 +93,27 @@ class SZReader:
         except BaseException:
             self.source.close()
             raise
+
+    def _start(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._float_counts: dict[str, npt.NDArray[np.int64]] = {}
+        self._frame_crcs: npt.NDArray[np.uint32] | None = None
+        self.source = LocalSource(self.path)
+
+    @classmethod
+    def over_index(cls, path: str | os.PathLike[str], index: SZIndex) -> SZReader:
+        """A reader of `path`'s ``dat`` through `index` (parsed by the caller, e.g.
+        the lines of a damaged index that survive), trusting nothing else of the
+        store: its ``checksums`` file is ignored, and no read's byte range or
+        counts are checked until it is read (`frames` and `decode` check them)."""
+        self = cls.__new__(cls)
+        self._start(path)
+        self.dat_size = self.source.size("dat") or 0
+        self.checksums = None
+        self.index = index
+        return self
 
     def _check_checksums(self, checksums: Checksums) -> None:
         names = tuple(f.name for f in self.schema.datasets)
@@ -127,6 +144,38 @@ class SZReader:
     def frame_checksums(self) -> bool:
         """Whether the store promises zstd's content checksum in every frame."""
         return self.checksums is not None and self.checksums.zstd_checksums
+
+    def frame_crcs(self) -> npt.NDArray[np.uint32] | None:
+        """The CRC-32 of every frame, shape ``(n_reads, n_datasets)``, from the
+        ``checksums`` file (read once, then kept); ``None`` without one."""
+        if self.checksums is None:
+            return None
+        with self._lock:
+            if self._frame_crcs is None:
+                self._frame_crcs = self.checksums.frame_crcs(self.source, len(self))
+            return self._frame_crcs
+
+    def check_frames(
+        self, rows: object, frames: Sequence[Sequence[Buffer]], names: Sequence[str] | None = None
+    ) -> None:
+        """Raise `SZFormatError` naming the read, dataset and byte range of the first
+        of `frames` (as `frames` returns them) whose bytes do not match the CRC-32
+        the ``checksums`` file holds for them. Nothing to check without one."""
+        table = self.frame_crcs()
+        if table is None:
+            return
+        fields = self._fields(names)
+        columns = [[f.name for f in self.schema.datasets].index(f.name) for f in fields]
+        for row, row_frames in zip(self.check_rows(rows).tolist(), frames, strict=True):
+            for f, column, frame in zip(fields, columns, row_frames, strict=True):
+                found = crc32(frame)
+                if found != int(table[row, column]):
+                    raise self._corrupt(
+                        row,
+                        f,
+                        f"the frame does not match its CRC-32 ({found:08x}, expected "
+                        f"{int(table[row, column]):08x}): these bytes were changed",
+                    )
 
     def stamp(self) -> tuple[object, ...]:
         """What identifies the version of the store this reader has open."""
@@ -348,6 +397,11 @@ class SZReader:
 
     # --- decoded reads ---------------------------------------------------------------
 
+    def damage(self, row: int, name: str, problem: object) -> SZFormatError:
+        """The error for a damaged frame: `problem`, located by store, read, dataset
+        and byte range."""
+        return self._corrupt(self.check_row(row), self._dataset(name), problem)
+
     def _corrupt(self, row: int, f: Field, problem: object) -> SZFormatError:
         rid = self.index.ids()[row]
         start = int(self.index.frame_offset[f.name][row])
@@ -383,6 +437,17 @@ class SZReader:
             if len(bad):
                 raise self._corrupt(int(rows[first + int(bad[0])]), f, _NO_CHECKSUM)
             first += len(starts)
+
+    def decode(
+        self, row: int, frames: Sequence[memoryview | bytes], names: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """Read `row` from its `frames` (as `frames` returns them for `names`):
+        attributes and decoded datasets, every check of `read` made."""
+        r = self.check_row(row)
+        out = self.attributes(r)
+        for f, frame in zip(self._fields(names), frames, strict=True):
+            out[f.name] = self._decode(f, frame, r)
+        return out
 
     def read(self, row: int, names: Sequence[str] | None = None) -> dict[str, Any]:
         """One read: its attributes and the decoded datasets `names` (default all)."""

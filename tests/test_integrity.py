@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -291,3 +292,56 @@ def test_info_and_verify_name_stale_siblings(tmp_path, reads, capsys):
     assert main(["verify", "-q", str(store)]) == 0
     err = capsys.readouterr().err
     assert err.count(".a.sz.partial-0123abcd") == 2 and "recover --clean" in err
+
+
+KILLED_IMPORT = """
+import sys
+from xsz.cli import main
+sys.exit(main(["convert", "-q", "--threads", "1", {src!r}, {dst!r}]))
+"""
+
+
+def test_convert_resume_keeps_the_reads_a_killed_import_wrote(tmp_path, monkeypatch):
+    from xsz._demo import write_demo_pod5
+
+    src, dst = tmp_path / "run.pod5", tmp_path / "run.sz"
+    n = 300
+    write_demo_pod5(src, n, seed=3)
+    assert main(["convert", "-q", str(src), str(tmp_path / "whole.sz")]) == 0
+    script = textwrap.dedent(KILLED_IMPORT.format(src=str(src), dst=str(dst)))
+    child = subprocess.Popen([sys.executable, "-c", script])
+    while child.poll() is None and not any(  # until some reads are on disk
+        (s.path / "index").exists() and (s.path / "index").stat().st_size > 20_000
+        for s in stale_siblings(dst)
+    ):
+        time.sleep(0.002)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not dst.exists(), "the import finished before it could be killed"
+    (sibling,) = stale_siblings(dst)
+    taken = ops.recover(sibling.path, tmp_path / "peek.sz").kept
+    assert 0 < taken < n
+    encoded = []
+    put_many = xsz.format.SZWriter.put_many
+
+    def counting(self, records, **kw):
+        records = list(records)
+        encoded.extend(r[0] for r in records)
+        return put_many(self, records, **kw)
+
+    monkeypatch.setattr(xsz.format.SZWriter, "put_many", counting)
+    assert main(["convert", "-q", "--resume", str(src), str(dst)]) == 0
+    assert len(encoded) == n - taken  # the reads on disk were not encoded again
+    assert stale_siblings(dst) == []
+    assert ops.verify(dst) == []
+    assert same(values(dst), values(tmp_path / "whole.sz"))
+
+
+def test_resume_without_a_killed_import_starts_afresh(tmp_path):
+    from xsz._demo import write_demo_pod5
+
+    src = tmp_path / "run.pod5"
+    write_demo_pod5(src, 5, seed=1)
+    assert main(["convert", "-q", "--resume", str(src), str(tmp_path / "a.sz")]) == 0
+    assert ops.verify(tmp_path / "a.sz") == []
+    assert main(["convert", "-q", "--resume", str(tmp_path / "a.sz"), str(tmp_path / "a.zip")]) == 1

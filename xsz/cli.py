@@ -87,6 +87,7 @@ def _convert(args: argparse.Namespace) -> int:
         overwrite=args.force,
         n_threads=args.threads,
         checksum=args.checksum,
+        resume=args.resume,
         progress=not args.quiet,
     )
     seconds = max(summary.seconds, 1e-9)
@@ -335,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="checksum",
         action="store_false",
         help="SZ frames without zstd's checksum, byte-identical to pysz's",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="take up a killed import into DST: keep the reads it wrote, import the rest",
     )
     p.set_defaults(func=_convert)
 

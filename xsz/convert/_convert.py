@@ -120,6 +120,7 @@ def convert(
     overwrite: bool = False,
     n_threads: int = 2,
     checksum: bool = True,
+    resume: bool = False,
     progress: bool | Callable[[int, int | None], object] = False,
 ) -> ConvertSummary:
     """Convert `src` to `dst`: nanopore files or Zarr to SZ, SZ to Zarr or pod5, or through SZ.
@@ -148,6 +149,9 @@ def convert(
     checksum
         Give the frames of an SZ store made from nanopore files zstd's content
         checksum (``False``: pysz's exact frames).
+    resume
+        Take up a killed import of the same nanopore files into `dst` (an SZ
+        store), keeping the reads it wrote (see `import_reads`).
     progress
         ``True`` for tqdm bars; a callable gets ``(reads_done, reads_total)``.
 
@@ -198,6 +202,8 @@ def convert(
             f"a selection of reads applies to nanopore sources and to SZ -> pod5, "
             f"not to {fmt} -> {out}"
         )
+    if resume and not (nanopore and out == "sz"):
+        raise UsageError(f"resume takes up imports of nanopore files into SZ, not {fmt} -> {out}")
     if out != "zarr" and (layout is not None or codec is not None):
         raise UsageError(f"layout and codec apply to Zarr destinations, not to {out}")
     if out == "sz":
@@ -237,6 +243,7 @@ def convert(
                     overwrite=overwrite and out == "sz",
                     n_threads=n_threads,
                     checksum=checksum,
+                    resume=resume and out == "sz",
                     progress=bar(f"{source.name} -> sz"),
                 ).n_reads
             else:

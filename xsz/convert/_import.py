@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -14,12 +16,12 @@ from xsz.convert._dest import path_size
 from xsz.convert._moves import MoveSource, check_basecalls
 from xsz.convert._schema import NO_BASECALLS, import_schema
 from xsz.convert._sources import open_source, source_files, source_names
-from xsz.errors import ReadNotFoundError, SourceError, UsageError
-from xsz.format import SZWriter, check_replaceable
+from xsz.errors import ReadNotFoundError, SourceError, UsageError, XszError
+from xsz.format import SZWriter, check_replaceable, lock_path, salvage, stale_siblings
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Set as AbstractSet
 
     from xsz.convert._sources import Source
 
@@ -149,8 +151,11 @@ class _Import:
             return runs, len(self.selection)
         return runs, None if None in counts else sum(c for c in counts if c is not None)
 
-    def stream(self, writer: SZWriter, update: Callable[[int], None]) -> None:
-        """Second pass: every read, with its basecalls, into `writer`."""
+    def stream(
+        self, writer: SZWriter, update: Callable[[int], None], done: AbstractSet[str] = frozenset()
+    ) -> None:
+        """Second pass: every read, with its basecalls, into `writer` (but those in
+        `done`, already there)."""
         for path, fmt in self.files:
             source, self.kept = self.kept or open_source(path, fmt), None
             try:
@@ -159,6 +164,11 @@ class _Import:
                         self.found.add(read.read_id)
                     self.n_reads += 1
                     self.n_samples += len(read.signal)
+                    if read.read_id in done:
+                        if self.moves is not None and read.read_id in self.moves:
+                            self.n_called += 1
+                        update(self.n_reads)
+                        continue
                     # copy=False: each signal is a new array from the reader, and
                     # basecalls are never modified once parsed
                     if self.moves is None:
@@ -244,6 +254,7 @@ def import_reads(
     n_threads: int = 2,
     level: int = LEVEL,
     checksum: bool = True,
+    resume: bool = False,
     progress: bool | Callable[[int, int | None], object] = False,
 ) -> ImportSummary:
     """Import nanopore reads (pod5, SLOW5/BLOW5, FAST5) into a new SZ store.
@@ -281,6 +292,10 @@ def import_reads(
         zstd level of the frames (1; any level reads back, see `LEVEL`).
     checksum
         Give each frame zstd's content checksum (``False``: pysz's exact frames).
+    resume
+        Take up a killed import into `sz_path`: the reads its staging directory
+        (``.NAME.partial-*``, of the same sources) holds whole are kept as they
+        are, and only the others are read and encoded again.
     progress
         ``True`` for a tqdm progress bar; a callable is called as
         ``progress(reads_done, reads_total_or_None)`` after each read.
@@ -380,6 +395,8 @@ def import_reads(
         selection = frozenset([read_ids] if isinstance(read_ids, str) else read_ids)
     job = _Import(files, selection, MoveSource(moves) if moves is not None else None)
     writer: SZWriter | None = None
+    held: _Held | None = None
+    finished = False
     close_progress = _nothing
     try:
         runs, total = job.survey()
@@ -394,8 +411,12 @@ def import_reads(
             max_pending_bytes=PENDING_BYTES,
         )
         update, close_progress = progress_hook(progress, total, dest.name)
-        job.stream(writer, update)
+        done: AbstractSet[str] = frozenset()
+        if resume:
+            held, done = _resume(dest, writer)
+        job.stream(writer, update, done)
         writer.close()
+        finished = True
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -403,6 +424,8 @@ def import_reads(
     finally:
         close_progress()
         job.close()
+        if held is not None:
+            held.release(remove=finished)
     summary = ImportSummary(
         path=dest,
         source_format=writer.header["source_format"],
@@ -430,3 +453,63 @@ def import_reads(
         summary.seconds,
     )
     return summary
+
+
+@dataclass
+class _Held:
+    """A killed import's staging directory, locked while its reads are taken over."""
+
+    path: Path
+    fd: int
+
+    def release(self, *, remove: bool) -> None:
+        """Unlock; with `remove` (its reads are in the new store) delete it first."""
+        if remove:
+            shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self.fd)
+
+
+def _resume(dest: Path, writer: SZWriter) -> tuple[_Held | None, AbstractSet[str]]:
+    """Copy into `writer` the whole reads of the newest staging directory a killed
+    import into `dest` left with the same header; return it (locked) and their IDs."""
+    for sibling in sorted(
+        (s for s in stale_siblings(dest) if s.kind == "partial" and not s.owned),
+        key=lambda s: s.path.stat().st_mtime,
+        reverse=True,
+    ):
+        try:
+            fd = lock_path(sibling.path)
+        except OSError:  # taken meanwhile
+            continue
+        try:
+            salvaged = salvage(sibling.path)
+        except XszError:
+            os.close(fd)
+            continue
+        reader = salvaged.reader
+        if reader.schema != writer.schema or reader.header != writer.header:
+            reader.close()
+            os.close(fd)
+            continue
+        done = set()
+        with reader:
+            attrs = [reader.index.attribute(f.name) for f in reader.schema.attributes]
+            counts = [reader.index.count.get(f.name) for f in reader.schema.datasets]
+            ids = reader.ids
+            for row in range(len(reader)):
+                try:
+                    frames = reader.frames([row])[0]
+                    salvaged.check_frames(row, frames)
+                    reader.decode(row, frames)
+                except XszError:
+                    continue  # read again from the source
+                writer.put_frames(
+                    [column[row] for column in attrs],
+                    frames,
+                    [None if c is None else int(c[row]) for c in counts],
+                )
+                done.add(str(ids[row]))
+        log.info("resuming %s: %d reads taken from %s", dest, len(done), sibling.path)
+        return _Held(sibling.path, fd), done
+    log.info("resuming %s: no staging directory of the same import; starting afresh", dest)
+    return None, frozenset()

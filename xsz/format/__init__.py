@@ -10,6 +10,7 @@ from __future__ import annotations
 from xsz.format._commit import (
     Sibling,
     check_replaceable,
+    lock_path,
     remove_stale,
     replace_path,
     stale_siblings,
@@ -36,6 +37,7 @@ __all__ = [
     "check_store",
     "code_of",
     "format_header",
+    "lock_path",
     "has_checksum",
     "parse_header",
     "read_index",

@@ -288,7 +288,7 @@ def _check_svb(payload: bytes, count: int) -> None:
 
 def _svb_encode(values: npt.NDArray[np.generic], delta: bool) -> bytes:
     """streamvbyte (+ zigzag-delta) of int16/int32/uint16/uint32 values."""
-    values = np.ascontiguousarray(values)
+    values = np.require(values, requirements=("C", "A"))  # the kernels need both
     if _kernels is not None:
         return _kernels.encode(values, values.itemsize, values.dtype.kind == "i", delta)  # type: ignore[no-any-return]
     return _lib_encode(values, delta)
@@ -310,6 +310,13 @@ def _lib_encode(values: npt.NDArray[np.generic], delta: bool) -> bytes:
 def _svb_decode(
     payload: bytes, count: int, dtype: np.dtype[np.generic], delta: bool
 ) -> npt.NDArray[np.generic]:
+    # every value takes at least one byte: a larger count is refused unallocated
+    if count < 0:
+        raise CodecError(f"a count of values must be >= 0, got {count}")
+    if count > len(payload):
+        raise CodecError(
+            f"streamvbyte payload of {len(payload)} bytes is too short for {count} values"
+        )
     if _kernels is not None:
         out = np.empty(count, dtype=dtype)
         try:
@@ -326,12 +333,28 @@ def _lib_decode(
     _check_svb(payload, count)
     u = _lsvb.decode(np.frombuffer(payload, np.uint8), count)
     if not delta:
+        _check_fits(u, dtype)
         out: npt.NDArray[np.generic] = u if dtype == np.uint32 else u.astype(dtype)
         return out
     d = _lsvb.zigzag_decode(u)
     np.cumsum(d, dtype=np.int32, out=d)  # wraps modulo 2**32, as the encoder did
+    _check_fits(d, dtype)
     out = d if dtype == np.int32 else d.astype(dtype)
     return out
+
+
+def _check_fits(values: npt.NDArray[np.integer[Any]], dtype: np.dtype[np.generic]) -> None:
+    """Refuse decoded 32-bit values that `dtype` (16-bit) cannot hold, as the kernels
+    do: a corrupt or crafted payload is never wrapped into wrong samples."""
+    if dtype.itemsize == 4 or not len(values):
+        return
+    info = np.iinfo(dtype)  # type: ignore[type-var]
+    bad = np.flatnonzero((values < info.min) | (values > info.max))
+    if len(bad):
+        i = int(bad[0])
+        raise CodecError(
+            f"streamvbyte value {int(values[i])} (item {i} of {len(values)}) does not fit {dtype}"
+        )
 
 
 def encode_payload(values: npt.NDArray[np.generic]) -> bytes:
@@ -409,6 +432,8 @@ def decode_array(frame: Buffer, dtype: object, count: int | None = None) -> npt.
     dt = normalize_dtype(dtype)
     max_size = None
     if count is not None:
+        if count < 0:
+            raise CodecError(f"a count of values must be >= 0, got {count}")
         max_size = count * dt.itemsize if _KINDS[dt] == "raw" else 5 * count + 4
     return decode_payload(_decompress(frame, max_size), dt, count)
 
@@ -428,13 +453,19 @@ def decode_into(frame: Buffer, out: npt.NDArray[np.generic]) -> None:
     dt = normalize_dtype(out.dtype)
     kind, n = _KINDS[dt], len(out)
     payload = _decompress(frame, n * dt.itemsize if kind == "raw" else 5 * n + 4)
-    if kind == "raw" or _kernels is None or not out.flags.c_contiguous:
+    flags = out.flags  # (inline _kernel_ready: this runs once a frame)
+    if kind == "raw" or _kernels is None or not (flags.c_contiguous and flags.aligned):
         out[:] = decode_payload(payload, dt, n)
         return
     try:
         _kernels.decode(payload, n, out, dt.itemsize, kind == "delta")
     except ValueError as exc:
         raise CodecError(str(exc)) from None
+
+
+def _kernel_ready(out: npt.NDArray[np.generic]) -> bool:
+    """Whether the kernels may write `out` in place (one C-contiguous, aligned row)."""
+    return out.ndim == 1 and out.flags.c_contiguous and out.flags.aligned
 
 
 def frame_content_sizes(block: Buffer, starts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -482,18 +513,22 @@ def decode_blocks_into(
     values that go to ``out[positions[i]:]``.
 
     Returns -1 when every frame decoded, else the index of a frame that did not
-    (`decode_into` on it says why; others may be written or not).
+    (`decode_into` on it says why; others may be written or not). `CodecError`
+    when the arguments do not fit together: a frame's values not within `out`,
+    its bytes not within its block, or not one count and position a frame.
     """
     dt = normalize_dtype(out.dtype)
     kind = _KINDS[dt]
-    fast = kind in ("delta", "svb") and _kernels is not None and out.flags.c_contiguous
+    fast = kind in ("delta", "svb") and _kernels is not None and _kernel_ready(out)
     counts = np.ascontiguousarray(counts, dtype=np.int64)
     positions = np.ascontiguousarray(positions, dtype=np.int64)
+    _check_spans(blocks, counts, positions, len(out))
     dctx, first = _decompressor(), 0
     for block, starts, sizes in blocks:
         k = slice(first, first + len(starts))
         first += len(starts)
         if fast and len(starts) >= GROUP_MIN_FRAMES:
+            _check_frames(block, starts, sizes, k.start)
             claimed = frame_content_sizes(block, starts)
             bad = np.flatnonzero((claimed < 0) | (claimed > 5 * counts[k] + 4))
             # grouping pays for short reads; long ones decode as fast one by one
@@ -516,12 +551,59 @@ def decode_blocks_into(
                     return k.start + failed
         view = memoryview(block)
         for i, (a, b) in enumerate(zip(starts.tolist(), sizes.tolist(), strict=True)):
+            if a < 0 or b < 0 or a > len(view) - b:
+                _check_frames(block, starts, sizes, k.start)  # raises, naming it
             p, n = int(positions[k.start + i]), int(counts[k.start + i])
             try:
                 decode_into(view[a : a + b], out[p : p + n])
             except CodecError:
                 return k.start + i
     return -1
+
+
+def _check_spans(
+    blocks: Sequence[tuple[Buffer, npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    counts: npt.NDArray[np.int64],
+    positions: npt.NDArray[np.int64],
+    size: int,
+) -> None:
+    """`decode_blocks_into`'s frames against its counts, positions and an `out` of
+    `size` items: one count and position a frame, each span inside `out`
+    (overflow-free: the values may come from a corrupt index)."""
+    n_frames = 0
+    for _, starts, sizes in blocks:
+        if len(sizes) != len(starts):
+            raise CodecError(f"a block has {len(starts)} frame starts but {len(sizes)} sizes")
+        n_frames += len(starts)
+    if counts.shape != (n_frames,) or positions.shape != (n_frames,):
+        raise CodecError(
+            f"{n_frames} frames need as many counts and positions, "
+            f"got {counts.shape} and {positions.shape}"
+        )
+    bad = np.flatnonzero(
+        (counts < 0) | (positions < 0) | (positions > size) | (counts > size - positions)
+    )
+    if len(bad):
+        i = int(bad[0])
+        raise CodecError(
+            f"frame {i}: {int(counts[i])} values at position {int(positions[i])} "
+            f"do not fit an output of {size}"
+        )
+
+
+def _check_frames(
+    block: Buffer, starts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64], first: int
+) -> None:
+    """Refuse a block whose frames (numbered from `first`) are not within its bytes
+    (as many `starts` as `sizes`: checked by `_check_spans`)."""
+    n = len(memoryview(block))
+    bad = np.flatnonzero((starts < 0) | (sizes < 0) | (starts > n - sizes))
+    if len(bad):
+        i = int(bad[0])
+        raise CodecError(
+            f"frame {first + i}: bytes [{int(starts[i])}, +{int(sizes[i])}) "
+            f"are not within its block of {n}"
+        )
 
 
 GROUP_BYTES: Final = 1 << 18
@@ -559,9 +641,12 @@ def _decode_groups(
             payloads = [decompress(view[first[i] : last[i]]) for i in range(lo, hi)]
         except zstandard.ZstdError:
             return -1
-        failed = _kernels.decode_many(
-            payloads, counts[lo:hi], positions[lo:hi], out, itemsize, delta
-        )
+        try:
+            failed = _kernels.decode_many(
+                payloads, counts[lo:hi], positions[lo:hi], out, itemsize, delta
+            )
+        except ValueError as exc:  # checked by _check_spans: not reached
+            raise CodecError(str(exc)) from None
         if failed >= 0:
             return lo + int(failed)
     return None

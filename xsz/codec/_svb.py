@@ -182,7 +182,12 @@ def compress(payload: Buffer, *, level: int = DEFAULT_LEVEL, checksum: bool = Fa
 
 
 def _decompress(frame: Buffer, max_size: int | None = None) -> bytes:
-    """Decompress one frame; `max_size` bounds what a (corrupt) header may claim."""
+    """Decompress one frame; `max_size` bounds what a (corrupt) header may claim.
+
+    Whatever the caller expects, a frame never decodes to more than
+    `max_content_size` of its length, so a header claiming more is refused
+    before anything is allocated.
+    """
     try:
         size = zstandard.frame_content_size(frame)
         if size >= 0:
@@ -190,14 +195,47 @@ def _decompress(frame: Buffer, max_size: int | None = None) -> bytes:
                 raise CodecError(
                     f"zstd frame claims {size} bytes, more than the {max_size} expected"
                 )
+            # (any frame of a byte or more may hold one block, ZSTD_BLOCK_MAX bytes)
+            if size > ZSTD_BLOCK_MAX and size > max_content_size(_nbytes(frame)):
+                raise CodecError(
+                    f"zstd frame of {_nbytes(frame)} bytes claims {size} bytes, "
+                    f"more than it can hold"
+                )
             return _decompressor().decompress(frame)
-        # A frame from another writer, without its content size in the header.
-        out = zstandard.ZstdDecompressor().decompressobj().decompress(frame)
+        limit = max_content_size(_nbytes(frame))
+        return _decompress_unsized(frame, limit if max_size is None else min(limit, max_size))
     except zstandard.ZstdError as exc:
         raise CodecError(f"corrupt zstd frame: {exc}") from exc
-    if max_size is not None and len(out) > max_size:
-        raise CodecError(f"zstd frame holds {len(out)} bytes, more than the {max_size} expected")
-    return out
+
+
+def _nbytes(frame: Buffer) -> int:
+    """The length of a frame in bytes, whatever buffer holds it."""
+    return memoryview(frame).nbytes
+
+
+UNSIZED_STEP: Final = 256
+"""Input bytes fed at a time to a frame that records no content size: each step
+decodes to at most ~11 MB (`max_content_size`), so a frame that decodes to more
+than it may is stopped that soon."""
+
+
+def _decompress_unsized(frame: Buffer, limit: int) -> bytes:
+    """A frame from another writer, without its content size in the header: fed
+    in steps so that it never decodes far past `limit`, and refused unless it
+    ends (zstd's decompressobj returns a cut frame's first part without error)."""
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    view, parts, total = memoryview(frame).cast("B"), [], 0
+    for at in range(0, len(view), UNSIZED_STEP):
+        part = dobj.decompress(view[at : at + UNSIZED_STEP])
+        total += len(part)
+        if total > limit:
+            raise CodecError(f"zstd frame holds more than the {limit} bytes expected")
+        parts.append(part)
+        if dobj.eof:
+            break
+    if not dobj.eof:
+        raise CodecError(f"zstd frame of {len(view)} bytes is cut short")
+    return b"".join(parts)
 
 
 # --- streamvbyte ---------------------------------------------------------------------
@@ -488,7 +526,8 @@ def frame_content_sizes(block: Buffer, starts: npt.NDArray[np.int64]) -> npt.NDA
         return np.full(len(starts), -1, dtype=np.int64)
     # headers take at most 18 bytes; past the end of `block` the last byte repeats (a
     # frame cut there fails when it is decoded, whatever its header seems to say)
-    head = buf[np.minimum(starts[:, None] + np.arange(18), len(buf) - 1)]
+    at = np.clip(starts, 0, len(buf) - 1)  # also a start out of the block: no overflow
+    head = buf[np.minimum(at[:, None] + np.arange(18), len(buf) - 1)]
     magic = head[:, :4].copy().view("<u4").ravel() == 0xFD2FB528
     fhd = head[:, 4].astype(np.int64)
     fcs_flag, single, dict_flag = fhd >> 6, (fhd >> 5) & 1, fhd & 3

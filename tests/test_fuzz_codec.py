@@ -20,7 +20,7 @@ uses), which must agree: the same bytes, the same values, the same verdict.
 
 CI runs each property a bounded number of times (the file takes a few seconds).
 A long run sets ``XSZ_FUZZ_EXAMPLES``, the examples *per property* (there are
-nine: 22000 makes about 200,000 in all, some 30 minutes on one core)::
+nine: 22000 makes about 200,000 in all, some 10 minutes on one core)::
 
     XSZ_FUZZ_EXAMPLES=22000 python -m pytest tests/test_fuzz_codec.py \
         -p no:cacheprovider --hypothesis-show-statistics

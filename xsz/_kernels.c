@@ -8,14 +8,22 @@
  * hold the GIL while doing so, so threads decode reads in parallel.
  *
  * decode(payload, count, out, itemsize, delta) -> None
- *     Decode `count` values into `out`, a writable C-contiguous buffer of
- *     `count` items of `itemsize` (2 or 4) bytes; narrowing to 16 bits is a
- *     truncation, exact for valid payloads. Raises ValueError unless the payload is exactly as long as the
- *     count and its keys imply, so corrupt input never reads out of bounds.
+ *     Decode `count` values into `out`, a writable, C-contiguous and aligned
+ *     buffer of `count` items of `itemsize` (2 or 4) bytes. Delta-coded values
+ *     are signed (int16/int32), the others unsigned (uint16/uint32). Raises
+ *     ValueError unless the payload is exactly as long as the count and its keys
+ *     imply (so corrupt input never reads out of bounds), and for 16-bit items
+ *     unless every value fits int16 (delta) or uint16: a crafted or corrupt
+ *     payload of wider values is refused, never wrapped.
  *
  * encode(values, itemsize, signed, delta) -> bytes
- *     Encode a C-contiguous buffer of `itemsize` (2 or 4) byte integers (sign-extended when
- *     `signed`), byte-identical to the reference C streamvbyte encoder.
+ *     Encode a C-contiguous, aligned buffer of `itemsize` (2 or 4) byte integers
+ *     (sign-extended when `signed`), byte-identical to the reference C
+ *     streamvbyte encoder.
+ *
+ * Every size, count and position that comes from the caller is checked with
+ * overflow-free comparisons before any byte is read or written: the arguments
+ * may come from a corrupt or crafted store.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -53,70 +61,214 @@ static inline unsigned key_of(uint32_t v)
     return v < (1u << 8) ? 0u : v < (1u << 16) ? 1u : v < (1u << 24) ? 2u : 3u;
 }
 
-/* One value: decode it from *data, apply zigzag-delta, store it at out[i]. */
-#define DECODE_ONE(KEY, ROOM4)                                                   \
+static inline uint32_t load4_le(const uint8_t *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#else
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+#endif
+}
+
+/* Four values under one control byte: where each starts in the data, its mask,
+ * and the bytes they take together; padded to 32 bytes, which indexes fastest
+ * (measured). Filled once by init_groups(). */
+struct group {
+    uint32_t mask[4];
+    uint8_t offset[4];
+    uint32_t length;
+    uint32_t pad[2];
+};
+static struct group GROUPS[256];
+typedef char group_is_32_bytes[sizeof(struct group) == 32 ? 1 : -1];
+
+static void init_groups(void)
+{
+    for (unsigned keys = 0; keys < 256; keys++) {
+        unsigned at = 0;
+        for (unsigned k = 0; k < 4; k++) {
+            unsigned key = (keys >> (2 * k)) & 3u;
+            GROUPS[keys].mask[k] = MASK[key];
+            GROUPS[keys].offset[k] = (uint8_t)at;
+            at += key + 1u;
+        }
+        GROUPS[keys].length = at;
+    }
+}
+
+/* The range check of the 16-bit loops. WIDE_NONE: 32-bit items, none.
+ * WIDE_U16: values < 2**16. The fast loop only ORs the control bytes (a key of
+ * 2 or 3 is needed for a wider value, and never written for a 16-bit one), and
+ * a flagged payload is scanned exactly by first_wide(); the others OR values.
+ * WIDE_I16: prefix sums, as int32, in -2**15 .. 2**15-1. The sums run biased by
+ * 2**15 (so that range is 0 .. 0xffff and one OR a value checks it), and a pass
+ * at the end takes the bias out of the stored items. */
+enum { WIDE_NONE = 0, WIDE_U16 = 1, WIDE_I16 = 2 };
+
+/* Decode status: the payload holds exactly the values; it is too short; it is
+ * longer; a value does not fit the 16-bit items. */
+enum { SVB_OK = 0, SVB_SHORT = 1, SVB_LONG = 2, SVB_WIDE = 3 };
+
+/* Apply zigzag-delta (when DELTA) to V, OR it into `wide` when CHECK, store it. */
+#define FINISH_ONE(V, CHECK)                                                     \
     do {                                                                         \
-        unsigned nb_ = (KEY) + 1u;                                               \
-        uint32_t v_ = load_le(data, nb_, (ROOM4));                               \
-        data += nb_;                                                             \
+        uint32_t v_ = (V);                                                       \
         if (DELTA) {                                                             \
             prev += (v_ >> 1) ^ (0u - (v_ & 1u));                                \
             v_ = prev;                                                           \
         }                                                                        \
+        if (CHECK)                                                               \
+            wide |= v_;                                                          \
         out[i++] = (OUT_T)v_;                                                    \
     } while (0)
 
-/* Loops specialised on the output type and on delta coding. Each returns 0 when
- * the payload holds exactly the values, 1 when it is too short, 2 when longer. */
-#define DEFINE_DECODE(NAME, OUT_T_, DELTA_)                                        \
+/* Value K of a group whose 16 bytes are known to be there. */
+#define GROUP_ONE(K)                                                             \
+    FINISH_ONE(load4_le(data + g_->offset[K]) & g_->mask[K], WIDE == WIDE_I16)
+
+/* One value of KEY, its bytes checked by the caller. */
+#define DECODE_ONE(KEY)                                                          \
+    do {                                                                         \
+        unsigned nb_ = (KEY) + 1u;                                               \
+        uint32_t w_ = load_le(data, nb_, end - data >= 4);                       \
+        data += nb_;                                                             \
+        FINISH_ONE(w_, WIDE != WIDE_NONE);                                       \
+    } while (0)
+
+static Py_ssize_t first_wide(const uint8_t *in, Py_ssize_t inlen, Py_ssize_t n, int delta,
+                             uint32_t *value);
+
+/* Loops specialised on the output type, delta coding and the range check. */
+#define DEFINE_DECODE(NAME, OUT_T_, DELTA_, WIDE_)                                 \
     static int NAME(const uint8_t *in, Py_ssize_t inlen, Py_ssize_t n, OUT_T_ *out) \
     {                                                                            \
         typedef OUT_T_ OUT_T;                                                    \
-        const int DELTA = (DELTA_);                                              \
-        Py_ssize_t nctrl = (n + 3) / 4;                                          \
-        if (inlen < nctrl)                                                       \
-            return 1;                                                            \
+        const int DELTA = (DELTA_), WIDE = (WIDE_);                              \
+        Py_ssize_t nctrl = n / 4 + (n % 4 != 0); /* n >= 0: no overflow */       \
+        /* every value takes a data byte after the control bytes */              \
+        if (inlen - nctrl < n)                                                   \
+            return SVB_SHORT;                                                    \
         const uint8_t *ctrl = in, *data = in + nctrl, *end = in + inlen;         \
-        uint32_t prev = 0;                                                       \
+        uint32_t prev = WIDE == WIDE_I16 ? 0x8000u : 0u, wide = 0, keymask = 0;  \
         Py_ssize_t i = 0, full = n / 4;                                          \
-        (void)DELTA;                                                             \
-        for (Py_ssize_t c = 0; c < full; c++) {                                  \
-            unsigned keys = ctrl[c];                                             \
-            /* 4 values take at most 16 bytes: check once, load freely */        \
-            if (end - data >= 16 + 3) {                                          \
-                DECODE_ONE(keys & 3u, 1);                                        \
-                DECODE_ONE((keys >> 2) & 3u, 1);                                 \
-                DECODE_ONE((keys >> 4) & 3u, 1);                                 \
-                DECODE_ONE(keys >> 6, 1);                                        \
-            } else {                                                             \
-                for (int k = 0; k < 4; k++) {                                    \
-                    unsigned key = (keys >> (2 * k)) & 3u;                       \
-                    if (end - data < (Py_ssize_t)key + 1)                        \
-                        return 1;                                                \
-                    DECODE_ONE(key, end - data >= 4);                            \
-                }                                                                \
+        Py_ssize_t c = 0;                                                        \
+        for (;;) {                                                               \
+            /* a group's 4 values take at most 16 bytes, and their 4-byte loads  \
+             * end within them: the next `room` groups need no checks */         \
+            Py_ssize_t room = (end - data) / 16;                                 \
+            Py_ssize_t stop = full - c < room ? full : c + room;                 \
+            if (stop == c)                                                       \
+                break;                                                           \
+            for (; c < stop; c++) {                                              \
+                unsigned keys = ctrl[c];                                         \
+                const struct group *g_ = &GROUPS[keys];                          \
+                if (WIDE == WIDE_U16)                                            \
+                    keymask |= keys;                                             \
+                GROUP_ONE(0); GROUP_ONE(1); GROUP_ONE(2); GROUP_ONE(3);          \
+                data += g_->length;                                              \
+            }                                                                    \
+        }                                                                        \
+        for (; c < full; c++) {                                                  \
+            for (int k = 0; k < 4; k++) {                                        \
+                unsigned key = (ctrl[c] >> (2 * k)) & 3u;                        \
+                if (end - data < (Py_ssize_t)key + 1)                            \
+                    return SVB_SHORT;                                            \
+                DECODE_ONE(key);                                                 \
             }                                                                    \
         }                                                                        \
         for (int k = 0; i < n; k++) {                                            \
             unsigned key = (ctrl[full] >> (2 * k)) & 3u;                         \
             if (end - data < (Py_ssize_t)key + 1)                                \
-                return 1;                                                        \
-            DECODE_ONE(key, end - data >= 4);                                    \
+                return SVB_SHORT;                                                \
+            DECODE_ONE(key);                                                     \
         }                                                                        \
-        return data == end ? 0 : 2;                                              \
+        if (data != end)                                                         \
+            return SVB_LONG;                                                     \
+        if (WIDE == WIDE_I16)                                                    \
+            for (Py_ssize_t j = 0; j < n; j++)                                   \
+                out[j] ^= 0x8000u;                                               \
+        if (wide > 0xffffu)                                                      \
+            return SVB_WIDE;                                                     \
+        if ((keymask & 0xaau) && first_wide(in, inlen, n, DELTA, NULL) >= 0)     \
+            return SVB_WIDE;                                                     \
+        return SVB_OK;                                                           \
     }
 
-DEFINE_DECODE(decode_u16, uint16_t, 0)
-DEFINE_DECODE(decode_u32, uint32_t, 0)
-DEFINE_DECODE(decode_d16, uint16_t, 1)
-DEFINE_DECODE(decode_d32, uint32_t, 1)
+DEFINE_DECODE(decode_u16, uint16_t, 0, WIDE_U16)
+DEFINE_DECODE(decode_u32, uint32_t, 0, WIDE_NONE)
+DEFINE_DECODE(decode_d16, uint16_t, 1, WIDE_I16)
+DEFINE_DECODE(decode_d32, uint32_t, 1, WIDE_NONE)
 
+/* The index of the first of the n values of a payload that does not fit int16
+ * (delta) or uint16; -1 when all do. Stores that value, as read (int32 for
+ * delta), in *value unless NULL. The payload decoded in full (inlen - nctrl >= n)
+ * but is read with checks again: another thread may have changed its bytes. */
+static Py_ssize_t first_wide(const uint8_t *in, Py_ssize_t inlen, Py_ssize_t n, int delta,
+                             uint32_t *value)
+{
+    const uint8_t *data = in + n / 4 + (n % 4 != 0), *end = in + inlen;
+    uint32_t prev = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned nb = ((in[i / 4] >> (2 * (i % 4))) & 3u) + 1u;
+        if (end - data < (Py_ssize_t)nb)
+            return -1;
+        uint32_t v = load_le(data, nb, 0);
+        data += nb;
+        if (delta) {
+            prev += (v >> 1) ^ (0u - (v & 1u));
+            v = prev;
+        }
+        if ((delta ? v + 0x8000u : v) > 0xffffu) {
+            if (value != NULL)
+                *value = v;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Decode n values (n >= 0) into out, n items of itemsize (2 or 4) bytes. */
 static int decode_impl(const uint8_t *in, Py_ssize_t inlen, Py_ssize_t n,
                        void *out, int itemsize, int delta)
 {
     if (itemsize == 2)
         return delta ? decode_d16(in, inlen, n, out) : decode_u16(in, inlen, n, out);
     return delta ? decode_d32(in, inlen, n, out) : decode_u32(in, inlen, n, out);
+}
+
+/* Set the ValueError of a decode that returned `status` (not SVB_OK); for
+ * SVB_WIDE, name the first value that does not fit. */
+static void decode_error(const uint8_t *in, Py_ssize_t inlen, Py_ssize_t n, int delta,
+                         int status)
+{
+    if (status == SVB_SHORT) {
+        PyErr_Format(PyExc_ValueError,
+                     "streamvbyte payload of %zd bytes is too short for %zd values", inlen, n);
+        return;
+    }
+    if (status == SVB_LONG) {
+        PyErr_Format(PyExc_ValueError,
+                     "streamvbyte payload of %zd bytes is longer than %zd values need", inlen, n);
+        return;
+    }
+    uint32_t value = 0;
+    Py_ssize_t i = first_wide(in, inlen, n, delta, &value);
+    if (i < 0) /* the payload changed since it was decoded */
+        PyErr_Format(PyExc_ValueError, "streamvbyte values do not fit %s",
+                     delta ? "int16" : "uint16");
+    else
+        PyErr_Format(PyExc_ValueError, "streamvbyte value %lld (item %zd of %zd) does not fit %s",
+                     delta ? (long long)(int32_t)value : (long long)value, i, n,
+                     delta ? "int16" : "uint16");
+}
+
+/* Whether a buffer of len bytes may be read and written as items of itemsize:
+ * aligned, or empty (numpy calls an empty array at any address aligned). */
+static int is_aligned(const void *p, Py_ssize_t len, int itemsize)
+{
+    return len == 0 || ((uintptr_t)p % (uintptr_t)itemsize) == 0;
 }
 
 /* Loops specialised on the input type and on delta coding; each returns the
@@ -195,27 +347,26 @@ static PyObject *kernels_decode(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*nw*ip", &in, &count, &out, &itemsize, &delta))
         return NULL;
     PyObject *result = NULL;
-    if (count < 0 || (itemsize != 2 && itemsize != 4)) {
-        PyErr_SetString(PyExc_ValueError, "count must be >= 0 and itemsize 2 or 4");
+    if (itemsize != 2 && itemsize != 4) {
+        PyErr_Format(PyExc_ValueError, "itemsize must be 2 or 4, got %d", itemsize);
+    } else if (count < 0) {
+        PyErr_Format(PyExc_ValueError, "count must be >= 0, got %zd", count);
     } else if (!PyBuffer_IsContiguous(&out, 'C') || !PyBuffer_IsContiguous(&in, 'C')) {
         PyErr_SetString(PyExc_ValueError, "buffers must be C-contiguous");
-    } else if (out.len != count * itemsize) {
-        PyErr_Format(PyExc_ValueError, "out holds %zd bytes, %zd values need %zd",
-                     out.len, count, count * itemsize);
+    } else if (!is_aligned(out.buf, out.len, itemsize)) {
+        PyErr_Format(PyExc_ValueError, "out is not aligned to %d bytes", itemsize);
+    } else if (out.len % itemsize != 0 || out.len / itemsize != count) {
+        /* no count * itemsize: it could overflow */
+        PyErr_Format(PyExc_ValueError, "out holds %zd bytes, not %zd values of %d bytes",
+                     out.len, count, itemsize);
     } else {
         int status;
         Py_BEGIN_ALLOW_THREADS
         status = decode_impl((const uint8_t *)in.buf, in.len, count, out.buf, itemsize, delta);
         Py_END_ALLOW_THREADS
-        if (status == 1)
-            PyErr_Format(PyExc_ValueError,
-                         "streamvbyte payload of %zd bytes is too short for %zd values",
-                         in.len, count);
-        else if (status == 2)
-            PyErr_Format(PyExc_ValueError,
-                         "streamvbyte payload of %zd bytes is longer than %zd values need",
-                         in.len, count);
-        else {
+        if (status != SVB_OK) {
+            decode_error((const uint8_t *)in.buf, in.len, count, delta, status);
+        } else {
             Py_INCREF(Py_None);
             result = Py_None;
         }
@@ -236,10 +387,15 @@ static PyObject *kernels_encode(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "values must be a whole number of 2- or 4-byte items");
     } else if (!PyBuffer_IsContiguous(&values, 'C')) {
         PyErr_SetString(PyExc_ValueError, "values must be C-contiguous");
+    } else if (!is_aligned(values.buf, values.len, itemsize)) {
+        PyErr_Format(PyExc_ValueError, "values are not aligned to %d bytes", itemsize);
+    } else if (values.len / itemsize > (PY_SSIZE_T_MAX - 4) / 5) {
+        PyErr_Format(PyExc_ValueError, "%zd values are too many for one payload",
+                     values.len / itemsize);
     } else {
         Py_ssize_t n = values.len / itemsize;
-        /* worst case, plus 3 bytes of slack for the 4-byte stores */
-        result = PyBytes_FromStringAndSize(NULL, (n + 3) / 4 + 4 * n + 3);
+        /* worst case, plus 3 bytes of slack for the 4-byte stores: <= 5n + 4 */
+        result = PyBytes_FromStringAndSize(NULL, n / 4 + (n % 4 != 0) + 4 * n + 3);
         if (result != NULL) {
             Py_ssize_t size;
             uint8_t *buf = (uint8_t *)PyBytes_AS_STRING(result);
@@ -254,11 +410,26 @@ static PyObject *kernels_encode(PyObject *self, PyObject *args)
     return result;
 }
 
+/* Check payload i's span, counts[i] values at positions[i], against an out of
+ * `capacity` items; without overflow, whatever the int64s hold. */
+static int span_fits(Py_ssize_t i, int64_t count, int64_t position, Py_ssize_t capacity)
+{
+    if (count < 0 || position < 0 || position > (int64_t)capacity ||
+        count > (int64_t)capacity - position) {
+        PyErr_Format(PyExc_ValueError,
+                     "payload %zd: %lld values at position %lld do not fit out of %zd items", i,
+                     (long long)count, (long long)position, capacity);
+        return 0;
+    }
+    return 1;
+}
+
 /* decode_many(payloads, counts, positions, out, itemsize, delta) -> int
  * Decode payloads[i] (counts[i] values) into out[positions[i]:], all with the
- * GIL released once. counts and positions are int64 buffers. Returns -1 when
- * every payload decoded, else the index of the first one that did not (the
- * caller names it); out is then partly written. */
+ * GIL released once. counts and positions are int64 buffers, copied and checked
+ * (every span inside out) before anything is decoded. Returns -1 when every
+ * payload decoded, else the index of the first one that did not (the caller
+ * names it); out is then partly written. */
 static PyObject *kernels_decode_many(PyObject *self, PyObject *args)
 {
     PyObject *seq_arg;
@@ -267,29 +438,44 @@ static PyObject *kernels_decode_many(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "Oy*y*w*ip", &seq_arg, &counts_buf, &positions_buf, &out,
                           &itemsize, &delta))
         return NULL;
-    PyObject *result = NULL;
-    PyObject *seq = PySequence_Fast(seq_arg, "payloads must be a sequence");
+    PyObject *result = NULL, *seq = NULL;
     Py_buffer *views = NULL;
+    int64_t *spans = NULL; /* n counts, then n positions: a private copy, checked once */
     Py_ssize_t n = 0, acquired = 0;
+    if (itemsize != 2 && itemsize != 4) {
+        PyErr_Format(PyExc_ValueError, "itemsize must be 2 or 4, got %d", itemsize);
+        goto done;
+    }
+    if (!is_aligned(out.buf, out.len, itemsize) || out.len % itemsize != 0) {
+        PyErr_Format(PyExc_ValueError, "out is not a whole, aligned number of %d-byte items",
+                     itemsize);
+        goto done;
+    }
+    /* a tuple: Python code run while a payload exports its buffer cannot resize it */
+    seq = PySequence_Tuple(seq_arg);
     if (seq == NULL)
         goto done;
-    n = PySequence_Fast_GET_SIZE(seq);
-    if (itemsize != 2 && itemsize != 4) {
-        PyErr_SetString(PyExc_ValueError, "itemsize must be 2 or 4");
+    n = PyTuple_GET_SIZE(seq);
+    if (counts_buf.len % 8 != 0 || counts_buf.len / 8 != n || positions_buf.len % 8 != 0 ||
+        positions_buf.len / 8 != n) {
+        PyErr_Format(PyExc_ValueError,
+                     "counts and positions need one int64 per payload: %zd payloads, "
+                     "%zd and %zd bytes",
+                     n, counts_buf.len, positions_buf.len);
         goto done;
     }
-    if (counts_buf.len != n * 8 || positions_buf.len != n * 8) {
-        PyErr_SetString(PyExc_ValueError, "counts and positions need one int64 per payload");
+    /* 16 n bytes: n <= PY_SSIZE_T_MAX / 8, the length of counts */
+    spans = PyMem_Malloc(n ? (size_t)n * 2 * sizeof(int64_t) : 1);
+    if (spans == NULL) {
+        PyErr_NoMemory();
         goto done;
     }
-    const int64_t *counts = (const int64_t *)counts_buf.buf;
-    const int64_t *positions = (const int64_t *)positions_buf.buf;
+    memcpy(spans, counts_buf.buf, (size_t)n * sizeof(int64_t));
+    memcpy(spans + n, positions_buf.buf, (size_t)n * sizeof(int64_t));
     Py_ssize_t capacity = out.len / itemsize;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (counts[i] < 0 || positions[i] < 0 || positions[i] + counts[i] > capacity) {
-            PyErr_Format(PyExc_ValueError, "payload %zd does not fit out", i);
+        if (!span_fits(i, spans[i], spans[n + i], capacity))
             goto done;
-        }
     }
     views = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_buffer));
     if (views == NULL) {
@@ -297,16 +483,17 @@ static PyObject *kernels_decode_many(PyObject *self, PyObject *args)
         goto done;
     }
     for (; acquired < n; acquired++) {
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, acquired), &views[acquired],
-                               PyBUF_SIMPLE) < 0)
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(seq, acquired), &views[acquired], PyBUF_SIMPLE) <
+            0)
             goto done;
     }
     Py_ssize_t failed = -1;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        char *target = (char *)out.buf + positions[i] * itemsize;
-        if (decode_impl((const uint8_t *)views[i].buf, views[i].len, counts[i], target,
-                        itemsize, delta) != 0) {
+        /* positions[i] <= capacity, so the offset stays inside out */
+        char *target = (char *)out.buf + (Py_ssize_t)spans[n + i] * itemsize;
+        if (decode_impl((const uint8_t *)views[i].buf, views[i].len, (Py_ssize_t)spans[i], target,
+                        itemsize, delta) != SVB_OK) {
             failed = i;
             break;
         }
@@ -317,6 +504,7 @@ done:
     for (Py_ssize_t i = 0; i < acquired; i++)
         PyBuffer_Release(&views[i]);
     PyMem_Free(views);
+    PyMem_Free(spans);
     Py_XDECREF(seq);
     PyBuffer_Release(&counts_buf);
     PyBuffer_Release(&positions_buf);
@@ -342,5 +530,6 @@ static struct PyModuleDef kernels_module = {
 
 PyMODINIT_FUNC PyInit__kernels(void)
 {
+    init_groups();
     return PyModule_Create(&kernels_module);
 }

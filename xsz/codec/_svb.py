@@ -182,7 +182,12 @@ def compress(payload: Buffer, *, level: int = DEFAULT_LEVEL, checksum: bool = Fa
 
 
 def _decompress(frame: Buffer, max_size: int | None = None) -> bytes:
-    """Decompress one frame; `max_size` bounds what a (corrupt) header may claim."""
+    """Decompress one frame; `max_size` bounds what a (corrupt) header may claim.
+
+    Whatever the caller expects, a frame never decodes to more than
+    `max_content_size` of its length, so a header claiming more is refused
+    before anything is allocated.
+    """
     try:
         size = zstandard.frame_content_size(frame)
         if size >= 0:
@@ -190,14 +195,47 @@ def _decompress(frame: Buffer, max_size: int | None = None) -> bytes:
                 raise CodecError(
                     f"zstd frame claims {size} bytes, more than the {max_size} expected"
                 )
+            # (any frame of a byte or more may hold one block, ZSTD_BLOCK_MAX bytes)
+            if size > ZSTD_BLOCK_MAX and size > max_content_size(_nbytes(frame)):
+                raise CodecError(
+                    f"zstd frame of {_nbytes(frame)} bytes claims {size} bytes, "
+                    f"more than it can hold"
+                )
             return _decompressor().decompress(frame)
-        # A frame from another writer, without its content size in the header.
-        out = zstandard.ZstdDecompressor().decompressobj().decompress(frame)
+        limit = max_content_size(_nbytes(frame))
+        return _decompress_unsized(frame, limit if max_size is None else min(limit, max_size))
     except zstandard.ZstdError as exc:
         raise CodecError(f"corrupt zstd frame: {exc}") from exc
-    if max_size is not None and len(out) > max_size:
-        raise CodecError(f"zstd frame holds {len(out)} bytes, more than the {max_size} expected")
-    return out
+
+
+def _nbytes(frame: Buffer) -> int:
+    """The length of a frame in bytes, whatever buffer holds it."""
+    return memoryview(frame).nbytes
+
+
+UNSIZED_STEP: Final = 256
+"""Input bytes fed at a time to a frame that records no content size: each step
+decodes to at most ~11 MB (`max_content_size`), so a frame that decodes to more
+than it may is stopped that soon."""
+
+
+def _decompress_unsized(frame: Buffer, limit: int) -> bytes:
+    """A frame from another writer, without its content size in the header: fed
+    in steps so that it never decodes far past `limit`, and refused unless it
+    ends (zstd's decompressobj returns a cut frame's first part without error)."""
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    view, parts, total = memoryview(frame).cast("B"), [], 0
+    for at in range(0, len(view), UNSIZED_STEP):
+        part = dobj.decompress(view[at : at + UNSIZED_STEP])
+        total += len(part)
+        if total > limit:
+            raise CodecError(f"zstd frame holds more than the {limit} bytes expected")
+        parts.append(part)
+        if dobj.eof:
+            break
+    if not dobj.eof:
+        raise CodecError(f"zstd frame of {len(view)} bytes is cut short")
+    return b"".join(parts)
 
 
 # --- streamvbyte ---------------------------------------------------------------------
@@ -288,7 +326,7 @@ def _check_svb(payload: bytes, count: int) -> None:
 
 def _svb_encode(values: npt.NDArray[np.generic], delta: bool) -> bytes:
     """streamvbyte (+ zigzag-delta) of int16/int32/uint16/uint32 values."""
-    values = np.ascontiguousarray(values)
+    values = np.require(values, requirements=("C", "A"))  # the kernels need both
     if _kernels is not None:
         return _kernels.encode(values, values.itemsize, values.dtype.kind == "i", delta)  # type: ignore[no-any-return]
     return _lib_encode(values, delta)
@@ -310,6 +348,13 @@ def _lib_encode(values: npt.NDArray[np.generic], delta: bool) -> bytes:
 def _svb_decode(
     payload: bytes, count: int, dtype: np.dtype[np.generic], delta: bool
 ) -> npt.NDArray[np.generic]:
+    # every value takes at least one byte: a larger count is refused unallocated
+    if count < 0:
+        raise CodecError(f"a count of values must be >= 0, got {count}")
+    if count > len(payload):
+        raise CodecError(
+            f"streamvbyte payload of {len(payload)} bytes is too short for {count} values"
+        )
     if _kernels is not None:
         out = np.empty(count, dtype=dtype)
         try:
@@ -326,12 +371,28 @@ def _lib_decode(
     _check_svb(payload, count)
     u = _lsvb.decode(np.frombuffer(payload, np.uint8), count)
     if not delta:
+        _check_fits(u, dtype)
         out: npt.NDArray[np.generic] = u if dtype == np.uint32 else u.astype(dtype)
         return out
     d = _lsvb.zigzag_decode(u)
     np.cumsum(d, dtype=np.int32, out=d)  # wraps modulo 2**32, as the encoder did
+    _check_fits(d, dtype)
     out = d if dtype == np.int32 else d.astype(dtype)
     return out
+
+
+def _check_fits(values: npt.NDArray[np.integer[Any]], dtype: np.dtype[np.generic]) -> None:
+    """Refuse decoded 32-bit values that `dtype` (16-bit) cannot hold, as the kernels
+    do: a corrupt or crafted payload is never wrapped into wrong samples."""
+    if dtype.itemsize == 4 or not len(values):
+        return
+    info = np.iinfo(dtype)  # type: ignore[type-var]
+    bad = np.flatnonzero((values < info.min) | (values > info.max))
+    if len(bad):
+        i = int(bad[0])
+        raise CodecError(
+            f"streamvbyte value {int(values[i])} (item {i} of {len(values)}) does not fit {dtype}"
+        )
 
 
 def encode_payload(values: npt.NDArray[np.generic]) -> bytes:
@@ -409,6 +470,8 @@ def decode_array(frame: Buffer, dtype: object, count: int | None = None) -> npt.
     dt = normalize_dtype(dtype)
     max_size = None
     if count is not None:
+        if count < 0:
+            raise CodecError(f"a count of values must be >= 0, got {count}")
         max_size = count * dt.itemsize if _KINDS[dt] == "raw" else 5 * count + 4
     return decode_payload(_decompress(frame, max_size), dt, count)
 
@@ -428,13 +491,19 @@ def decode_into(frame: Buffer, out: npt.NDArray[np.generic]) -> None:
     dt = normalize_dtype(out.dtype)
     kind, n = _KINDS[dt], len(out)
     payload = _decompress(frame, n * dt.itemsize if kind == "raw" else 5 * n + 4)
-    if kind == "raw" or _kernels is None or not out.flags.c_contiguous:
+    flags = out.flags  # (inline _kernel_ready: this runs once a frame)
+    if kind == "raw" or _kernels is None or not (flags.c_contiguous and flags.aligned):
         out[:] = decode_payload(payload, dt, n)
         return
     try:
         _kernels.decode(payload, n, out, dt.itemsize, kind == "delta")
     except ValueError as exc:
         raise CodecError(str(exc)) from None
+
+
+def _kernel_ready(out: npt.NDArray[np.generic]) -> bool:
+    """Whether the kernels may write `out` in place (one C-contiguous, aligned row)."""
+    return out.ndim == 1 and out.flags.c_contiguous and out.flags.aligned
 
 
 def frame_content_sizes(block: Buffer, starts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -457,7 +526,8 @@ def frame_content_sizes(block: Buffer, starts: npt.NDArray[np.int64]) -> npt.NDA
         return np.full(len(starts), -1, dtype=np.int64)
     # headers take at most 18 bytes; past the end of `block` the last byte repeats (a
     # frame cut there fails when it is decoded, whatever its header seems to say)
-    head = buf[np.minimum(starts[:, None] + np.arange(18), len(buf) - 1)]
+    at = np.clip(starts, 0, len(buf) - 1)  # also a start out of the block: no overflow
+    head = buf[np.minimum(at[:, None] + np.arange(18), len(buf) - 1)]
     magic = head[:, :4].copy().view("<u4").ravel() == 0xFD2FB528
     fhd = head[:, 4].astype(np.int64)
     fcs_flag, single, dict_flag = fhd >> 6, (fhd >> 5) & 1, fhd & 3
@@ -482,18 +552,22 @@ def decode_blocks_into(
     values that go to ``out[positions[i]:]``.
 
     Returns -1 when every frame decoded, else the index of a frame that did not
-    (`decode_into` on it says why; others may be written or not).
+    (`decode_into` on it says why; others may be written or not). `CodecError`
+    when the arguments do not fit together: a frame's values not within `out`,
+    its bytes not within its block, or not one count and position a frame.
     """
     dt = normalize_dtype(out.dtype)
     kind = _KINDS[dt]
-    fast = kind in ("delta", "svb") and _kernels is not None and out.flags.c_contiguous
+    fast = kind in ("delta", "svb") and _kernels is not None and _kernel_ready(out)
     counts = np.ascontiguousarray(counts, dtype=np.int64)
     positions = np.ascontiguousarray(positions, dtype=np.int64)
+    _check_spans(blocks, counts, positions, len(out))
     dctx, first = _decompressor(), 0
     for block, starts, sizes in blocks:
         k = slice(first, first + len(starts))
         first += len(starts)
         if fast and len(starts) >= GROUP_MIN_FRAMES:
+            _check_frames(block, starts, sizes, k.start)
             claimed = frame_content_sizes(block, starts)
             bad = np.flatnonzero((claimed < 0) | (claimed > 5 * counts[k] + 4))
             # grouping pays for short reads; long ones decode as fast one by one
@@ -516,12 +590,59 @@ def decode_blocks_into(
                     return k.start + failed
         view = memoryview(block)
         for i, (a, b) in enumerate(zip(starts.tolist(), sizes.tolist(), strict=True)):
+            if a < 0 or b < 0 or a > len(view) - b:
+                _check_frames(block, starts, sizes, k.start)  # raises, naming it
             p, n = int(positions[k.start + i]), int(counts[k.start + i])
             try:
                 decode_into(view[a : a + b], out[p : p + n])
             except CodecError:
                 return k.start + i
     return -1
+
+
+def _check_spans(
+    blocks: Sequence[tuple[Buffer, npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    counts: npt.NDArray[np.int64],
+    positions: npt.NDArray[np.int64],
+    size: int,
+) -> None:
+    """`decode_blocks_into`'s frames against its counts, positions and an `out` of
+    `size` items: one count and position a frame, each span inside `out`
+    (overflow-free: the values may come from a corrupt index)."""
+    n_frames = 0
+    for _, starts, sizes in blocks:
+        if len(sizes) != len(starts):
+            raise CodecError(f"a block has {len(starts)} frame starts but {len(sizes)} sizes")
+        n_frames += len(starts)
+    if counts.shape != (n_frames,) or positions.shape != (n_frames,):
+        raise CodecError(
+            f"{n_frames} frames need as many counts and positions, "
+            f"got {counts.shape} and {positions.shape}"
+        )
+    bad = np.flatnonzero(
+        (counts < 0) | (positions < 0) | (positions > size) | (counts > size - positions)
+    )
+    if len(bad):
+        i = int(bad[0])
+        raise CodecError(
+            f"frame {i}: {int(counts[i])} values at position {int(positions[i])} "
+            f"do not fit an output of {size}"
+        )
+
+
+def _check_frames(
+    block: Buffer, starts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64], first: int
+) -> None:
+    """Refuse a block whose frames (numbered from `first`) are not within its bytes
+    (as many `starts` as `sizes`: checked by `_check_spans`)."""
+    n = len(memoryview(block))
+    bad = np.flatnonzero((starts < 0) | (sizes < 0) | (starts > n - sizes))
+    if len(bad):
+        i = int(bad[0])
+        raise CodecError(
+            f"frame {first + i}: bytes [{int(starts[i])}, +{int(sizes[i])}) "
+            f"are not within its block of {n}"
+        )
 
 
 GROUP_BYTES: Final = 1 << 18
@@ -559,9 +680,12 @@ def _decode_groups(
             payloads = [decompress(view[first[i] : last[i]]) for i in range(lo, hi)]
         except zstandard.ZstdError:
             return -1
-        failed = _kernels.decode_many(
-            payloads, counts[lo:hi], positions[lo:hi], out, itemsize, delta
-        )
+        try:
+            failed = _kernels.decode_many(
+                payloads, counts[lo:hi], positions[lo:hi], out, itemsize, delta
+            )
+        except ValueError as exc:  # checked by _check_spans: not reached
+            raise CodecError(str(exc)) from None
         if failed >= 0:
             return lo + int(failed)
     return None

@@ -175,7 +175,8 @@ _INF_TEXT: Final = frozenset({"inf", "infinity"})
 """How a float cell may spell an infinity (Arrow's and numpy's parsers take these)."""
 
 _F128_TEXT: Final = 64
-"""The longest F128 cell: ``str()`` of a long double takes at most 30 characters."""
+"""The longest F128 cell, in bytes: ``str()`` of a long double takes at most 30."""
+
 
 _LONE_CR: Final = re.compile(rb"\r(?!\n)")
 
@@ -318,24 +319,22 @@ def _check_lengths(
 
 def _check_attributes(table: pa.Table, rows: Rows) -> dict[str, np.ndarray[Any, Any]]:
     """Refuse float attributes beyond their type's range (text Arrow or numpy turned
-    into an infinity); return the float columns, converted on the way."""
+    into an infinity) and F128 text numpy would not parse; return the F16, F32 and
+    F64 columns, converted on the way (F128 ones convert on first use)."""
     converted: dict[str, np.ndarray[Any, Any]] = {}
     for f in rows.schema.attributes:
         column = table.column(f.column)
         if f.code == "F128":
-            values = _long_doubles(column, f, rows)
+            _check_long_doubles(column, f, rows)
         elif f.code in ("F16", "F32", "F64"):
             values = column.to_numpy()
             if f.code == "F16":
                 with np.errstate(over="ignore"):
                     values = values.astype(np.float16)
-        else:
-            continue
-        infinite = np.flatnonzero(np.isinf(values))
-        if len(infinite):
-            text = column if f.code == "F128" else rows.column_text(f.column)
-            _check_infinities(text.take(infinite), infinite, f, rows)
-        converted[f.name] = values
+            infinite = np.flatnonzero(np.isinf(values))
+            if len(infinite):
+                _check_infinities(rows.column_text(f.column).take(infinite), infinite, f, rows)
+            converted[f.name] = values
     return converted
 
 
@@ -350,25 +349,48 @@ def _check_infinities(
         raise rows.error(row, f.column, f"{text[k].as_py()!r} is out of the range of {f.dtype}")
 
 
-def _long_doubles(column: pa.ChunkedArray, f: Field, rows: Rows) -> np.ndarray[Any, Any]:
-    """An F128 column as long doubles (numpy parses the text; out of range is inf).
-    Cells are at most `_F128_TEXT` long: numpy's text array takes the longest for all."""
-    lengths = pc.utf8_length(column).to_numpy()
+def _check_long_doubles(column: pa.ChunkedArray, f: Field, rows: Rows) -> None:
+    """Refuse F128 cells longer than `_F128_TEXT`, not numbers to Arrow (whose float
+    syntax numpy's long double parser takes too), or beyond long double's range:
+    only cells beyond float64's range are parsed as long doubles here."""
+    lengths = pc.binary_length(column).to_numpy()
     for row in np.flatnonzero(lengths > _F128_TEXT)[:1].tolist():
         text = column[row].as_py()
         raise rows.error(row, f.column, f"{text[:40]!r}... ({len(text)} characters) is too long")
-    text = np.asarray(column.to_numpy(zero_copy_only=False), dtype=str)
-    with warnings.catch_warnings():  # numpy warns of a value out of range; checked after
-        warnings.simplefilter("ignore", RuntimeWarning)
+    try:
+        values = pc.cast(column, pa.float64()).to_numpy()
+    except pa.ArrowInvalid:
+        row = _first_refused(column, pa.float64())
+        raise rows.error(row, f.column, f"{column[row].as_py()!r} is not an F128 value") from None
+    beyond = np.flatnonzero(np.isinf(values))
+    if len(beyond):
+        text = column.take(beyond)
+        infinite = np.flatnonzero(np.isinf(_long_doubles(text)))
+        if len(infinite):
+            _check_infinities(text.take(infinite), beyond[infinite], f, rows)
+
+
+def _first_refused(column: pa.ChunkedArray, to: pa.DataType) -> int:
+    """The first element of `column` that does not cast to `to` (by halving)."""
+    lo, hi = 0, len(column)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
         try:
-            return text.astype(np.longdouble)
-        except ValueError:
-            for row, cell in enumerate(text.tolist()):
-                try:
-                    np.longdouble(cell)
-                except ValueError:
-                    raise rows.error(row, f.column, f"{cell!r} is not an F128 value") from None
-    raise SZFormatError(f"{rows.where}: column {f.column!r}: malformed")  # pragma: no cover
+            pc.cast(column.slice(lo, mid - lo), to)
+        except pa.ArrowInvalid:
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
+def _long_doubles(text: pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """F128 text as long doubles. Text beyond their range becomes inf or 0, as
+    Arrow makes of other floats; numpy's warnings about it are not shown."""
+    values = np.asarray(text.to_numpy(zero_copy_only=False), dtype=str)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return values.astype(np.longdouble)
 
 
 def check_ranges(index: SZIndex, dat_size: int, where: object) -> None:
@@ -391,5 +413,7 @@ def _name(index: SZIndex, row: int) -> str:
 def _to_numpy(column: pa.ChunkedArray, f: Field) -> np.ndarray[Any, Any]:
     if f.is_text:
         return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+    if f.code == "F128":  # its text was checked by _check_long_doubles
+        return _long_doubles(column)
     values: np.ndarray[Any, Any] = column.to_numpy()
     return values.astype(f.dtype) if values.dtype != f.dtype else values

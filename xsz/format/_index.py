@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections.abc import Buffer
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -23,7 +22,7 @@ import pyarrow.compute as pc
 
 from xsz.codec import max_content_size
 from xsz.errors import SchemaError, SZFormatError, TruncatedStoreError
-from xsz.format._index_rows import Rows, read_rows
+from xsz.format._index_rows import Rows, check_float_attributes, long_doubles, read_rows
 from xsz.format._schema import Schema, load_header
 
 if TYPE_CHECKING:
@@ -34,6 +33,23 @@ if TYPE_CHECKING:
     from xsz.format._schema import Field
 
 __all__ = ["MAX_BYTES", "SZIndex", "check_ranges", "format_header", "read_index"]
+
+MAX_BYTES: Final = (1 << 62) - 1
+"""The largest byte count, offset or element count an index may hold: beyond any
+``dat``, and small enough that an offset plus a length, or the sum of a few, fits
+int64."""
+
+_MAX_TEXT: Final = "2**62 - 1"
+
+_MAX_FRAME: Final = 3 << 40
+"""Frames past 3 TiB bound their element count as one of 3 TiB would (2**57 * 4/5
+values): the bound itself would overflow int64 further on."""
+
+_VALUES_PER_BYTE: Final = max_content_size(3) * 4 // 15
+"""At least this many values fit each byte of any frame (``max_content_size`` over
+1.25 bytes a value): counts under it need no exact bound."""
+
+_LONE_CR: Final = re.compile(rb"\r(?!\n)")
 
 
 def format_header(header: dict[str, Any], schema: Schema) -> str:
@@ -149,36 +165,11 @@ def read_index(
     for f in schema.datasets:
         frame_offset[f.name] = cursor
         cursor = cursor + frame_size[f.name]
-    columns = _check_attributes(table, rows)
+    columns = check_float_attributes(table, rows)
     index = SZIndex(header, schema, offset, length, frame_size, frame_offset, count, table, columns)
     if dat_size is not None:
         check_ranges(index, dat_size, where)
     return index
-
-
-MAX_BYTES: Final = (1 << 62) - 1
-"""The largest byte count, offset or element count an index may hold: beyond any
-``dat``, and small enough that an offset plus a length, or the sum of a few, fits
-int64."""
-
-_MAX_TEXT: Final = "2**62 - 1"
-
-_MAX_FRAME: Final = 3 << 40
-"""Frames past 3 TiB bound their element count as one of 3 TiB would (2**57 * 4/5
-values): the bound itself would overflow int64 further on."""
-
-_VALUES_PER_BYTE: Final = max_content_size(3) * 4 // 15
-"""At least this many values fit each byte of any frame (``max_content_size`` over
-1.25 bytes a value): counts under it need no exact bound."""
-
-_INF_TEXT: Final = frozenset({"inf", "infinity"})
-"""How a float cell may spell an infinity (Arrow's and numpy's parsers take these)."""
-
-_F128_TEXT: Final = 64
-"""The longest F128 cell, in bytes: ``str()`` of a long double takes at most 30."""
-
-
-_LONE_CR: Final = re.compile(rb"\r(?!\n)")
 
 
 def _line_end(raw: bytes, start: int) -> int:
@@ -317,82 +308,6 @@ def _check_lengths(
         raise rows.error(row, "LENGTH", f"LENGTH is {length[row]} but its frames add up to {added}")
 
 
-def _check_attributes(table: pa.Table, rows: Rows) -> dict[str, np.ndarray[Any, Any]]:
-    """Refuse float attributes beyond their type's range (text Arrow or numpy turned
-    into an infinity) and F128 text numpy would not parse; return the F16, F32 and
-    F64 columns, converted on the way (F128 ones convert on first use)."""
-    converted: dict[str, np.ndarray[Any, Any]] = {}
-    for f in rows.schema.attributes:
-        column = table.column(f.column)
-        if f.code == "F128":
-            _check_long_doubles(column, f, rows)
-        elif f.code in ("F16", "F32", "F64"):
-            values = column.to_numpy()
-            if f.code == "F16":
-                with np.errstate(over="ignore"):
-                    values = values.astype(np.float16)
-            infinite = np.flatnonzero(np.isinf(values))
-            if len(infinite):
-                _check_infinities(rows.column_text(f.column).take(infinite), infinite, f, rows)
-            converted[f.name] = values
-    return converted
-
-
-def _check_infinities(
-    text: pa.ChunkedArray, infinite: npt.NDArray[np.intp], f: Field, rows: Rows
-) -> None:
-    """Refuse cells that parsed to an infinity without spelling one (``1e39``)."""
-    spelled = pc.utf8_ltrim(pc.utf8_lower(pc.utf8_trim_whitespace(text)), characters="+-")
-    ok = pc.is_in(spelled, value_set=pa.array(sorted(_INF_TEXT))).to_numpy(zero_copy_only=False)
-    for k in np.flatnonzero(~ok)[:1].tolist():
-        row = int(infinite[k])
-        raise rows.error(row, f.column, f"{text[k].as_py()!r} is out of the range of {f.dtype}")
-
-
-def _check_long_doubles(column: pa.ChunkedArray, f: Field, rows: Rows) -> None:
-    """Refuse F128 cells longer than `_F128_TEXT`, not numbers to Arrow (whose float
-    syntax numpy's long double parser takes too), or beyond long double's range:
-    only cells beyond float64's range are parsed as long doubles here."""
-    lengths = pc.binary_length(column).to_numpy()
-    for row in np.flatnonzero(lengths > _F128_TEXT)[:1].tolist():
-        text = column[row].as_py()
-        raise rows.error(row, f.column, f"{text[:40]!r}... ({len(text)} characters) is too long")
-    try:
-        values = pc.cast(column, pa.float64()).to_numpy()
-    except pa.ArrowInvalid:
-        row = _first_refused(column, pa.float64())
-        raise rows.error(row, f.column, f"{column[row].as_py()!r} is not an F128 value") from None
-    beyond = np.flatnonzero(np.isinf(values))
-    if len(beyond):
-        text = column.take(beyond)
-        infinite = np.flatnonzero(np.isinf(_long_doubles(text)))
-        if len(infinite):
-            _check_infinities(text.take(infinite), beyond[infinite], f, rows)
-
-
-def _first_refused(column: pa.ChunkedArray, to: pa.DataType) -> int:
-    """The first element of `column` that does not cast to `to` (by halving)."""
-    lo, hi = 0, len(column)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        try:
-            pc.cast(column.slice(lo, mid - lo), to)
-        except pa.ArrowInvalid:
-            hi = mid
-        else:
-            lo = mid
-    return lo
-
-
-def _long_doubles(text: pa.ChunkedArray) -> np.ndarray[Any, Any]:
-    """F128 text as long doubles. Text beyond their range becomes inf or 0, as
-    Arrow makes of other floats; numpy's warnings about it are not shown."""
-    values = np.asarray(text.to_numpy(zero_copy_only=False), dtype=str)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return values.astype(np.longdouble)
-
-
 def check_ranges(index: SZIndex, dat_size: int, where: object) -> None:
     """Raise `TruncatedStoreError` for the first read whose bytes run past the end of ``dat``."""
     ends = index.offset + index.length
@@ -414,6 +329,6 @@ def _to_numpy(column: pa.ChunkedArray, f: Field) -> np.ndarray[Any, Any]:
     if f.is_text:
         return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
     if f.code == "F128":  # its text was checked by _check_long_doubles
-        return _long_doubles(column)
+        return long_doubles(column)
     values: np.ndarray[Any, Any] = column.to_numpy()
     return values.astype(f.dtype) if values.dtype != f.dtype else values

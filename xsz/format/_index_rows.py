@@ -1,18 +1,21 @@
 """The rows of an SZ index: read in bulk by Arrow's CSV reader, and named when wrong.
 
-`read_rows` types every column up front and parses all rows at once. The rest
-of this module runs only on the way to an error: `Rows` finds the line Arrow
-refused (by halving the rows, with Arrow itself, so its verdict and ours agree)
-and names the line, the read, the column and the cell's text.
+`read_rows` types every column up front and parses all rows at once;
+`check_float_attributes` refuses float text Arrow took but their type cannot
+hold. `Rows` runs only on the way to an error: it finds the line Arrow refused
+(by halving the rows, with Arrow itself, so its verdict and ours agree) and
+names the line, the read, the column and the cell's text.
 """
 
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from xsz.errors import SZFormatError
@@ -22,7 +25,14 @@ if TYPE_CHECKING:
 
     from xsz.format._schema import Field, Schema
 
-__all__ = ["MAX_LINE_BYTES", "Rows", "column_types", "read_rows"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "Rows",
+    "check_float_attributes",
+    "column_types",
+    "long_doubles",
+    "read_rows",
+]
 
 MAX_LINE_BYTES: Final = 1 << 24
 """The longest line Arrow reads in one block (16 MiB); no index line is longer."""
@@ -51,6 +61,12 @@ _WHAT: Final[dict[str, str]] = {
     "F128": "UTF-8 text",
 }
 """What a cell Arrow refused should have been, by type code."""
+
+_INF_TEXT: Final = frozenset({"inf", "infinity"})
+"""How a float cell may spell an infinity (Arrow's and numpy's parsers take these)."""
+
+_F128_TEXT: Final = 64
+"""The longest F128 cell, in bytes: ``str()`` of a long double takes at most 30."""
 
 
 def column_types(schema: Schema) -> dict[str, pa.DataType]:
@@ -220,3 +236,79 @@ class Rows:
             return "a byte count"
         f: Field = self.schema[column.split(":")[0]]
         return "UTF-8 text" if f.group == "D" else _WHAT[f.code]
+
+
+def check_float_attributes(table: pa.Table, rows: Rows) -> dict[str, np.ndarray[Any, Any]]:
+    """Refuse float attributes beyond their type's range (text Arrow or numpy turned
+    into an infinity) and F128 text that is no number; return the F16, F32 and
+    F64 columns, converted on the way (F128 ones convert on first use)."""
+    converted: dict[str, np.ndarray[Any, Any]] = {}
+    for f in rows.schema.attributes:
+        column = table.column(f.column)
+        if f.code == "F128":
+            _check_long_doubles(column, f, rows)
+        elif f.code in ("F16", "F32", "F64"):
+            values = column.to_numpy()
+            if f.code == "F16":
+                with np.errstate(over="ignore"):
+                    values = values.astype(np.float16)
+            infinite = np.flatnonzero(np.isinf(values))
+            if len(infinite):
+                _check_infinities(rows.column_text(f.column).take(infinite), infinite, f, rows)
+            converted[f.name] = values
+    return converted
+
+
+def _check_infinities(
+    text: pa.ChunkedArray, infinite: npt.NDArray[np.intp], f: Field, rows: Rows
+) -> None:
+    """Refuse cells that parsed to an infinity without spelling one (``1e39``)."""
+    spelled = pc.utf8_ltrim(pc.utf8_lower(pc.utf8_trim_whitespace(text)), characters="+-")
+    ok = pc.is_in(spelled, value_set=pa.array(sorted(_INF_TEXT))).to_numpy(zero_copy_only=False)
+    for k in np.flatnonzero(~ok)[:1].tolist():
+        row = int(infinite[k])
+        raise rows.error(row, f.column, f"{text[k].as_py()!r} is out of the range of {f.dtype}")
+
+
+def _check_long_doubles(column: pa.ChunkedArray, f: Field, rows: Rows) -> None:
+    """Refuse F128 cells longer than `_F128_TEXT`, not numbers to Arrow (whose float
+    syntax numpy's long double parser takes too), or beyond long double's range:
+    only cells beyond float64's range are parsed as long doubles here."""
+    lengths = pc.binary_length(column).to_numpy()
+    for row in np.flatnonzero(lengths > _F128_TEXT)[:1].tolist():
+        text = column[row].as_py()
+        raise rows.error(row, f.column, f"{text[:40]!r}... ({len(text)} characters) is too long")
+    try:
+        values = pc.cast(column, pa.float64()).to_numpy()
+    except pa.ArrowInvalid:
+        row = _first_refused(column, pa.float64())
+        raise rows.error(row, f.column, f"{column[row].as_py()!r} is not an F128 value") from None
+    beyond = np.flatnonzero(np.isinf(values))
+    if len(beyond):
+        text = column.take(beyond)
+        infinite = np.flatnonzero(np.isinf(long_doubles(text)))
+        if len(infinite):
+            _check_infinities(text.take(infinite), beyond[infinite], f, rows)
+
+
+def _first_refused(column: pa.ChunkedArray, to: pa.DataType) -> int:
+    """The first element of `column` that does not cast to `to` (by halving)."""
+    lo, hi = 0, len(column)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            pc.cast(column.slice(lo, mid - lo), to)
+        except pa.ArrowInvalid:
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
+def long_doubles(text: pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """F128 text as long doubles. Text beyond their range becomes inf or 0, as
+    Arrow makes of other floats; numpy's warnings about it are not shown."""
+    values = np.asarray(text.to_numpy(zero_copy_only=False), dtype=str)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return values.astype(np.longdouble)

@@ -258,6 +258,15 @@ def test_index_corrupt_spelled_infinities_pass(index, column, text, value):
     assert parsed.attribute(column)[3] == value
 
 
+def test_index_corrupt_f128_beyond_float64_is_read_without_warnings(index):
+    """Long doubles past float64's range (a subnormal makes numpy warn) are values,
+    not errors; warnings are errors in this test suite."""
+    data = edit_cell(edit_cell(index, 6, "a_f128", b"1e4000"), 7, "a_f128", b"-1e-4940")
+    values = read_index(data).attribute("a_f128")
+    assert str(values[3]) == "1e+4000"
+    assert np.longdouble("-1e-4930") < values[4] < 0
+
+
 def test_index_corrupt_sizes_that_overflow_when_added(pysz_store, index):
     """Three sizes of 2**62 - 1 add past int64: refused, not wrapped to LENGTH."""
     big = b"%d" % (2**62 - 1)

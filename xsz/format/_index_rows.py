@@ -9,6 +9,7 @@ names the line, the read, the column and the cell's text.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
@@ -67,6 +68,10 @@ _INF_TEXT: Final = frozenset({"inf", "infinity"})
 
 _F128_TEXT: Final = 64
 """The longest F128 cell, in bytes: ``str()`` of a long double takes at most 30."""
+
+_WARNINGS: Final = threading.Lock()
+"""Held while numpy's warnings are silenced (``catch_warnings`` saves and restores
+the process's filters: two threads inside at once could leave them changed)."""
 
 
 def column_types(schema: Schema) -> dict[str, pa.DataType]:
@@ -309,6 +314,6 @@ def long_doubles(text: pa.ChunkedArray) -> np.ndarray[Any, Any]:
     """F128 text as long doubles. Text beyond their range becomes inf or 0, as
     Arrow makes of other floats; numpy's warnings about it are not shown."""
     values = np.asarray(text.to_numpy(zero_copy_only=False), dtype=str)
-    with warnings.catch_warnings():
+    with _WARNINGS, warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return values.astype(np.longdouble)

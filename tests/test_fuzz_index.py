@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.test_index_corrupt import ATTRIBUTES, DATASETS, records
@@ -188,6 +188,9 @@ def test_fuzz_index_parser(stores, mutations):
     data = mutate((plain / "index").read_bytes(), mutations)
     for dat_size in (None, (plain / "dat").stat().st_size):
         error = outcome(lambda: use(read_index(data, where=WHERE, dat_size=dat_size)))  # noqa: B023
+        event(
+            f"dat_size {'given' if dat_size else 'None'}: {'parsed' if error is None else 'refused'}"
+        )
         if error is not None:
             assert isinstance(error, SZFormatError)
             assert str(error).startswith(WHERE + ": ") and one_line(str(error)), str(error)
@@ -223,6 +226,7 @@ def test_fuzz_index_every_face(stores, mutations):
         error = outcome(lambda: read_everything(copy))
         assert error is None or one_line(str(error)), str(error)
         code, message = verify(copy)
+        event(f"parsed: {parsed}; read: {error is None}; verify: {code}")
         assert code in (0, 1)
         if code:
             assert message.startswith(f"xsz: error: {copy}") and one_line(message), message

@@ -181,7 +181,7 @@ def use(index: SZIndex) -> None:
     index.lookup()
 
 
-@examples(400)
+@examples(600)
 @given(mutations=st.lists(mutation, min_size=1, max_size=4))
 def test_fuzz_index_parser(stores, mutations):
     _, plain = stores
@@ -212,7 +212,7 @@ def verify(path: Path) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-@examples(60)
+@examples(100)
 @given(mutations=st.lists(mutation, min_size=1, max_size=3))
 def test_fuzz_index_every_face(stores, mutations):
     checked, plain = stores

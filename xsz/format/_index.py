@@ -3,12 +3,15 @@
 The index is TAB-separated text: a ``#``-prefixed JSON header line, a line of
 column names, then one row per read. Rows are parsed by Arrow's CSV reader with
 every column typed up front; the ``SIZE:COUNT`` cells of datasets are split by
-Arrow compute kernels. A malformed index is reported with its line number.
+Arrow compute kernels; every number is checked with whole-column operations
+before anything is made from it. Any malformed index is an `SZFormatError`
+naming the line, the read, the column and the text (`xsz.format._index_rows`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Buffer
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -16,10 +19,11 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 
+from xsz.codec import max_content_size
 from xsz.errors import SchemaError, SZFormatError, TruncatedStoreError
-from xsz.format._schema import Schema
+from xsz.format._index_rows import Rows, check_float_attributes, long_doubles, read_rows
+from xsz.format._schema import Schema, load_header
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,19 +32,24 @@ if TYPE_CHECKING:
 
     from xsz.format._schema import Field
 
-__all__ = ["SZIndex", "format_header", "read_index"]
+__all__ = ["MAX_BYTES", "SZIndex", "check_ranges", "format_header", "read_index"]
 
-_ARROW_TYPES: Final[dict[str, pa.DataType]] = {
-    "S": pa.string(),
-    "I16": pa.int16(),
-    "I32": pa.int32(),
-    "U16": pa.uint16(),
-    "U32": pa.uint32(),
-    "F16": pa.float32(),  # Arrow parses no float16; the float32 is rounded below
-    "F32": pa.float32(),
-    "F64": pa.float64(),
-    "F128": pa.string(),  # long double text needs numpy's parser
-}
+MAX_BYTES: Final = (1 << 62) - 1
+"""The largest byte count, offset or element count an index may hold: beyond any
+``dat``, and small enough that an offset plus a length, or the sum of a few, fits
+int64."""
+
+_MAX_TEXT: Final = "2**62 - 1"
+
+_MAX_FRAME: Final = 3 << 40
+"""Frames past 3 TiB bound their element count as one of 3 TiB would (2**57 * 4/5
+values): the bound itself would overflow int64 further on."""
+
+_VALUES_PER_BYTE: Final = max_content_size(3) * 4 // 15
+"""At least this many values fit each byte of any frame (``max_content_size`` over
+1.25 bytes a value): counts under it need no exact bound."""
+
+_LONE_CR: Final = re.compile(rb"\r(?!\n)")
 
 
 def format_header(header: dict[str, Any], schema: Schema) -> str:
@@ -117,7 +126,16 @@ def read_index(
     data: Buffer | Path, *, where: object = None, dat_size: int | None = None
 ) -> SZIndex:
     """Parse an index: its bytes (or the file at a path); check byte ranges against
-    `dat_size` if given. `where` names the index in messages (default: the path)."""
+    `dat_size` if given. `where` names the index in messages (default: the path).
+
+    Raises
+    ------
+    SZFormatError
+        For any index that is not one pysz could have written, naming the line,
+        the read, the column and the text that is wrong. Nothing is allocated
+        from an unchecked number: byte counts are at most `MAX_BYTES`, and element
+        counts no more than their frame can hold.
+    """
     if not isinstance(data, Buffer):
         where = data if where is None else where
         try:
@@ -129,31 +147,28 @@ def read_index(
     first_end = _line_end(raw, 0)
     second_end = _line_end(raw, first_end)
     header = _parse_header_line(raw[:first_end], where)
-    second = raw[first_end:second_end]
-    if not second:
-        raise SZFormatError(f"{where}: index has no column line (line 2)")
-    try:
-        columns = second.decode("utf-8").rstrip("\r\n").split("\t")
-        schema = Schema.from_columns(columns)
-    except (UnicodeDecodeError, SchemaError) as exc:
-        raise SZFormatError(f"{where}: line 2: {exc}") from exc
-
-    table = _read_rows(raw, second_end, where, schema)
-    offset = _int_column(table, "OFFSET", where)
-    length = _int_column(table, "LENGTH", where)
+    schema = _parse_column_line(raw[first_end:second_end], where)
+    rows = Rows(raw, second_end, where, schema)
+    table = _read_table(rows)
+    offset = _byte_counts(table, "OFFSET", rows)
+    length = _byte_counts(table, "LENGTH", rows)
     frame_size: dict[str, npt.NDArray[np.int64]] = {}
-    frame_offset: dict[str, npt.NDArray[np.int64]] = {}
     count: dict[str, npt.NDArray[np.int64]] = {}
-    cursor = offset.copy()
     for f in schema.datasets:
-        size, n = _split_cells(table.column(f.column), f, where)
+        size, n = _split_cells(table.column(f.column), f, rows)
         frame_size[f.name] = size
-        frame_offset[f.name] = cursor.copy()
-        cursor += size
         if n is not None:
             count[f.name] = n
-    index = SZIndex(header, schema, offset, length, frame_size, frame_offset, count, table)
-    _validate(index, where, dat_size)
+    _check_lengths(length, frame_size, rows)
+    frame_offset: dict[str, npt.NDArray[np.int64]] = {}
+    cursor = offset  # no overflow: offset + length < 2**63, and the sizes sum to length
+    for f in schema.datasets:
+        frame_offset[f.name] = cursor
+        cursor = cursor + frame_size[f.name]
+    columns = check_float_attributes(table, rows)
+    index = SZIndex(header, schema, offset, length, frame_size, frame_offset, count, table, columns)
+    if dat_size is not None:
+        check_ranges(index, dat_size, where)
     return index
 
 
@@ -169,137 +184,128 @@ def _parse_header_line(line: bytes, where: object) -> dict[str, Any]:
     if not line.startswith(b"#"):
         raise SZFormatError(f"{where}: line 1 must start with '#', found {line[:40]!r}")
     try:
-        header = json.loads(line[1:].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SZFormatError(f"{where}: line 1 is not '#' + a JSON object: {exc}") from exc
-    if not isinstance(header, dict):
-        raise SZFormatError(f"{where}: line 1 holds {type(header).__name__}, not a JSON object")
-    return header
+        return load_header(line[1:].rstrip(b"\r\n"))
+    except SchemaError as exc:
+        raise SZFormatError(f"{where}: line 1: {exc}") from exc
 
 
-def _read_rows(raw: bytes, start: int, where: object, schema: Schema) -> pa.Table:
-    columns = schema.columns
-    types = {"LENGTH": pa.int64(), "OFFSET": pa.int64()}
-    types.update({f.column: _ARROW_TYPES[f.code] for f in schema.attributes})
-    types.update({f.column: pa.string() for f in schema.datasets})
+def _parse_column_line(line: bytes, where: object) -> Schema:
+    if not line:
+        raise SZFormatError(f"{where}: index has no column line (line 2)")
     try:
-        return pa_csv.read_csv(
-            pa.BufferReader(pa.py_buffer(raw)[start:]),
-            read_options=pa_csv.ReadOptions(column_names=columns, block_size=1 << 24),
-            parse_options=pa_csv.ParseOptions(
-                delimiter="\t", quote_char=False, escape_char=False, double_quote=False
-            ),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=types,
-                null_values=[],
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                check_utf8=True,
-            ),
+        return Schema.from_columns(line.decode("utf-8").rstrip("\r\n").split("\t"))
+    except (UnicodeDecodeError, SchemaError) as exc:
+        raise SZFormatError(f"{where}: line 2: {exc}") from exc
+
+
+def _read_table(rows: Rows) -> pa.Table:
+    """Every row, typed; refuse a last line cut short and lone CRs first (Arrow would
+    take a CR for a line end, and line numbers would no longer be rows)."""
+    raw, start = rows.raw, rows.start
+    if len(raw) == start:
+        return pa.table({c: pa.array([], type=t) for c, t in rows.types.items()})
+    if raw[-1:] != b"\n":
+        row = raw.count(b"\n", start)
+        raise SZFormatError(
+            f"{rows.where}: line {row + 3} ({rows.read(row)}) has no line end: "
+            f"the index is cut short after {rows.line(row)[-40:]!r}"
         )
-    except pa.ArrowInvalid as exc:
-        if "Empty CSV file" in str(exc):
-            return pa.table({c: pa.array([], type=types[c]) for c in columns})
-        raise _locate_bad_line(raw, start, where, schema, exc) from exc
-
-
-def _locate_bad_line(
-    raw: bytes, start: int, where: object, schema: Schema, exc: Exception
-) -> SZFormatError:
-    """Find the first line Arrow refused, with a (slow) pass over the rows."""
-    n_columns = len(schema.columns)
-    for number, line in enumerate(raw[start:].split(b"\n"), start=3):
-        if not line.strip(b"\r"):
-            continue
-        cells = line.rstrip(b"\r").split(b"\t")
-        if len(cells) != n_columns:
-            return SZFormatError(
-                f"{where}: line {number} has {len(cells)} cells, expected {n_columns} "
-                f"({' '.join(schema.columns)}): {line[:80]!r}"
+    if raw.find(b"\r", start) >= 0:
+        lone = _LONE_CR.search(raw, start)
+        if lone is not None:
+            row = raw.count(b"\n", start, lone.start())
+            raise SZFormatError(
+                f"{rows.where}: line {row + 3} ({rows.read(row)}) holds a CR (\\r) that "
+                f"does not end it: {rows.line(row)[:80]!r}"
             )
-        for name, cell in zip(schema.columns, cells, strict=True):
-            problem = _cell_problem(name, cell, schema)
-            if problem:
-                read = cells[2][:60] if n_columns > 2 else b""
-                return SZFormatError(
-                    f"{where}: line {number} (read {read!r}), column {name!r}: {problem}"
-                )
-    return SZFormatError(f"{where}: malformed index: {exc}")
-
-
-def _cell_problem(column: str, cell: bytes, schema: Schema) -> str | None:
     try:
-        text = cell.decode("utf-8")
-    except UnicodeDecodeError:
-        return f"{cell!r} is not UTF-8"
-    if column in ("LENGTH", "OFFSET"):
-        return None if text.isdigit() else f"{text!r} is not a byte count"
-    f = schema[column.split(":")[0]]
-    if f.group == "D":
-        size, sep, _ = text.partition(":")
-        return None if sep and size.isdigit() else f"{text!r} is not SIZE:COUNT"
-    if f.is_text or f.code == "F128":
-        return None
-    try:
-        with np.errstate(all="ignore"):
-            value = f.dtype.type(text)
-        if f.dtype.kind in "iu" and str(value) != text.lstrip("+"):
-            return f"{text!r} does not fit {f.dtype}"
-    except (ValueError, OverflowError):
-        return f"{text!r} is not a {f.dtype} value"
-    return None
+        return read_rows(pa.py_buffer(raw)[start:], rows.types)
+    except pa.ArrowInvalid as exc:
+        raise rows.refused(exc) from exc
 
 
-def _int_column(table: pa.Table, name: str, where: object) -> npt.NDArray[np.int64]:
+def _byte_counts(table: pa.Table, name: str, rows: Rows) -> npt.NDArray[np.int64]:
     values = np.asarray(table.column(name).to_numpy(), dtype=np.int64)
-    if len(values) and values.min() < 0:
-        row = int(np.argmax(values < 0))
-        raise SZFormatError(f"{where}: line {row + 3}: {name} is negative ({values[row]})")
+    bad = np.flatnonzero((values < 0) | (values > MAX_BYTES))
+    if len(bad):
+        row = int(bad[0])
+        raise rows.error(row, name, f"{values[row]} is not a byte count (0 .. {_MAX_TEXT})")
     return values
 
 
 def _split_cells(
-    column: pa.ChunkedArray, f: Field, where: object
+    column: pa.ChunkedArray, f: Field, rows: Rows
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
-    """Split ``SIZE:COUNT`` cells into integer arrays (COUNT only for streamvbyte types)."""
-    parts = pc.split_pattern(column, ":", max_splits=1)
-    size = count = None
+    """Split ``SIZE:COUNT`` cells into integer arrays (COUNT only for streamvbyte
+    types, whose COUNT must fit the frame; the others have none: ``SIZE:``)."""
+    numbers = _numbers(column, f.has_count)
+    if numbers is None or (len(numbers) and numbers.min() < 0):
+        raise _first_bad_cell(column, f, rows)
+    size = np.ascontiguousarray(numbers[:, 0])
+    for row in np.flatnonzero(size > MAX_BYTES)[:1].tolist():
+        raise rows.error(row, f.column, f"{column[row].as_py()!r}: SIZE is over {_MAX_TEXT} bytes")
+    if not f.has_count:
+        return size, None
+    count = np.ascontiguousarray(numbers[:, 1])
+    frame = np.minimum(size, _MAX_FRAME)
+    for row in np.flatnonzero(count > frame * _VALUES_PER_BYTE).tolist():  # a quick sieve
+        if count[row] > max_content_size(int(frame[row])) * 4 // 5:  # 1.25 bytes a value
+            raise rows.error(
+                row, f.column, f"{count[row]} values cannot fit a frame of {size[row]} bytes"
+            )
+    return size, count
+
+
+def _numbers(column: pa.ChunkedArray, has_count: bool) -> npt.NDArray[np.int64] | None:
+    """``SIZE:COUNT`` cells as rows of two ints (``SIZE:`` as rows of one), or
+    ``None`` when some cell is not of that form."""
+    if not len(column):
+        return np.zeros((0, 2), dtype=np.int64)
+    if has_count:
+        parts = pc.split_pattern(column, ":", max_splits=1).combine_chunks()
+        if pc.min(pc.list_value_length(parts)).as_py() != 2:
+            return None
+        numbers = parts.flatten()
+    elif pc.all(pc.ends_with(column, ":")).as_py():
+        numbers = pc.utf8_slice_codeunits(column, 0, -1)
+    else:
+        return None
     try:
-        whole = not len(column) or pc.min(pc.list_value_length(parts)).as_py() == 2
-        size = pc.cast(pc.list_element(parts, 0), pa.int64()).to_numpy() if whole else None
-        if whole and f.has_count:
-            count = pc.cast(pc.list_element(parts, 1), pa.int64()).to_numpy()
+        values = pc.cast(numbers, pa.int64()).to_numpy()
     except pa.ArrowInvalid:
-        whole = False
-    if whole and size is not None and len(size):
-        negative = (size < 0) | (count < 0 if count is not None else False)
-        whole = not negative.any()
-    if not whole or size is None:
-        for row, cell in enumerate(column.to_pylist()):
-            size_text, sep, count_text = cell.partition(":")
-            if not (sep and size_text.isdigit() and (count_text.isdigit() or not f.has_count)):
-                raise SZFormatError(
-                    f"{where}: line {row + 3}, dataset {f.name!r}: cell {cell!r} is not SIZE:COUNT"
-                )
-        raise SZFormatError(f"{where}: dataset {f.name!r}: malformed cells")
-    return np.asarray(size, dtype=np.int64), (
-        None if count is None else np.asarray(count, dtype=np.int64)
-    )
+        return None
+    return np.asarray(values, dtype=np.int64).reshape(len(column), -1)
 
 
-def _validate(index: SZIndex, where: object, dat_size: int | None) -> None:
-    if not index.schema.datasets:
+def _first_bad_cell(column: pa.ChunkedArray, f: Field, rows: Rows) -> SZFormatError:
+    """The first cell that is not ``SIZE:COUNT`` (``SIZE:`` without a count), named."""
+    expected = "SIZE:COUNT" if f.has_count else f"SIZE: ({f.code} cells have no COUNT)"
+    for row, cell in enumerate(column.to_pylist()):
+        size, sep, count = cell.partition(":")
+        if not (sep and _is_number(size) and (_is_number(count) if f.has_count else not count)):
+            return rows.error(row, f.column, f"{cell[:80]!r} is not {expected}")
+    return SZFormatError(f"{rows.where}: column {f.column!r}: malformed cells")  # pragma: no cover
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_BYTES
+
+
+def _check_lengths(
+    length: npt.NDArray[np.int64], frame_size: dict[str, npt.NDArray[np.int64]], rows: Rows
+) -> None:
+    """Refuse rows whose frames do not add up to their LENGTH (summed with a ceiling:
+    no sum of sizes up to `MAX_BYTES` each can overflow)."""
+    if not frame_size:
         return
-    total = np.sum(list(index.frame_size.values()), axis=0, dtype=np.int64)
-    bad = np.flatnonzero(total != index.length)
+    total = np.zeros_like(length)
+    for size in frame_size.values():
+        np.minimum(total + size, MAX_BYTES + 1, out=total)
+    bad = np.flatnonzero(total != length)
     if len(bad):
         row = int(bad[0])
-        raise SZFormatError(
-            f"{where}: line {row + 3} (read {_name(index, row)}): LENGTH is "
-            f"{index.length[row]} but its frames add up to {total[row]} bytes"
-        )
-    if dat_size is not None:
-        check_ranges(index, dat_size, where)
+        added = "more than that" if total[row] > MAX_BYTES else f"{total[row]} bytes"
+        raise rows.error(row, "LENGTH", f"LENGTH is {length[row]} but its frames add up to {added}")
 
 
 def check_ranges(index: SZIndex, dat_size: int, where: object) -> None:
@@ -322,8 +328,7 @@ def _name(index: SZIndex, row: int) -> str:
 def _to_numpy(column: pa.ChunkedArray, f: Field) -> np.ndarray[Any, Any]:
     if f.is_text:
         return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
-    if f.code == "F128":
-        text = np.asarray(column.to_numpy(zero_copy_only=False), dtype=str)
-        return text.astype(np.longdouble)
+    if f.code == "F128":  # its text was checked by _check_long_doubles
+        return long_doubles(column)
     values: np.ndarray[Any, Any] = column.to_numpy()
     return values.astype(f.dtype) if values.dtype != f.dtype else values

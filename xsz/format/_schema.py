@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -19,9 +20,13 @@ __all__ = [
     "CODES",
     "DEFAULT_HEADER",
     "ID_FIELD",
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_DEPTH",
     "Field",
     "Schema",
     "code_of",
+    "json_depth",
+    "load_header",
     "parse_header",
 ]
 
@@ -46,6 +51,16 @@ ID_FIELD: Final = "ID"
 
 DEFAULT_HEADER: Final = {"version": "0.4.0"}
 """What pysz 0.4.0 writes when it is given no header."""
+
+MAX_HEADER_BYTES: Final = 1 << 24
+"""The longest header a store may carry: 16 MiB of JSON text (UTF-8)."""
+
+MAX_HEADER_DEPTH: Final = 64
+"""The deepest a header's lists and objects may nest."""
+
+_JSON_STRING: Final = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
+"""A JSON string, or an unterminated one up to the end: each match consumes its text,
+so removing them all takes one pass whatever the text holds."""
 
 _RESERVED: Final = frozenset({"LENGTH", "OFFSET"})
 _GROUP: Final = {"A": "attribute", "D": "dataset"}
@@ -212,10 +227,66 @@ class Schema:
         return ID_FIELD if field is not None and field.group == "A" and field.is_text else None
 
 
+def json_depth(text: str) -> int:
+    """How deeply the lists and objects of JSON `text` nest, without parsing it
+    (brackets inside strings do not count); one pass, whatever the text holds.
+
+    Examples
+    --------
+    >>> json_depth('{"a": [1, {"b": "[[[["}]}'), json_depth("7")
+    (3, 0)
+    """
+    skeleton = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8"), np.uint8)
+    steps = np.isin(skeleton, (ord("["), ord("{"))).astype(np.int64)
+    steps -= np.isin(skeleton, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def load_header(text: bytes) -> dict[str, Any]:
+    """The header stored as JSON `text` (line 1 of an index after its ``#``).
+
+    Raises
+    ------
+    SchemaError
+        `text` is not a JSON object, is longer than `MAX_HEADER_BYTES` or nests
+        deeper than `MAX_HEADER_DEPTH` (checked before parsing: no deep recursion).
+    """
+    if len(text) > MAX_HEADER_BYTES:
+        raise SchemaError(f"the header is {len(text)} bytes, more than {MAX_HEADER_BYTES}")
+    try:
+        decoded = text.decode("utf-8")
+        depth = json_depth(decoded)
+        if depth > MAX_HEADER_DEPTH:
+            raise SchemaError(f"the header nests {depth} deep, more than {MAX_HEADER_DEPTH}")
+        header = json.loads(decoded)
+    except ValueError as exc:  # bad UTF-8 or JSON, an int of too many digits
+        if isinstance(exc, SchemaError):
+            raise
+        raise SchemaError(f"the header is not '#' + a JSON object: {exc}") from exc
+    if not isinstance(header, dict):
+        raise SchemaError(f"the header holds {type(header).__name__}, not a JSON object")
+    return header
+
+
+def _check_depth(value: object) -> None:
+    """Refuse values whose lists and objects nest deeper than `MAX_HEADER_DEPTH`
+    (iteratively: a deep value cannot exhaust the stack here)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth >= MAX_HEADER_DEPTH:
+                raise SchemaError(f"the header nests deeper than {MAX_HEADER_DEPTH}")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
 def parse_header(header: object) -> dict[str, Any]:
     """Normalise a header (a mapping, ``(key, value)`` pairs or ``None``) to a dict.
 
-    The dict must survive ``json.dumps``, which is how the index stores it.
+    The dict must survive ``json.dumps``, which is how the index stores it, and
+    `load_header` must take it back: at most `MAX_HEADER_DEPTH` deep and
+    `MAX_HEADER_BYTES` long.
     """
     if header is None:
         return dict(DEFAULT_HEADER)
@@ -226,8 +297,11 @@ def parse_header(header: object) -> dict[str, Any]:
     for key in items:
         if not isinstance(key, str):
             raise SchemaError(f"header keys must be str, got {key!r}")
+    _check_depth(items)
     try:
-        json.dumps(items, allow_nan=True)
+        text = json.dumps(items, allow_nan=True)
     except (TypeError, ValueError) as exc:
         raise SchemaError(f"header is not JSON-serialisable: {exc}") from exc
+    if len(text) > MAX_HEADER_BYTES:  # json.dumps escapes non-ASCII: chars are bytes
+        raise SchemaError(f"the header is {len(text)} bytes as JSON, more than {MAX_HEADER_BYTES}")
     return items

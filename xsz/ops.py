@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz.errors import DuplicateReadError, SchemaError, UsageError, XszError
+from xsz.errors import DuplicateReadError, SchemaError, SZFormatError, UsageError, XszError
 from xsz.format import SZReader, SZWriter
+from xsz.format._checksums import crc32
 
 if TYPE_CHECKING:
     import os
@@ -137,13 +138,27 @@ def verify(
                 if rid in seen:
                     problems.append(Problem(row, rid, f"read ID repeats row {seen[rid]}"))
                 seen.setdefault(rid, row)
+        try:
+            crcs = (
+                None
+                if reader.checksums is None
+                else reader.checksums.frame_crcs(reader.source, len(reader))
+            )
+        except XszError as exc:
+            problems.append(Problem(None, None, str(exc)))
+            if stop_at_first:
+                return problems[:1]
+            crcs = None
         update = progress_bar(progress, len(reader), "verify")
         batches = [np.arange(a, min(a + BATCH, len(reader))) for a in range(0, len(reader), BATCH)]
 
         def check(rows: npt.NDArray[np.int64]) -> list[Problem]:
             found = []
-            for row in rows.tolist():
+            frames = None if crcs is None else reader.frames(rows)
+            for k, row in enumerate(rows.tolist()):
                 try:
+                    if frames is not None and crcs is not None:
+                        _check_crcs(reader, row, frames[k], crcs[row])
                     reader.read(row)
                 except XszError as exc:
                     found.append(Problem(row, ids[row], str(exc)))
@@ -157,6 +172,22 @@ def verify(
                     break
     problems.sort(key=lambda p: -1 if p.row is None else p.row)
     return problems[:1] if stop_at_first else problems
+
+
+def _check_crcs(
+    reader: SZReader, row: int, frames: Sequence[memoryview], crcs: npt.NDArray[np.uint32]
+) -> None:
+    """Raise `SZFormatError` naming the dataset and byte range of the first of `row`'s
+    frames whose CRC-32 is not the one the ``checksums`` file holds for it."""
+    for f, frame, expected in zip(reader.schema.datasets, frames, crcs.tolist(), strict=True):
+        found = crc32(frame)
+        if found != expected:
+            start = int(reader.index.frame_offset[f.name][row])
+            raise SZFormatError(
+                f"{reader.path}: dataset {f.name!r}, dat[{start}:{start + len(frame)}]: the "
+                f"frame does not match its CRC-32 in the checksums file ({found:08x}, "
+                f"expected {expected:08x}): these bytes were changed"
+            )
 
 
 def _layout_problems(reader: SZReader) -> list[Problem]:

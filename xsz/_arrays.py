@@ -10,7 +10,6 @@ worker, say) opens the store once per process and shares it.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections import OrderedDict
@@ -26,18 +25,14 @@ from xsz.format import SZReader
 from xsz.index import ragged_arange
 
 if TYPE_CHECKING:
+    import os
+
     import numpy.typing as npt
 
 __all__ = ["AttributeArray", "RaggedArray", "Source", "TextArray", "pieces"]
 
 _OPEN_STORES: Final = 32
 """Stores kept open per process for unpickled sources (least recently used dropped)."""
-
-
-def _stamp(path: Path) -> tuple[int, ...]:
-    """What identifies one version of a store: both files' inodes and sizes, the index's mtime."""
-    index, dat = os.stat(path / "index"), os.stat(path / "dat")
-    return (index.st_ino, index.st_mtime_ns, index.st_size, dat.st_ino, dat.st_size)
 
 
 class _OpenStores:
@@ -83,7 +78,7 @@ class Source:
         self.token = uuid.uuid4().hex
         self._lock = threading.Lock()
         self._reader: SZReader | None = SZReader(self.path)
-        self.stamp = _stamp(self.path)
+        self.stamp = self._reader.stamp()
 
     @property
     def reader(self) -> SZReader:
@@ -93,15 +88,12 @@ class Source:
         with self._lock:
             reader = self._reader or _OPEN.get(self.token)
             if reader is None:
-                try:
-                    now = _stamp(self.path)
-                except OSError as exc:
-                    raise SZFormatError(f"{self.path}: the SZ store is gone ({exc})") from exc
-                if now != self.stamp:
+                reader = SZReader(self.path)
+                if reader.stamp() != self.stamp:  # the version opened, not the one at the path now
+                    reader.close()
                     raise SZFormatError(
                         f"{self.path}: the SZ store changed since it was opened; open it again"
                     )
-                reader = SZReader(self.path)
                 _OPEN.put(self.token, reader)
             self._reader = reader
             return reader

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz.errors import RecordError, UsageError, XszError
+from xsz.errors import RecordError, SchemaError, UsageError, XszError
 from xsz.format import Schema, SZReader, SZWriter
 
 if TYPE_CHECKING:
@@ -42,8 +42,17 @@ _QUEUE_DONE = None  # what close() puts into q_in to stop its consumer
 
 @cache
 def _record_type(fields: tuple[str, ...]) -> Any:
-    """A namedtuple class per field list, which pickles by field names (for Pools)."""
-    base = namedtuple("Record", fields)  # type: ignore[misc]
+    """A namedtuple class per field list, which pickles by field names (for Pools).
+
+    Raises `SchemaError` for names a namedtuple cannot take (as pysz's records could not).
+    """
+    try:
+        base = namedtuple("Record", fields)  # type: ignore[misc]
+    except ValueError as exc:
+        raise SchemaError(
+            f"CompressedFile gives each read as a namedtuple, which cannot have the "
+            f"fields {list(fields)}: {exc}; read this store with xsz.format.SZReader"
+        ) from None
 
     def reduce(self: Any) -> tuple[Any, ...]:
         return _rebuild_record, (self._fields, tuple(self))
@@ -126,11 +135,17 @@ class CompressedFile:
             self._reader = SZReader(self.dir)
             schema = self._reader.schema
             self.header: dict[str, Any] = self._reader.header
+            try:
+                self.record: Any = _record_type(tuple(f.name for f in schema.fields))
+            except SchemaError:
+                self._reader.close()
+                raise
         elif mode == "w":
             schema = Schema.build(
                 ATTRIBUTES if attributes is None else attributes,
                 DATASETS if datasets is None else datasets,
             )
+            self.record = _record_type(tuple(f.name for f in schema.fields))
             self._writer = SZWriter(
                 self.dir,
                 schema,
@@ -149,7 +164,6 @@ class CompressedFile:
         self.datasets: OrderedDict[str, type] = OrderedDict(
             (f.name, f.python_type) for f in schema.datasets
         )
-        self.record: Any = _record_type(tuple(f.name for f in schema.fields))
 
     # --- reading ---------------------------------------------------------------------
 

@@ -49,13 +49,22 @@ __all__ = ["ORIGIN_ATTR", "SvbZstdCodec"]
 ORIGIN_ATTR: Final = "xsz_origin"
 """A chunk's Buffer may carry this attribute: an object whose ``str()`` says
 where the bytes come from (SZStore names the store, zarr key, read and byte
-range). Decode errors quote it."""
+range). Decode errors quote it. When its ``utf8`` attribute is true, the chunk
+is a text frame of ``bytes`` whose payload must be UTF-8."""
 
 
 def _is_bytes(chunk_spec: ArraySpec) -> bool:
     from zarr.core.dtype import VariableLengthBytes
 
     return isinstance(chunk_spec.dtype, VariableLengthBytes)
+
+
+def _check_utf8(payload: bytes) -> None:
+    """Refuse the payload of a text frame (an SZ ``S`` dataset's) that is not UTF-8."""
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CodecError(f"text frame is not valid UTF-8: {exc}") from exc
 
 
 _NAME = "svb-zstd"
@@ -132,7 +141,12 @@ class SvbZstdCodec(ArrayBytesCodec):
         frame = memoryview(chunk_bytes.as_numpy_array())
         if normalize_dtype(native) == STR:
             values: np.ndarray[Any, Any] = np.empty(1, dtype=native)
-            values[0] = decode_bytes(frame) if _is_bytes(chunk_spec) else decode_text(frame)
+            if _is_bytes(chunk_spec):
+                values[0] = payload = decode_bytes(frame)
+                if getattr(getattr(chunk_bytes, ORIGIN_ATTR, None), "utf8", False):
+                    _check_utf8(payload)
+            else:
+                values[0] = decode_text(frame)
         else:
             count = math.prod(chunk_spec.shape)
             values = decode_array(frame, native, count)

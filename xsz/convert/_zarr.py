@@ -4,7 +4,9 @@ Two layouts, both with the variables, dimensions and attributes of
 `xsz.mapping.layout` (what ``xr.open_dataset(path, engine="sz")`` shows):
 
 - ``"reads"``: SZStore's hierarchy copied key by key, every read's frame as
-  its bytes (`xsz.convert._zarr_reads`). No decoding, no encoding.
+  its bytes (`xsz.convert._zarr_reads`). Nothing is re-encoded; each frame is
+  checked against its CRC-32 in the store's ``checksums`` file, or decoded
+  where the store has none (pysz's), so damage is refused, never copied.
 - ``"regular"``: regular chunks re-encoded with svb-zstd or a standard codec
   (`xsz.convert._zarr_regular`); with a standard codec any zarr v3 reader
   reads it, without xsz.

@@ -4,13 +4,13 @@ The keys and their bytes are exactly those `xsz.SZStore` shows for the store
 (`xsz.store._view.SZView`): the root ``zarr.json`` with every array's metadata
 consolidated in it, each array's ``zarr.json``, the chunks of the arrays made
 from the index (read IDs, attributes, counts), and one chunk per read for each
-dataset, whose bytes are that read's frame in ``dat``. Nothing is decoded or
-encoded. Frames go a block of reads at a time: ``dat`` is mapped over the
-block (``mmap``; an SZ store's ``dat`` is never changed in place, writers
-rename a new store into place), each frame's zstd header is checked against
-the index as SZStore checks it, so a damaged store is refused with the read
-named rather than copied, and the sink copies the frames, inside the kernel
-where it can (`xsz.convert._sinks`).
+dataset, whose bytes are that read's frame in ``dat``. Nothing is re-encoded.
+Frames go a block of reads at a time: ``dat`` is mapped over the block
+(``mmap``; an SZ store's ``dat`` is never changed in place, writers rename a
+new store into place), each frame is checked (`FrameChecker`: against its
+CRC-32 in the ``checksums`` file, or decoded where the store has none), so a
+damaged store is refused with the read named rather than copied, and the sink
+copies the frames, inside the kernel where it can (`xsz.convert._sinks`).
 """
 
 from __future__ import annotations
@@ -18,32 +18,36 @@ from __future__ import annotations
 import contextlib
 import itertools
 import mmap
-import os
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
-import zstandard
 
-from xsz.codec import ZSTD_MAGIC, max_payload_size
+from xsz.codec import decode_array, decode_blocks_into, decode_text, frame_content_sizes
 from xsz.convert._sinks import FrameBlock
+from xsz.errors import CodecError, SZFormatError
+from xsz.format import crc32
 from xsz.format._coalesce import chunk_plan
-from xsz.store._arrays import ZARR_JSON
-from xsz.store._view import Origin, SZView, _check_frame
+from xsz.store._arrays import ZARR_JSON, Frame, payload_bounds
+from xsz.store._view import Origin, SZView, frame_header_problem
 
 if TYPE_CHECKING:
     from collections.abc import Buffer, Callable
+
+    import numpy.typing as npt
 
     from xsz.convert._sinks import Sink
     from xsz.format import SZReader
     from xsz.store._arrays import ArrayView
 
-__all__ = ["BLOCK_BYTES", "copy_reads"]
+__all__ = ["BLOCK_BYTES", "FrameChecker", "copy_reads"]
 
 _MAP_FLAGS: Final = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 """Linux maps a block's pages at once: cheaper than a fault per page when all are read."""
 
 BLOCK_BYTES: Final = 1 << 25
 """Frame bytes read at a time (one block of reads, at least one read)."""
+DECODE_BYTES: Final = 1 << 24
+"""Decoded bytes at a time when frames are checked by decoding them (no checksums)."""
 
 
 def copy_reads(reader: SZReader, sink: Sink, *, progress: Callable[[int], object]) -> int:
@@ -89,67 +93,152 @@ def _copy_frames(
     sizes = np.zeros(n, dtype=np.int64)
     for f in reader.schema.datasets:
         sizes += reader.index.frame_size[f.name]
-    fd = os.open(reader.path / "dat", os.O_RDONLY)
-    try:
-        for lo, hi in itertools.pairwise(chunk_plan(sizes, BLOCK_BYTES).tolist()):
-            keys: list[str] = []
-            parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-            where: list[tuple[str, ArrayView]] = []  # each frame's array
-            for name, a in framed:
-                assert a.rows is not None
-                first, last = np.searchsorted(a.rows, [lo, hi]).tolist()
-                rows = a.rows[first:last]
-                keys += [f"{name}/c/{index}" for index in range(first, last)]
-                parts.append((a.offsets[rows], a.sizes[rows], _limits(a, rows)))
-                where += [(name, a)] * len(rows)
-            if not keys:
-                progress(hi)
-                continue
-            offsets = np.concatenate([p[0] for p in parts]).astype(np.int64)
-            lengths = np.concatenate([p[1] for p in parts]).astype(np.int64)
-            limits = np.concatenate([p[2] for p in parts])
-            base = int(offsets.min()) - int(offsets.min()) % mmap.ALLOCATIONGRANULARITY
-            stop = int((offsets + lengths).max())
-            mapping = mmap.mmap(fd, stop - base, flags=_MAP_FLAGS, prot=mmap.PROT_READ, offset=base)
-            check = _checker(reader, keys, where, limits.tolist())
-            block = FrameBlock(fd, base, mapping, keys, offsets.tolist(), lengths.tolist(), check)
-            sink.put_frames(block)  # the sink checks the frames and releases the block
-            total += int(lengths.sum())
+    checker = FrameChecker(reader)
+    fd = reader.source.fileno("dat")  # the dat of the version whose index we have
+    for lo, hi in itertools.pairwise(chunk_plan(sizes, BLOCK_BYTES).tolist()):
+        keys: list[str] = []
+        chunks: list[tuple[ArrayView, int, int]] = []  # per array: its chunks first:last
+        for name, a in framed:
+            assert a.rows is not None
+            first, last = np.searchsorted(a.rows, [lo, hi]).tolist()
+            if a.counts is not None and last - first != hi - lo:  # reads without values
+                checker.check_empty(a, np.setdiff1d(np.arange(lo, hi), a.rows[first:last]))
+            keys += [f"{name}/c/{index}" for index in range(first, last)]
+            chunks.append((a, first, last))
+        if not keys:
             progress(hi)
-    finally:
-        os.close(fd)
+            continue
+        offsets = np.concatenate([a.offsets[_rows(a)[i:j]] for a, i, j in chunks])
+        lengths = np.concatenate([a.sizes[_rows(a)[i:j]] for a, i, j in chunks])
+        base = int(offsets.min()) - int(offsets.min()) % mmap.ALLOCATIONGRANULARITY
+        stop = int((offsets + lengths).max())
+        mapping = mmap.mmap(fd, stop - base, flags=_MAP_FLAGS, prot=mmap.PROT_READ, offset=base)
+        try:
+            check = checker.block(memoryview(mapping), base, chunks)
+        except BaseException:
+            with contextlib.suppress(BufferError):  # views in the traceback keep it mapped
+                mapping.close()
+            raise
+        block = FrameBlock(fd, base, mapping, keys, offsets.tolist(), lengths.tolist(), check)
+        sink.put_frames(block)  # the sink checks the frames and releases the block
+        total += int(lengths.sum())
+        progress(hi)
     return total
 
 
-def _limits(a: ArrayView, rows: np.ndarray) -> np.ndarray:
-    """The most payload bytes each frame of `rows` may declare (-1: any, for text)."""
-    if a.counts is None:
-        return np.full(len(rows), -1, dtype=np.int64)
-    return max_payload_size(a.counts[rows].astype(np.int64), a.itemsize, a.raw)
+def _rows(a: ArrayView) -> npt.NDArray[np.int64]:
+    """The row of each chunk of a dataset's array."""
+    assert a.rows is not None  # a dataset's array
+    return a.rows
 
 
-def _checker(
-    reader: SZReader,
-    keys: list[str],
-    where: list[tuple[str, ArrayView]],
-    limits: list[int],
-) -> Callable[[int, memoryview], None]:
-    """Check frame `k` of a block as SZStore does: a zstd frame no larger than its read
-    allows. The error, when there is one, comes from SZStore's own check."""
+def _no_check(k: int, data: memoryview) -> None:
+    """The check of a frame already checked."""
 
-    def check(k: int, data: memoryview) -> None:
-        if bytes(data[:4]) == ZSTD_MAGIC:
-            limit = limits[k]
-            if limit < 0:
-                return
-            with contextlib.suppress(zstandard.ZstdError):
-                if zstandard.frame_content_size(data) <= limit:
-                    return
-        _, a = where[k]
-        index = int(keys[k].rsplit("/", 1)[1])
-        frame = a.frame(keys[k], index)
+
+class FrameChecker:
+    """Checks that each frame copied is the one the store wrote, so that no damage is copied.
+
+    A store with a ``checksums`` file (xsz writes one) has the CRC-32 of every
+    frame: a frame must match it, which any changed byte fails. Without one
+    (pysz's stores), the frames are decoded as a read decodes them: each
+    header against the values the index gives the read (`SZStore`'s check),
+    zstd's content checksum where a frame has one, the number of values, UTF-8
+    for text. What a read of the SZ store refuses is never copied. (A changed
+    byte that still decodes to the right number of values can be told by no
+    one without a checksum.)
+    """
+
+    def __init__(self, reader: SZReader) -> None:
+        self.reader = reader
+        self.crcs = reader.frame_crcs()
+        self.columns = {f.name: k for k, f in enumerate(reader.schema.datasets)}
+
+    def block(
+        self, view: memoryview, base: int, chunks: list[tuple[ArrayView, int, int]]
+    ) -> Callable[[int, memoryview], None]:
+        """The check of frame `k` of a block: chunks ``first:last`` of each array in
+        `chunks`, in ``dat`` mapped from offset `base` in `view`. Without CRCs the
+        frames are all decoded here (any damage raises now) and the check is none."""
+        if self.crcs is None:
+            for a, first, last in chunks:
+                self._decode_all(view, base, a, first, last)
+            return _no_check
+        where = [(a, index) for a, first, last in chunks for index in range(first, last)]
+        expected = np.concatenate(
+            [self.crcs[_rows(a)[i:j], self.columns[a.dataset]] for a, i, j in chunks]
+        ).tolist()
+
+        def check(k: int, data: memoryview) -> None:
+            if crc32(data) != expected[k]:
+                a, index = where[k]
+                self._check_chunk(a, index, data)
+
+        return check
+
+    def _check_chunk(self, a: ArrayView, index: int, data: Buffer) -> None:
+        frame = a.frame(f"{a.spec.name}/c/{index}", index)
         assert frame is not None  # a chunk of the array
-        _check_frame(Origin(reader, frame), data)  # type: ignore[arg-type]
-        raise AssertionError(f"{keys[k]}: frame check disagrees")  # pragma: no cover
+        self.check(Origin(self.reader, frame), data)
 
-    return check
+    def check(self, origin: Origin, data: Buffer) -> None:
+        """Raise `SZFormatError` naming `origin` unless `data` is its frame."""
+        frame = origin.frame
+        problem = frame_header_problem(data, frame)
+        if self.crcs is not None:
+            expected = int(self.crcs[frame.row, self.columns[frame.name]])
+            found = crc32(data)
+            if found != expected and problem is None:
+                problem = (
+                    f"the frame does not match its CRC-32 in the checksums file "
+                    f"({found:08x}, expected {expected:08x}): these bytes were changed"
+                )
+        elif problem is None:
+            try:
+                if frame.count is None:
+                    decode_text(memoryview(data))
+                else:
+                    decode_array(
+                        memoryview(data), self.reader.schema[frame.name].dtype, frame.count
+                    )
+            except CodecError as exc:
+                problem = str(exc)
+        if problem is not None:
+            raise SZFormatError(f"{origin}: {problem}")
+
+    def _decode_all(self, view: memoryview, base: int, a: ArrayView, first: int, last: int) -> None:
+        """Decode chunks ``first:last`` of `a` (many numeric frames at a time, in C)."""
+        rows = _rows(a)[first:last]
+        starts, sizes = a.offsets[rows] - base, a.sizes[rows]
+        if a.counts is None:  # text: each frame on its own
+            for index, start, size in zip(
+                range(first, last), starts.tolist(), sizes.tolist(), strict=True
+            ):
+                self._check_chunk(a, index, bytes(view[start : start + size]))
+            return
+        counts = a.counts[rows]
+        least, most = payload_bounds(counts, a.itemsize, a.raw)
+        claimed = frame_content_sizes(view, starts)
+        bad = np.flatnonzero((claimed >= 0) & ((claimed < least) | (claimed > most)))
+        if len(bad):
+            k = int(bad[0])
+            self._check_chunk(a, first + k, bytes(view[starts[k] : starts[k] + sizes[k]]))
+        for i, j in itertools.pairwise(chunk_plan(counts * a.itemsize, DECODE_BYTES).tolist()):
+            scratch = np.empty(int(counts[i:j].sum()), dtype=a.spec.dtype)
+            positions = np.cumsum(counts[i:j]) - counts[i:j]
+            failed = decode_blocks_into(
+                [(view, starts[i:j], sizes[i:j])], counts[i:j], positions, scratch
+            )
+            if failed >= 0:
+                k = i + failed
+                self._check_chunk(a, first + k, bytes(view[starts[k] : starts[k] + sizes[k]]))
+                where = f"{a.spec.name}/c/{first + k}"
+                raise AssertionError(f"{where}: the decoders disagree")  # pragma: no cover
+
+    def check_empty(self, a: ArrayView, rows: npt.NDArray[np.int64]) -> None:
+        """Check the frames of `rows`, reads without values (their frames have no chunk)."""
+        for row in rows.tolist():
+            offset, size = int(a.offsets[row]), int(a.sizes[row])
+            key = f"(no chunk: no {a.dataset} values)"
+            frame = Frame(key, a.dataset, row, offset, size, 0, 0, 0)
+            self.check(Origin(self.reader, frame), self.reader.pread(size, offset))

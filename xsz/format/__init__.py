@@ -15,6 +15,7 @@ from xsz.format._commit import (
     replace_path,
     stale_siblings,
 )
+from xsz.format._checksums import crc32
 from xsz.format._index import SZIndex, format_header, read_index
 from xsz.format._reader import SZReader, check_store
 from xsz.format._records import has_checksum, with_checksum
@@ -36,6 +37,7 @@ __all__ = [
     "check_replaceable",
     "check_store",
     "code_of",
+    "crc32",
     "format_header",
     "lock_path",
     "has_checksum",

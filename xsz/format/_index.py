@@ -251,7 +251,9 @@ def _split_cells(
     for row in np.flatnonzero(count > frame * _VALUES_PER_BYTE).tolist():  # a quick sieve
         if count[row] > max_content_size(int(frame[row])) * 4 // 5:  # 1.25 bytes a value
             raise rows.error(
-                row, f.column, f"{count[row]} values cannot fit a frame of {size[row]} bytes"
+                row,
+                f.column,
+                f"dataset {f.name!r}: {count[row]} values cannot fit a frame of {size[row]} bytes",
             )
     return size, count
 

@@ -138,7 +138,12 @@ class SZReader:
                 )
             # an empty frame takes 9 bytes (13 with its checksum); others must decode to nothing
             for row in np.flatnonzero((counts == 0) & (sizes != 9) & (sizes != 13)).tolist():
-                self._decode(f, self._fetch_one(row, f), row)
+                try:
+                    decode_array(self._fetch_one(row, f), f.dtype, 0)
+                except CodecError as exc:
+                    raise self._corrupt(
+                        row, f, f"the index gives it 0 values, but its frame is not empty ({exc})"
+                    ) from exc
 
     @property
     def frame_checksums(self) -> bool:

@@ -59,6 +59,7 @@ __all__ = [
     "hierarchy",
     "index_chunk_length",
     "parse_counts",
+    "payload_bounds",
     "split_chunk_key",
     "zarr_dtype_name",
 ]
@@ -112,6 +113,31 @@ class Frame:
     size: int
     limit: int | None
     """The most payload bytes the frame may hold (``None`` for text)."""
+    least: int = 0
+    """The fewest payload bytes the frame may hold."""
+    count: int | None = None
+    """The values the frame holds (``None`` for text)."""
+
+    @property
+    def text(self) -> bool:
+        """Whether the frame holds text (its payload must be UTF-8)."""
+        return self.limit is None
+
+
+def payload_bounds[N: (int, npt.NDArray[np.int64])](
+    count: N, itemsize: int, raw: bool
+) -> tuple[N, N]:
+    """The fewest and the most payload bytes a frame of `count` values may hold:
+    exactly ``count * itemsize`` for raw floats; for streamvbyte ``ceil(count / 4)``
+    control bytes and 1 to 4 data bytes a value. One count or an array of them.
+
+    Examples
+    --------
+    >>> payload_bounds(5, 2, raw=False), payload_bounds(5, 4, raw=True)
+    ((7, 22), (20, 20))
+    """
+    most = max_payload_size(count, itemsize, raw)
+    return (most if raw else count + (count + 3) // 4), most
 
 
 def index_chunk_length(n_reads: int) -> int:
@@ -247,11 +273,12 @@ class ArrayView:
         if self.rows is None or not 0 <= index < len(self.rows):
             return None
         row = int(self.rows[index])
-        limit = None
+        least, limit, count = 0, None, None
         if self.counts is not None:
-            n = int(self.counts[row])
-            limit = max_payload_size(n, self.itemsize, self.raw)
-        return Frame(key, self.dataset, row, int(self.offsets[row]), int(self.sizes[row]), limit)
+            count = int(self.counts[row])
+            least, limit = payload_bounds(count, self.itemsize, self.raw)
+        offset, size = int(self.offsets[row]), int(self.sizes[row])
+        return Frame(key, self.dataset, row, offset, size, limit, least, count)
 
     def encode(self, index: int) -> bytes | None:
         """The bytes of chunk `index` of an array made from the index."""

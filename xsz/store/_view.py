@@ -24,12 +24,12 @@ from xsz.mapping import group_attrs, layout
 from xsz.store._arrays import ZARR_JSON, ArrayView, Frame, group_document, split_chunk_key
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Buffer, Iterator
     from pathlib import Path
 
     from xsz.format import SZReader
 
-__all__ = ["Origin", "SZView", "name_unreadable_keys"]
+__all__ = ["Origin", "SZView", "frame_header_problem", "name_unreadable_keys"]
 
 
 class Origin:
@@ -40,6 +40,11 @@ class Origin:
     def __init__(self, reader: SZReader, frame: Frame) -> None:
         self.reader = reader
         self.frame = frame
+
+    @property
+    def utf8(self) -> bool:
+        """Whether the frame's payload must be UTF-8 (a text dataset's frame)."""
+        return self.frame.text
 
     def __str__(self) -> str:
         frame = self.frame
@@ -154,22 +159,32 @@ class SZView:
         return data, origin
 
 
-def _check_frame(origin: Origin, data: bytes) -> None:
+def _check_frame(origin: Origin, data: Buffer) -> None:
     """Refuse bytes that cannot be the frame (a damaged index or dat), naming the read."""
-    problem = None
-    if data[:4] != ZSTD_MAGIC:
-        problem = f"not a zstd frame (it starts {data[:8].hex()})"
-    else:
-        try:
-            content = zstandard.frame_content_size(data)
-        except zstandard.ZstdError as exc:
-            problem = f"bad zstd frame header: {exc}"
-        else:
-            limit = origin.frame.limit
-            if limit is not None and content > limit:
-                problem = f"the frame claims {content} bytes, more than its read's {limit}"
+    problem = frame_header_problem(data, origin.frame)
     if problem is not None:
         raise SZFormatError(f"{origin}: {problem}")
+
+
+def frame_header_problem(data: Buffer, frame: Frame) -> str | None:
+    """Why `data` cannot be `frame`, whose payload holds ``frame.least`` to
+    ``frame.limit`` bytes (``None``: any), as far as its zstd header shows;
+    ``None`` when it can be."""
+    view = memoryview(data)
+    if bytes(view[:4]) != ZSTD_MAGIC:
+        return f"not a zstd frame (it starts {bytes(view[:8]).hex()})"
+    try:
+        content = zstandard.frame_content_size(view)
+    except zstandard.ZstdError as exc:
+        return f"bad zstd frame header: {exc}"
+    least, limit = frame.least, frame.limit
+    if limit is None or content < 0:  # text, or a frame that records no size
+        return None
+    if least <= content <= limit:
+        return None
+    values = "its read's values" if frame.count is None else f"{frame.count} values"
+    take = f"{limit}" if least == limit else f"{least} to {limit}"
+    return f"the frame claims {content} bytes, but {values} take {take}"
 
 
 def name_unreadable_keys(path: Path, exc: TruncatedStoreError) -> SZFormatError:

@@ -7,7 +7,13 @@ numpy, pandas/pyarrow and `xsz.codec` only: nothing here knows zarr or xarray.
 
 from __future__ import annotations
 
-from xsz.format._commit import check_replaceable, replace_path
+from xsz.format._commit import (
+    Staging,
+    check_replaceable,
+    remove_stale,
+    replace_path,
+    stale_siblings,
+)
 from xsz.format._index import SZIndex, format_header, read_index
 from xsz.format._reader import SZReader, check_store
 from xsz.format._records import has_checksum
@@ -23,6 +29,7 @@ __all__ = [
     "SZReader",
     "SZWriter",
     "Schema",
+    "Staging",
     "check_replaceable",
     "check_store",
     "code_of",
@@ -30,5 +37,7 @@ __all__ = [
     "has_checksum",
     "parse_header",
     "read_index",
+    "remove_stale",
     "replace_path",
+    "stale_siblings",
 ]

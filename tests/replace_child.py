@@ -9,6 +9,9 @@
     `CompressedFile` in turn) and read every read, until the file STOP
     exists; print the opens by version, and the opens that saw a mix of the
     two versions or no store at all, with the first few messages.
+``python -m tests.replace_child exchange-killed PATH``
+    Replace PATH by version B, killing this process right after the exchange
+    of the two directories, before the old one (now staged) is removed.
 ``python -m tests.replace_child swap-killed PATH``
     Replace PATH by version B with the fallback of `xsz.format.replace_path`
     (no ``RENAME_EXCHANGE``), killing this process (SIGKILL) right after the
@@ -122,14 +125,31 @@ def swap_killed(path: Path) -> None:
     write_version(path, versions()["B"])
 
 
+def exchange_killed(path: Path) -> None:
+    """Replace `path` by version B; die right after the exchange, before the old is removed."""
+    from xsz.format import _commit
+
+    remove = _commit._remove
+
+    def die_before_removing(staged: Path) -> None:
+        if staged.name.startswith(f".{path.name}.partial-"):  # it holds the old store now
+            os.kill(os.getpid(), signal.SIGKILL)
+        remove(staged)
+
+    _commit._remove = die_before_removing  # type: ignore[assignment]
+    write_version(path, versions()["B"])
+
+
 def main(argv: list[str]) -> None:
     what, path = argv[0], Path(argv[1])
     if what == "write":
         print(json.dumps(write_loop(path, float(argv[2]), int(argv[3]))), flush=True)
     elif what == "read":
         print(json.dumps(read_loop(path, Path(argv[2]))), flush=True)
-    else:
+    elif what == "swap-killed":
         swap_killed(path)
+    else:
+        exchange_killed(path)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,10 @@ from xsz.format import Schema, SZReader, SZWriter
 from xsz.format._commit import Sibling, remove_stale, stale_siblings
 from xsz.ops import verify
 
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the fork server uses pidfd_open and prctl"
+)
+
 ROUNDS = int(os.environ.get("XSZ_KILL_ROUNDS", "3"))
 KILL_SEED = int(os.environ.get("XSZ_KILL_SEED", str(SEED)))
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,16 +199,8 @@ def _place_old(sources: Path, kind: str, dest: Path) -> None:
         shutil.copyfile(old, dest)
 
 
-def _run(server: Server, name: str, dest: Path, delay: float | None) -> dict[str, object]:
-    answer = server.call(op="run", path=name, dest=str(dest), delay=delay)
-    return answer
-
-
-def _check_round(
-    name: str, kind: str, dest: Path, old: object, new: object, answer: dict[str, object]
-) -> str:
+def _check_round(kind: str, dest: Path, old: object, new: object, where: str) -> str:
     """The assertions after one kill (see the module notes); what the path holds."""
-    where = f"{name}, delay round {answer}"
     siblings = _settled_siblings(dest)
     owned = [s.path.name for s in siblings if s.owned]
     assert not owned, (
@@ -247,7 +243,7 @@ def test_kill_leaves_old_new_or_nothing(
     reference = tmp_path / "reference" / f"out{suffix}"
     reference.parent.mkdir()
     _place_old(sources, kind, reference)
-    answer = _run(server, name, reference, None)
+    answer = server.call(op="run", path=name, dest=str(reference), delay=None)
     server.call(op="cleanup", pid=answer["pid"])
     assert answer["code"] == 0, f"{name} failed:\n{server.tail()}"
     new = content(reference, kind)
@@ -269,11 +265,12 @@ def test_kill_leaves_old_new_or_nothing(
         else:
             tally["no old"] += 1
         delay = 1.1 * duration * (k + rng.random()) / ROUNDS
-        answer = _run(server, name, dest, delay)
+        answer = server.call(op="run", path=name, dest=str(dest), delay=delay)
+        where = f"{name}, round {k} (kill {delay:.3f} s into the write: {answer})"
         try:
             if not answer["killed"]:
-                assert answer["code"] == 0, f"{name} failed:\n{server.tail()}"
-            tally[_check_round(name, kind, dest, old if has_old else None, new, answer)] += 1
+                assert answer["code"] == 0, f"{where} failed:\n{server.tail()}"
+            tally[_check_round(kind, dest, old if has_old else None, new, where)] += 1
         finally:
             server.call(op="cleanup", pid=answer["pid"])
         tally["killed" if answer["killed"] else "finished"] += 1

@@ -92,6 +92,28 @@ def test_replace_readers_see_one_whole_version(tmp_path: Path) -> None:
     assert stale_siblings(path) == []
 
 
+@pytest.mark.skipif(not _commit.exchange_supported(), reason="no renameat2(RENAME_EXCHANGE)")
+def test_replace_killed_after_the_exchange_leaves_the_new_store(tmp_path: Path) -> None:
+    path = tmp_path / "reads.sz"
+    write_version(path, versions()["A"])
+    child = subprocess.run(
+        _child("exchange-killed", path),
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == -9, child.stderr
+    assert _ids(path) == _version_ids("B")
+    assert verify(path) == []
+    (sibling,) = stale_siblings(path)  # the old store, swapped out, not yet removed
+    assert (sibling.kind, sibling.owned) == ("partial", False)
+    assert _ids(sibling.path) == _version_ids("A")
+    assert remove_stale(path) == [sibling]
+    assert os.listdir(tmp_path) == ["reads.sz"]
+
+
 @pytest.fixture
 def no_exchange(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """`replace_path` without RENAME_EXCHANGE; the list collects any exchange tried."""

@@ -3,17 +3,16 @@
 The SZ store is the hub. A source that is not SZ is first brought into SZ
 (`import_reads` for pod5 / BLOW5 / SLOW5 / FAST5, `from_zarr` for Zarr); a
 destination that is not SZ is then made from it (`to_zarr`, `export_pod5`).
-When both ends are not SZ, the SZ store in between is a hidden temporary
-sibling of the destination, removed at the end. Every step writes aside and
-renames into place, so a failed or interrupted conversion leaves no
-destination that looks finished.
+When both ends are not SZ, the SZ store in between is made in a hidden,
+locked sibling of the destination (a ``.NAME.spool-*`` `xsz.format.Staging`,
+which `xsz.format.stale_siblings` lists if the conversion is killed), removed
+at the end. Every step writes aside and renames into place, so a failed or
+interrupted conversion leaves no destination that looks finished.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -23,7 +22,7 @@ from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._import import import_reads
 from xsz.errors import SourceError, StoreExistsError, UsageError
-from xsz.format import check_replaceable
+from xsz.format import Staging, check_replaceable
 
 if TYPE_CHECKING:
     import os
@@ -216,7 +215,7 @@ def convert(
 
     steps: list[str] = []
     hub = source
-    temporary = None
+    scratch: Staging | None = None
     bars: list[_Bar] = []
 
     def bar(desc: str) -> bool | Callable[[int, int | None], object]:
@@ -229,10 +228,11 @@ def convert(
 
     try:
         if fmt != "sz":
-            hub = (
-                dest if out == "sz" else dest.parent / f".{dest.name}.via-{uuid.uuid4().hex[:8]}.sz"
-            )
-            temporary = None if out == "sz" else hub
+            hub = dest
+            if out != "sz":
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                scratch = Staging(dest, "spool")
+                hub = scratch.path / "hub.sz"
             if nanopore:
                 n_reads = import_reads(
                     source,
@@ -281,8 +281,8 @@ def convert(
     finally:
         for each in bars:
             each.close()
-        if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
+        if scratch is not None:
+            scratch.discard()
     return ConvertSummary(
         source=source,
         destination=dest,

@@ -1,14 +1,16 @@
 """Destinations of conversions: refuse to clobber, build aside, rename into place at the end.
 
-Every conversion writes into a hidden sibling of its destination,
-``.NAME.partial-XXXXXXXX`` (a directory or a file), and renames it to NAME only
-once everything is written. A conversion that fails (an error, a full disk,
-Ctrl-C) removes its staging path; one that is killed leaves only that hidden,
-oddly named sibling, never a destination that looks finished. Replacing an
-existing destination (``overwrite=True``) renames the old one aside first and
-removes it after the new one is in place (`xsz.format.replace_path`), and
-replaces only what is of the kind being written, never an unrelated file or
-directory.
+Every conversion writes into a hidden, locked staging directory next to its
+destination, ``.NAME.partial-XXXXXXXX`` (`xsz.format.Staging`): a directory
+destination is that directory, a file destination a file inside it (so what
+the file's writer puts next to it, pod5's temporary files say, stays inside
+too). It is moved to NAME only once everything is written. A conversion that
+fails (an error, a full disk, Ctrl-C) removes its staging directory; one that
+is killed leaves only that hidden, unlocked sibling, which
+`xsz.format.stale_siblings` lists, never a destination that looks finished.
+Replacing an existing destination (``overwrite=True``) swaps the two
+atomically (`xsz.format.replace_path`), and replaces only what is of the kind
+being written, never an unrelated file or directory.
 
 Unlike `xsz.format.SZWriter`, which fsyncs an SZ store's two files before the
 rename, a Zarr destination's files are not fsynced (a directory of a million
@@ -20,14 +22,12 @@ file system's business.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import uuid
 from typing import TYPE_CHECKING
 
 from xsz.convert._detect import detect_format
 from xsz.errors import SourceError, StoreExistsError
-from xsz.format import replace_path
+from xsz.format import Staging
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -72,7 +72,7 @@ def remove_path(path: Path) -> None:
 
 @contextlib.contextmanager
 def staged(dest: Path, *, directory: bool, overwrite: bool, kind: str) -> Iterator[Path]:
-    """A hidden staging path next to `dest`, renamed to `dest` when the block succeeds.
+    """A hidden staging path next to `dest`, moved to `dest` when the block succeeds.
 
     Parameters
     ----------
@@ -95,23 +95,19 @@ def staged(dest: Path, *, directory: bool, overwrite: bool, kind: str) -> Iterat
     """
     check_destination(dest, overwrite=overwrite, kind=kind)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
-    if directory:
-        staging.mkdir()
+    staging = Staging(dest, file=not directory)
     try:
-        yield staging
+        yield staging.out
     except BaseException:
-        remove_path(staging)
+        staging.discard()
         raise
     try:
         check_destination(dest, overwrite=overwrite, kind=kind)
     except StoreExistsError as exc:  # appeared meanwhile: keep ours aside, and say where
-        raise StoreExistsError(f"{exc}; the new one is kept at {staging}") from exc
+        staging.keep()
+        raise StoreExistsError(f"{exc}; the new one is kept at {staging.out}") from exc
     try:
-        if dest.exists() or dest.is_symlink():
-            replace_path(staging, dest)  # the old one renamed aside, removed once ours is in
-        else:
-            os.rename(staging, dest)  # nothing fsynced (see above): no need to sync the folder
+        staging.commit()
     except BaseException:
-        remove_path(staging)
+        staging.discard()
         raise

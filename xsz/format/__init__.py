@@ -7,15 +7,16 @@ numpy, pandas/pyarrow and `xsz.codec` only: nothing here knows zarr or xarray.
 
 from __future__ import annotations
 
+from xsz.format._checksums import crc32
 from xsz.format._commit import (
     Sibling,
+    Staging,
     check_replaceable,
     lock_path,
     remove_stale,
     replace_path,
     stale_siblings,
 )
-from xsz.format._checksums import crc32
 from xsz.format._index import SZIndex, format_header, read_index
 from xsz.format._reader import SZReader, check_store
 from xsz.format._records import has_checksum, with_checksum
@@ -34,6 +35,7 @@ __all__ = [
     "Salvage",
     "Schema",
     "Sibling",
+    "Staging",
     "check_replaceable",
     "check_store",
     "code_of",

@@ -11,6 +11,7 @@ Reads are ``os.pread`` calls: no shared file position, any number of threads.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import stat
 import threading
@@ -124,11 +125,27 @@ def _open_directory(path: Path) -> int:
     try:
         return os.open(path, _FLAGS | os.O_DIRECTORY)
     except FileNotFoundError:
-        raise SZFormatError(f"no SZ store at {path}: the path does not exist") from None
+        raise SZFormatError(
+            f"no SZ store at {path}: the path does not exist{_interrupted(path)}"
+        ) from None
     except NotADirectoryError:
         raise SZFormatError(f"{path} is not an SZ store: an SZ store is a directory") from None
     except OSError as exc:
         raise SZFormatError(f"cannot open the SZ store {path}: {exc}") from exc
+
+
+def _interrupted(path: Path) -> str:
+    """A note on the old store a replace killed half-way left aside, if there is one."""
+    try:
+        olds = sorted(path.parent.glob(f".{glob.escape(path.name)}.old-*"))
+    except OSError:
+        return ""
+    if not olds:
+        return ""
+    return (
+        f" (a replace of it was interrupted: the old store is at {olds[-1]}; "
+        f"xsz.format.remove_stale({str(path)!r}) puts it back)"
+    )
 
 
 def _open_files(dir_fd: int) -> tuple[dict[str, int], list[str]]:

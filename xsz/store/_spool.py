@@ -87,7 +87,7 @@ class Spool:
     Parameters
     ----------
     directory
-        The staging directory, made by the first writer (``create=True``).
+        The staging directory, made (if missing) by the first writer (``create=True``).
     create
         Make `directory`; otherwise join a spool another process made.
     """
@@ -95,7 +95,7 @@ class Spool:
     def __init__(self, directory: Path, *, create: bool) -> None:
         self.directory = directory
         if create:
-            directory.mkdir()
+            directory.mkdir(exist_ok=True)
         elif not directory.is_dir():
             raise UsageError(
                 f"the spool {directory} of a writing SZStore is gone: the store was "

@@ -11,9 +11,7 @@ synchronous half in worker threads (`ThreadedStore`).
 from __future__ import annotations
 
 import contextlib
-import shutil
 import threading
-import uuid
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +21,7 @@ from zarr.core.buffer import cpu, default_buffer_prototype
 
 from xsz.codec._zarr import ORIGIN_ATTR
 from xsz.errors import StoreExistsError, TruncatedStoreError, UsageError
-from xsz.format import SZReader, check_replaceable, parse_header
+from xsz.format import Staging, SZReader, check_replaceable, parse_header
 from xsz.store._arrays import Frame, hierarchy
 from xsz.store._config import apply_zarr_settings
 from xsz.store._spool import DELETED, Spool
@@ -102,15 +100,24 @@ class SZStore(ThreadedStore):
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = True) -> None:
         path = Path(path)
-        spool = None
-        if not read_only:
-            spool = path.parent / f".{path.name}.spool-{uuid.uuid4().hex[:8]}"
-        self._setup(path, read_only, read_only or _holds_sz_store(path), spool, owner=True)
+        self._staging: Staging | None = None
+        has_base = read_only or _holds_sz_store(path)
+        if read_only:
+            self._setup(path, read_only, has_base, None, owner=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # the spool: a locked staging sibling, so stale_siblings tells it from a killed one's
+        self._staging = Staging(path, "spool")
+        try:
+            self._setup(path, read_only, has_base, self._staging.path, owner=True)
+        except BaseException:
+            self._staging.discard()
+            raise
 
     def _setup(
         self, path: Path, read_only: bool, has_base: bool, spool: Path | None, *, owner: bool
     ) -> None:
-        """The state of a store, new (the `owner` makes the spool) or unpickled."""
+        """The state of a store, new (the `owner` has made the spool) or unpickled."""
         ThreadedStore.__init__(self, read_only=read_only)
         apply_zarr_settings()
         self.path = path
@@ -123,8 +130,6 @@ class SZStore(ThreadedStore):
         if has_base:
             self._open_reader()
         if spool is not None:
-            if owner:
-                path.parent.mkdir(parents=True, exist_ok=True)
             self._spool = Spool(spool, create=owner)
             self._owner = owner
 
@@ -164,6 +169,7 @@ class SZStore(ThreadedStore):
             }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        self._staging = None  # the original holds the spool's lock
         self._setup(
             state["path"], state["read_only"], state["has_base"], state["spool"], owner=False
         )
@@ -295,7 +301,8 @@ class SZStore(ThreadedStore):
     def _discard_spool(self) -> None:
         if self._spool is not None:
             self._spool.close()
-            shutil.rmtree(self._spool.directory, ignore_errors=True)
+        if self._staging is not None:  # the owner's: the spool's directory
+            self._staging.discard()
 
     def _release_reader(self) -> None:
         if self._reader is not None:

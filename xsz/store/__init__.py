@@ -7,9 +7,12 @@ dataset as one 1-D array whose chunks are its reads' frames in ``dat``
 (rectilinear grid, read bytes untouched), each text dataset as one frame per
 read. ``xarray.open_zarr(SZStore(path))`` gives the matching Dataset.
 
-``SZStore(path, read_only=False)`` takes what zarr writes (concurrently, in any
-order, from threads or dask workers) into a spool on disk next to `path`, and
-`SZStore.close` lays it out as an SZ store committed atomically.
+``SZStore(path, read_only=False)`` takes what zarr writes (in any order, from
+threads or dask workers) into a spool on disk next to `path`, and
+`SZStore.close` lays it out as an SZ store committed atomically. Writers of
+different reads may share chunks: every version of a chunk is kept and
+`SZStore.close` merges them (`xsz.store._merge`), refusing two different
+values written for one read.
 
 zarr settings: creating an SZStore turns on ``array.rectilinear_chunks``
 (without it zarr reads and writes no array with a rectilinear chunk grid) and,

@@ -36,6 +36,7 @@ from xsz.errors import CodecError, RecordError, SchemaError
 from xsz.format import CODES, SZWriter, has_checksum
 from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variables
 from xsz.store._arrays import parse_counts
+from xsz.store._merge import merge_versions
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -66,9 +67,11 @@ def commit(store: SZStore) -> None:
     """Write the hierarchy in `store` (a writing SZStore) as an SZ store at its path.
 
     Raises `SchemaError` for a hierarchy that cannot be an SZ store and
-    `RecordError` for a value that cannot be stored; the path is then untouched.
+    `RecordError` for a value that cannot be stored, or that concurrent writers
+    gave different values (`xsz.store._merge`); the path is then untouched.
     """
     group = zarr.open_group(store, mode="r+", use_consolidated=False)
+    merge_versions(store, group)  # chunks that concurrent writers rewrote
     write_hierarchy(
         group,
         store.path,

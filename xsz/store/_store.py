@@ -24,7 +24,8 @@ from xsz.errors import StoreExistsError, TruncatedStoreError, UsageError
 from xsz.format import Staging, SZReader, check_replaceable, parse_header
 from xsz.store._arrays import Frame, hierarchy
 from xsz.store._config import apply_zarr_settings
-from xsz.store._spool import DELETED, Spool
+from xsz.store._lineage import Lineage
+from xsz.store._spool import DELETED, UNDER, Spool
 from xsz.store._threaded import ThreadedStore, span
 from xsz.store._view import SZView, name_unreadable_keys
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from zarr.core.buffer import Buffer, BufferPrototype
 
     from xsz.format import Schema
+    from xsz.store._spool import VersionToken
     from xsz.store._view import Origin
 
 __all__ = ["SZStore"]
@@ -82,7 +84,10 @@ class SZStore(ThreadedStore):
     Creating an SZStore applies the zarr settings of `xsz.store` (rectilinear
     chunk grids on; zarr's fused codec pipeline). The store pickles by path
     and reopens its files; a copy of a writing store, in any process, writes
-    into the same spool, and only the original commits.
+    into the same spool, and only the original commits. zarr rewrites a chunk
+    whole to change part of it; the spool keeps each version and what it was
+    read from (`xsz.store._lineage`), and `close` merges a chunk that
+    writers of different reads rewrote at once (`xsz.store._merge`).
 
     Examples
     --------
@@ -125,6 +130,7 @@ class SZStore(ThreadedStore):
         self._reader: SZReader | None = None
         self._view: SZView | None = None
         self._spool: Spool | None = None
+        self._lineage = Lineage()
         self._owner = self._finished = self._committing = False
         self._has_base = has_base
         if has_base:
@@ -189,7 +195,9 @@ class SZStore(ThreadedStore):
         chunk zarr writes into it is an SZ frame that `close` copies as it is;
         a text dataset one chunk (one ``bytes`` value) per read. The count arrays
         are written too. Write the other values with zarr afterwards, in any
-        order, from any thread.
+        order, from any thread or pickled copy: writers of different reads
+        that share a chunk are merged at `close`, and different values
+        written for one read are refused there (`xsz.store._merge`).
 
         Parameters
         ----------
@@ -323,20 +331,32 @@ class SZStore(ThreadedStore):
 
     # --- the synchronous surface -----------------------------------------------------
 
-    def _value(self, key: str) -> bytes | Frame | tuple[int, int, int] | None:
-        """What holds `key`: bytes at hand, a frame in dat, a spool location, or nothing."""
+    def _locate(self, key: str) -> tuple[bytes | Frame | tuple[int, int, int] | None, VersionToken]:
+        """What holds `key` (bytes at hand, a frame in dat, a spool location, or nothing),
+        and which version of it that is."""
         self._ensure_open_sync()
         if self._spool is not None:
             # committing, the spool was refreshed once (close): no other writer's changes count
-            found = self._spool.lookup(key, refresh=not self._committing)
+            found, version = self._spool.find(key, refresh=not self._committing)
             if found is not None:
-                return None if found == DELETED else found
-        return None if self._view is None else self._view.resolve(key)
+                return (None if found == DELETED else found), version
+        return (None if self._view is None else self._view.resolve(key)), UNDER
+
+    def _value(self, key: str) -> bytes | Frame | tuple[int, int, int] | None:
+        """What holds `key`: bytes at hand, a frame in dat, a spool location, or nothing."""
+        return self._locate(key)[0]
 
     def _fetch(
-        self, key: str, byte_range: ByteRequest | None
+        self, key: str, byte_range: ByteRequest | None, *, on_loop: bool | None = None
     ) -> tuple[bytes, Origin | None] | None:
-        value = self._value(key)
+        """The bytes of `key`; a read by zarr (`on_loop` says through which API) is noted
+        as the base of the next write of `key` (`Lineage`)."""
+        value, version = self._locate(key)
+        if on_loop is not None and self._spool is not None:
+            if on_loop:
+                self._lineage.read_on_loop(key, version)
+            else:
+                self._lineage.read_in_thread(key, version)
         if value is None:
             return None
         if isinstance(value, bytes):
@@ -356,7 +376,23 @@ class SZStore(ThreadedStore):
         byte_range: ByteRequest | None = None,
     ) -> Buffer | None:
         """`get` without an event loop (zarr's ``SupportsGetSync``)."""
-        found = self._fetch(key, byte_range)
+        return self._get(key, prototype, byte_range, on_loop=False)
+
+    def _get_on_loop(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None
+    ) -> Buffer | None:
+        # docstring inherited
+        return self._get(key, prototype, byte_range, on_loop=True)
+
+    def _get(
+        self,
+        key: str,
+        prototype: BufferPrototype | None,
+        byte_range: ByteRequest | None,
+        *,
+        on_loop: bool,
+    ) -> Buffer | None:
+        found = self._fetch(key, byte_range, on_loop=on_loop)
         if found is None:
             return None
         data, origin = found
@@ -366,6 +402,15 @@ class SZStore(ThreadedStore):
         traced = _TracedBuffer(np.frombuffer(data, dtype="B"))
         setattr(traced, ORIGIN_ATTR, origin)
         return traced
+
+    def _underlying(self, key: str) -> bytes | None:
+        """The bytes of `key` in the store under the spool (``None``: none, or deleted)."""
+        if self._view is None or (self._spool is not None and self._spool.wiped_at(key)):
+            return None
+        value = self._view.resolve(key)
+        if value is None or isinstance(value, bytes):
+            return value
+        return self._view.read(value, 0, value.size)[0]
 
     def _created(self, name: str) -> int:
         """Creation rank of the array `name`: arrays of the store underneath first (-1),
@@ -380,11 +425,21 @@ class SZStore(ThreadedStore):
 
     def set_sync(self, key: str, value: Buffer) -> None:
         """`set` without an event loop (zarr's ``SupportsSetSync``)."""
-        self._writable_spool().set(key, value.as_buffer_like())
+        spool = self._writable_spool()
+        spool.set(key, value.as_buffer_like(), base=self._lineage.write_in_thread(key))
 
     def delete_sync(self, key: str) -> None:
         """`delete` without an event loop (zarr's ``SupportsDeleteSync``)."""
-        self._writable_spool().delete(key)
+        self._writable_spool().delete(key, base=self._lineage.write_in_thread(key))
+
+    def _set_on_loop(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        spool = self._writable_spool()
+        spool.set(key, value.as_buffer_like(), base=self._lineage.write_on_loop(key))
+
+    def _delete_on_loop(self, key: str) -> None:
+        # docstring inherited
+        self._writable_spool().delete(key, base=self._lineage.write_on_loop(key))
 
     def _writable_spool(self) -> Spool:
         self._check_writable()

@@ -6,6 +6,9 @@ that may block (a read, a write, a listing) goes to a worker thread with
 on the disk. Subclasses implement the synchronous surface: ``get_sync``,
 ``set_sync`` and ``delete_sync`` (zarr's ``SupportsSyncStore``, which its
 fused codec pipeline uses without any event loop), plus the few methods below.
+The async ``get``, ``set`` and ``delete`` go through ``_get_on_loop``,
+``_set_on_loop`` and ``_delete_on_loop``, so a subclass can tell the two
+kinds of caller apart.
 """
 
 from __future__ import annotations
@@ -91,6 +94,20 @@ class ThreadedStore(Store):
         """A value at hand without any I/O (say, a cached document), else ``None``."""
         return None
 
+    def _get_on_loop(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None
+    ) -> Buffer | None:
+        """`get_sync` for a call that came through the async API (in a worker thread)."""
+        return self.get_sync(key, prototype=prototype, byte_range=byte_range)
+
+    def _set_on_loop(self, key: str, value: Buffer) -> None:
+        """`set_sync` for a call that came through the async API (in a worker thread)."""
+        self.set_sync(key, value)
+
+    def _delete_on_loop(self, key: str) -> None:
+        """`delete_sync` for a call that came through the async API (in a worker thread)."""
+        self.delete_sync(key)
+
     # --- life cycle ------------------------------------------------------------------
 
     def _ensure_open_sync(self) -> None:
@@ -125,9 +142,7 @@ class ThreadedStore(Store):
         if ready is not None:  # no I/O to wait for: skip the thread hop
             start, stop = span(len(ready), byte_range)
             return prototype.buffer.from_bytes(ready[start:stop])
-        return await asyncio.to_thread(
-            self.get_sync, key, prototype=prototype, byte_range=byte_range
-        )
+        return await asyncio.to_thread(self._get_on_loop, key, prototype, byte_range)
 
     async def _get_many(
         self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
@@ -136,7 +151,7 @@ class ThreadedStore(Store):
         batch = list(requests)
 
         def work() -> list[tuple[str, Buffer | None]]:
-            return [(k, self.get_sync(k, prototype=p, byte_range=r)) for k, p, r in batch]
+            return [(k, self._get_on_loop(k, p, r)) for k, p, r in batch]
 
         for item in await asyncio.to_thread(work):
             yield item
@@ -149,7 +164,7 @@ class ThreadedStore(Store):
         # docstring inherited; one thread hop for the whole batch
         batch = list(key_ranges)
         return await asyncio.to_thread(
-            lambda: [self.get_sync(k, prototype=prototype, byte_range=r) for k, r in batch]
+            lambda: [self._get_on_loop(k, prototype, r) for k, r in batch]
         )
 
     async def get_ranges(
@@ -190,7 +205,7 @@ class ThreadedStore(Store):
         self._check_writable()
         if not isinstance(value, Buffer):
             raise TypeError(f"{type(self).__name__}.set: expected a zarr Buffer, got {value!r}")
-        await asyncio.to_thread(self.set_sync, key, value)
+        await asyncio.to_thread(self._set_on_loop, key, value)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
@@ -200,7 +215,7 @@ class ThreadedStore(Store):
     async def delete(self, key: str) -> None:
         # docstring inherited
         self._check_writable()
-        await asyncio.to_thread(self.delete_sync, key)
+        await asyncio.to_thread(self._delete_on_loop, key)
 
     async def delete_dir(self, prefix: str) -> None:
         # docstring inherited

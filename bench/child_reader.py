@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from multiprocessing.connection import Connection
 
-    from xsz.convert._schema import SourceRead
+    from xsz.convert._read_fields import SourceRead
 
 BATCH_BYTES = 1 << 22
 
@@ -60,7 +60,7 @@ def child_reads(path: Path, fmt: str) -> Iterator[SourceRead]:
 
 def main() -> None:
     from xsz.convert import import_reads
-    from xsz.convert._schema import import_schema
+    from xsz.convert._read_fields import import_schema
     from xsz.convert._sources import open_source
     from xsz.format import SZWriter
 

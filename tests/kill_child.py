@@ -396,13 +396,6 @@ def serve(sources: Path) -> None:
     import xarray.backends.zarr
     import zarr  # noqa: F401
 
-    import xsz._to_sz
-    import xsz.api
-    import xsz.backend
-    import xsz.convert
-    import xsz.ops
-    import xsz.store  # noqa: F401
-
     xarray.backends.list_engines()  # found once (no threads are started before a fork)
 
     with contextlib.suppress(ImportError):

@@ -111,9 +111,9 @@ def write_loop(path: Path, seconds: float, count: int) -> dict[str, Any]:
 
 def swap_killed(path: Path) -> None:
     """Replace `path` by version B through the two-rename fallback; die between the renames."""
-    from xsz.format import _commit
+    from xsz.format import _staging
 
-    _commit.exchange_supported = lambda: False  # type: ignore[assignment]
+    _staging.exchange_supported = lambda: False  # type: ignore[assignment]
     rename = os.rename
 
     def rename_then_die(src: Any, dst: Any) -> None:
@@ -127,16 +127,16 @@ def swap_killed(path: Path) -> None:
 
 def exchange_killed(path: Path) -> None:
     """Replace `path` by version B; die right after the exchange, before the old is removed."""
-    from xsz.format import _commit
+    from xsz.format import _staging
 
-    remove = _commit._remove
+    remove = _staging._remove
 
     def die_before_removing(staged: Path) -> None:
         if staged.name.startswith(f".{path.name}.partial-"):  # it holds the old store now
             os.kill(os.getpid(), signal.SIGKILL)
         remove(staged)
 
-    _commit._remove = die_before_removing  # type: ignore[assignment]
+    _staging._remove = die_before_removing  # type: ignore[assignment]
     write_version(path, versions()["B"])
 
 

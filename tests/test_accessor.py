@@ -13,7 +13,7 @@ from tests import FIXTURE_NAMES, FIXTURES, ROOT, reference, requires_shared
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from xsz.errors import RecordError, SchemaError, UsageError
 from xsz.format import Schema, SZReader, SZWriter
-from xsz.index import SZReadIndex
+from xsz.xarray.indexes import SZReadIndex
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")

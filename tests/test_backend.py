@@ -17,14 +17,14 @@ from tests import FIXTURE_NAMES, FIXTURES, requires_shared
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from tests.test_convert_zarr import assert_same_dataset
 from tests.test_format import expected_attribute, expected_dataset, load_expected, same
-from xsz import backend
-from xsz._arrays import RaggedArray
-from xsz.backend import ENGINE, SZBackendEntrypoint
+from xsz.xarray import backend
 from xsz.errors import ReadNotFoundError, SZFormatError, UsageError
 from xsz.format import Schema, SZReader, SZWriter
 from xsz.format._coalesce import chunk_plan
-from xsz.index import DetachedReadIndex, SZReadIndex
 from xsz.mapping import layout
+from xsz.xarray._lazy import RaggedArray
+from xsz.xarray.backend import ENGINE, SZBackendEntrypoint
+from xsz.xarray.indexes import DetachedReadIndex, SZReadIndex
 
 N_READS = 40
 
@@ -63,7 +63,7 @@ def check_reads(ds, expected):
 def test_backend_engine_is_registered(store, tmp_path):
     engine = list_engines()[ENGINE]
     assert isinstance(engine, SZBackendEntrypoint)
-    assert type(engine).__module__ == "xsz.backend"
+    assert type(engine).__module__ == "xsz.xarray.backend"
     assert engine.description and engine.url
     assert set(engine.open_dataset_parameters) >= {"filename_or_obj", "drop_variables"}
     assert engine.guess_can_open(store)

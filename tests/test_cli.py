@@ -107,7 +107,7 @@ def test_cli_demo(tmp_path, capsys):
 @pytest.fixture
 def pod5_file(tmp_path):
     pytest.importorskip("pod5")
-    from xsz._demo import write_demo_pod5
+    from xsz.cli.demo import write_demo_pod5
 
     path = tmp_path / "run.pod5"
     reads = write_demo_pod5(path, 6, seed=3)

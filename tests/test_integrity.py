@@ -22,7 +22,7 @@ from xsz.cli import main
 from xsz.codec import compress
 from xsz.errors import RecordError, SZFormatError, UsageError, XszError
 from xsz.format import SZReader, stale_siblings, with_checksum
-from xsz.format._commit import lock_path
+from xsz.format._staging import lock_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -302,7 +302,7 @@ sys.exit(main(["convert", "-q", "--threads", "1", {src!r}, {dst!r}]))
 
 
 def test_convert_resume_keeps_the_reads_a_killed_import_wrote(tmp_path, monkeypatch):
-    from xsz._demo import write_demo_pod5
+    from xsz.cli.demo import write_demo_pod5
 
     src, dst = tmp_path / "run.pod5", tmp_path / "run.sz"
     n = 300
@@ -338,7 +338,7 @@ def test_convert_resume_keeps_the_reads_a_killed_import_wrote(tmp_path, monkeypa
 
 
 def test_resume_without_a_killed_import_starts_afresh(tmp_path):
-    from xsz._demo import write_demo_pod5
+    from xsz.cli.demo import write_demo_pod5
 
     src = tmp_path / "run.pod5"
     write_demo_pod5(src, 5, seed=1)

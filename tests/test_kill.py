@@ -37,7 +37,7 @@ import xarray as xr
 from tests.conftest import SEED
 from tests.kill_child import ATTRIBUTES, DATASETS, HOLDERS, WRITERS, reads, write_slow5
 from xsz.format import Schema, SZReader, SZWriter
-from xsz.format._commit import Sibling, remove_stale, stale_siblings
+from xsz.format._staging import Sibling, remove_stale, stale_siblings
 from xsz.ops import verify
 
 pytestmark = pytest.mark.skipif(

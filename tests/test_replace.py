@@ -21,7 +21,7 @@ import pytest
 
 from tests.replace_child import versions, write_version
 from xsz.errors import SZFormatError
-from xsz.format import Staging, SZReader, _commit, remove_stale, stale_siblings
+from xsz.format import Staging, SZReader, _staging, remove_stale, stale_siblings
 from xsz.ops import verify
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +92,7 @@ def test_replace_readers_see_one_whole_version(tmp_path: Path) -> None:
     assert stale_siblings(path) == []
 
 
-@pytest.mark.skipif(not _commit.exchange_supported(), reason="no renameat2(RENAME_EXCHANGE)")
+@pytest.mark.skipif(not _staging.exchange_supported(), reason="no renameat2(RENAME_EXCHANGE)")
 def test_replace_killed_after_the_exchange_leaves_the_new_store(tmp_path: Path) -> None:
     path = tmp_path / "reads.sz"
     write_version(path, versions()["A"])
@@ -118,8 +118,8 @@ def test_replace_killed_after_the_exchange_leaves_the_new_store(tmp_path: Path) 
 def no_exchange(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """`replace_path` without RENAME_EXCHANGE; the list collects any exchange tried."""
     tried: list[object] = []
-    monkeypatch.setattr(_commit, "exchange_supported", lambda: False)
-    monkeypatch.setattr(_commit, "_exchange", lambda *args: tried.append(args) or True)
+    monkeypatch.setattr(_staging, "exchange_supported", lambda: False)
+    monkeypatch.setattr(_staging, "_exchange", lambda *args: tried.append(args) or True)
     return tried
 
 
@@ -181,7 +181,7 @@ def test_replace_remove_stale_restores_only_into_a_missing_path(tmp_path: Path) 
     """An ``old`` sibling next to a store that is there is only a leftover: removed."""
     path = tmp_path / "reads.sz"
     write_version(path, versions()["B"])
-    aside = _commit.staging_name(path, "old")
+    aside = _staging.staging_name(path, "old")
     write_version(aside, versions()["A"])
     assert [s.kind for s in remove_stale(path)] == ["old"]
     assert _ids(path) == _version_ids("B")

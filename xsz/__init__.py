@@ -3,7 +3,7 @@
 `CompressedFile` is pysz 0.4.0's interface; `xsz.format` the SZ container
 itself; `xsz.codec` the svb-zstd codec (numcodecs and zarr v3 forms);
 ``xr.open_dataset(path, engine="sz")`` and the ``ds.sz`` accessor the xarray
-face (`xsz.backend`, `xsz.accessor`); `SZStore` the zarr face (`xsz.store`);
+face (`xsz.xarray.backend`, `xsz.xarray.accessor`); `SZStore` the zarr face (`xsz.store`);
 `import_reads` brings pod5, SLOW5/BLOW5 and FAST5 files into SZ, and `to_zarr` /
 `from_zarr` turn SZ stores into Zarr stores and back (`xsz.convert`).
 """
@@ -16,12 +16,12 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from xsz import errors
-from xsz._register import register_accessor
 from xsz.api import CompressedFile
 from xsz.convert import detect_format, export_pod5, import_reads
 from xsz.format import Schema, SZReader, SZWriter
+from xsz.xarray._register import register_accessor
 
-register_accessor()  # ds.sz, without importing xarray here (see xsz._register)
+register_accessor()  # ds.sz, without importing xarray here (see xsz.xarray._register)
 
 
 def _enable_rectilinear_chunks() -> None:

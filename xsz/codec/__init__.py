@@ -36,7 +36,7 @@ from xsz.codec._svb import (
 
 if TYPE_CHECKING:
     from xsz.codec._numcodecs import SvbZstd
-    from xsz.codec._zarr import SvbZstdCodec
+    from xsz.codec._zarr_codec import SvbZstdCodec
 
 __all__ = [
     "CODEC_ID",
@@ -74,7 +74,7 @@ def __getattr__(name: str) -> object:
 
         return SvbZstd
     if name == "SvbZstdCodec":
-        from xsz.codec._zarr import SvbZstdCodec
+        from xsz.codec._zarr_codec import SvbZstdCodec
 
         return SvbZstdCodec
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

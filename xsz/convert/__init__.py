@@ -19,7 +19,7 @@ from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._import import ImportSummary, import_reads
 from xsz.convert._options import CODECS, LAYOUTS
-from xsz.convert._schema import BASECALL_FIELDS, READ_FIELDS, import_schema
+from xsz.convert._read_fields import BASECALL_FIELDS, READ_FIELDS, import_schema
 
 if TYPE_CHECKING:
     from xsz.convert._zarr import ZarrSummary, from_zarr, to_zarr

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz.convert._optional import load
-from xsz.convert._schema import UNKNOWN_END_REASON, SourceRead, as_text, run_info
+from xsz.convert._extras import load
+from xsz.convert._read_fields import UNKNOWN_END_REASON, SourceRead, as_text, run_info
 from xsz.errors import SourceError
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from xsz.convert._dest import path_size
 from xsz.convert._moves import MoveSource, check_basecalls
-from xsz.convert._schema import NO_BASECALLS, import_schema
+from xsz.convert._read_fields import NO_BASECALLS, import_schema
 from xsz.convert._sources import open_source, source_files, source_names
 from xsz.errors import ReadNotFoundError, SourceError, UsageError, XszError
 from xsz.format import SZWriter, check_replaceable, lock_path, salvage, stale_siblings

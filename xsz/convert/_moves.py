@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xsz.convert._optional import load
-from xsz.convert._schema import Basecalls
+from xsz.convert._extras import load
+from xsz.convert._read_fields import Basecalls
 from xsz.errors import SourceError
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ import math
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from xsz.convert._optional import load
-from xsz.convert._schema import SourceRead, run_info
+from xsz.convert._extras import load
+from xsz.convert._read_fields import SourceRead, run_info
 from xsz.errors import SourceError
 
 if TYPE_CHECKING:

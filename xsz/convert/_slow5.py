@@ -13,8 +13,8 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from xsz.convert._optional import load
-from xsz.convert._schema import SourceRead, run_info
+from xsz.convert._extras import load
+from xsz.convert._read_fields import SourceRead, run_info
 from xsz.errors import SourceError
 
 if TYPE_CHECKING:

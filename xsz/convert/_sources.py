@@ -15,7 +15,7 @@ from xsz.errors import SourceError, UsageError
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from xsz.convert._schema import SourceRead
+    from xsz.convert._read_fields import SourceRead
 
 __all__ = ["SUFFIXES", "Source", "open_source", "source_files", "source_names"]
 
@@ -30,7 +30,7 @@ class Source(Protocol):
     format: str
 
     def runs(self) -> dict[str, dict[str, Any]]:
-        """Run metadata by run ID, in pod5's vocabulary (`xsz.convert._schema.run_info`)."""
+        """Run metadata by run ID, in pod5's vocabulary (`xsz.convert._read_fields.run_info`)."""
 
     def read_ids(self) -> list[str] | None:
         """Every read ID in file order, or ``None`` if only reading the file tells."""

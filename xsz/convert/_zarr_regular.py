@@ -43,7 +43,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR
-from xsz.codec._zarr import SvbZstdCodec
+from xsz.codec._zarr_codec import SvbZstdCodec
 from xsz.convert._options import CODECS
 from xsz.errors import UsageError, XszWarning
 from xsz.format._coalesce import chunk_plan

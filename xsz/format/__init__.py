@@ -8,7 +8,12 @@ numpy, pandas/pyarrow and `xsz.codec` only: nothing here knows zarr or xarray.
 from __future__ import annotations
 
 from xsz.format._checksums import crc32
-from xsz.format._commit import (
+from xsz.format._index import SZIndex, format_header, read_index
+from xsz.format._reader import SZReader, check_store
+from xsz.format._records import has_checksum, with_checksum
+from xsz.format._salvage import Salvage, salvage
+from xsz.format._schema import CODES, DEFAULT_HEADER, ID_FIELD, Field, Schema, code_of, parse_header
+from xsz.format._staging import (
     Sibling,
     Staging,
     check_replaceable,
@@ -17,11 +22,6 @@ from xsz.format._commit import (
     replace_path,
     stale_siblings,
 )
-from xsz.format._index import SZIndex, format_header, read_index
-from xsz.format._reader import SZReader, check_store
-from xsz.format._records import has_checksum, with_checksum
-from xsz.format._salvage import Salvage, salvage
-from xsz.format._schema import CODES, DEFAULT_HEADER, ID_FIELD, Field, Schema, code_of, parse_header
 from xsz.format._writer import SZWriter
 
 __all__ = [

@@ -38,10 +38,10 @@ from xsz.errors import (
     XszError,
 )
 from xsz.format._checksums import CHECKSUMS, crc32, format_checksums
-from xsz.format._commit import Staging, check_replaceable
 from xsz.format._index import format_header
 from xsz.format._records import Encoded, Prepared, check_frame, compress_records
 from xsz.format._schema import parse_header
+from xsz.format._staging import Staging, check_replaceable
 from xsz.format._values import attribute_text, dataset_values
 
 if TYPE_CHECKING:

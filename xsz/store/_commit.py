@@ -31,7 +31,7 @@ import zarr
 from zarr.core.metadata.v3 import RectilinearChunkGridMetadata, RegularChunkGridMetadata
 
 from xsz.codec import compress, decode_text, encode_array, encode_text
-from xsz.codec._zarr import SvbZstdCodec
+from xsz.codec._zarr_codec import SvbZstdCodec
 from xsz.errors import CodecError, RecordError, SchemaError
 from xsz.format import CODES, SZWriter, has_checksum
 from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variables

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from zarr.core.buffer import cpu, default_buffer_prototype
 
-from xsz.codec._zarr import ORIGIN_ATTR
+from xsz.codec._zarr_codec import ORIGIN_ATTR
 from xsz.errors import StoreExistsError, TruncatedStoreError, UsageError
 from xsz.format import Staging, SZReader, check_replaceable, parse_header
 from xsz.store._arrays import Frame, hierarchy

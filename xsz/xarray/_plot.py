@@ -1,7 +1,7 @@
 """``ds.sz.plot(...)``: squiggles of one or several reads, with moves and bases.
 
 The signal is drawn in picoamperes when the Dataset has a calibration (see
-`xsz.accessor.SZAccessor.calibration`), else in raw ADC units. When a move
+`xsz.xarray.accessor.SZAccessor.calibration`), else in raw ADC units. When a move
 table is present (a ragged ``Move`` of 0/1 values, one per `stride` samples:
 a SAM ``mv`` tag without its leading stride value), each 1 is a base
 boundary at sample ``trim + k * stride``, drawn as a thin vertical line; when
@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from xsz.accessor import as_reads
 from xsz.errors import UsageError
 from xsz.mapping import READ_DIM
+from xsz.xarray.accessor import as_reads
 
 if TYPE_CHECKING:
     import xarray as xr
 
-    from xsz.accessor import SZAccessor
+    from xsz.xarray.accessor import SZAccessor
 
 __all__ = ["DEFAULT_STRIDE", "bases_of", "move_boundaries", "plot_reads"]
 

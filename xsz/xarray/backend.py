@@ -2,14 +2,14 @@
 
 The Dataset is `xsz.mapping`'s layout of the store, the one SZStore serves to
 zarr: the ``read`` dimension coordinate holds the read IDs (indexed by
-`xsz.index.SZReadIndex`, so ``ds.sel(read=...)`` selects ragged samples too),
+`xsz.xarray.indexes.SZReadIndex`, so ``ds.sel(read=...)`` selects ragged samples too),
 attributes are ``(read,)`` variables of their declared dtypes, each numeric
 dataset is a CF contiguous ragged array (``Raw`` on ``Raw_sample`` with
 ``Raw_count``), text datasets are ``(read,)`` strings and the header is in
 ``ds.attrs``.
 
 Opening parses the index only (float datasets, whose counts the index lacks,
-also read each frame's 18-byte header). Variables are lazy `xsz._arrays`
+also read each frame's 18-byte header). Variables are lazy `xsz.xarray._lazy`
 arrays that decode only the reads an indexing key touches. With ``chunks={}``
 dask chunks follow read boundaries: reads are grouped so that a chunk holds
 about `chunk_bytes` of decoded data, and chunk k of every variable (samples
@@ -27,11 +27,11 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 from xarray.core import indexing
 
-from xsz._arrays import AttributeArray, RaggedArray, Source, TextArray
 from xsz.errors import UsageError
 from xsz.format._coalesce import chunk_plan
-from xsz.index import SZReadIndex, starts_of
 from xsz.mapping import READ_DIM, group_attrs, layout
+from xsz.xarray._lazy import AttributeArray, RaggedArray, Source, TextArray
+from xsz.xarray.indexes import SZReadIndex, starts_of
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable

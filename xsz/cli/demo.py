@@ -80,7 +80,7 @@ def write_demo_pod5(path: Path, n: int, *, seed: int = 0) -> list[DemoRead]:
 
     Read IDs are UUIDs drawn from `seed`, as pod5 requires. Returns what was written.
     """
-    from xsz.convert._optional import load
+    from xsz.convert._extras import load
 
     pod5 = load("pod5", "the demo's pod5 file")
     rng = np.random.default_rng(seed + 1)

@@ -29,15 +29,15 @@ _lock = threading.Lock()
 
 
 class SZ:
-    """``ds.sz``: see `xsz.accessor.SZAccessor` (imported on first use).
+    """``ds.sz``: see `xsz.xarray.accessor.SZAccessor` (imported on first use).
 
     Registering this small class rather than `SZAccessor` itself keeps the
     registration free of xsz's xarray modules, which may be half imported at
-    that moment (``import xsz.index`` imports xarray, which runs the hook).
+    that moment (``import xsz.xarray.indexes`` imports xarray, which runs the hook).
     """
 
     def __new__(cls, ds: Any) -> Any:
-        from xsz.accessor import SZAccessor
+        from xsz.xarray.accessor import SZAccessor
 
         return SZAccessor(ds)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz._arrays import pieces
+from xsz.xarray._lazy import pieces
 
 if TYPE_CHECKING:
     from collections.abc import Callable

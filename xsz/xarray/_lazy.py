@@ -22,7 +22,7 @@ from xarray.core import indexing
 
 from xsz.errors import SZFormatError
 from xsz.format import SZReader
-from xsz.index import ragged_arange
+from xsz.xarray.indexes import ragged_arange
 
 if TYPE_CHECKING:
     import os
@@ -220,7 +220,7 @@ class RaggedArray(_SZArray):
     name
         The dataset.
     starts
-        Where each read's samples start, plus the total (`xsz.index.starts_of`).
+        Where each read's samples start, plus the total (`xsz.xarray.indexes.starts_of`).
     n_threads
         Decoder threads per indexing call.
     """

@@ -13,12 +13,12 @@ are found through the ``sample_dimension`` attribute of their counts.
 ``ds.sz.to_awkward("Raw")``    the same as an awkward array (no copy)
 ``ds.sz.to_pA("Raw")``         the signal in picoamperes (see `calibration`)
 ``ds.sz.map_reads(f, "Raw")``  ``f`` of each read, a ``(read,)`` DataArray
-``ds.sz.plot(ids)``            squiggles with moves/bases (`xsz._plot`)
+``ds.sz.plot(ids)``            squiggles with moves/bases (`xsz.xarray._plot`)
 ``ds.sz.to_sz(path)``          write the Dataset as an SZ store
 =============================  =============================================
 
 ``import xsz`` registers the accessor (at once when xarray is loaded, else as
-soon as xarray is imported: see `xsz._register`).
+soon as xarray is imported: see `xsz.xarray._register`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Final, overload
 import numpy as np
 import xarray as xr
 
-from xsz._blocks import apply_reads, block_calibration, calibrate, from_blocks
 from xsz.errors import UsageError
-from xsz.index import DetachedReadIndex, SZReadIndex, sample_indexer, starts_of
 from xsz.mapping import READ_DIM, SAMPLE_DIMENSION
+from xsz.xarray._blocks import apply_reads, block_calibration, calibrate, from_blocks
+from xsz.xarray.indexes import DetachedReadIndex, SZReadIndex, sample_indexer, starts_of
 
 if TYPE_CHECKING:
     import os
@@ -296,14 +296,14 @@ class SZAccessor:
     # --- output ----------------------------------------------------------------------
 
     def plot(self, reads: Any = None, **kwargs: Any) -> Any:
-        """Plot reads' signals with their moves/bases; see `xsz._plot.plot_reads`."""
-        from xsz._plot import plot_reads
+        """Plot reads' signals with their moves/bases; see `xsz.xarray._plot.plot_reads`."""
+        from xsz.xarray._plot import plot_reads
 
         return plot_reads(self, reads, **kwargs)
 
     def to_sz(self, path: str | os.PathLike[str], **kwargs: Any) -> None:
-        """Write the Dataset as an SZ store; see `xsz._to_sz.write_sz`."""
-        from xsz._to_sz import write_sz
+        """Write the Dataset as an SZ store; see `xsz.xarray._to_sz.write_sz`."""
+        from xsz.xarray._to_sz import write_sz
 
         write_sz(self._ds, path, **kwargs)
 

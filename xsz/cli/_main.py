@@ -33,7 +33,7 @@ def _mb(nbytes: int) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from xsz._demo import run_demo
+    from xsz.cli.demo import run_demo
 
     workdir = Path(args.path or tempfile.mkdtemp(prefix="xsz-demo-"))
     if workdir.exists() and any(workdir.iterdir()):

@@ -17,11 +17,11 @@ from tests import FIXTURE_NAMES, FIXTURES, requires_shared
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from tests.test_convert_zarr import assert_same_dataset
 from tests.test_format import expected_attribute, expected_dataset, load_expected, same
-from xsz.xarray import backend
 from xsz.errors import ReadNotFoundError, SZFormatError, UsageError
 from xsz.format import Schema, SZReader, SZWriter
 from xsz.format._coalesce import chunk_plan
 from xsz.mapping import layout
+from xsz.xarray import backend
 from xsz.xarray._lazy import RaggedArray
 from xsz.xarray.backend import ENGINE, SZBackendEntrypoint
 from xsz.xarray.indexes import DetachedReadIndex, SZReadIndex

@@ -33,8 +33,7 @@ from tests.test_format import (
     same,
 )
 from xsz import SZStore
-from xsz.codec import CODEC_ID, SvbZstdCodec, encode_array
-from xsz.codec._zdtype import FLOAT80_NAME
+from xsz.codec import CODEC_ID, FLOAT80_NAME, SvbZstdCodec, encode_array
 from xsz.errors import (
     CodecError,
     RecordError,

@@ -21,9 +21,9 @@ import zarr
 import xsz.ops
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from xsz import SZStore
+from xsz.codec import BATCHED_PIPELINE
 from xsz.errors import RecordError, XszError
 from xsz.format import Schema, SZReader
-from xsz.store._config import BATCHED_PIPELINE
 
 pytestmark = pytest.mark.filterwarnings("ignore::zarr.errors.UnstableSpecificationWarning")
 

@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz.convert._convert import TARGETS
-from xsz.convert._detect import FORMATS
-from xsz.convert._options import CODECS, LAYOUTS
+from xsz.convert import CODECS, FORMATS, LAYOUTS, TARGETS
 from xsz.errors import StoreExistsError, UsageError, XszError
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz.errors import XszError
+from xsz.errors import UsageError, XszError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -80,9 +80,13 @@ def write_demo_pod5(path: Path, n: int, *, seed: int = 0) -> list[DemoRead]:
 
     Read IDs are UUIDs drawn from `seed`, as pod5 requires. Returns what was written.
     """
-    from xsz.convert._extras import load
+    try:
+        import pod5
+    except ImportError as exc:
+        raise UsageError(
+            "the demo writes a pod5 file, which needs pod5: pip install 'xsz[formats]'"
+        ) from exc
 
-    pod5 = load("pod5", "the demo's pod5 file")
     rng = np.random.default_rng(seed + 1)
     started = datetime(2026, 1, 1, tzinfo=UTC)
     run = pod5.RunInfo(
@@ -169,8 +173,7 @@ def run_demo(
     XszError
         A read did not come back as generated (the message names it).
     """
-    from xsz.convert import from_zarr, import_reads, to_zarr
-    from xsz.convert._dest import path_size
+    from xsz.convert import from_zarr, import_reads, path_size, to_zarr
 
     workdir.mkdir(parents=True, exist_ok=True)
     pod5_path = workdir / "demo.pod5"

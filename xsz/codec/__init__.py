@@ -36,16 +36,29 @@ from xsz.codec._svb import (
 
 if TYPE_CHECKING:
     from xsz.codec._numcodecs import SvbZstd
-    from xsz.codec._zarr_codec import SvbZstdCodec
+    from xsz.codec._zarr_codec import SvbZstdCodec, TracedBuffer
+    from xsz.codec._zarr_config import (
+        BATCHED_PIPELINE,
+        FUSED_PIPELINE,
+        apply_zarr_settings,
+        enable_rectilinear_chunks,
+    )
+    from xsz.codec._zdtype import FLOAT80_NAME
 
 __all__ = [
+    "BATCHED_PIPELINE",
     "CODEC_ID",
     "DEFAULT_LEVEL",
+    "FLOAT80_NAME",
+    "FUSED_PIPELINE",
     "STR",
     "ZSTD_MAGIC",
     "Kind",
     "SvbZstd",
     "SvbZstdCodec",
+    "TracedBuffer",
+    "apply_zarr_settings",
+    "enable_rectilinear_chunks",
     "compress",
     "decode_array",
     "decode_bytes",
@@ -64,6 +77,18 @@ __all__ = [
     "svb_count",
 ]
 
+_ZARR_NAMES = frozenset(
+    {
+        "BATCHED_PIPELINE",
+        "FLOAT80_NAME",
+        "FUSED_PIPELINE",
+        "SvbZstdCodec",
+        "TracedBuffer",
+        "apply_zarr_settings",
+        "enable_rectilinear_chunks",
+    }
+)
+
 CODEC_ID: Final = "svb-zstd"
 """The codec's name in numcodecs (``id``) and in zarr v3 metadata (``name``)."""
 
@@ -73,8 +98,10 @@ def __getattr__(name: str) -> object:
         from xsz.codec._numcodecs import SvbZstd
 
         return SvbZstd
-    if name == "SvbZstdCodec":
-        from xsz.codec._zarr_codec import SvbZstdCodec
+    if name in _ZARR_NAMES:  # these import zarr: only on demand
+        from xsz.codec import _zarr_codec, _zarr_config, _zdtype
 
-        return SvbZstdCodec
+        for module in (_zarr_codec, _zarr_config, _zdtype):
+            if name in module.__all__:
+                return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from zarr.abc.codec import ArrayBytesCodec
+from zarr.core.buffer import cpu
 from zarr.core.common import parse_named_configuration
 
 from xsz.codec._numcodecs import as_values, parse_level
@@ -32,6 +33,7 @@ from xsz.codec._svb import (
     encode_text,
     normalize_dtype,
 )
+from xsz.codec._zarr_config import enable_rectilinear_chunks
 from xsz.errors import CodecError
 
 if TYPE_CHECKING:
@@ -44,13 +46,20 @@ if TYPE_CHECKING:
     from zarr.core.dtype.wrapper import TBaseDType, TBaseScalar, ZDType
     from zarr.core.metadata.v3 import ChunkGridMetadata
 
-__all__ = ["ORIGIN_ATTR", "SvbZstdCodec"]
+__all__ = ["SvbZstdCodec", "TracedBuffer"]
 
-ORIGIN_ATTR: Final = "xsz_origin"
-"""A chunk's Buffer may carry this attribute: an object whose ``str()`` says
-where the bytes come from (SZStore names the store, zarr key, read and byte
-range). Decode errors quote it. When its ``utf8`` attribute is true, the chunk
-is a text frame of ``bytes`` whose payload must be UTF-8."""
+
+class TracedBuffer(cpu.Buffer):
+    r"""A CPU buffer that says where its bytes come from, for the codec's errors.
+
+    A store hands zarr its chunks as `TracedBuffer`\ s whose `origin` is an object
+    whose ``str()`` names them (SZStore: the store, zarr key, read and byte
+    range); `SvbZstdCodec` quotes it when a chunk fails to decode. When the
+    origin's ``utf8`` attribute is true the chunk is a text frame of ``bytes``
+    whose payload must be UTF-8. Any other buffer decodes as usual.
+    """
+
+    origin: Any = None
 
 
 def _is_bytes(chunk_spec: ArraySpec) -> bool:
@@ -131,7 +140,7 @@ class SvbZstdCodec(ArrayBytesCodec):
         try:
             return self._decode_chunk(chunk_bytes, chunk_spec)
         except CodecError as exc:
-            origin = getattr(chunk_bytes, ORIGIN_ATTR, None)
+            origin = chunk_bytes.origin if isinstance(chunk_bytes, TracedBuffer) else None
             if origin is None:
                 raise
             raise CodecError(f"{origin}: {exc}") from exc
@@ -143,7 +152,9 @@ class SvbZstdCodec(ArrayBytesCodec):
             values: np.ndarray[Any, Any] = np.empty(1, dtype=native)
             if _is_bytes(chunk_spec):
                 values[0] = payload = decode_bytes(frame)
-                if getattr(getattr(chunk_bytes, ORIGIN_ATTR, None), "utf8", False):
+                if isinstance(chunk_bytes, TracedBuffer) and getattr(
+                    chunk_bytes.origin, "utf8", False
+                ):
                     _check_utf8(payload)
             else:
                 values[0] = decode_text(frame)
@@ -196,3 +207,8 @@ class SvbZstdCodec(ArrayBytesCodec):
         return await asyncio.to_thread(
             lambda: [None if c is None else self._encode_sync(c, s) for c, s in batch]
         )
+
+
+# zarr loads this module (through the "zarr.codecs" entry point) to read an array
+# that names svb-zstd: let it read the rectilinear grids of xsz's per-read arrays.
+enable_rectilinear_chunks()

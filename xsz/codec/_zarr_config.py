@@ -1,4 +1,14 @@
-"""The zarr settings SZStore applies, once, when a store is created.
+"""The zarr settings xsz needs, in one place: `apply_zarr_settings`.
+
+Importing xsz changes no zarr setting. They are applied when xsz makes a
+zarr-facing store: an `SZStore` (created or unpickled), `to_zarr` and
+`from_zarr` (both settings). The rectilinear-chunks flag alone
+(`enable_rectilinear_chunks`) is also set when zarr loads xsz's plug-ins (its
+``xsz.float80`` data type, which zarr loads before it reads any array
+document, and the ``svb-zstd`` codec): so ``zarr.open`` and ``xr.open_zarr``
+read the one-chunk-per-read arrays of ``to_zarr(layout="reads")`` with xsz
+installed but not imported.
+Elsewhere turn it on yourself: ``zarr.config.set({"array.rectilinear_chunks": True})``.
 
 =============================  ================  ==========================================
 zarr setting                   value             why
@@ -22,12 +32,12 @@ unpickled store (a dask worker's copy) applies the settings in its process.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from typing import Final
 
-import zarr
-
-__all__ = ["BATCHED_PIPELINE", "FUSED_PIPELINE", "apply_zarr_settings"]
+__all__ = ["BATCHED_PIPELINE", "FUSED_PIPELINE", "apply_zarr_settings", "enable_rectilinear_chunks"]
 
 FUSED_PIPELINE: Final = "zarr.core.codec_pipeline.FusedCodecPipeline"
 BATCHED_PIPELINE: Final = "zarr.core.codec_pipeline.BatchedCodecPipeline"
@@ -37,16 +47,32 @@ _lock = threading.Lock()
 _pipeline_done = False
 
 
-def apply_zarr_settings() -> None:
-    """Apply the settings in the table above (idempotent, thread-safe)."""
+def apply_zarr_settings(*, pipeline: bool = True) -> None:
+    """Apply the settings in the table above (idempotent, thread-safe); with
+    ``pipeline=False`` only the rectilinear-chunks flag."""
+    import zarr
+
     global _pipeline_done
     with _lock:
         updates: dict[str, object] = {}
         if not zarr.config.get("array.rectilinear_chunks"):
             updates["array.rectilinear_chunks"] = True
-        if not _pipeline_done:
+        if pipeline and not _pipeline_done:
             _pipeline_done = True
             if zarr.config.get("codec_pipeline.path") == BATCHED_PIPELINE:
                 updates["codec_pipeline.path"] = FUSED_PIPELINE
         if updates:
             zarr.config.set(updates)
+
+
+def enable_rectilinear_chunks() -> None:
+    """Let zarr read rectilinear chunk grids (xsz's one chunk per read), without
+    importing zarr: through its config when zarr is loaded, else through the
+    environment variable zarr reads when it loads (unless that is set already)."""
+    if "zarr" in sys.modules:
+        import zarr
+
+        if not zarr.config.get("array.rectilinear_chunks"):
+            zarr.config.set({"array.rectilinear_chunks": True})
+    else:
+        os.environ.setdefault("ZARR_ARRAY__RECTILINEAR_CHUNKS", "True")

@@ -27,6 +27,7 @@ from zarr.core.dtype.wrapper import ZDType
 from zarr.errors import DataTypeValidationError
 
 from xsz.codec._svb import _LONGDOUBLE_IS_X87
+from xsz.codec._zarr_config import enable_rectilinear_chunks
 
 if TYPE_CHECKING:
     from zarr.core.common import JSON, ZarrFormat
@@ -165,3 +166,8 @@ def _parses(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# zarr loads this module (the "zarr.data_type" entry point) when it first reads
+# metadata, before any array document: let it read xsz's per-read chunk grids.
+enable_rectilinear_chunks()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from xsz.convert._convert import TARGETS, ConvertSummary, convert, target_format
+from xsz.convert._dest import path_size
 from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._import import ImportSummary, import_reads
@@ -41,6 +42,7 @@ __all__ = [
     "from_zarr",
     "import_reads",
     "import_schema",
+    "path_size",
     "target_format",
     "to_zarr",
 ]

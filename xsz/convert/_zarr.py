@@ -37,7 +37,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import LocalStore, ZipStore
 
-from xsz.codec import CODEC_ID
+from xsz.codec import CODEC_ID, apply_zarr_settings
 from xsz.convert._dest import path_size, remove_path, staged
 from xsz.convert._detect import detect_format
 from xsz.convert._import import progress_hook
@@ -47,8 +47,7 @@ from xsz.convert._zarr_reads import copy_reads
 from xsz.convert._zarr_regular import parse_codec, write_regular
 from xsz.errors import SourceError, StoreExistsError, UsageError
 from xsz.format import SZReader, check_replaceable
-from xsz.store._commit import write_hierarchy
-from xsz.store._config import apply_zarr_settings
+from xsz.store import write_hierarchy
 
 if TYPE_CHECKING:
     import os
@@ -134,7 +133,7 @@ def to_zarr(
     Notes
     -----
     Like `xsz.SZStore`, this applies xsz's zarr settings to the process
-    (`xsz.store._config`: rectilinear chunk grids on, zarr's fused codec
+    (`xsz.codec.apply_zarr_settings`: rectilinear chunk grids on, zarr's fused codec
     pipeline). Reading the ``"reads"`` layout needs the first in the reading
     process too: ``zarr.config.set({"array.rectilinear_chunks": True})``, the
     environment variable ``ZARR_ARRAY__RECTILINEAR_CHUNKS=True``, or any

@@ -25,10 +25,8 @@ import numpy as np
 from xsz.codec import decode_array, decode_blocks_into, decode_text, frame_content_sizes
 from xsz.convert._sinks import FrameBlock
 from xsz.errors import CodecError, SZFormatError
-from xsz.format import crc32
-from xsz.format._coalesce import chunk_plan
-from xsz.store._arrays import ZARR_JSON, Frame, payload_bounds
-from xsz.store._view import Origin, SZView, frame_header_problem
+from xsz.format import chunk_plan, crc32
+from xsz.store import ZARR_JSON, Frame, Origin, SZView, frame_header_problem, payload_bounds
 
 if TYPE_CHECKING:
     from collections.abc import Buffer, Callable
@@ -37,7 +35,7 @@ if TYPE_CHECKING:
 
     from xsz.convert._sinks import Sink
     from xsz.format import SZReader
-    from xsz.store._arrays import ArrayView
+    from xsz.store import ArrayView
 
 __all__ = ["BLOCK_BYTES", "FrameChecker", "copy_reads"]
 

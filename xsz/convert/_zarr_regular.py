@@ -42,13 +42,12 @@ from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, ZstdCodec
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
-from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR
-from xsz.codec._zarr_codec import SvbZstdCodec
+from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR, SvbZstdCodec
 from xsz.convert._options import CODECS
 from xsz.errors import UsageError, XszWarning
-from xsz.format._coalesce import chunk_plan
+from xsz.format import chunk_plan
 from xsz.mapping import group_attrs, index_values, layout
-from xsz.store._arrays import READ_CHUNK, ZARR_JSON, group_document
+from xsz.store import READ_CHUNK, ZARR_JSON, group_document
 
 if TYPE_CHECKING:
     from collections.abc import Callable

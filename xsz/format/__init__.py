@@ -8,6 +8,7 @@ numpy, pandas/pyarrow and `xsz.codec` only: nothing here knows zarr or xarray.
 from __future__ import annotations
 
 from xsz.format._checksums import crc32
+from xsz.format._coalesce import chunk_plan
 from xsz.format._index import SZIndex, format_header, read_index
 from xsz.format._reader import SZReader, check_store
 from xsz.format._records import has_checksum, with_checksum
@@ -38,6 +39,7 @@ __all__ = [
     "Staging",
     "check_replaceable",
     "check_store",
+    "chunk_plan",
     "code_of",
     "crc32",
     "format_header",

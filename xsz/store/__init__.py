@@ -17,12 +17,42 @@ values written for one read.
 zarr settings: creating an SZStore turns on ``array.rectilinear_chunks``
 (without it zarr reads and writes no array with a rectilinear chunk grid) and,
 while zarr's codec pipeline is its default, selects zarr's fused pipeline;
-both process-wide and once (`xsz.store._config`).
+both process-wide and once (`xsz.codec.apply_zarr_settings`).
+
+The layout's building blocks are public too, for `xsz.convert`'s ``to_zarr``
+and ``from_zarr``, which write and read the same hierarchy outside an SZStore:
+`SZView` (an SZ store's zarr keys, read-only), `ArrayView` and `Frame` (an
+array and a chunk's frame in ``dat``), `Origin` and `frame_header_problem`
+(naming and checking frames), `group_document`, `payload_bounds`, `ZARR_JSON`
+and `write_hierarchy` (a zarr hierarchy in the layout, written as an SZ store).
 """
 
 from __future__ import annotations
 
-from xsz.store._arrays import ENCODING_ATTR, READ_CHUNK
+from xsz.store._arrays import (
+    ENCODING_ATTR,
+    READ_CHUNK,
+    ZARR_JSON,
+    ArrayView,
+    Frame,
+    group_document,
+    payload_bounds,
+)
+from xsz.store._commit import write_hierarchy
 from xsz.store._store import SZStore
+from xsz.store._view import Origin, SZView, frame_header_problem
 
-__all__ = ["ENCODING_ATTR", "READ_CHUNK", "SZStore"]
+__all__ = [
+    "ENCODING_ATTR",
+    "READ_CHUNK",
+    "ZARR_JSON",
+    "ArrayView",
+    "Frame",
+    "Origin",
+    "SZStore",
+    "SZView",
+    "frame_header_problem",
+    "group_document",
+    "payload_bounds",
+    "write_hierarchy",
+]

@@ -34,8 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 from numcodecs.vlen import VLenUTF8
 
-from xsz.codec import CODEC_ID, DEFAULT_LEVEL, STR, max_payload_size
-from xsz.codec._zdtype import FLOAT80_NAME
+from xsz.codec import CODEC_ID, DEFAULT_LEVEL, FLOAT80_NAME, STR, max_payload_size
 from xsz.errors import SchemaError, UsageError
 from xsz.mapping import group_attrs, index_values, layout
 

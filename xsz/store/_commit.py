@@ -1,4 +1,4 @@
-"""Commit: lay out the hierarchy zarr wrote into an SZStore as a new SZ store.
+"""Lay out a zarr hierarchy in SZ's layout as a new SZ store: `write_hierarchy`.
 
 The hierarchy is read back through zarr itself, so whatever codecs and chunks
 the writer chose are understood. `xsz.mapping.schema_from_variables` turns the
@@ -30,13 +30,11 @@ import numpy as np
 import zarr
 from zarr.core.metadata.v3 import RectilinearChunkGridMetadata, RegularChunkGridMetadata
 
-from xsz.codec import compress, decode_text, encode_array, encode_text
-from xsz.codec._zarr_codec import SvbZstdCodec
+from xsz.codec import SvbZstdCodec, compress, decode_text, encode_array, encode_text
 from xsz.errors import CodecError, RecordError, SchemaError
 from xsz.format import CODES, SZWriter, has_checksum
 from xsz.mapping import READ_DIM, SAMPLE_DIMENSION, Variable, schema_from_variables
 from xsz.store._arrays import parse_counts
-from xsz.store._merge import merge_versions
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -45,9 +43,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from xsz.format import Field
-    from xsz.store._store import SZStore
 
-__all__ = ["Fetch", "commit", "write_hierarchy"]
+__all__ = ["Fetch", "write_hierarchy"]
 
 Array = zarr.Array[Any]
 type Fetch = Callable[[Sequence[str]], list[bytes | memoryview | None]]
@@ -61,25 +58,6 @@ _EMPTY_FRAMES: Final = {ck: compress(b"", checksum=ck) for ck in (False, True)}
 """The frame of no values, with and without zstd's checksum: reads without samples have
 no chunk, so their frame is made again, in the style of the frames around it (a store
 that pysz wrote comes back with the very same frames)."""
-
-
-def commit(store: SZStore) -> None:
-    """Write the hierarchy in `store` (a writing SZStore) as an SZ store at its path.
-
-    Raises `SchemaError` for a hierarchy that cannot be an SZ store and
-    `RecordError` for a value that cannot be stored, or that concurrent writers
-    gave different values (`xsz.store._merge`); the path is then untouched.
-    """
-    group = zarr.open_group(store, mode="r+", use_consolidated=False)
-    merge_versions(store, group)  # chunks that concurrent writers rewrote
-    write_hierarchy(
-        group,
-        store.path,
-        fetch=lambda keys: [store._value_bytes(key) for key in keys],
-        where=str(store.path),
-        created=store._created,
-        overwrite=True,
-    )
 
 
 def write_hierarchy(

@@ -6,7 +6,7 @@ the version it writes; `xsz.store._merge` needs it to tell the values a writer
 changed from those it merely carried over. zarr never says which read a write
 belongs to, so the store works it out from the order of its calls:
 
-- zarr's fused codec pipeline (xsz's default, `xsz.store._config`) makes both
+- zarr's fused codec pipeline (xsz's default, `xsz.codec.apply_zarr_settings`) makes both
   calls of a read-modify-write in one thread, one after the other, through the
   synchronous API (``get_sync``, then ``set_sync`` or ``delete_sync``). A
   write's base is the version the same thread read last, if that was the

@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from xsz.store._spool import Spool, Version
-    from xsz.store._store import SZStore
 
 __all__ = ["merge_versions"]
 
@@ -77,24 +76,31 @@ class _Clash:
     unknown_base: bool
 
 
-def merge_versions(store: SZStore, group: zarr.Group) -> None:
-    """Merge every key of `store`'s spool whose versions fork, or raise `RecordError`.
+def merge_versions(
+    spool: Spool,
+    group: zarr.Group,
+    *,
+    where: str,
+    value: Callable[[str], bytes | None],
+    underlying: Callable[[str], bytes | None],
+) -> None:
+    """Merge every key of `spool` whose versions fork, or raise `RecordError`.
 
-    `group` is the hierarchy being committed (its arrays give the codecs).
+    `group` is the hierarchy being committed (its arrays give the codecs),
+    `where` how messages name it; `value` gives a key's current bytes (spool or
+    store underneath), `underlying` those of the store under the spool.
     """
-    spool = store._spool
-    assert spool is not None  # a writing store
     forked = spool.forked_keys()
     if not forked:
         return
     arrays = {name: node for name, node in group.members() if isinstance(node, zarr.Array)}
-    chunks = _chunks_of(forked, arrays, str(store.path))
+    chunks = _chunks_of(forked, arrays, where)
     history = spool.history([key for found in chunks.values() for _, key in found])
     clashes: list[_Clash] = []
     total = 0
     for name in sorted(chunks, key=lambda n: (n != READ_DIM, _dims(arrays[n]) != (READ_DIM,), n)):
         array = arrays[name]
-        document = store._value_bytes(f"{name}/{_document_name(array)}")
+        document = value(f"{name}/{_document_name(array)}")
         assert document is not None  # the array was opened from it
         codecs: dict[int, _ChunkCodec] = {}
         for index, key in sorted(chunks[name]):
@@ -106,7 +112,7 @@ def merge_versions(store: SZStore, group: zarr.Group) -> None:
             start, edge = extent
             codec = codecs.get(edge) or codecs.setdefault(edge, _ChunkCodec(document, edge))
             merge = _ChunkMerge(versions, {v.token for v in history[key]}, codec, spool)
-            merged = merge.run(codec.decode(store._underlying(key)))
+            merged = merge.run(codec.decode(underlying(key)))
             total += merge.n_clashes
             clashes += [
                 _Clash(name, start + e, earlier, later, unknown)
@@ -119,7 +125,7 @@ def merge_versions(store: SZStore, group: zarr.Group) -> None:
                 else:
                     spool.set(key, encoded)
     if clashes:
-        raise _refusal(str(store.path), arrays, clashes, total)
+        raise _refusal(where, arrays, clashes, total)
 
 
 # --- finding the chunks ------------------------------------------------------------------

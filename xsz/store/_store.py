@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import zarr
 from zarr.core.buffer import cpu, default_buffer_prototype
 
-from xsz.codec._zarr_codec import ORIGIN_ATTR
+from xsz.codec import TracedBuffer, apply_zarr_settings
 from xsz.errors import StoreExistsError, TruncatedStoreError, UsageError
 from xsz.format import Staging, SZReader, check_replaceable, parse_header
 from xsz.store._arrays import Frame, hierarchy
-from xsz.store._config import apply_zarr_settings
+from xsz.store._commit import write_hierarchy
 from xsz.store._lineage import Lineage
+from xsz.store._merge import merge_versions
 from xsz.store._spool import DELETED, UNDER, Spool
 from xsz.store._threaded import ThreadedStore, span
 from xsz.store._view import SZView, name_unreadable_keys
@@ -50,12 +52,6 @@ def _holds_sz_store(path: Path) -> bool:
     except StoreExistsError as exc:
         raise StoreExistsError(f"cannot write an SZ store at {path}: {exc}") from exc
     return (path / "index").is_file()
-
-
-class _TracedBuffer(cpu.Buffer):
-    """A CPU buffer that knows which read and frame its bytes are, for decode errors."""
-
-    xsz_origin: Origin | None = None  # read by the codec as ORIGIN_ATTR
 
 
 class SZStore(ThreadedStore):
@@ -269,8 +265,6 @@ class SZStore(ThreadedStore):
         Raises an `xsz.errors.XszError` when the written hierarchy cannot be an
         SZ store; the path is then left as it was. Closing twice is a no-op.
         """
-        from xsz.store._commit import commit
-
         with self._lock:
             committing = self._owner and not self._finished and not self._committing
             self._committing = committing
@@ -280,7 +274,7 @@ class SZStore(ThreadedStore):
                     self._spool.refresh()
                 if self._spool.changed:  # zarr reads the hierarchy from other threads: no lock
                     self._ensure_open_sync()
-                    commit(self)
+                    self._commit()
         finally:
             with self._lock:
                 if committing:
@@ -290,6 +284,32 @@ class SZStore(ThreadedStore):
                     self._spool.close()
                 self._release_reader()
                 super().close()
+
+    def _commit(self) -> None:
+        """Write the hierarchy zarr wrote here as an SZ store at this store's path.
+
+        Chunks that concurrent writers rewrote are merged first (`merge_versions`).
+        Raises `SchemaError` for a hierarchy that cannot be an SZ store and
+        `RecordError` for a value that cannot be stored, or that concurrent writers
+        gave different values; the path is then untouched.
+        """
+        assert self._spool is not None  # a writing store
+        group = zarr.open_group(self, mode="r+", use_consolidated=False)
+        merge_versions(
+            self._spool,
+            group,
+            where=str(self.path),
+            value=self._value_bytes,
+            underlying=self._underlying,
+        )
+        write_hierarchy(
+            group,
+            self.path,
+            fetch=lambda keys: [self._value_bytes(key) for key in keys],
+            where=str(self.path),
+            created=self._created,
+            overwrite=True,
+        )
 
     def discard(self) -> None:
         """Drop everything written to a writing store; its path stays as it was."""
@@ -399,8 +419,8 @@ class SZStore(ThreadedStore):
         buffer_class = (prototype or default_buffer_prototype()).buffer
         if origin is None or buffer_class is not cpu.Buffer:
             return buffer_class.from_bytes(data)
-        traced = _TracedBuffer(np.frombuffer(data, dtype="B"))
-        setattr(traced, ORIGIN_ATTR, origin)
+        traced = TracedBuffer(np.frombuffer(data, dtype="B"))
+        traced.origin = origin
         return traced
 
     def _underlying(self, key: str) -> bytes | None:

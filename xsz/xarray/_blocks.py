@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz.xarray._lazy import pieces
+from xsz.xarray._ragged import pieces
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -22,14 +22,14 @@ from xarray.core import indexing
 
 from xsz.errors import SZFormatError
 from xsz.format import SZReader
-from xsz.xarray.indexes import ragged_arange
+from xsz.xarray._ragged import pieces, ragged_arange
 
 if TYPE_CHECKING:
     import os
 
     import numpy.typing as npt
 
-__all__ = ["AttributeArray", "RaggedArray", "Source", "TextArray", "pieces"]
+__all__ = ["AttributeArray", "RaggedArray", "StoreHandle", "TextArray"]
 
 _OPEN_STORES: Final = 32
 """Stores kept open per process for unpickled sources (least recently used dropped)."""
@@ -63,7 +63,7 @@ class _OpenStores:
 _OPEN: Final = _OpenStores()
 
 
-class Source:
+class StoreHandle:
     """The store behind one opened Dataset: its `SZReader` (parsed index, open ``dat``).
 
     Pickles as path + token + stamp. A copy in another process opens the store
@@ -115,37 +115,6 @@ class Source:
         self._reader = None
 
 
-def pieces(
-    starts: npt.NDArray[np.int64], lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Split sample ranges ``[lo, hi)`` at read boundaries.
-
-    Returns ``(rows, first, last)``: each piece is ``read[rows][first:last]``,
-    in the order of the ranges.
-
-    Examples
-    --------
-    >>> s = np.array([0, 3, 3, 5])  # reads of 3, 0 and 2 samples
-    >>> [a.tolist() for a in pieces(s, np.array([1]), np.array([5]))]
-    [[0, 2], [1, 0], [3, 2]]
-    """
-    keep = hi > lo
-    lo, hi = lo[keep], hi[keep]
-    n = len(starts) - 1
-    first_row = np.searchsorted(starts, lo, side="right") - 1
-    last_row = np.searchsorted(starts, hi - 1, side="right") - 1
-    per_range = last_row - first_row + 1
-    rows = np.repeat(first_row - np.cumsum(per_range) + per_range, per_range) + np.arange(
-        int(per_range.sum()), dtype=np.int64
-    )
-    rows = np.minimum(rows, n - 1)
-    range_lo, range_hi = np.repeat(lo, per_range), np.repeat(hi, per_range)
-    first = np.maximum(range_lo, starts[rows]) - starts[rows]
-    last = np.minimum(range_hi, starts[rows + 1]) - starts[rows]
-    nonempty = last > first
-    return rows[nonempty], first[nonempty], last[nonempty]
-
-
 def _runs(positions: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Runs of consecutive values in `positions`, as ``[lo, hi)`` ranges."""
     if positions.size == 0:
@@ -187,7 +156,7 @@ def _ranges(key: Any, size: int) -> Ranges:
 class _SZArray(BackendArray):
     """Shared plumbing: a 1-D array over one field of an SZ store."""
 
-    def __init__(self, source: Source, name: str, dtype: np.dtype[Any], size: int) -> None:
+    def __init__(self, source: StoreHandle, name: str, dtype: np.dtype[Any], size: int) -> None:
         self.source = source
         self.name = name
         self.dtype = dtype
@@ -220,13 +189,13 @@ class RaggedArray(_SZArray):
     name
         The dataset.
     starts
-        Where each read's samples start, plus the total (`xsz.xarray.indexes.starts_of`).
+        Where each read's samples start, plus the total (`xsz.xarray._ragged.starts_of`).
     n_threads
         Decoder threads per indexing call.
     """
 
     def __init__(
-        self, source: Source, name: str, starts: npt.NDArray[np.int64], *, n_threads: int = 1
+        self, source: StoreHandle, name: str, starts: npt.NDArray[np.int64], *, n_threads: int = 1
     ) -> None:
         dtype = source.reader.schema[name].dtype
         super().__init__(source, name, dtype, int(starts[-1]))
@@ -280,7 +249,7 @@ class RaggedArray(_SZArray):
 class TextArray(_SZArray):
     """A text dataset, one string per read (``Fastq`` on ``read``)."""
 
-    def __init__(self, source: Source, name: str, n_reads: int, *, n_threads: int = 1) -> None:
+    def __init__(self, source: StoreHandle, name: str, n_reads: int, *, n_threads: int = 1) -> None:
         super().__init__(source, name, np.dtype(object), n_reads)
         self.n_threads = n_threads
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from xsz.errors import UsageError
 from xsz.mapping import READ_DIM
-from xsz.xarray.accessor import as_reads
+from xsz.xarray._ragged import as_reads
 
 if TYPE_CHECKING:
     import xarray as xr

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from xsz.format import SZWriter
-from xsz.format._coalesce import chunk_plan
+from xsz.format import SZWriter, chunk_plan
 from xsz.mapping import READ_DIM, Variable, schema_from_variables
-from xsz.xarray.accessor import as_reads
+from xsz.xarray._ragged import as_reads
 
 if TYPE_CHECKING:
     import os

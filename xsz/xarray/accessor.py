@@ -33,7 +33,8 @@ import xarray as xr
 from xsz.errors import UsageError
 from xsz.mapping import READ_DIM, SAMPLE_DIMENSION
 from xsz.xarray._blocks import apply_reads, block_calibration, calibrate, from_blocks
-from xsz.xarray.indexes import DetachedReadIndex, SZReadIndex, sample_indexer, starts_of
+from xsz.xarray._ragged import as_reads, sample_indexer, starts_of
+from xsz.xarray.indexes import DetachedReadIndex, SZReadIndex
 
 if TYPE_CHECKING:
     import os
@@ -348,21 +349,6 @@ class ReadValues(Sequence[Any]):
         step = 1024
         for start in range(0, len(self), step):
             yield from self[slice(start, min(start + step, len(self)))]
-
-
-def as_reads(ds: xr.Dataset) -> xr.Dataset:
-    """`ds` with a ``read`` dimension: a Dataset of one selected read becomes one of one read."""
-    if READ_DIM in ds.dims:
-        return ds
-
-    def lift(var: xr.Variable) -> xr.Variable:
-        return var.set_dims((READ_DIM,)) if var.ndim == 0 else var  # type: ignore[no-untyped-call]
-
-    return xr.Dataset(
-        {k: lift(v.variable) for k, v in ds.data_vars.items()},
-        coords={k: lift(v.variable) for k, v in ds.coords.items()},
-        attrs=ds.attrs,
-    )
 
 
 def _in_range(positions: Any, n: int) -> np.ndarray:

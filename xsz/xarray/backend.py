@@ -28,10 +28,11 @@ from xarray.backends import BackendEntrypoint
 from xarray.core import indexing
 
 from xsz.errors import UsageError
-from xsz.format._coalesce import chunk_plan
+from xsz.format import chunk_plan
 from xsz.mapping import READ_DIM, group_attrs, layout
-from xsz.xarray._lazy import AttributeArray, RaggedArray, Source, TextArray
-from xsz.xarray.indexes import SZReadIndex, starts_of
+from xsz.xarray._lazy import AttributeArray, RaggedArray, StoreHandle, TextArray
+from xsz.xarray._ragged import starts_of
+from xsz.xarray.indexes import SZReadIndex
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable
@@ -153,7 +154,7 @@ def open_sz(
     if isinstance(drop_variables, str):
         drop_variables = [drop_variables]
     drop = set(drop_variables or ())
-    source = Source(path)
+    source = StoreHandle(path)
     try:
         ds = _dataset(source, drop, chunk_bytes, n_threads)
     except BaseException:
@@ -163,7 +164,9 @@ def open_sz(
     return ds
 
 
-def _dataset(source: Source, drop: set[str], chunk_bytes: int | None, n_threads: int) -> xr.Dataset:
+def _dataset(
+    source: StoreHandle, drop: set[str], chunk_bytes: int | None, n_threads: int
+) -> xr.Dataset:
     reader = source.reader
     specs = [s for s in layout(reader.schema).values() if s.name not in drop]
     n = len(reader)

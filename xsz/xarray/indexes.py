@@ -33,89 +33,14 @@ from xarray.indexes import PandasIndex
 
 from xsz.errors import ReadNotFoundError, UsageError
 from xsz.mapping import READ_DIM
+from xsz.xarray._ragged import Positions, sample_indexer, starts_of
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Mapping, Sequence
 
     import numpy.typing as npt
 
-__all__ = [
-    "DetachedReadIndex",
-    "Positions",
-    "SZReadIndex",
-    "ragged_arange",
-    "sample_indexer",
-    "starts_of",
-]
-
-Positions = int | slice | np.ndarray
-"""Read positions: one read, a slice of reads, or an int64 array of reads."""
-
-
-def starts_of(counts: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """Where each read's samples start, plus the total: ``[0, c0, c0 + c1, ...]``.
-
-    Examples
-    --------
-    >>> starts_of([3, 0, 2]).tolist()
-    [0, 3, 3, 5]
-    """
-    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
-    out = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=out[1:])
-    return out
-
-
-def ragged_arange(lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """``concatenate([arange(l, h) for l, h in zip(lo, hi)])``, without a Python loop.
-
-    Examples
-    --------
-    >>> ragged_arange(np.array([5, 0, 9]), np.array([7, 3, 9])).tolist()
-    [5, 6, 0, 1, 2]
-    """
-    keep = hi > lo
-    lo, hi = lo[keep], hi[keep]
-    lengths = hi - lo
-    out = np.ones(int(lengths.sum()), dtype=np.int64)
-    if len(out):  # steps of 1, a jump at the head of each range, then one cumsum
-        heads = np.cumsum(lengths) - lengths
-        out[0] = lo[0]
-        out[heads[1:]] = lo[1:] - hi[:-1] + 1
-        np.cumsum(out, out=out)
-    return out
-
-
-def sample_indexer(starts: npt.NDArray[np.int64], positions: Positions) -> slice | np.ndarray:
-    """The sample-dimension indexer that goes with read `positions`.
-
-    A slice when the reads are neighbours in order (one read, a slice of step
-    1, consecutive positions), else an int64 array of sample positions.
-
-    Examples
-    --------
-    >>> s = starts_of([3, 0, 2, 4])
-    >>> sample_indexer(s, 2), sample_indexer(s, slice(1, 3))
-    (slice(3, 5, None), slice(3, 5, None))
-    >>> sample_indexer(s, np.array([3, 0])).tolist()
-    [5, 6, 7, 8, 0, 1, 2]
-    """
-    n = len(starts) - 1
-    if isinstance(positions, int | np.integer):
-        p = int(positions)
-        return slice(int(starts[p]), int(starts[p + 1]))
-    if isinstance(positions, slice):
-        first, stop, step = positions.indices(n)
-        if step == 1:
-            stop = max(stop, first)
-            return slice(int(starts[first]), int(starts[stop]))
-        positions = np.arange(first, stop, step, dtype=np.int64)
-    rows = np.asarray(positions, dtype=np.int64)
-    if rows.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if rows.size == 1 or bool(np.all(rows[1:] == rows[:-1] + 1)):
-        return slice(int(starts[rows[0]]), int(starts[rows[-1] + 1]))
-    return ragged_arange(starts[rows], starts[rows + 1])
+__all__ = ["DetachedReadIndex", "SZReadIndex"]
 
 
 class DetachedReadIndex(PandasIndex):
@@ -144,7 +69,7 @@ class SZReadIndex(PandasIndex):
         The coordinate's dtype.
     starts
         For each sample dimension, where each read's samples start (length
-        ``n_reads + 1``, see `starts_of`).
+        ``n_reads + 1``, see `xsz.xarray._ragged.starts_of`).
 
     Notes
     -----

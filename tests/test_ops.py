@@ -97,3 +97,22 @@ def test_ops_merge(tmp_path):
         merge([], tmp_path / "none.sz")
     assert not (tmp_path / "dup.sz").exists() and not (tmp_path / "bad.sz").exists()
     assert not (tmp_path / "none.sz").exists()
+
+
+def test_ops_progress_reports_done_and_total(tmp_path):
+    """ops speaks the library's one progress convention: ``progress(done, total)``."""
+    import numpy as np
+
+    from xsz import ops
+    from xsz.format import Schema, SZWriter
+
+    path = tmp_path / "p.sz"
+    schema = Schema.build([("ID", str)], [("Raw", np.int16)])
+    with SZWriter(path, schema) as writer:
+        writer.put_many((f"r{i}", np.arange(i + 1, dtype=np.int16)) for i in range(1100))
+    seen: list[tuple[int, int | None]] = []
+    assert ops.verify(path, progress=lambda done, total: seen.append((done, total))) == []
+    assert seen[-1] == (1100, 1100)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    with pytest.raises(UsageError, match="progress"):
+        ops.verify(path, progress="yes")

@@ -5,6 +5,9 @@ Pure functions for `xsz info`, `verify`, `subset`, `merge`, `checksum` and
 decoded and re-encoded, and the destination is committed atomically. Frames
 are checked against the source's checksums as they are copied, so damage is
 refused, never copied.
+
+``progress=`` is xsz's one convention (`xsz._progress`): ``True`` for a bar,
+or a callable called as ``progress(done, total)``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xsz._progress import progress_counter
 from xsz.errors import CodecError, DuplicateReadError, SchemaError, UsageError, XszError
 from xsz.format import SZReader, SZWriter, salvage, stale_siblings, with_checksum
 
@@ -34,7 +38,6 @@ __all__ = [
     "coverage",
     "info",
     "merge",
-    "progress_bar",
     "recover",
     "subset",
     "verify",
@@ -42,25 +45,6 @@ __all__ = [
 
 BATCH = 512
 """Reads per batch when walking a whole store."""
-
-
-def progress_bar(progress: object, total: int, desc: str) -> Callable[[int], None]:
-    """An ``update(n)`` callable: a tqdm bar if `progress` is True, `progress` itself
-    if it is callable, else a no-op."""
-    if callable(progress):
-        return progress
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=desc, unit="read", leave=False, disable=None)
-
-        def update(n: int) -> None:
-            bar.update(n)
-            if bar.n >= total:
-                bar.close()
-
-        return update
-    return lambda n: None
 
 
 @dataclass
@@ -128,7 +112,7 @@ def verify(
     path: str | os.PathLike[str],
     *,
     n_threads: int = 2,
-    progress: object = False,
+    progress: bool | Callable[[int, int | None], object] = False,
     stop_at_first: bool = True,
 ) -> list[Problem]:
     """Check a store: the index against its checksum and ``dat``, then every frame
@@ -159,7 +143,7 @@ def verify(
                 if rid in seen:
                     problems.append(Problem(row, rid, f"read ID repeats row {seen[rid]}"))
                 seen.setdefault(rid, row)
-        update = progress_bar(progress, len(reader), "verify")
+        update = progress_counter(progress, len(reader), "verify")
         batches = [np.arange(a, min(a + BATCH, len(reader))) for a in range(0, len(reader), BATCH)]
 
         def check(rows: npt.NDArray[np.int64]) -> list[Problem]:
@@ -204,7 +188,7 @@ def add_checksums(
     dst: str | os.PathLike[str] | None = None,
     *,
     overwrite: bool = False,
-    progress: object = False,
+    progress: bool | Callable[[int, int | None], object] = False,
 ) -> int:
     """Give every frame of a store zstd's content checksum, and the store a
     ``checksums`` file; nothing is re-compressed (a header bit and 4 bytes a frame).
@@ -216,7 +200,7 @@ def add_checksums(
     """
     target = path if dst is None else dst
     with SZReader(path) as reader:
-        update = progress_bar(progress, len(reader), "checksums")
+        update = progress_counter(progress, len(reader), "checksums")
         attrs = [reader.index.attribute(f.name) for f in reader.schema.attributes]
         names = [f.name for f in reader.schema.datasets]
         counts = [reader.index.count.get(n) for n in names]
@@ -290,7 +274,7 @@ def subset(
     dst: str | os.PathLike[str],
     *,
     overwrite: bool = False,
-    progress: object = False,
+    progress: bool | Callable[[int, int | None], object] = False,
 ) -> int:
     """Copy the reads `read_ids` (in that order) of `src` into a new store `dst`.
 
@@ -300,7 +284,7 @@ def subset(
     with SZReader(src) as reader:
         rows = reader.rows(read_ids)
         with SZWriter(dst, reader.schema, header=reader.header, overwrite=overwrite) as writer:
-            _copy_rows(reader, rows, writer, progress_bar(progress, len(rows), "subset"))
+            _copy_rows(reader, rows, writer, progress_counter(progress, len(rows), "subset"))
     return len(rows)
 
 
@@ -309,7 +293,7 @@ def merge(
     dst: str | os.PathLike[str],
     *,
     overwrite: bool = False,
-    progress: object = False,
+    progress: bool | Callable[[int, int | None], object] = False,
 ) -> int:
     """Concatenate stores with the same schema into a new store `dst`.
 
@@ -340,7 +324,7 @@ def merge(
                         )
                     owner[rid] = reader.path
         total = sum(len(r) for r in readers)
-        update = progress_bar(progress, total, "merge")
+        update = progress_counter(progress, total, "merge")
         with SZWriter(dst, first.schema, header=first.header, overwrite=overwrite) as writer:
             for reader in readers:
                 _copy_rows(reader, np.arange(len(reader)), writer, update)
@@ -366,7 +350,7 @@ def recover(
     dst: str | os.PathLike[str],
     *,
     overwrite: bool = False,
-    progress: object = False,
+    progress: bool | Callable[[int, int | None], object] = False,
 ) -> Recovered:
     """Salvage the reads of a damaged store, or of the staging directory a killed
     writer left (``.NAME.partial-*``), into a new valid store `dst`.
@@ -389,7 +373,7 @@ def recover(
         names = [f.name for f in reader.schema.datasets]
         counts = [reader.index.count.get(n) for n in names]
         ids = reader.ids
-        update = progress_bar(progress, len(reader), "recover")
+        update = progress_counter(progress, len(reader), "recover")
         for row in range(len(reader)):
             try:
                 frames = reader.frames([row])[0]

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from xsz._progress import progress_hook
 from xsz.convert._dest import staged
 from xsz.convert._extras import load
-from xsz.convert._import import progress_hook
 from xsz.convert._read_fields import READ_FIELDS
 from xsz.errors import SchemaError
 from xsz.format import SZReader

@@ -12,11 +12,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from xsz._progress import nothing, progress_hook
 from xsz.convert._dest import path_size
 from xsz.convert._moves import MoveSource, check_basecalls
 from xsz.convert._read_fields import NO_BASECALLS, import_schema
 from xsz.convert._sources import open_source, source_files, source_names
-from xsz.errors import ReadNotFoundError, SourceError, UsageError, XszError
+from xsz.errors import ReadNotFoundError, SourceError, XszError
 from xsz.format import SZWriter, check_replaceable, lock_path, salvage, stale_siblings
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
     from xsz.convert._sources import Source
 
-__all__ = ["LEVEL", "ImportSummary", "import_reads", "progress_hook"]
+__all__ = ["LEVEL", "ImportSummary", "import_reads"]
 
 log = logging.getLogger(__name__)
 
@@ -68,30 +69,6 @@ def _version() -> str:
         return version("xsz")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "0+unknown"
-
-
-def progress_hook(
-    progress: object, total: int | None, desc: str
-) -> tuple[Callable[[int], None], Callable[[], None]]:
-    """``(update(done), close())`` for a `progress` argument (see `import_reads`)."""
-    if progress is None or progress is False:
-        return _nothing_done, _nothing
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, unit="read", desc=desc, dynamic_ncols=True)
-        return (lambda done: bar.update(done - bar.n)), bar.close
-    if callable(progress):
-        return (lambda done: progress(done, total)), _nothing
-    raise UsageError(f"progress must be a bool or a callable, got {progress!r}")
-
-
-def _nothing_done(done: int) -> None:
-    return
-
-
-def _nothing() -> None:
-    return
 
 
 class _Import:
@@ -397,7 +374,7 @@ def import_reads(
     writer: SZWriter | None = None
     held: _Held | None = None
     finished = False
-    close_progress = _nothing
+    close_progress = nothing
     try:
         runs, total = job.survey()
         writer = SZWriter(

@@ -37,10 +37,10 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import LocalStore, ZipStore
 
+from xsz._progress import progress_hook
 from xsz.codec import CODEC_ID, apply_zarr_settings
 from xsz.convert._dest import path_size, remove_path, staged
 from xsz.convert._detect import detect_format
-from xsz.convert._import import progress_hook
 from xsz.convert._options import LAYOUTS, Layout
 from xsz.convert._sinks import DirectorySink, Sink, StoreSink, ZipSink, directory_items
 from xsz.convert._zarr_reads import copy_reads

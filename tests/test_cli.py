@@ -386,3 +386,25 @@ def test_cli_convert_blow5_with_moves(tmp_path, capsys):
         == 1
     )
     assert "none of its" in capsys.readouterr().err
+
+
+def test_cli_errors_name_flags_where_the_library_names_keywords(store, tmp_path, capsys):
+    """The library's messages speak Python (``overwrite=True``); the command's, its flags."""
+    from xsz import ops
+    from xsz.errors import StoreExistsError
+
+    dst = tmp_path / "copy.sz"
+    ids = tmp_path / "ids.txt"
+    ids.write_text("read_00001\n")
+    assert main(["subset", str(store), str(dst), "--ids", str(ids), "-q"]) == 0
+    capsys.readouterr()
+    with pytest.raises(StoreExistsError, match=r"pass overwrite=True"):
+        ops.subset(store, ["read_00001"], dst)
+    assert main(["subset", str(store), str(dst), "--ids", str(ids), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "--force" in err
+    assert "overwrite=True" not in err
+    assert main(["convert", str(store), str(tmp_path / "x.unknown"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "--to" in err
+    assert "to=" not in err

@@ -31,7 +31,7 @@ def progress_hook(
     if progress is True:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, unit="read", desc=desc, dynamic_ncols=True, leave=False)
+        bar = tqdm(total=total, unit="read", desc=desc, dynamic_ncols=True)
         return (lambda done: bar.update(done - bar.n)), bar.close
     if callable(progress):
         return (lambda done: progress(done, total)), nothing

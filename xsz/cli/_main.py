@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -355,6 +355,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_FLAGS: Final = (
+    ("overwrite=True", "--force"),
+    ("pass to= one of", "pass --to one of"),
+    ("moves= adds", "--moves adds"),
+    ("resume=True", "--resume"),
+    ("layout= and codec=", "--layout and --codec"),
+    ("checksum=False", "--no-checksum"),
+)
+"""The library's messages speak Python; the command's speak its flags."""
+
+
+def for_the_command(message: str) -> str:
+    """`message` of a library error with its Python keywords as the command's flags.
+
+    Examples
+    --------
+    >>> for_the_command("out.sz exists; pass overwrite=True to replace it")
+    'out.sz exists; pass --force to replace it'
+    """
+    for python, flag in _FLAGS:
+        message = message.replace(python, flag)
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``xsz`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -363,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (XszError, OSError, ImportError) as exc:
         if os.environ.get("XSZ_DEBUG"):
             raise
-        print(f"xsz: error: {exc}", file=sys.stderr)
+        print(f"xsz: error: {for_the_command(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         if os.environ.get("XSZ_DEBUG"):

@@ -21,7 +21,7 @@ from xsz.convert._dest import check_destination, path_size
 from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._import import import_reads
-from xsz.errors import SourceError, StoreExistsError, UsageError
+from xsz.errors import SourceError, UsageError
 from xsz.format import Staging, check_replaceable
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def target_format(path: str | os.PathLike[str]) -> str:
     if found is None:
         raise UsageError(
             f"cannot tell which format to write from the name {str(path)!r}: end it with "
-            f"{', '.join(_SUFFIXES)}, or say it (--to {'|'.join(TARGETS)})"
+            f"{', '.join(_SUFFIXES)}, or pass to= one of {', '.join(map(repr, TARGETS))}"
         )
     return found
 
@@ -194,7 +194,7 @@ def convert(
         )
     if moves is not None and not nanopore:
         raise UsageError(
-            f"--moves adds basecalls to imported reads; {source} is {fmt}, not a nanopore file"
+            f"moves= adds basecalls to imported reads; {source} is {fmt}, not a nanopore file"
         )
     if read_ids is not None and not (nanopore or (fmt == "sz" and out == "pod5")):
         raise UsageError(
@@ -202,14 +202,13 @@ def convert(
             f"not to {fmt} -> {out}"
         )
     if resume and not (nanopore and out == "sz"):
-        raise UsageError(f"resume takes up imports of nanopore files into SZ, not {fmt} -> {out}")
+        raise UsageError(
+            f"resume=True takes up imports of nanopore files into SZ, not {fmt} -> {out}"
+        )
     if out != "zarr" and (layout is not None or codec is not None):
-        raise UsageError(f"layout and codec apply to Zarr destinations, not to {out}")
+        raise UsageError(f"layout= and codec= apply to Zarr destinations, not to {out}")
     if out == "sz":
-        try:
-            check_replaceable(dest, overwrite)
-        except StoreExistsError as exc:  # say how with the command too
-            raise StoreExistsError(f"{exc} (xsz: --force)") from None
+        check_replaceable(dest, overwrite)
     else:
         check_destination(dest, overwrite=overwrite, kind=out)
 

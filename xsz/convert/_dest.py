@@ -44,7 +44,7 @@ def check_destination(path: Path, *, overwrite: bool, kind: str) -> None:
     if not (path.exists() or path.is_symlink()):
         return
     if not overwrite:
-        raise StoreExistsError(f"{path} exists; pass overwrite=True (xsz: --force) to replace it")
+        raise StoreExistsError(f"{path} exists; pass overwrite=True to replace it")
     try:
         found: str | None = detect_format(path)
     except (SourceError, OSError):

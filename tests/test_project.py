@@ -49,3 +49,16 @@ def test_project_readme_opens_with_the_two_commands():
     assert len(commands) == 2, commands
     assert commands[1] == ".ci/run"
     assert "pytest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_project_ci_checks_style_and_the_import_contracts():
+    """CI runs ruff, ruff format, import-linter's contracts and mypy before the tests."""
+    run = (ROOT / ".ci" / "run").read_text()
+    for check in ("ruff check", "ruff format --check", "lint-imports", "mypy xsz"):
+        assert check in run, check
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    kinds = {c["type"] for c in pyproject["tool"]["importlinter"]["contracts"]}
+    assert kinds == {"layers", "private_modules", "acyclic_siblings"}
+    hooks = (ROOT / ".pre-commit-config.yaml").read_text()
+    for hook in ("ruff-check", "ruff-format", "nbstripout"):
+        assert hook in hooks, hook

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 
@@ -62,3 +63,28 @@ def test_project_ci_checks_style_and_the_import_contracts():
     hooks = (ROOT / ".pre-commit-config.yaml").read_text()
     for hook in ("ruff-check", "ruff-format", "nbstripout"):
         assert hook in hooks, hook
+
+
+def test_project_import_changes_nothing_global():
+    """``import xsz`` sets no environment variable and loads neither zarr nor xarray;
+    zarr's settings change only once a store is made (xsz.codec.apply_zarr_settings)."""
+    import subprocess
+    import sys
+
+    code = """
+import os, sys
+before = dict(os.environ)
+import xsz
+assert dict(os.environ) == before
+assert "zarr" not in sys.modules and "xarray" not in sys.modules
+import zarr
+assert not zarr.config.get("array.rectilinear_chunks")
+default = zarr.config.get("codec_pipeline.path")
+from xsz.codec import FUSED_PIPELINE, apply_zarr_settings
+assert zarr.config.get("codec_pipeline.path") == default
+apply_zarr_settings()
+assert zarr.config.get("array.rectilinear_chunks")
+assert zarr.config.get("codec_pipeline.path") == FUSED_PIPELINE
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZARR_")}
+    subprocess.run([sys.executable, "-W", "error", "-c", code], check=True, env=env, cwd=ROOT)

@@ -22,9 +22,10 @@ import numpy as np
 
 from xsz.errors import RecordError, SchemaError, UsageError, XszError
 from xsz.format import Schema, SZReader, SZWriter
+from xsz.source import is_url
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from multiprocessing.managers import SyncManager
 
     import pandas as pd
@@ -75,7 +76,8 @@ class CompressedFile:
     Parameters
     ----------
     data_dir
-        The SZ store, a directory.
+        The SZ store, a directory; to read, also its URL in object storage
+        (``s3://``, ``gs://``, ``az://``, ``http(s)://``, ``file://``).
     mode
         ``"r"`` to read, ``"w"`` to write a new store.
     header
@@ -94,6 +96,8 @@ class CompressedFile:
         Give each frame zstd's content checksum (pysz reads such frames too);
         ``False`` writes frames byte-identical to pysz's. Either way the store
         gets a ``checksums`` file (see `xsz.format.SZWriter`).
+    storage_options
+        Settings for obstore when reading a URL (by default, the environment's).
 
     Examples
     --------
@@ -119,8 +123,9 @@ class CompressedFile:
         allow_multiprocessing: bool = True,
         *,
         checksum: bool = True,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.dir = Path(data_dir)
+        self.dir: Path | str = str(data_dir) if is_url(data_dir) else Path(data_dir)
         self.mode = mode
         self.threads = max(int(n_threads), 1)
         self._reader: SZReader | None = None
@@ -132,7 +137,7 @@ class CompressedFile:
         self._queue_errors: list[Exception] = []
         self._closed = False
         if mode == "r":
-            self._reader = SZReader(self.dir)
+            self._reader = SZReader(self.dir, storage_options)
             schema = self._reader.schema
             self.header: dict[str, Any] = self._reader.header
             try:
@@ -141,6 +146,11 @@ class CompressedFile:
                 self._reader.close()
                 raise
         elif mode == "w":
+            if is_url(self.dir):
+                raise UsageError(
+                    f"{self.dir}: writing to object storage is not supported yet; write a "
+                    "local store and upload its files (dat first, index last)"
+                )
             schema = Schema.build(
                 ATTRIBUTES if attributes is None else attributes,
                 DATASETS if datasets is None else datasets,

@@ -26,7 +26,7 @@ from xsz.format import SZReader, SZWriter, salvage, stale_siblings, with_checksu
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     import numpy.typing as npt
 
@@ -51,7 +51,7 @@ BATCH = 512
 class StoreInfo:
     """What `info` finds out about a store."""
 
-    path: Path
+    path: Path | str
     header: dict[str, Any]
     columns: list[str]
     n_reads: int
@@ -66,13 +66,15 @@ class StoreInfo:
         return self.dat_bytes / raw if raw else float("nan")
 
 
-def info(path: str | os.PathLike[str]) -> StoreInfo:
+def info(
+    path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+) -> StoreInfo:
     """Schema, header, read count, sizes and per-dataset compression of a store.
 
     Decoded sizes come from the index for streamvbyte datasets and from the frame
     headers for the others (one small read per frame).
     """
-    with SZReader(path) as reader:
+    with SZReader(path, storage_options) as reader:
         index = reader.index
         out = StoreInfo(
             path=reader.path,
@@ -80,7 +82,7 @@ def info(path: str | os.PathLike[str]) -> StoreInfo:
             columns=reader.schema.columns,
             n_reads=len(reader),
             dat_bytes=reader.dat_size,
-            index_bytes=(reader.path / "index").stat().st_size,
+            index_bytes=reader.source.size("index") or 0,
         )
         for f in reader.schema.datasets:
             stored = int(index.frame_size[f.name].sum())
@@ -114,6 +116,7 @@ def verify(
     n_threads: int = 2,
     progress: bool | Callable[[int, int | None], object] = False,
     stop_at_first: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> list[Problem]:
     """Check a store: the index against its checksum and ``dat``, then every frame
     against its CRC-32 and by decoding it (which checks zstd's checksum).
@@ -124,7 +127,7 @@ def verify(
     store: see `coverage`.
     """
     try:
-        reader = SZReader(path)
+        reader = SZReader(path, storage_options)
     except XszError as exc:
         return [Problem(None, None, str(exc))]
     problems: list[Problem] = []
@@ -170,9 +173,9 @@ def verify(
     return problems[:1] if stop_at_first else problems
 
 
-def coverage(path: str | os.PathLike[str]) -> str:
+def coverage(path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> str:
     """What `verify` can detect in this store, in a sentence."""
-    with SZReader(path) as reader:
+    with SZReader(path, storage_options) as reader:
         if reader.checksums is None:
             return (
                 "structure only: this store has no checksums file (pysz, or xsz with "
@@ -313,7 +316,7 @@ def merge(
                     f"({other.schema.columns} vs {first.schema.columns})"
                 )
         if first.schema.id_field:
-            owner: dict[object, Path] = {}
+            owner: dict[object, Path | str] = {}
             for reader in readers:
                 for rid in reader.ids.tolist():
                     if rid in owner:

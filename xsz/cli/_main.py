@@ -102,7 +102,8 @@ def _convert(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from xsz.ops import coverage, info
 
-    got = info(args.path)
+    options = _storage_options(args)
+    got = info(args.path, options)
     print(f"{got.path}: SZ store, {got.n_reads:,} reads")
     print(f"  header   {json.dumps(got.header, ensure_ascii=False)}")
     print(f"  columns  {' '.join(got.columns)}")
@@ -114,7 +115,7 @@ def _info(args: argparse.Namespace) -> int:
             f"{d['stored']:,} stored ({ratio:.3f})"
         )
     print(f"  overall  {got.ratio:.3f} of the decoded size")
-    print(f"  checks   {coverage(args.path)}")
+    print(f"  checks   {coverage(args.path, options)}")
     _print_stale(args.path)
     return 0
 
@@ -122,7 +123,7 @@ def _info(args: argparse.Namespace) -> int:
 def _get(args: argparse.Namespace) -> int:
     from xsz.format import SZReader
 
-    with SZReader(args.path) as reader:
+    with SZReader(args.path, _storage_options(args)) as reader:
         rows = reader.rows(args.read_ids)
         names = args.dataset or None
         reads = reader.read_many(rows, names)
@@ -174,12 +175,17 @@ def _merge(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from xsz.ops import coverage, verify
 
+    options = _storage_options(args)
     problems = verify(
-        args.path, n_threads=args.threads, progress=not args.quiet, stop_at_first=not args.all
+        args.path,
+        n_threads=args.threads,
+        progress=not args.quiet,
+        stop_at_first=not args.all,
+        storage_options=options,
     )
     _print_stale(args.path)
     if not problems:
-        print(f"{args.path}: OK ({coverage(args.path)})")
+        print(f"{args.path}: OK ({coverage(args.path, options)})")
         return 0
     for problem in problems:
         print(f"xsz: error: {args.path}: {problem}", file=sys.stderr)
@@ -187,8 +193,12 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _print_stale(path: str) -> None:
-    """Name the staging siblings that writers left beside `path`."""
+    """Name the staging siblings that writers left beside `path` (a local one)."""
     from xsz.format import stale_siblings
+    from xsz.source import is_url
+
+    if is_url(path):
+        return
 
     for sibling in stale_siblings(path):
         state = "in use by a live writer" if sibling.owned else "left by a killed writer"
@@ -236,7 +246,27 @@ def _recover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _storage_options(args: argparse.Namespace) -> dict[str, str] | None:
+    """The ``--storage-option KEY=VALUE`` settings, for obstore."""
+    options = {}
+    for item in args.storage_option or ():
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageError(f"--storage-option takes KEY=VALUE, got {item!r}")
+        options[key] = value
+    return options or None
+
+
 def build_parser() -> argparse.ArgumentParser:
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument(
+        "-S",
+        "--storage-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="obstore setting for a URL PATH, e.g. region=eu-west-1 (repeatable; "
+        "default: from the environment, AWS_ENDPOINT_URL ...)",
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     common.add_argument(
@@ -248,11 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xsz", description="Nanopore reads in SZ stores.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("info", parents=[common], help="schema, header, read count, sizes")
+    p = sub.add_parser("info", parents=[common, remote], help="schema, header, read count, sizes")
     p.add_argument("path")
     p.set_defaults(func=_info)
 
-    p = sub.add_parser("get", parents=[common], help="print or save reads by ID")
+    p = sub.add_parser("get", parents=[common, remote], help="print or save reads by ID")
     p.add_argument("path")
     p.add_argument("read_ids", nargs="+", metavar="READ_ID")
     p.add_argument("-d", "--dataset", action="append", help="only these datasets (repeatable)")
@@ -272,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace DST if it is an SZ store")
     p.set_defaults(func=_merge)
 
-    p = sub.add_parser("verify", parents=[common], help="decode every frame, check the index")
+    p = sub.add_parser(
+        "verify", parents=[common, remote], help="decode every frame, check the index"
+    )
     p.add_argument("path")
     p.add_argument("--all", action="store_true", help="report every problem, not the first")
     p.set_defaults(func=_verify)

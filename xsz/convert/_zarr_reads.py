@@ -24,8 +24,9 @@ import numpy as np
 
 from xsz.codec import decode_array, decode_blocks_into, decode_text, frame_content_sizes
 from xsz.convert._sinks import FrameBlock
-from xsz.errors import CodecError, SZFormatError
+from xsz.errors import CodecError, SZFormatError, UsageError
 from xsz.format import chunk_plan, crc32
+from xsz.source import LocalSource
 from xsz.store import ZARR_JSON, Frame, Origin, SZView, frame_header_problem, payload_bounds
 
 if TYPE_CHECKING:
@@ -92,7 +93,13 @@ def _copy_frames(
     for f in reader.schema.datasets:
         sizes += reader.index.frame_size[f.name]
     checker = FrameChecker(reader)
-    fd = reader.source.fileno("dat")  # the dat of the version whose index we have
+    source = reader.source
+    if not isinstance(source, LocalSource):
+        raise UsageError(
+            f"{reader.path}: converting to Zarr maps the frames of a local store; copy the "
+            "store here first"
+        )
+    fd = source.fileno("dat")  # the dat of the version whose index we have
     for lo, hi in itertools.pairwise(chunk_plan(sizes, BLOCK_BYTES).tolist()):
         keys: list[str] = []
         chunks: list[tuple[ArrayView, int, int]] = []  # per array: its chunks first:last

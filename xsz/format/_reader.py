@@ -1,9 +1,10 @@
 """`SZReader`: random access to the reads of an SZ store, by row or by read ID.
 
-Reads are located through the parsed index and fetched with ``os.pread`` (no
-shared file position, so any number of threads may read at once). A batch of
-reads is fetched with few system calls: the byte ranges of neighbouring reads
-are coalesced into one read when the gap between them is small.
+Reads are located through the parsed index and fetched from the store's byte
+source (`xsz.source`): ``os.pread`` on a local store, range GETs on object
+storage; any number of threads may read at once. A batch of reads is fetched
+with few requests: the byte ranges of neighbouring reads are coalesced into one
+read when the gap between them is small.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -34,17 +34,18 @@ from xsz.format._checksums import crc32, read_checksums
 from xsz.format._coalesce import coalesce
 from xsz.format._index import check_ranges, read_index
 from xsz.format._records import has_checksum
-from xsz.source import LocalSource
+from xsz.source import ByteSource, LocalSource, open_source
 
 if TYPE_CHECKING:
-    import os
-    from collections.abc import Buffer, Iterable, Sequence
+    from collections.abc import Buffer, Iterable, Mapping, Sequence
+    from pathlib import Path
 
     import numpy.typing as npt
 
     from xsz.format._checksums import Checksums
     from xsz.format._index import SZIndex
     from xsz.format._schema import Field, Schema
+    from xsz.source import Location
 
 __all__ = ["SZReader", "check_store"]
 
@@ -57,9 +58,9 @@ a thread idle; more cost more than they balance (``bench/bench_format.py
 --parts-per-thread``)."""
 
 
-def check_store(path: Path) -> None:
-    """Raise `SZFormatError` unless `path` is a directory holding ``index`` and ``dat``."""
-    LocalSource(path).close()
+def check_store(path: Location, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Raise `SZFormatError` unless `path` is a store holding ``index`` and ``dat``."""
+    open_source(path, storage_options).close()
 
 
 class SZReader:
@@ -68,16 +69,23 @@ class SZReader:
     Parameters
     ----------
     path
-        The SZ store (a directory holding ``index`` and ``dat``).
+        The SZ store: a directory holding ``index`` and ``dat``, or the URL of
+        one in object storage (``s3://``, ``gs://``, ``az://``, ``http(s)://``,
+        ``file://``), or an open `xsz.source.ByteSource`.
+    storage_options
+        Settings for obstore when `path` is a URL (by default, the environment's).
 
     Notes
     -----
-    Rows are the lines of the index in file order. Thread-safe; pickles by path
-    (the copy re-opens the store). Use as a context manager or call `close`.
+    Rows are the lines of the index in file order. Thread-safe; pickles by
+    location (path or URL + options; the copy re-opens the store). Use as a
+    context manager or call `close`.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._start(path)
+    def __init__(
+        self, path: Location | ByteSource, storage_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self._start(path, storage_options)
         try:
             self.dat_size: int = self.source.size("dat") or 0
             data = self.source.read("index")
@@ -94,16 +102,21 @@ class SZReader:
             self.source.close()
             raise
 
-    def _start(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def _start(
+        self, path: Location | ByteSource, storage_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self.source = path if isinstance(path, ByteSource) else open_source(path, storage_options)
+        self.path: Path | str = (
+            self.source.path if isinstance(self.source, LocalSource) else self.source.location
+        )
+        """The store's path (a `Path`), or its URL (a str) in object storage."""
         self._lock = threading.RLock()
         self._pool: ThreadPoolExecutor | None = None
         self._float_counts: dict[str, npt.NDArray[np.int64]] = {}
         self._frame_crcs: npt.NDArray[np.uint32] | None = None
-        self.source = LocalSource(self.path)
 
     @classmethod
-    def over_index(cls, path: str | os.PathLike[str], index: SZIndex) -> SZReader:
+    def over_index(cls, path: Location, index: SZIndex) -> SZReader:
         """A reader of `path`'s ``dat`` through `index` (parsed by the caller, e.g.
         the lines of a damaged index that survive), trusting nothing else of the
         store: its ``checksums`` file is ignored, and no read's byte range or
@@ -203,10 +216,10 @@ class SZReader:
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path}
+        return {"source": self.source}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc]
+        self.__init__(state["source"])  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"<SZReader {str(self.path)!r}: {len(self)} reads>"
@@ -337,7 +350,8 @@ class SZReader:
     # --- bytes -----------------------------------------------------------------------
 
     def pread(self, size: int, offset: int) -> bytes:
-        """The bytes ``dat[offset:offset + size]``: one ``os.pread``, thread-safe.
+        """The bytes ``dat[offset:offset + size]``: one ``os.pread`` (one range GET
+        in object storage), thread-safe.
 
         Raises `SZFormatError` when ``dat`` ends before them.
         """
@@ -346,12 +360,22 @@ class SZReader:
     def _pread(self, size: int, offset: int) -> bytes:
         return self.source.read("dat", offset, size)
 
+    def _preads(self, groups: list[tuple[int, int, list[int]]]) -> list[bytes]:
+        """The bytes of the coalesced reads `groups` (as `coalesce` yields them): one
+        batch for a source that fetches concurrently, one `_pread` each otherwise."""
+        if self.source.concurrent and len(groups) > 1:
+            return self.source.read_ranges(
+                "dat", [lo for lo, _, _ in groups], [hi for _, hi, _ in groups]
+            )
+        return [self._pread(hi - lo, lo) for lo, hi, _ in groups]
+
     def fetch(self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> list[memoryview]:
         """The bytes ``dat[starts[i]:ends[i]]`` for every i, with coalesced preads."""
         out: list[memoryview] = [memoryview(b"")] * len(starts)
         first, last = starts.tolist(), ends.tolist()
-        for lo, hi, members in coalesce(starts, ends):
-            block = memoryview(self._pread(hi - lo, lo))
+        groups = list(coalesce(starts, ends))
+        for (lo, _, members), data in zip(groups, self._preads(groups), strict=True):
+            block = memoryview(data)
             for k in members:
                 out[k] = block[first[k] - lo : last[k] - lo]
         return out
@@ -364,9 +388,10 @@ class SZReader:
         """Like `fetch`, but whole coalesced reads: ``[(bytes, starts in it, sizes)]``
         and the order of the ranges across them (``order[j]``: which range is j-th)."""
         blocks, order = [], []
-        for lo, hi, members in coalesce(starts, ends):
+        groups = list(coalesce(starts, ends))
+        for (lo, _, members), data in zip(groups, self._preads(groups), strict=True):
             m = np.asarray(members, dtype=np.int64)
-            blocks.append((self._pread(hi - lo, lo), starts[m] - lo, ends[m] - starts[m]))
+            blocks.append((data, starts[m] - lo, ends[m] - starts[m]))
             order.append(m)
         return blocks, (np.concatenate(order) if order else np.zeros(0, dtype=np.int64))
 

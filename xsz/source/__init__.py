@@ -4,12 +4,76 @@ The container code (`xsz.format`) reads ``index``, ``dat`` and ``checksums``
 through a `ByteSource` and nothing else, so one copy of it serves every place
 a store can live. `LocalSource` is a directory on a local file system, opened
 once: every file is opened relative to that one directory handle, so a reader
-sees one version of a store even while a writer replaces it.
+sees one version of a store even while a writer replaces it. `ObjectSource` is
+a prefix in an object store (S3, GCS, Azure, HTTP), read through obstore with
+range GETs pinned to the version seen at open. `open_source` picks one for a
+path or URL.
 """
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from xsz.errors import UsageError
 from xsz.source._base import ByteSource
 from xsz.source._local import LocalSource
 
-__all__ = ["ByteSource", "LocalSource"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from xsz.source._object import ObjectSource
+
+__all__ = ["ByteSource", "LocalSource", "Location", "ObjectSource", "is_url", "open_source"]
+
+Location = str | os.PathLike[str]
+"""Where a store is: a local path, or a URL (``s3://``, ``gs://``, ``az://``,
+``http(s)://``, ``file://``)."""
+
+
+def is_url(location: object) -> bool:
+    """Whether `location` is a URL (``scheme://...``) rather than a local path."""
+    from xsz.source._object import is_url as _is_url
+
+    return _is_url(location)
+
+
+def local_path(location: Location) -> str | os.PathLike[str] | None:
+    """The local path `location` names (a path or a ``file://`` URL); ``None`` for
+    other URLs."""
+    if not is_url(location):
+        return location
+    parsed = urlparse(str(location))
+    if parsed.scheme != "file":
+        return None
+    if parsed.netloc not in ("", "localhost"):
+        raise UsageError(f"{location}: a file:// URL names a path on this machine, not a host")
+    return unquote(parsed.path)
+
+
+def open_source(location: Location, storage_options: Mapping[str, Any] | None = None) -> ByteSource:
+    """The byte source of the SZ store at `location`: `LocalSource` for a path or a
+    ``file://`` URL, `ObjectSource` (obstore) for other URLs.
+
+    Raises `SZFormatError` when there is no store there, `UsageError` for
+    `storage_options` given with a local path or refused by obstore.
+    """
+    path = local_path(location)
+    if path is not None:
+        if storage_options:
+            raise UsageError(
+                f"storage_options are for object storage URLs; {location} is a local path"
+            )
+        return LocalSource(path)
+    from xsz.source._object import ObjectSource
+
+    return ObjectSource(str(location), storage_options)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ObjectSource":  # imports obstore only when asked for
+        from xsz.source._object import ObjectSource
+
+        return ObjectSource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,6 +23,8 @@ class ByteSource(ABC):
 
     location: str
     """The path or URL, for messages."""
+    concurrent: bool = False
+    """Whether `read_ranges` fetches its ranges concurrently (worth one call per batch)."""
 
     @abstractmethod
     def size(self, name: str) -> int | None:

@@ -22,10 +22,12 @@ from xarray.core import indexing
 
 from xsz.errors import SZFormatError
 from xsz.format import SZReader
+from xsz.source import is_url
 from xsz.xarray._ragged import pieces, ragged_arange
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Mapping
 
     import numpy.typing as npt
 
@@ -66,18 +68,21 @@ _OPEN: Final = _OpenStores()
 class StoreHandle:
     """The store behind one opened Dataset: its `SZReader` (parsed index, open ``dat``).
 
-    Pickles as path + token + stamp. A copy in another process opens the store
+    Pickles as location (path or URL + storage options) + token + stamp. A copy in another process opens the store
     on first use (parsing the index once per process: copies with the same
     token share it) after checking it is still the version that was opened; a
     store replaced since raises `SZFormatError` rather than reading the new
     store's bytes through the old index. After `close`, a read opens it again.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self.path = path if is_url(path) else Path(path)
+        self.storage_options = dict(storage_options or {})
         self.token = uuid.uuid4().hex
         self._lock = threading.Lock()
-        self._reader: SZReader | None = SZReader(self.path)
+        self._reader: SZReader | None = SZReader(self.path, self.storage_options)
         self.stamp = self._reader.stamp()
 
     @property
@@ -88,7 +93,7 @@ class StoreHandle:
         with self._lock:
             reader = self._reader or _OPEN.get(self.token)
             if reader is None:
-                reader = SZReader(self.path)
+                reader = SZReader(self.path, self.storage_options)
                 if reader.stamp() != self.stamp:  # the version opened, not the one at the path now
                     reader.close()
                     raise SZFormatError(
@@ -107,7 +112,12 @@ class StoreHandle:
             reader.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "token": self.token, "stamp": self.stamp}
+        return {
+            "path": self.path,
+            "storage_options": self.storage_options,
+            "token": self.token,
+            "stamp": self.stamp,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

@@ -30,12 +30,13 @@ from xarray.core import indexing
 from xsz.errors import UsageError
 from xsz.format import chunk_plan
 from xsz.mapping import READ_DIM, group_attrs, layout
+from xsz.source import is_url
 from xsz.xarray._lazy import AttributeArray, RaggedArray, StoreHandle, TextArray
 from xsz.xarray._ragged import starts_of
 from xsz.xarray.indexes import SZReadIndex
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterable
+    from collections.abc import Hashable, Iterable, Mapping
 
     import numpy.typing as npt
 
@@ -83,6 +84,7 @@ class SZBackendEntrypoint(BackendEntrypoint):
         "drop_variables",
         "chunk_bytes",
         "n_threads",
+        "storage_options",
     )
 
     def open_dataset(  # type: ignore[override]
@@ -92,6 +94,7 @@ class SZBackendEntrypoint(BackendEntrypoint):
         drop_variables: str | Iterable[str] | None = None,
         chunk_bytes: int | None = None,
         n_threads: int = 1,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> xr.Dataset:
         """Open an SZ store lazily; see `open_sz`."""
         return open_sz(
@@ -99,10 +102,14 @@ class SZBackendEntrypoint(BackendEntrypoint):
             drop_variables=drop_variables,
             chunk_bytes=chunk_bytes,
             n_threads=n_threads,
+            storage_options=storage_options,
         )
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
-        """True for a directory holding ``dat`` and an ``index`` that starts with ``#{``."""
+        """True for a directory holding ``dat`` and an ``index`` that starts with ``#{``
+        (URLs are not guessed: name ``engine="sz"``)."""
+        if is_url(filename_or_obj):
+            return False
         try:
             path = Path(os.fspath(filename_or_obj))
             with open(path / "index", "rb") as fh:
@@ -118,13 +125,15 @@ def open_sz(
     drop_variables: str | Iterable[str] | None = None,
     chunk_bytes: int | None = None,
     n_threads: int = 1,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """The Dataset of an SZ store, lazily (what ``engine="sz"`` returns).
 
     Parameters
     ----------
     path
-        The SZ store (a directory holding ``index`` and ``dat``).
+        The SZ store (a directory holding ``index`` and ``dat``), or its URL in
+        object storage (``s3://``, ``gs://``, ``az://``, ``http(s)://``, ``file://``).
     drop_variables
         Variable names to leave out.
     chunk_bytes
@@ -132,6 +141,8 @@ def open_sz(
         default `default_chunk_bytes` of the store's size.
     n_threads
         Decoder threads used by each read of a variable (dask adds its own).
+    storage_options
+        Settings for obstore when `path` is a URL (by default, the environment's).
 
     Raises
     ------
@@ -154,7 +165,7 @@ def open_sz(
     if isinstance(drop_variables, str):
         drop_variables = [drop_variables]
     drop = set(drop_variables or ())
-    source = StoreHandle(path)
+    source = StoreHandle(path, storage_options)
     try:
         ds = _dataset(source, drop, chunk_bytes, n_threads)
     except BaseException:

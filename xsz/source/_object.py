@@ -1,0 +1,255 @@
+"""`ObjectSource`: an SZ store in object storage (S3, GCS, Azure, HTTP), through obstore.
+
+A store at ``s3://bucket/run.sz`` is the objects ``run.sz/index``, ``run.sz/dat``
+and (optionally) ``run.sz/checksums``. Opening costs one GET of ``index``, one
+HEAD of ``dat`` and one ranged GET of the head of ``checksums``; every later
+read of ``dat`` is a range GET made on condition that ``dat`` is still the
+object seen at open (``If-Match`` its e_tag), so a store replaced meanwhile
+raises `SZFormatError` instead of pairing the old index with new bytes.
+Batches of ranges are coalesced (gaps up to `MAX_GAP` read through) and fetched
+concurrently.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
+
+import obstore
+from obstore.exceptions import BaseError, NotFoundError, PreconditionError
+from obstore.store import from_url
+
+from xsz.errors import SZFormatError, UsageError
+from xsz.source._base import ByteSource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from obstore.store import ObjectStore
+
+__all__ = ["ObjectSource", "is_url"]
+
+MAX_GAP: Final = 1 << 20
+"""Ranges of one batch closer than this are fetched with one GET (a GET costs
+about what a megabyte takes to transfer)."""
+MAX_SPAN: Final = 1 << 26
+"""A coalesced GET grows no larger than this (unless one range is larger)."""
+THREADS: Final = 16
+"""GETs of one batch in flight at once."""
+CHECKSUMS_HEAD: Final = 1 << 20
+"""Bytes of ``checksums`` fetched at open (its head line and, for stores up to
+some 80,000 reads, every frame's CRC-32)."""
+_URL: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(location: object) -> bool:
+    """Whether `location` is a URL (``scheme://...``) rather than a local path."""
+    return isinstance(location, str) and bool(_URL.match(location))
+
+
+class ObjectSource(ByteSource):
+    """The SZ store at `url` in an object store, opened as one version.
+
+    Parameters
+    ----------
+    url
+        ``s3://``, ``gs://``, ``az://``, ``http(s)://`` ... URL of the store (the
+        prefix holding ``index`` and ``dat``); with `store`, the prefix inside it.
+    storage_options
+        Settings for ``obstore.store.from_url`` (e.g. ``{"region": ...}``); by
+        default obstore takes them from the environment (``AWS_ENDPOINT_URL``,
+        ``AWS_ACCESS_KEY_ID``, ...).
+    store
+        An obstore store to read through instead of one made from `url`.
+
+    Raises `SZFormatError` when there is no store at `url`, or it lacks ``index``
+    or ``dat``; `UsageError` when obstore refuses the URL or `storage_options`.
+    """
+
+    concurrent = True
+
+    def __init__(
+        self,
+        url: str,
+        storage_options: Mapping[str, Any] | None = None,
+        *,
+        store: ObjectStore | None = None,
+    ) -> None:
+        self.url = url
+        self.location = url.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self._given = store
+        self._prefix = url.strip("/") if store is not None else ""
+        self._store: ObjectStore = (
+            store if store is not None else _from_url(url, self.storage_options)
+        )
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._closed = False
+        self._sizes: dict[str, int] = {}
+        self._tags: dict[str, str | None] = {}
+        self._cache: dict[str, bytes] = {}
+        self.requests = 0
+        """Requests made so far (GET and HEAD), for the curious and for tests."""
+        self._open()
+
+    def _key(self, name: str) -> str:
+        return f"{self._prefix}/{name}" if self._prefix else name
+
+    def _open(self) -> None:
+        try:
+            index = self._get("index")
+        except NotFoundError:
+            raise SZFormatError(
+                f"no SZ store at {self.location}: it has no 'index' object"
+            ) from None
+        self._remember("index", index.meta)
+        self._cache["index"] = bytes(index.bytes())
+        try:
+            self.requests += 1
+            self._remember("dat", obstore.head(self._store, self._key("dat")))
+        except NotFoundError:
+            raise SZFormatError(
+                f"{self.location} is not an SZ store: it has no 'dat' object"
+            ) from None
+        except BaseError as exc:
+            raise self._unreachable(exc) from exc
+        try:
+            head = self._get("checksums", (0, CHECKSUMS_HEAD))
+        except NotFoundError:
+            return
+        except SZFormatError:  # an empty object refuses a range: ask for its size
+            self.requests += 1
+            self._remember("checksums", obstore.head(self._store, self._key("checksums")))
+            self._cache["checksums"] = b""
+            return
+        self._remember("checksums", head.meta)
+        self._cache["checksums"] = bytes(head.bytes())
+
+    def _get(self, name: str, byte_range: tuple[int, int] | None = None) -> Any:
+        """One GET of `name` (a byte range of it), pinned to the version seen at open."""
+        options: dict[str, Any] = {}
+        if byte_range is not None:
+            options["range"] = byte_range
+        tag = self._tags.get(name)
+        if tag is not None:
+            options["if_match"] = tag
+        self.requests += 1
+        try:
+            return obstore.get(self._store, self._key(name), options=options)  # type: ignore[arg-type]
+        except NotFoundError:
+            if name in self._sizes:
+                raise self._changed(name) from None
+            raise
+        except PreconditionError:
+            raise self._changed(name) from None
+        except BaseError as exc:
+            raise self._unreachable(exc, name) from exc
+
+    def _remember(self, name: str, meta: Mapping[str, Any]) -> None:
+        self._sizes[name] = int(meta["size"])
+        self._tags[name] = meta.get("e_tag")
+
+    def _changed(self, name: str) -> SZFormatError:
+        return SZFormatError(
+            f"{self.location}/{name} changed since the store was opened (it was replaced or "
+            "removed); open the store again"
+        )
+
+    def _unreachable(self, exc: BaseException, name: str | None = None) -> SZFormatError:
+        where = f"{self.location}/{name}" if name else self.location
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return SZFormatError(f"cannot read {where}: {first}")
+
+    def size(self, name: str) -> int | None:
+        # docstring inherited
+        return self._sizes.get(name)
+
+    def _read(self, name: str, offset: int, size: int) -> bytes:
+        self._check_open()
+        cached = self._cache.get(name)
+        if cached is not None and (
+            offset + size <= len(cached) or len(cached) == self._sizes[name]
+        ):
+            if name == "index" and offset == 0 and size >= len(cached):
+                self._cache.pop("index", None)  # parsed once by the reader; not kept twice
+            return cached[offset : offset + size]
+        end = min(offset + size, self._sizes.get(name, offset + size))
+        if end <= offset:
+            return b""
+        return bytes(self._get(name, (offset, end)).bytes())
+
+    def read_ranges(self, name: str, starts: Sequence[int], stops: Sequence[int]) -> list[bytes]:
+        """The bytes ``name[starts[i]:stops[i]]`` for every i: neighbouring ranges are
+        coalesced into one GET, and the GETs run concurrently."""
+        groups = _coalesce(list(starts), list(stops))
+        if len(groups) == 1:
+            blocks = [self.read(name, groups[0][0], groups[0][1] - groups[0][0])]
+        else:
+            blocks = list(
+                self._executor().map(lambda g: self.read(name, g[0], g[1] - g[0]), groups)
+            )
+        out: list[bytes] = [b""] * len(starts)
+        for (lo, _, members), block in zip(groups, blocks, strict=True):
+            view = memoryview(block)
+            for k in members:
+                out[k] = bytes(view[starts[k] - lo : stops[k] - lo])
+        return out
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            self._check_open()
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="xsz-get")
+            return self._pool
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"I/O on closed SZ store {self.location}")
+
+    def stamp(self) -> tuple[object, ...]:
+        # docstring inherited
+        return tuple((name, self._sizes[name], self._tags[name]) for name in sorted(self._sizes))
+
+    def close(self) -> None:
+        # docstring inherited
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+            self._cache.clear()
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_reopen, (self.url, self.storage_options, self._given))
+
+    def __repr__(self) -> str:
+        return f"ObjectSource({self.location!r})"
+
+
+def _reopen(url: str, storage_options: dict[str, Any], store: ObjectStore | None) -> ObjectSource:
+    return ObjectSource(url, storage_options, store=store)
+
+
+def _from_url(url: str, storage_options: dict[str, Any]) -> ObjectStore:
+    try:
+        return from_url(url.rstrip("/") + "/", **storage_options)
+    except (BaseError, ValueError, TypeError) as exc:
+        raise UsageError(f"cannot open {url} through obstore: {exc}") from exc
+
+
+def _coalesce(starts: list[int], stops: list[int]) -> list[tuple[int, int, list[int]]]:
+    """Group ranges into ``(lo, hi, members)`` GETs: gaps up to `MAX_GAP` read through."""
+    order = sorted(range(len(starts)), key=starts.__getitem__)
+    groups: list[tuple[int, int, list[int]]] = []
+    for k in order:
+        if groups:
+            lo, hi, members = groups[-1]
+            if starts[k] <= hi + MAX_GAP and max(hi, stops[k]) - lo <= MAX_SPAN:
+                members.append(k)
+                groups[-1] = (lo, max(hi, stops[k]), members)
+                continue
+        groups.append((starts[k], stops[k], [k]))
+    return groups

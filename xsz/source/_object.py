@@ -41,6 +41,8 @@ THREADS: Final = 16
 CHECKSUMS_HEAD: Final = 1 << 20
 """Bytes of ``checksums`` fetched at open (its head line and, for stores up to
 some 80,000 reads, every frame's CRC-32)."""
+_NOT_FOUND: Final = (NotFoundError, FileNotFoundError)
+"""What obstore raises for a missing object (the built-in one, in practice)."""
 _URL: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -101,7 +103,7 @@ class ObjectSource(ByteSource):
     def _open(self) -> None:
         try:
             index = self._get("index")
-        except NotFoundError:
+        except _NOT_FOUND:
             raise SZFormatError(
                 f"no SZ store at {self.location}: it has no 'index' object"
             ) from None
@@ -110,15 +112,15 @@ class ObjectSource(ByteSource):
         try:
             self.requests += 1
             self._remember("dat", obstore.head(self._store, self._key("dat")))
-        except NotFoundError:
+        except _NOT_FOUND:
             raise SZFormatError(
                 f"{self.location} is not an SZ store: it has no 'dat' object"
             ) from None
-        except BaseError as exc:
+        except (BaseError, OSError) as exc:
             raise self._unreachable(exc) from exc
         try:
             head = self._get("checksums", (0, CHECKSUMS_HEAD))
-        except NotFoundError:
+        except _NOT_FOUND:
             return
         except SZFormatError:  # an empty object refuses a range: ask for its size
             self.requests += 1
@@ -139,13 +141,13 @@ class ObjectSource(ByteSource):
         self.requests += 1
         try:
             return obstore.get(self._store, self._key(name), options=options)  # type: ignore[arg-type]
-        except NotFoundError:
+        except _NOT_FOUND:
             if name in self._sizes:
                 raise self._changed(name) from None
             raise
         except PreconditionError:
             raise self._changed(name) from None
-        except BaseError as exc:
+        except (BaseError, OSError) as exc:
             raise self._unreachable(exc, name) from exc
 
     def _remember(self, name: str, meta: Mapping[str, Any]) -> None:
@@ -234,8 +236,11 @@ def _reopen(url: str, storage_options: dict[str, Any], store: ObjectStore | None
 
 
 def _from_url(url: str, storage_options: dict[str, Any]) -> ObjectStore:
+    options = dict(storage_options)
+    if url.startswith("http://"):  # asked for by name: plain HTTP is what is wanted
+        options["client_options"] = {"allow_http": True, **options.get("client_options", {})}
     try:
-        return from_url(url.rstrip("/") + "/", **storage_options)
+        return from_url(url.rstrip("/"), **options)
     except (BaseError, ValueError, TypeError) as exc:
         raise UsageError(f"cannot open {url} through obstore: {exc}") from exc
 

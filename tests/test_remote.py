@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.utils
 import pickle
+import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -197,8 +198,6 @@ def test_remote_compressed_file_and_engine_match_local(s3_store, local_store):
         for a, b in zip(remote.get(slice(None)), local.get(slice(None)), strict=True):
             assert a.ID == b.ID and a.Fastq == b.Fastq and np.array_equal(a.Raw, b.Raw)
         assert remote.get(3).Offset == local.get(3).Offset
-    with pytest.raises(UsageError, match="object storage"):
-        CompressedFile(url, mode="w")
     want = xr.open_dataset(local_store, engine="sz")
     for chunks in (None, {}):
         got = xr.open_dataset(url, engine="sz", storage_options=options, chunks=chunks)
@@ -322,3 +321,47 @@ def test_file_url_is_a_local_store(local_store):
         assert len(reader) == N_READS
     with pytest.raises(UsageError, match="host"):
         open_source("file://elsewhere/run.sz")
+
+
+def test_remote_write_uploads_dat_first_and_index_last(s3_server, monkeypatch):
+    from xsz.errors import StoreExistsError
+
+    _, options = s3_server
+    url = f"s3://{BUCKET}/written/run.sz"
+    reads = make_reads(6, seed=3, length=300)
+    order: list[str] = []
+    put = obstore.put
+    monkeypatch.setattr(
+        obstore, "put", lambda s, name, *a, **k: order.append(name) or put(s, name, *a, **k)
+    )
+
+    def write(records, **kwargs):
+        with CompressedFile(
+            url,
+            mode="w",
+            attributes=SCHEMA_ATTRS,
+            datasets=SCHEMA_DATASETS,
+            storage_options=options,
+            **kwargs,
+        ) as sz:
+            for record in records:
+                sz.put(*record)
+            scratch = sz._scratch
+        assert scratch is not None and not scratch.exists()  # the local copy is gone
+
+    write(reads)
+    assert order == ["dat", "checksums", "index"]
+    with SZReader(url, options) as reader:
+        assert reader.ids.tolist() == [r[0] for r in reads]
+        assert np.array_equal(reader.read(4)["Raw"], reads[4][3])
+        assert verify(url, storage_options=options) == []
+        with pytest.raises(StoreExistsError, match="overwrite=True") as refused:
+            write(reads[:2])
+        kept = Path(str(refused.value).rsplit("kept at ", 1)[1].rstrip(")"))
+        assert SZReader(kept).ids.tolist() == [r[0] for r in reads[:2]]  # not lost
+        shutil.rmtree(kept.parent)
+        write(reads[:2], overwrite=True)
+        with pytest.raises(SZFormatError, match="changed since the store was opened"):
+            reader.read(4)  # the old version's dat is gone: no new bytes through the old index
+    with SZReader(url, options) as reader:
+        assert len(reader) == 2

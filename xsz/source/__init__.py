@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 
     from xsz.source._object import ObjectSource
 
-__all__ = ["ByteSource", "LocalSource", "Location", "ObjectSource", "is_url", "open_source"]
+__all__ = [
+    "ByteSource",
+    "LocalSource",
+    "Location",
+    "ObjectSource",
+    "is_url",
+    "open_source",
+    "upload_store",
+]
 
 Location = str | os.PathLike[str]
 """Where a store is: a local path, or a URL (``s3://``, ``gs://``, ``az://``,
@@ -69,6 +77,20 @@ def open_source(location: Location, storage_options: Mapping[str, Any] | None = 
     from xsz.source._object import ObjectSource
 
     return ObjectSource(str(location), storage_options)
+
+
+def upload_store(
+    local: str | os.PathLike[str],
+    url: str,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+) -> None:
+    """Upload the local SZ store `local` to `url`: ``dat`` first, ``index`` last
+    (see `xsz.source._object.upload_store`)."""
+    from xsz.source._object import upload_store as _upload_store
+
+    _upload_store(local, url, storage_options, overwrite=overwrite)
 
 
 def __getattr__(name: str) -> Any:

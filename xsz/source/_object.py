@@ -12,30 +12,36 @@ concurrently.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import obstore
 from obstore.exceptions import BaseError, NotFoundError, PreconditionError
 from obstore.store import from_url
 
-from xsz.errors import SZFormatError, UsageError
+from xsz.errors import StoreExistsError, SZFormatError, UsageError
 from xsz.source._base import ByteSource
+from xsz.source._local import OPTIONAL
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Mapping, Sequence
 
     from obstore.store import ObjectStore
 
-__all__ = ["ObjectSource", "is_url"]
+__all__ = ["ObjectSource", "is_url", "upload_store"]
 
 MAX_GAP: Final = 1 << 20
 """Ranges of one batch closer than this are fetched with one GET (a GET costs
 about what a megabyte takes to transfer)."""
 MAX_SPAN: Final = 1 << 26
 """A coalesced GET grows no larger than this (unless one range is larger)."""
+PART_BYTES: Final = 16 << 20
+"""Part size of a multipart upload of ``dat`` (memory held per part in flight)."""
 THREADS: Final = 16
 """GETs of one batch in flight at once."""
 CHECKSUMS_HEAD: Final = 1 << 20
@@ -258,3 +264,64 @@ def _coalesce(starts: list[int], stops: list[int]) -> list[tuple[int, int, list[
                 continue
         groups.append((starts[k], stops[k], [k]))
     return groups
+
+
+def upload_store(
+    local: str | os.PathLike[str],
+    url: str,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+) -> None:
+    """Upload the local SZ store `local` to `url`, committed so that no reader sees
+    half a store: ``dat`` first (a multipart upload when large), then ``checksums``,
+    ``index`` last. A store already at `url` is replaced only with `overwrite`, and
+    its ``index`` is deleted first (between the two versions there is no store,
+    never an old index over new bytes).
+
+    Raises `StoreExistsError` when a store is at `url` and not `overwrite`;
+    `SZFormatError` when `local` is not a store or the upload fails.
+    """
+    root = Path(local)
+    if not (root / "index").is_file() or not (root / "dat").is_file():
+        raise SZFormatError(f"{root} is not an SZ store: it needs 'index' and 'dat' files")
+    store = _from_url(url, dict(storage_options or {}))
+    where = url.rstrip("/")
+    try:
+        exists = _exists(store, "index")
+    except (BaseError, OSError) as exc:
+        raise SZFormatError(f"cannot reach {where}: {exc}") from exc
+    if exists and not overwrite:
+        raise StoreExistsError(
+            f"{where} is an SZ store already; pass overwrite=True to replace it "
+            f"(the store written is kept at {root})"
+        )
+    try:
+        if exists:
+            obstore.delete(store, "index")  # the old store is gone before a byte changes
+        for name in ("dat", *OPTIONAL, "index"):
+            _put_file(store, root, name)
+    except (BaseError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SZFormatError(
+            f"cannot upload {root} to {where}: {first} (the store written is kept at {root})"
+        ) from exc
+
+
+def _exists(store: ObjectStore, name: str) -> bool:
+    try:
+        obstore.head(store, name)
+    except _NOT_FOUND:
+        return False
+    return True
+
+
+def _put_file(store: ObjectStore, root: Path, name: str) -> None:
+    """Upload ``root/name`` (in parts when large); remove an old optional file the
+    store no longer has."""
+    if (root / name).is_file():
+        with open(root / name, "rb") as fh:
+            obstore.put(store, name, fh, chunk_size=PART_BYTES)
+    elif name in OPTIONAL:
+        with contextlib.suppress(*_NOT_FOUND):
+            obstore.delete(store, name)

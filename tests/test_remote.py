@@ -365,3 +365,36 @@ def test_remote_write_uploads_dat_first_and_index_last(s3_server, monkeypatch):
             reader.read(4)  # the old version's dat is gone: no new bytes through the old index
     with SZReader(url, options) as reader:
         assert len(reader) == 2
+
+
+def test_remote_szstore_and_subset_match_local(s3_store, local_store, tmp_path, s3_env):
+    import zarr
+
+    from xsz import SZStore
+    from xsz.ops import subset
+
+    url, options = s3_store
+    remote = xr.open_zarr(SZStore(url, storage_options=options), chunks=None)
+    xr.testing.assert_identical(
+        remote.load(), xr.open_zarr(SZStore(local_store), chunks=None).load()
+    )
+    group = zarr.open_group(
+        pickle.loads(pickle.dumps(SZStore(url, storage_options=options))), mode="r"
+    )
+    local_group = zarr.open_group(SZStore(local_store), mode="r")
+    assert dict(group.attrs) == dict(local_group.attrs) and group.attrs["run"] == "remote"
+    assert np.array_equal(group["Raw"][:], local_group["Raw"][:])
+    with pytest.raises(UsageError, match="local paths only"):
+        SZStore(url, read_only=False)
+    ids = ["read_00009", "read_00001"]
+    assert subset(url, ids, tmp_path / "a.sz", storage_options=options) == 2
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("\n".join(ids))
+    assert main(["subset", "-q", url, "--ids", str(ids_file), str(tmp_path / "b.sz")]) == 0
+    with (
+        SZReader(tmp_path / "a.sz") as a,
+        SZReader(tmp_path / "b.sz") as b,
+        SZReader(local_store) as src,
+    ):
+        assert a.ids.tolist() == b.ids.tolist() == ids
+        same_read(a.read(0), src.read(9))

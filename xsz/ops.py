@@ -278,13 +278,16 @@ def subset(
     *,
     overwrite: bool = False,
     progress: bool | Callable[[int, int | None], object] = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> int:
     """Copy the reads `read_ids` (in that order) of `src` into a new store `dst`.
 
-    Frames are copied as they are. Unknown IDs raise `ReadNotFoundError` before
-    anything is written. Returns the number of reads written.
+    Frames are copied as they are (and checked against `src`'s checksums). `src`
+    may be a URL (`storage_options` for obstore). Unknown IDs raise
+    `ReadNotFoundError` before anything is written. Returns the number of reads
+    written.
     """
-    with SZReader(src) as reader:
+    with SZReader(src, storage_options) as reader:
         rows = reader.rows(read_ids)
         with SZWriter(dst, reader.schema, header=reader.header, overwrite=overwrite) as writer:
             _copy_rows(reader, rows, writer, progress_counter(progress, len(rows), "subset"))

@@ -158,7 +158,12 @@ def _subset(args: argparse.Namespace) -> int:
     from xsz.ops import subset
 
     n = subset(
-        args.path, _read_ids(args.ids), args.dst, overwrite=args.force, progress=not args.quiet
+        args.path,
+        _read_ids(args.ids),
+        args.dst,
+        overwrite=args.force,
+        progress=not args.quiet,
+        storage_options=_storage_options(args),
     )
     print(f"wrote {n:,} reads to {args.dst}")
     return 0
@@ -289,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="save to this .npz instead of printing")
     p.set_defaults(func=_get)
 
-    p = sub.add_parser("subset", parents=[common], help="copy some reads into a new store")
+    p = sub.add_parser("subset", parents=[common, remote], help="copy some reads into a new store")
     p.add_argument("path")
     p.add_argument("--ids", required=True, help="file of read IDs, one per line ('-': stdin)")
     p.add_argument("dst")

@@ -23,6 +23,7 @@ from zarr.core.buffer import cpu, default_buffer_prototype
 from xsz.codec import TracedBuffer, apply_zarr_settings
 from xsz.errors import StoreExistsError, TruncatedStoreError, UsageError
 from xsz.format import Staging, SZReader, check_replaceable, parse_header
+from xsz.source import is_url
 from xsz.store._arrays import Frame, hierarchy
 from xsz.store._commit import write_hierarchy
 from xsz.store._lineage import Lineage
@@ -60,7 +61,8 @@ class SZStore(ThreadedStore):
     Parameters
     ----------
     path
-        The SZ store, a directory.
+        The SZ store, a directory; to view one, also its URL in object storage
+        (``s3://``, ``gs://``, ``az://``, ``http(s)://``, ``file://``).
     read_only
         ``True`` (default): view an existing store. ``False``: write one. On a
         new path zarr creates the hierarchy; on an existing SZ store the
@@ -99,9 +101,24 @@ class SZStore(ThreadedStore):
 
     supports_listing = True
 
-    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = True) -> None:
-        path = Path(path)
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        read_only: bool = True,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self._staging: Staging | None = None
+        self._storage_options = dict(storage_options or {})
+        if is_url(path):
+            if not read_only:
+                raise UsageError(
+                    f"SZStore writes to local paths only; {path} is a URL (write here, "
+                    "then xsz.source.upload_store)"
+                )
+            self._setup(str(path), read_only, True, None, owner=True)
+            return
+        path = Path(path)
         has_base = read_only or _holds_sz_store(path)
         if read_only:
             self._setup(path, read_only, has_base, None, owner=True)
@@ -116,7 +133,7 @@ class SZStore(ThreadedStore):
             raise
 
     def _setup(
-        self, path: Path, read_only: bool, has_base: bool, spool: Path | None, *, owner: bool
+        self, path: Path | str, read_only: bool, has_base: bool, spool: Path | None, *, owner: bool
     ) -> None:
         """The state of a store, new (the `owner` has made the spool) or unpickled."""
         ThreadedStore.__init__(self, read_only=read_only)
@@ -137,8 +154,10 @@ class SZStore(ThreadedStore):
 
     def _open_reader(self) -> None:
         try:
-            self._reader = SZReader(self.path)
+            self._reader = SZReader(self.path, self._storage_options)
         except TruncatedStoreError as exc:
+            if isinstance(self.path, str):  # a URL
+                raise
             raise name_unreadable_keys(self.path, exc) from exc
         self._view = SZView(self._reader)
 
@@ -165,6 +184,7 @@ class SZStore(ThreadedStore):
                 self._spool.shared = True  # copies write into it: read their logs
             return {
                 "path": self.path,
+                "storage_options": self._storage_options,
                 "read_only": self.read_only,
                 "spool": None if self._spool is None else self._spool.directory,
                 "has_base": self._has_base,
@@ -172,6 +192,7 @@ class SZStore(ThreadedStore):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._staging = None  # the original holds the spool's lock
+        self._storage_options = state.get("storage_options", {})
         self._setup(
             state["path"], state["read_only"], state["has_base"], state["spool"], owner=False
         )
@@ -304,7 +325,7 @@ class SZStore(ThreadedStore):
         )
         write_hierarchy(
             group,
-            self.path,
+            Path(self.path),  # a writing store is local
             fetch=lambda keys: [self._value_bytes(key) for key in keys],
             where=str(self.path),
             created=self._created,

@@ -278,6 +278,14 @@ def test_object_source_pickles_by_location(s3_store):
         again = pickle.loads(pickle.dumps(reader))
         assert again.ids.tolist() == reader.ids.tolist()
         again.close()
+    # an obstore store given, the URL then names the prefix in it
+    bucket = obstore.store.from_url(f"s3://{BUCKET}", **options)
+    prefix = url.removeprefix(f"s3://{BUCKET}/")
+    with SZReader(ObjectSource(prefix, store=bucket)) as reader, SZReader(url, options) as by_url:
+        same_read(reader.read(3), by_url.read(3))
+        copy = pickle.loads(pickle.dumps(reader))
+        same_read(copy.read(3), by_url.read(3))
+        copy.close()
 
 
 def test_http_reads_cost_one_get_each(http_store, local_store, monkeypatch):

@@ -99,8 +99,6 @@ class ObjectSource(ByteSource):
         self._sizes: dict[str, int] = {}
         self._tags: dict[str, str | None] = {}
         self._cache: dict[str, bytes] = {}
-        self.requests = 0
-        """Requests made so far (GET and HEAD), for the curious and for tests."""
         self._open()
 
     def _key(self, name: str) -> str:
@@ -116,7 +114,6 @@ class ObjectSource(ByteSource):
         self._remember("index", index.meta)
         self._cache["index"] = bytes(index.bytes())
         try:
-            self.requests += 1
             self._remember("dat", obstore.head(self._store, self._key("dat")))
         except _NOT_FOUND:
             raise SZFormatError(
@@ -129,7 +126,6 @@ class ObjectSource(ByteSource):
         except _NOT_FOUND:
             return
         except SZFormatError:  # an empty object refuses a range: ask for its size
-            self.requests += 1
             self._remember("checksums", obstore.head(self._store, self._key("checksums")))
             self._cache["checksums"] = b""
             return
@@ -144,7 +140,6 @@ class ObjectSource(ByteSource):
         tag = self._tags.get(name)
         if tag is not None:
             options["if_match"] = tag
-        self.requests += 1
         try:
             return obstore.get(self._store, self._key(name), options=options)  # type: ignore[arg-type]
         except _NOT_FOUND:

@@ -28,12 +28,12 @@ import zarr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import best_times, load_sample, machine
+from xsz.store._config import BATCHED_PIPELINE, FUSED_PIPELINE
 
 from xsz import SZStore
 from xsz.api import CompressedFile
 from xsz.codec import SvbZstdCodec
 from xsz.format import Schema, SZReader, SZWriter
-from xsz.store._config import BATCHED_PIPELINE, FUSED_PIPELINE
 
 if TYPE_CHECKING:
     from collections.abc import Callable

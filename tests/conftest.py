@@ -7,6 +7,8 @@ import os
 import numpy as np
 import pytest
 
+from xsz.format import Schema, SZWriter
+
 SEED = int(os.environ.get("XSZ_TEST_SEED", "20261124"))
 
 
@@ -51,3 +53,12 @@ def rng() -> np.random.Generator:
 @pytest.fixture
 def store_path(tmp_path):
     return tmp_path / "reads.sz"
+
+
+@pytest.fixture
+def written(store_path):
+    """An SZ store of `make_reads(20)` at `store_path` (test_format has its own)."""
+    reads = make_reads(20)
+    with SZWriter(store_path, Schema.build(SCHEMA_ATTRS, SCHEMA_DATASETS)) as writer:
+        writer.put_many(reads)
+    return store_path

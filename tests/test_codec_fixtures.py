@@ -30,13 +30,13 @@ from xsz.codec import (
     normalize_dtype,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "codec"
+CODEC_FIXTURES = Path(__file__).parent / "fixtures" / "codec"
 DTYPES = ["int16", "int32", "uint16", "uint32", "float16", "float32", "float64", "float128", "str"]
 X87 = np.dtype(np.longdouble).itemsize == 16 and np.finfo(np.longdouble).nmant == 63
 
 
 def codec_dirs() -> list[Path]:
-    return sorted(FIXTURES.glob("*/codec.*"))
+    return sorted(CODEC_FIXTURES.glob("*/codec.*"))
 
 
 def expected_values(folder: Path) -> list:
@@ -64,12 +64,12 @@ def zarr_decode(frame: bytes, codec: SvbZstdCodec, dtype: object, shape: tuple[i
 
 def test_codec_fixtures_cover_every_dtype_and_config():
     """A deleted or never-made directory fails here, not silently."""
-    assert sorted(p.name for p in FIXTURES.iterdir() if p.is_dir()) == sorted(DTYPES)
+    assert sorted(p.name for p in CODEC_FIXTURES.iterdir() if p.is_dir()) == sorted(DTYPES)
     for name in DTYPES:
         normalize_dtype(name)  # each is a dtype the codec takes
-        folders = sorted((FIXTURES / name).glob("codec.*"))
+        folders = sorted((CODEC_FIXTURES / name).glob("codec.*"))
         assert len(folders) >= 4, name
-        n = len(expected_values(FIXTURES / name))
+        n = len(expected_values(CODEC_FIXTURES / name))
         assert n >= 4, name
         for folder in folders:
             assert len(list(folder.glob("encoded.*.bin"))) == n, folder
@@ -91,7 +91,7 @@ def test_codec_fixture_frames_decode(folder):
     )
     for i, want in enumerate(expected_values(folder.parent)):
         frame = (folder / f"encoded.{i:02d}.bin").read_bytes()
-        where = f"{folder.relative_to(FIXTURES)}/encoded.{i:02d}.bin"
+        where = f"{folder.relative_to(CODEC_FIXTURES)}/encoded.{i:02d}.bin"
         assert zstandard.get_frame_parameters(frame).has_checksum == checksum, where
         payload = zstandard.ZstdDecompressor().decompress(frame)
         if name == "str":

@@ -1,5 +1,7 @@
-"""xsz's test suite. Tests that need ../shared (fixtures written by the original
-pysz, real nanopore files) skip with a clear reason when it is absent."""
+"""xsz's test suite. It writes the SZ stores it reads (tests/made.py);
+test_pysz_compat also reads the original pysz's stores in ../shared, and skips,
+with the reason, when they are absent. Tests that need the real nanopore files
+of ../shared skip with a clear reason when they are absent."""
 
 from __future__ import annotations
 
@@ -14,10 +16,8 @@ FIXTURES = SHARED / "fixtures" / "pysz-0.4.0"
 DATA = SHARED / "data"
 FIXTURE_NAMES = ("basic", "alltypes", "signal_int16", "empty")
 
-requires_shared = pytest.mark.skipif(
-    not FIXTURES.is_dir(),
-    reason=f"needs the shared fixtures at {FIXTURES} (set XSZ_SHARED to their parent)",
-)
+NO_FIXTURES = f"needs the shared fixtures at {FIXTURES} (set XSZ_SHARED to their parent)"
+requires_shared = pytest.mark.skipif(not FIXTURES.is_dir(), reason=NO_FIXTURES)
 requires_data = pytest.mark.skipif(
     not (DATA / "signal_sample.npz").is_file(),
     reason=f"needs the real nanopore data at {DATA} (set XSZ_SHARED to its parent)",

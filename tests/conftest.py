@@ -1,4 +1,5 @@
-"""Shared fixtures: seeded nanopore-like reads, a temporary store path."""
+"""Shared fixtures: seeded nanopore-like reads, a temporary store path, and the SZ
+fixtures the tests make themselves (tests/made.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from tests.made import write_sz_fixtures
 from xsz.format import Schema, SZWriter
 
 SEED = int(os.environ.get("XSZ_TEST_SEED", "20261124"))
@@ -62,3 +64,11 @@ def written(store_path):
     with SZWriter(store_path, Schema.build(SCHEMA_ATTRS, SCHEMA_DATASETS)) as writer:
         writer.put_many(reads)
     return store_path
+
+
+@pytest.fixture(scope="session")
+def sz_fixtures(tmp_path_factory):
+    """The directory of the fixtures ``basic``, ``alltypes``, ``signal_int16``, ``empty``
+    and their ``X.expected.npz``: written here by xsz (tests/made.py); the pysz 0.4.0
+    originals in test_pysz_compat, which overrides this fixture."""
+    return write_sz_fixtures(tmp_path_factory.mktemp("sz-fixtures"))

@@ -13,7 +13,6 @@ from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteReques
 from zarr.core.buffer import cpu, default_buffer_prototype
 from zarr.testing.store import StoreTests
 
-from tests import FIXTURES, requires_shared
 from tests.test_store_read import _keys
 from xsz import SZStore
 from xsz.format import Schema, SZWriter
@@ -78,7 +77,6 @@ class TestSZStoreWriting(StoreTests[SZStore, cpu.Buffer]):
     async def test_with_read_only_store(self): ...
 
 
-@requires_shared
 class TestSZStoreReadOnly(StoreTests[SZStore, cpu.Buffer]):
     """zarr's store contract for the read-only view of an SZ store."""
 
@@ -92,8 +90,8 @@ class TestSZStoreReadOnly(StoreTests[SZStore, cpu.Buffer]):
         raise NotImplementedError(_NEEDS_ANY_KEY)
 
     @pytest.fixture
-    def store_kwargs(self, tmp_path):
-        shutil.copytree(FIXTURES / "basic", tmp_path / "basic.sz")
+    def store_kwargs(self, sz_fixtures, tmp_path):
+        shutil.copytree(sz_fixtures / "basic", tmp_path / "basic.sz")
         return {"path": tmp_path / "basic.sz", "read_only": True}
 
     def test_store_repr(self, store):

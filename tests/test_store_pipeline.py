@@ -15,7 +15,6 @@ import zarr
 import zarr.core.sync
 from zarr.core.buffer import cpu
 
-from tests import FIXTURES, requires_shared
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from tests.test_store_write import assert_same_reads, copy_keys
 from xsz import SZStore
@@ -83,10 +82,9 @@ def cluster_client():
         yield client
 
 
-@requires_shared
-def test_store_dask_distributed_workers_read_and_write(cluster_client, tmp_path):
+def test_store_dask_distributed_workers_read_and_write(sz_fixtures, cluster_client, tmp_path):
     """Workers in other processes unpickle the store, read frames, and write into the spool."""
-    path = FIXTURES / "signal_int16"
+    path = sz_fixtures / "signal_int16"
     with SZReader(path) as reader:
         expected = [int(x.astype(np.int64).sum()) for x in reader.dataset("Raw")]
     ds = xr.open_zarr(SZStore(path))

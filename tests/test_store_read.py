@@ -15,7 +15,7 @@ import zarr
 import zarr.core.sync
 from zarr.core.buffer import default_buffer_prototype
 
-from tests import FIXTURE_NAMES, FIXTURES, requires_shared
+from tests import FIXTURE_NAMES
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from tests.test_format import (
     FIELD_DTYPES,
@@ -55,9 +55,10 @@ def frames_in_dat(path) -> list[dict[str, tuple[int, int, int | None]]]:
     return rows
 
 
-def check_against_expected(name: str, values, text) -> None:
-    """`values(var)` gives a variable as numpy, `text(var)` a text variable as str."""
-    e, pos = load_expected(name)
+def check_against_expected(root, name: str, values, text) -> None:
+    """The fixture `root`/`name`, as its expected.npz says: `values(var)` gives a variable
+    as numpy, `text(var)` a text variable as str."""
+    e, pos = load_expected(root, name)
     ids = [str(i) for i in values("read")]
     assert ids == e["index_order"].tolist()
     p = [pos[i] for i in ids]
@@ -83,11 +84,10 @@ def check_against_expected(name: str, values, text) -> None:
             assert same(part, expected_dataset(e, d, code, k)), (d, k)
 
 
-@requires_shared
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_store_fixture_reads_exactly_with_zarr(name):
-    e, _ = load_expected(name)
-    with SZStore(FIXTURES / name) as store:
+def test_store_fixture_reads_exactly_with_zarr(sz_fixtures, name):
+    e, _ = load_expected(sz_fixtures, name)
+    with SZStore(sz_fixtures / name) as store:
         group = zarr.open_group(store, mode="r")
         header = json.loads(str(e["header_json"]))
         assert dict(group.attrs) == {**header, "sz_columns": e["columns"].tolist()}
@@ -95,23 +95,23 @@ def test_store_fixture_reads_exactly_with_zarr(name):
         def text(var):
             return [b.decode("utf-8") if isinstance(b, bytes) else b for b in group[var][:]]
 
-        check_against_expected(name, lambda var: group[var][:], text)
+        check_against_expected(sz_fixtures, name, lambda var: group[var][:], text)
 
 
-@requires_shared
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_store_fixture_reads_exactly_with_xarray(name):
-    with SZStore(FIXTURES / name) as store:
+def test_store_fixture_reads_exactly_with_xarray(sz_fixtures, name):
+    with SZStore(sz_fixtures / name) as store:
         ds = xr.open_zarr(store)
         assert ds.indexes["read"].size == ds.sizes["read"]
-        check_against_expected(name, lambda var: ds[var].values, lambda var: list(ds[var].values))
+        check_against_expected(
+            sz_fixtures, name, lambda var: ds[var].values, lambda var: list(ds[var].values)
+        )
 
 
-@requires_shared
 @pytest.mark.parametrize("name", ["basic", "alltypes"])
-def test_store_chunk_is_the_frame_in_dat(name):
+def test_store_chunk_is_the_frame_in_dat(sz_fixtures, name):
     """`get` of a chunk key returns exactly that read's frame, bytes from dat untouched."""
-    path = FIXTURES / name
+    path = sz_fixtures / name
     dat = (path / "dat").read_bytes()
     rows = frames_in_dat(path)
     columns = (path / "index").read_text(encoding="utf-8").split("\n")[1].split("\t")
@@ -131,9 +131,8 @@ def test_store_chunk_is_the_frame_in_dat(name):
                 j += 1
 
 
-@requires_shared
-def test_store_metadata_describes_the_sz_layout():
-    with SZStore(FIXTURES / "alltypes") as store, SZReader(FIXTURES / "alltypes") as reader:
+def test_store_metadata_describes_the_sz_layout(sz_fixtures):
+    with SZStore(sz_fixtures / "alltypes") as store, SZReader(sz_fixtures / "alltypes") as reader:
         group = zarr.open_group(store, mode="r")
         counts = reader.counts("d_i16")
         raw = group["d_i16"]

@@ -20,7 +20,7 @@ import zarr
 import zarr.core.sync
 from zarr.core.buffer import cpu
 
-from tests import FIXTURE_NAMES, FIXTURES, reference, requires_shared
+from tests import FIXTURE_NAMES, reference
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from tests.test_format import (
     expected_attribute,
@@ -62,9 +62,9 @@ def assert_same_reads(path_a, path_b) -> None:
             assert all(same(ra[k], rb[k]) for k in ra), row
 
 
-def assert_reference_decodes(path, name) -> None:
+def assert_reference_decodes(path, root, name) -> None:
     """The written store, read frame by frame by the fixtures' rules, holds the expected values."""
-    e, pos = load_expected(name)
+    e, pos = load_expected(root, name)
     header, columns, reads = reference.read_store(path)
     assert header == json.loads(str(e["header_json"]))
     assert columns == e["columns"].tolist()
@@ -81,28 +81,26 @@ def assert_reference_decodes(path, name) -> None:
                 assert read[a] == e[f"attrtext__{a}"][p], (read["ID"], a)
 
 
-@requires_shared
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_store_write_byte_copy_round_trip(name, tmp_path):
+def test_store_write_byte_copy_round_trip(sz_fixtures, name, tmp_path):
     """Keys copied as bytes, concurrently and in any order, make the same SZ store."""
     out = tmp_path / f"{name}.sz"
-    with SZStore(FIXTURES / name) as src:
+    with SZStore(sz_fixtures / name) as src:
         dst = SZStore(out, read_only=False)
         copy_keys(src, dst)
         assert not out.exists()  # nothing at the path before close
         dst.close()
-    assert_same_reads(FIXTURES / name, out)
-    assert_reference_decodes(out, name)
+    assert_same_reads(sz_fixtures / name, out)
+    assert_reference_decodes(out, sz_fixtures, name)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.sz"]  # no spool left
 
 
-@requires_shared
-def test_store_write_copies_frames_without_reencoding(tmp_path):
+def test_store_write_copies_frames_without_reencoding(sz_fixtures, tmp_path):
     out = tmp_path / "copy.sz"
-    with SZStore(FIXTURES / "basic") as src, SZStore(out, read_only=False) as dst:
+    with SZStore(sz_fixtures / "basic") as src, SZStore(out, read_only=False) as dst:
         copy_keys(src, dst)
-    old, new = frames_in_dat(FIXTURES / "basic"), frames_in_dat(out)
-    old_dat, new_dat = (FIXTURES / "basic" / "dat").read_bytes(), (out / "dat").read_bytes()
+    old, new = frames_in_dat(sz_fixtures / "basic"), frames_in_dat(out)
+    old_dat, new_dat = (sz_fixtures / "basic" / "dat").read_bytes(), (out / "dat").read_bytes()
     for a, b in zip(old, new, strict=True):
         for d in a:
             (sa, na, _), (sb, nb, _) = a[d], b[d]
@@ -199,18 +197,17 @@ def test_store_write_with_zarr_concurrently(store_path):
     assert [r["Fastq"] for r in decoded] == [r[4] for r in reads]
 
 
-@requires_shared
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_store_write_with_xarray_to_zarr(name, tmp_path):
+def test_store_write_with_xarray_to_zarr(sz_fixtures, name, tmp_path):
     """Regular chunks and zarr's own codecs are split by the counts and re-encoded at close."""
-    ds = xr.open_zarr(SZStore(FIXTURES / name)).load().drop_encoding()
+    ds = xr.open_zarr(SZStore(sz_fixtures / name)).load().drop_encoding()
     out = tmp_path / "x.sz"
     with SZStore(out, read_only=False) as store:
         ragged = [v for v in ds.data_vars if ds[v].dims[0] != "read"]
         ds = ds.assign({v: ds[v].chunk(1000) for v in ragged})  # dask: many writers
         ds.to_zarr(store, zarr_format=3, consolidated=False)
-    assert_same_reads(FIXTURES / name, out)
-    assert_reference_decodes(out, name)
+    assert_same_reads(sz_fixtures / name, out)
+    assert_reference_decodes(out, sz_fixtures, name)
 
 
 def test_store_spool_closes_its_files_once(tmp_path):
@@ -354,11 +351,10 @@ def test_store_write_refuses_foreign_directory(tmp_path):
     assert (tmp_path / "thesis" / "chapter1.tex").read_text() == "years of work"
 
 
-@requires_shared
-def test_store_write_overlays_an_existing_store(tmp_path):
+def test_store_write_overlays_an_existing_store(sz_fixtures, tmp_path):
     """A writer on an existing store sees it, adds to it, and replaces it on close."""
     path = tmp_path / "basic.sz"
-    shutil.copytree(FIXTURES / "basic", path)
+    shutil.copytree(sz_fixtures / "basic", path)
     old_frames = frames_in_dat(path)
     old_dat = (path / "dat").read_bytes()
     with SZStore(path).with_read_only(False) as store:
@@ -367,7 +363,7 @@ def test_store_write_overlays_an_existing_store(tmp_path):
         g.create_array(
             "quality", data=np.linspace(0, 1, 300, dtype=np.float32), dimension_names=["read"]
         )
-        assert (path / "index").read_text() == (FIXTURES / "basic" / "index").read_text()
+        assert (path / "index").read_text() == (sz_fixtures / "basic" / "index").read_text()
     with SZReader(path) as reader:
         assert reader.schema.columns[-4:] == [
             "quality:A:F32",

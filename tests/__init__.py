@@ -1,7 +1,6 @@
-"""xsz's test suite. It writes the SZ stores it reads (tests/made.py);
-test_pysz_compat also reads the original pysz's stores in ../shared, and skips,
-with the reason, when they are absent. Tests that need the real nanopore files
-of ../shared skip with a clear reason when they are absent."""
+"""xsz's test suite. It writes the stores and files it reads (tests/made.py);
+test_pysz_compat and test_real_data also read ../shared (the original pysz's
+stores, real nanopore files) and skip, with the reason, when it is absent."""
 
 from __future__ import annotations
 
@@ -17,8 +16,6 @@ DATA = SHARED / "data"
 FIXTURE_NAMES = ("basic", "alltypes", "signal_int16", "empty")
 
 NO_FIXTURES = f"needs the shared fixtures at {FIXTURES} (set XSZ_SHARED to their parent)"
+NO_DATA = f"needs the real nanopore data at {DATA} (set XSZ_SHARED to its parent)"
 requires_shared = pytest.mark.skipif(not FIXTURES.is_dir(), reason=NO_FIXTURES)
-requires_data = pytest.mark.skipif(
-    not (DATA / "signal_sample.npz").is_file(),
-    reason=f"needs the real nanopore data at {DATA} (set XSZ_SHARED to its parent)",
-)
+requires_data = pytest.mark.skipif(not (DATA / "signal_sample.npz").is_file(), reason=NO_DATA)

@@ -1,5 +1,5 @@
 """Shared fixtures: seeded nanopore-like reads, a temporary store path, and the SZ
-fixtures the tests make themselves (tests/made.py)."""
+fixtures and nanopore files the tests make themselves (tests/made.py, tests/made_data.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.made import write_sz_fixtures
+from tests.made_data import write_data
 from xsz.format import Schema, SZWriter
 
 SEED = int(os.environ.get("XSZ_TEST_SEED", "20261124"))
@@ -72,3 +73,11 @@ def sz_fixtures(tmp_path_factory):
     and their ``X.expected.npz``: written here by xsz (tests/made.py); the pysz 0.4.0
     originals in test_pysz_compat, which overrides this fixture."""
     return write_sz_fixtures(tmp_path_factory.mktemp("sz-fixtures"))
+
+
+@pytest.fixture(scope="session")
+def source_data(tmp_path_factory):
+    """A directory laid out like ../shared/data (pod5, FAST5, SLOW5/BLOW5, SAM files and
+    signal_sample.npz): written here (tests/made_data.py); the real files in
+    test_real_data, which overrides this fixture."""
+    return write_data(tmp_path_factory.mktemp("source-data"))

@@ -24,7 +24,7 @@ import zarr
 from zarr.storage import LocalStore, MemoryStore, ZipStore
 
 import xsz
-from tests import DATA, FIXTURE_NAMES, requires_data
+from tests import FIXTURE_NAMES
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from xsz.convert import _sinks, _zarr_reads, _zarr_regular
 from xsz.convert._zarr_regular import TEXT_CHUNK, sample_chunk
@@ -562,15 +562,14 @@ def test_zip_writer_many_entries_in_few_writes(tmp_path, monkeypatch):
         assert got.to_bytes() == values["k39"]
 
 
-# --- real data -----------------------------------------------------------------------
+# --- nanopore signals (signal_sample.npz) --------------------------------------------
 
 
-@requires_data
 @pytest.mark.parametrize(
     ("layout", "codec"), [("reads", "svb-zstd"), ("regular", "svb-zstd"), ("regular", "zstd")]
 )
-def test_to_zarr_real_reads_round_trip(layout, codec, tmp_path):
-    z = np.load(DATA / "signal_sample.npz")
+def test_to_zarr_real_reads_round_trip(source_data, layout, codec, tmp_path):
+    z = np.load(source_data / "signal_sample.npz")
     signals = np.split(z["signal"], z["offsets"][1:-1])
     schema = Schema.build(
         [("ID", str), ("offset", np.float64), ("range", np.float64)], [("Raw", np.int16)]

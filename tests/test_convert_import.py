@@ -72,7 +72,8 @@ CALIBRATION = ("offset", "range", "digitisation", "scale", "sampling_rate")
 @pytest.fixture(scope="module")
 def sample(source_data) -> dict[str, dict[str, object]]:
     """signal_sample.npz by read ID: signal and calibration."""
-    z = np.load(source_data / "signal_sample.npz")
+    with np.load(source_data / "signal_sample.npz") as npz:
+        z = dict(npz)  # each npz[key] reads (and inflates) the array again: once is enough
     out = {}
     for i, read_id in enumerate(z["read_id"].tolist()):
         out[read_id] = {"signal": z["signal"][z["offsets"][i] : z["offsets"][i + 1]]}

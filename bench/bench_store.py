@@ -28,7 +28,7 @@ import zarr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import best_times, load_sample, machine
-from xsz.store._config import BATCHED_PIPELINE, FUSED_PIPELINE
+from xsz.codec import BATCHED_PIPELINE, FUSED_PIPELINE
 
 from xsz import SZStore
 from xsz.api import CompressedFile

@@ -1,4 +1,5 @@
-"""Shared fixtures: seeded nanopore-like reads, a temporary store path."""
+"""Shared fixtures: seeded nanopore-like reads, a temporary store path, and the SZ
+fixtures and nanopore files the tests make themselves (tests/made.py, tests/made_data.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import os
 
 import numpy as np
 import pytest
+
+from tests.made import write_sz_fixtures
+from tests.made_data import write_data
+from xsz.format import Schema, SZWriter
 
 SEED = int(os.environ.get("XSZ_TEST_SEED", "20261124"))
 
@@ -51,3 +56,28 @@ def rng() -> np.random.Generator:
 @pytest.fixture
 def store_path(tmp_path):
     return tmp_path / "reads.sz"
+
+
+@pytest.fixture
+def written(store_path):
+    """An SZ store of `make_reads(20)` at `store_path` (test_format has its own)."""
+    reads = make_reads(20)
+    with SZWriter(store_path, Schema.build(SCHEMA_ATTRS, SCHEMA_DATASETS)) as writer:
+        writer.put_many(reads)
+    return store_path
+
+
+@pytest.fixture(scope="session")
+def sz_fixtures(tmp_path_factory):
+    """The directory of the fixtures ``basic``, ``alltypes``, ``signal_int16``, ``empty``
+    and their ``X.expected.npz``: written here by xsz (tests/made.py); the pysz 0.4.0
+    originals in test_pysz_compat, which overrides this fixture."""
+    return write_sz_fixtures(tmp_path_factory.mktemp("sz-fixtures"))
+
+
+@pytest.fixture(scope="session")
+def source_data(tmp_path_factory):
+    """A directory laid out like ../shared/data (pod5, FAST5, SLOW5/BLOW5, SAM files and
+    signal_sample.npz): written here (tests/made_data.py); the real files in
+    test_real_data, which overrides this fixture."""
+    return write_data(tmp_path_factory.mktemp("source-data"))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from tests import FIXTURE_NAMES, FIXTURES, ROOT, reference, requires_shared
+from tests import FIXTURE_NAMES, ROOT, reference
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from xsz.errors import RecordError, SchemaError, UsageError
 from xsz.format import Schema, SZReader, SZWriter
@@ -205,10 +205,9 @@ def test_accessor_plot(tmp_path):
     matplotlib.pyplot.close("all")
 
 
-@requires_shared
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_accessor_to_sz_round_trip_of_fixtures(name, tmp_path):
-    ds = xr.open_dataset(FIXTURES / name, engine="sz")
+def test_accessor_to_sz_round_trip_of_fixtures(sz_fixtures, name, tmp_path):
+    ds = xr.open_dataset(sz_fixtures / name, engine="sz")
     ds.sz.to_sz(tmp_path / "copy.sz", batch_bytes=50_000)
     back = xr.open_dataset(tmp_path / "copy.sz", engine="sz")
     xr.testing.assert_identical(back.load(), ds.load())

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests import FIXTURE_NAMES, FIXTURES, reference, requires_shared
+from tests import FIXTURE_NAMES, reference
 from xsz import CompressedFile
 from xsz.api import CompressedFile as ApiCompressedFile
 from xsz.api import error_callback
@@ -188,11 +188,10 @@ def test_api_readme_pool_reader(store_path, rng):
     assert [r.ID for r in reads] == [f"r{i}" for i in range(25)]
 
 
-@requires_shared
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_api_reads_fixtures(name):
-    e = np.load(FIXTURES / f"{name}.expected.npz")
-    with CompressedFile(FIXTURES / name) as sz:
+def test_api_reads_fixtures(sz_fixtures, name):
+    e = np.load(sz_fixtures / f"{name}.expected.npz")
+    with CompressedFile(sz_fixtures / name) as sz:
         assert sz.idx.shape[0] == int(e["n_reads"])
         assert sz.idx["ID"].tolist() == e["index_order"].tolist()
         if len(sz.idx):

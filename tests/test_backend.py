@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 from xarray.backends import list_engines
 
-from tests import FIXTURE_NAMES, FIXTURES, requires_shared
+from tests import FIXTURE_NAMES
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from tests.test_convert_zarr import assert_same_dataset
 from tests.test_format import expected_attribute, expected_dataset, load_expected, same
@@ -93,17 +93,16 @@ def test_backend_dataset_follows_the_mapping(store, reads):
     check_reads(ds, reads)
 
 
-@requires_shared
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_backend_reads_fixture_exactly(name):
-    e, pos = load_expected(name)
-    ds = xr.open_dataset(FIXTURES / name, engine="sz")
+def test_backend_reads_fixture_exactly(sz_fixtures, name):
+    e, pos = load_expected(sz_fixtures, name)
+    ds = xr.open_dataset(sz_fixtures / name, engine="sz")
     header = json.loads(str(e["header_json"]))
     assert ds.attrs == {**header, "sz_columns": e["columns"].tolist()}
     ids = ds["read"].values.tolist()
     assert ids == e["index_order"].tolist()
     order = [pos[i] for i in ids]
-    with SZReader(FIXTURES / name) as reader:
+    with SZReader(sz_fixtures / name) as reader:
         schema = reader.schema
     for f in schema.attributes:
         if f.name == "ID":
@@ -434,21 +433,19 @@ def test_backend_close_releases_files(store):
     assert not any(str(store) in f.path for f in me.open_files())
 
 
-@requires_shared
-def test_backend_empty_store_with_chunks():
-    ds = xr.open_dataset(FIXTURES / "empty", engine="sz", chunks={})
+def test_backend_empty_store_with_chunks(sz_fixtures):
+    ds = xr.open_dataset(sz_fixtures / "empty", engine="sz", chunks={})
     assert ds.sizes == {"read": 0, "Raw_sample": 0, "Move_sample": 0}
     assert ds.Raw.compute().shape == (0,) and ds.Fastq.compute().shape == (0,)
     assert ds.sel(read=[]).sizes["read"] == 0
 
 
-@requires_shared
 @pytest.mark.parametrize("name", ["basic", "alltypes", "signal_int16", "empty"])
-def test_backend_same_layout_as_open_zarr_of_szstore(name):
+def test_backend_same_layout_as_open_zarr_of_szstore(sz_fixtures, name):
     """One mapping, two faces: the engine and xr.open_zarr(SZStore) agree."""
     import xsz
 
-    path = FIXTURES / name
+    path = sz_fixtures / name
     engine = xr.open_dataset(path, engine="sz").load()
     zarr_face = xr.open_zarr(xsz.SZStore(path), chunks=None).load()
     assert_same_dataset(engine, zarr_face)  # text: object (engine) or StringDType (zarr)

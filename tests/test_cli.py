@@ -10,7 +10,6 @@ import xarray as xr
 import zarr
 from zarr.storage import ZipStore
 
-from tests import DATA, requires_data
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from xsz.cli import main
 from xsz.format import Schema, SZReader, SZWriter
@@ -365,10 +364,9 @@ def test_cli_convert_to_zarr_interrupted_or_disk_full(
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-@requires_data
-def test_cli_convert_blow5_with_moves(tmp_path, capsys):
-    blow5 = DATA / "squigualiser" / "r9.4_450bps" / "reads.blow5"
-    sam = DATA / "squigualiser" / "r9.4_450bps" / "moves.sam"
+def test_cli_convert_blow5_with_moves(source_data, tmp_path, capsys):
+    blow5 = source_data / "squigualiser" / "r9.4_450bps" / "reads.blow5"
+    sam = source_data / "squigualiser" / "r9.4_450bps" / "moves.sam"
     assert main(["convert", str(blow5), str(tmp_path / "a.zarr"), "--moves", str(sam), "-q"]) == 0
     ds = xr.open_zarr(tmp_path / "a.zarr", chunks=None)
     assert ds.sizes["read"] == 40 and int((ds.Move_count > 0).sum()) == 40
@@ -379,7 +377,7 @@ def test_cli_convert_blow5_with_moves(tmp_path, capsys):
                 str(blow5),
                 str(tmp_path / "b.sz"),
                 "--moves",
-                str(DATA / "squigualiser" / "r10_hg002_two_reads" / "buttery_eel.sam"),
+                str(source_data / "squigualiser" / "r10_hg002_two_reads" / "buttery_eel.sam"),
                 "-q",
             ]
         )

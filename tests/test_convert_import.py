@@ -1,8 +1,10 @@
 """xsz.convert: nanopore files (pod5, SLOW5/BLOW5, FAST5) and SAM/BAM move tables into SZ.
 
-Every read of every file in ../shared/data is checked against signal_sample.npz
-and against the format's own reader (pod5.Reader, pyslow5.Open, h5py), which
-the tests call themselves.
+Every read of every file is checked against signal_sample.npz and against the
+format's own reader (pod5.Reader, pyslow5.Open, h5py), which the tests call
+themselves. The files come from the ``source_data`` fixture: written by the
+formats' own writers (tests/made_data.py), named and shaped like ../shared/data,
+whose real files test_real_data reads with the same tests.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import uuid
 import numpy as np
 import pytest
 
-from tests import DATA, requires_data
 from xsz.api import CompressedFile
 from xsz.convert import (
     BASECALL_FIELDS,
@@ -47,8 +48,6 @@ h5py = pytest.importorskip("h5py")
 pysam = pytest.importorskip("pysam")
 import vbz_h5py_plugin  # noqa: F401  # the VBZ filter, for the tests' own h5py reads
 
-pytestmark = requires_data
-
 SQ = "squigualiser"
 FILES = {
     "pod5-file-format/multi_fast5_zip_v3.pod5": "pod5",
@@ -71,9 +70,10 @@ CALIBRATION = ("offset", "range", "digitisation", "scale", "sampling_rate")
 
 
 @pytest.fixture(scope="module")
-def sample() -> dict[str, dict[str, object]]:
+def sample(source_data) -> dict[str, dict[str, object]]:
     """signal_sample.npz by read ID: signal and calibration."""
-    z = np.load(DATA / "signal_sample.npz")
+    with np.load(source_data / "signal_sample.npz") as npz:
+        z = dict(npz)  # each npz[key] reads (and inflates) the array again: once is enough
     out = {}
     for i, read_id in enumerate(z["read_id"].tolist()):
         out[read_id] = {"signal": z["signal"][z["offsets"][i] : z["offsets"][i + 1]]}
@@ -108,15 +108,15 @@ def leftovers(parent) -> list[str]:
 
 
 @pytest.mark.parametrize(("name", "fmt"), FILES.items())
-def test_import_detect_format_by_content(name, fmt, tmp_path):
-    assert detect_format(DATA / name) == fmt
+def test_import_detect_format_by_content(source_data, name, fmt, tmp_path):
+    assert detect_format(source_data / name) == fmt
     renamed = tmp_path / "no-extension.dat"
-    shutil.copyfile(DATA / name, renamed)
+    shutil.copyfile(source_data / name, renamed)
     assert detect_format(renamed) == fmt
 
 
-def test_import_detect_format_of_stores(tmp_path):
-    import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "z1.sz")
+def test_import_detect_format_of_stores(source_data, tmp_path):
+    import_reads(source_data / "blue-crab/z1.pod5", tmp_path / "z1.sz")
     assert detect_format(tmp_path / "z1.sz") == "sz"
     (tmp_path / "z.zarr").mkdir()
     (tmp_path / "z.zarr" / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
@@ -144,8 +144,8 @@ def test_import_detect_format_refuses_unknown_files(content, message, tmp_path):
 
 
 @pytest.mark.parametrize("name", list(FILES))
-def test_import_truncated_source_is_refused(name, tmp_path):
-    data = (DATA / name).read_bytes()
+def test_import_truncated_source_is_refused(source_data, name, tmp_path):
+    data = (source_data / name).read_bytes()
     cut = tmp_path / ("cut-" + name.rsplit("/", 1)[-1])
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(SourceError, match="truncated") as err:
@@ -164,8 +164,8 @@ def test_import_missing_source_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("name", SOURCES)
-def test_import_every_file_matches_signal_sample(name, sample, tmp_path):
-    summary = import_reads(DATA / name, tmp_path / "out.sz")
+def test_import_every_file_matches_signal_sample(source_data, name, sample, tmp_path):
+    summary = import_reads(source_data / name, tmp_path / "out.sz")
     reads = reads_of(tmp_path / "out.sz")
     assert summary.n_reads == len(reads) > 0
     assert summary.n_samples == sum(len(r["Raw"]) for r in reads)
@@ -179,11 +179,11 @@ def test_import_every_file_matches_signal_sample(name, sample, tmp_path):
     assert 50 < np.median(pa) < 110  # the README: "between 54 and 102" per file
 
 
-def test_import_pod5_matches_pod5_reader(tmp_path):
+def test_import_pod5_matches_pod5_reader(source_data, tmp_path):
     for name in ("pod5-file-format/multi_fast5_zip_v3.pod5", "blue-crab/z1.pod5"):
-        import_reads(DATA / name, tmp_path / "out.sz", overwrite=True)
+        import_reads(source_data / name, tmp_path / "out.sz", overwrite=True)
         got = {r["ID"]: r for r in reads_of(tmp_path / "out.sz")}
-        with pod5.Reader(DATA / name) as reader:
+        with pod5.Reader(source_data / name) as reader:
             records = list(reader.reads())
             assert len(records) == len(got)
             for rec in records:
@@ -203,10 +203,10 @@ def test_import_pod5_matches_pod5_reader(tmp_path):
 
 
 @pytest.mark.parametrize("name", [n for n, f in FILES.items() if f in ("blow5", "slow5")])
-def test_import_slow5_matches_pyslow5(name, tmp_path):
-    import_reads(DATA / name, tmp_path / "out.sz")
+def test_import_slow5_matches_pyslow5(source_data, name, tmp_path):
+    import_reads(source_data / name, tmp_path / "out.sz")
     got = {r["ID"]: r for r in reads_of(tmp_path / "out.sz")}
-    f = pyslow5.Open(str(DATA / name), "r")
+    f = pyslow5.Open(str(source_data / name), "r")
     labels = f.get_aux_enum_labels("end_reason")
     n = 0
     for rec in f.seq_reads(aux="all"):
@@ -227,10 +227,10 @@ def test_import_slow5_matches_pyslow5(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", [n for n, f in FILES.items() if f == "fast5"])
-def test_import_fast5_matches_h5py(name, tmp_path):
-    import_reads(DATA / name, tmp_path / "out.sz")
+def test_import_fast5_matches_h5py(source_data, name, tmp_path):
+    import_reads(source_data / name, tmp_path / "out.sz")
     got = reads_of(tmp_path / "out.sz")
-    with h5py.File(DATA / name, "r") as f:
+    with h5py.File(source_data / name, "r") as f:
         assert [r["ID"] for r in got] == [k.removeprefix("read_") for k in f]
         for read in got:
             group = f[f"read_{read['ID']}"]
@@ -246,10 +246,10 @@ def test_import_fast5_matches_h5py(name, tmp_path):
             assert read["run_id"] == group["tracking_id"].attrs["run_id"].decode()
 
 
-def test_import_same_reads_give_the_same_store_from_every_format(tmp_path):
+def test_import_same_reads_give_the_same_store_from_every_format(source_data, tmp_path):
     stores = []
     for k, name in enumerate(SAME_TEN):
-        import_reads(DATA / name, tmp_path / f"{k}.sz")
+        import_reads(source_data / name, tmp_path / f"{k}.sz")
         stores.append(content(tmp_path / f"{k}.sz"))
     assert len(stores[0][1]) == 10
     for other in stores[1:]:
@@ -258,9 +258,9 @@ def test_import_same_reads_give_the_same_store_from_every_format(tmp_path):
         assert other[2] == stores[0][2]  # every frame, byte for byte
 
 
-def test_import_single_read_fast5_directory_equals_multi_read_file(tmp_path):
-    multi = import_reads(DATA / "ont_fast5_api/batch0.fast5", tmp_path / "multi.sz")
-    single = import_reads(DATA / "ont_fast5_api/single_reads", tmp_path / "single.sz")
+def test_import_single_read_fast5_directory_equals_multi_read_file(source_data, tmp_path):
+    multi = import_reads(source_data / "ont_fast5_api/batch0.fast5", tmp_path / "multi.sz")
+    single = import_reads(source_data / "ont_fast5_api/single_reads", tmp_path / "single.sz")
     assert len(single.sources) == 8
     assert single.n_reads == multi.n_reads == 8
     assert content(tmp_path / "multi.sz") == content(tmp_path / "single.sz")
@@ -272,15 +272,15 @@ def test_import_single_read_fast5_directory_equals_multi_read_file(tmp_path):
         )
 
 
-def test_import_a_list_of_files(tmp_path):
-    files = sorted((DATA / "ont_fast5_api/single_reads").glob("*.fast5"))[:3]
-    summary = import_reads([*files, DATA / "blue-crab/z1.pod5"], tmp_path / "out.sz")
+def test_import_a_list_of_files(source_data, tmp_path):
+    files = sorted((source_data / "ont_fast5_api/single_reads").glob("*.fast5"))[:3]
+    summary = import_reads([*files, source_data / "blue-crab/z1.pod5"], tmp_path / "out.sz")
     assert summary.n_reads == 6
     assert summary.source_format == "fast5,pod5"
 
 
-def test_import_header_names_source_and_run(tmp_path):
-    import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "z1.sz")
+def test_import_header_names_source_and_run(source_data, tmp_path):
+    import_reads(source_data / "blue-crab/z1.pod5", tmp_path / "z1.sz")
     with SZReader(tmp_path / "z1.sz") as r:
         h = r.header
         assert h["source_format"] == "pod5"
@@ -304,8 +304,8 @@ def test_import_header_names_source_and_run(tmp_path):
         ]
 
 
-def test_import_store_opens_with_compressedfile(tmp_path):
-    import_reads(DATA / f"{SQ}/r10_hg002_two_reads/reads.slow5", tmp_path / "out.sz")
+def test_import_store_opens_with_compressedfile(source_data, tmp_path):
+    import_reads(source_data / f"{SQ}/r10_hg002_two_reads/reads.slow5", tmp_path / "out.sz")
     with CompressedFile(tmp_path / "out.sz") as sz:
         assert list(sz.idx["ID"]) == [
             "40a8cd14-e5ab-45f9-aef8-90c2742caa49",
@@ -349,9 +349,12 @@ def test_import_slow5_without_aux_fields_gets_unknown_values(tmp_path):
         assert r.header["flow_cell_id"] == "FC1"
 
 
-def test_import_fast5_end_reason_enum_is_a_label(tmp_path):
+def test_import_fast5_end_reason_enum_is_a_label(source_data, tmp_path):
     path = tmp_path / "reasons.fast5"
-    with h5py.File(DATA / "ont_fast5_api/batch0.fast5", "r") as src, h5py.File(path, "w") as dst:
+    with (
+        h5py.File(source_data / "ont_fast5_api/batch0.fast5", "r") as src,
+        h5py.File(path, "w") as dst,
+    ):
         dst.attrs["file_version"] = "2.2"
         names = list(src)[:2]
         for name in names:
@@ -391,9 +394,11 @@ def sam_records(path) -> dict[str, object]:
         return {rec.query_name: rec for rec in f.fetch(until_eof=True)}
 
 
-def test_import_moves_attach_basecalls(tmp_path):
-    sam = DATA / f"{SQ}/r9.4_450bps/moves.sam"
-    summary = import_reads(DATA / f"{SQ}/r9.4_450bps/reads.blow5", tmp_path / "out.sz", moves=sam)
+def test_import_moves_attach_basecalls(source_data, tmp_path):
+    sam = source_data / f"{SQ}/r9.4_450bps/moves.sam"
+    summary = import_reads(
+        source_data / f"{SQ}/r9.4_450bps/reads.blow5", tmp_path / "out.sz", moves=sam
+    )
     assert summary.n_basecalled == summary.n_reads == 40
     records = sam_records(sam)
     with SZReader(tmp_path / "out.sz") as r:
@@ -416,8 +421,8 @@ def test_import_moves_attach_basecalls(tmp_path):
 
 
 @pytest.mark.parametrize(("sam", "ts"), [("buttery_eel.sam", 0), ("slow5-dorado.sam", 10)])
-def test_import_moves_from_both_basecallers(sam, ts, tmp_path):
-    folder = DATA / f"{SQ}/r10_hg002_two_reads"
+def test_import_moves_from_both_basecallers(source_data, sam, ts, tmp_path):
+    folder = source_data / f"{SQ}/r10_hg002_two_reads"
     import_reads(folder / "reads.slow5", tmp_path / "out.sz", moves=folder / sam)
     records = sam_records(folder / sam)
     for read in reads_of(tmp_path / "out.sz"):
@@ -432,8 +437,8 @@ def write_sam(path, records, header) -> None:
             out.write(rec)
 
 
-def test_import_moves_from_bam_equal_moves_from_sam(tmp_path):
-    folder = DATA / f"{SQ}/r9.4_450bps"
+def test_import_moves_from_bam_equal_moves_from_sam(source_data, tmp_path):
+    folder = source_data / f"{SQ}/r9.4_450bps"
     with pysam.AlignmentFile(str(folder / "moves.sam"), "r", check_sq=False) as f:
         records = list(f.fetch(until_eof=True))
         with pysam.AlignmentFile(str(tmp_path / "moves.bam"), "wb", header=f.header) as out:
@@ -444,8 +449,8 @@ def test_import_moves_from_bam_equal_moves_from_sam(tmp_path):
     assert content(tmp_path / "sam.sz") == content(tmp_path / "bam.sz")
 
 
-def test_import_reads_without_a_record_get_empty_basecalls(tmp_path):
-    folder = DATA / f"{SQ}/r10_hg002_two_reads"
+def test_import_reads_without_a_record_get_empty_basecalls(source_data, tmp_path):
+    folder = source_data / f"{SQ}/r10_hg002_two_reads"
     with pysam.AlignmentFile(str(folder / "slow5-dorado.sam"), "r", check_sq=False) as f:
         header = f.header
         first = next(f.fetch(until_eof=True))
@@ -461,9 +466,12 @@ def test_import_reads_without_a_record_get_empty_basecalls(tmp_path):
     assert math.isnan(without["mean_qscore"])
 
 
-def test_import_moves_matching_no_read_is_an_error(tmp_path):
-    sam = DATA / f"{SQ}/r10_hg002_two_reads/buttery_eel.sam"
-    for source in (DATA / f"{SQ}/r9.4_450bps/reads.blow5", DATA / "blue-crab/z1.pod5"):
+def test_import_moves_matching_no_read_is_an_error(source_data, tmp_path):
+    sam = source_data / f"{SQ}/r10_hg002_two_reads/buttery_eel.sam"
+    for source in (
+        source_data / f"{SQ}/r9.4_450bps/reads.blow5",
+        source_data / "blue-crab/z1.pod5",
+    ):
         with pytest.raises(SourceError, match="none of its 2 read IDs") as err:
             import_reads(source, tmp_path / "out.sz", moves=sam)
         assert "buttery_eel.sam" in str(err.value)
@@ -471,8 +479,8 @@ def test_import_moves_matching_no_read_is_an_error(tmp_path):
         assert leftovers(tmp_path) == []
 
 
-def test_import_moves_that_do_not_fit_the_signal_are_refused(tmp_path):
-    folder = DATA / f"{SQ}/r10_hg002_two_reads"
+def test_import_moves_that_do_not_fit_the_signal_are_refused(source_data, tmp_path):
+    folder = source_data / f"{SQ}/r10_hg002_two_reads"
     with pysam.AlignmentFile(str(folder / "slow5-dorado.sam"), "r", check_sq=False) as f:
         header = f.header
         records = list(f.fetch(until_eof=True))
@@ -486,19 +494,19 @@ def test_import_moves_that_do_not_fit_the_signal_are_refused(tmp_path):
     assert not (tmp_path / "out.sz").exists()
 
 
-def test_import_moves_file_that_is_not_sam(tmp_path):
+def test_import_moves_file_that_is_not_sam(source_data, tmp_path):
     bogus = tmp_path / "moves.sam"
     bogus.write_text("this is not a SAM file\n")
     with pytest.raises(SourceError, match=r"moves\.sam"):
-        import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "out.sz", moves=bogus)
+        import_reads(source_data / "blue-crab/z1.pod5", tmp_path / "out.sz", moves=bogus)
     assert not (tmp_path / "out.sz").exists()
 
 
 # --- choosing reads, destinations, failures --------------------------------------------
 
 
-def test_import_read_ids_selects_reads_in_source_order(tmp_path):
-    source = DATA / "pod5-file-format/multi_fast5_zip_v3.pod5"
+def test_import_read_ids_selects_reads_in_source_order(source_data, tmp_path):
+    source = source_data / "pod5-file-format/multi_fast5_zip_v3.pod5"
     with pod5.Reader(source) as reader:
         ids = [str(i) for i in reader.read_ids]
     summary = import_reads(source, tmp_path / "out.sz", read_ids=[ids[7], ids[2], ids[5]])
@@ -509,30 +517,32 @@ def test_import_read_ids_selects_reads_in_source_order(tmp_path):
 @pytest.mark.parametrize(
     "name", ["blue-crab/z1.pod5", f"{SQ}/r9.4_450bps/reads.blow5", "ont_fast5_api/batch0.fast5"]
 )
-def test_import_read_ids_the_source_lacks_are_named(name, tmp_path):
+def test_import_read_ids_the_source_lacks_are_named(source_data, name, tmp_path):
     missing = str(uuid.UUID(int=7))
     with pytest.raises(ReadNotFoundError, match=missing) as err:
-        import_reads(DATA / name, tmp_path / "out.sz", read_ids=[missing, str(uuid.UUID(int=8))])
+        import_reads(
+            source_data / name, tmp_path / "out.sz", read_ids=[missing, str(uuid.UUID(int=8))]
+        )
     assert "2 of the 2 reads asked for are missing" in str(err.value)
     assert not (tmp_path / "out.sz").exists()
     assert leftovers(tmp_path) == []
 
 
-def test_import_empty_selection_makes_an_empty_store(tmp_path):
-    import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "out.sz", read_ids=[])
+def test_import_empty_selection_makes_an_empty_store(source_data, tmp_path):
+    import_reads(source_data / "blue-crab/z1.pod5", tmp_path / "out.sz", read_ids=[])
     with SZReader(tmp_path / "out.sz") as r:
         assert len(r) == 0
         assert r.schema == import_schema(basecalls=False)
 
 
-def test_import_existing_destination_needs_overwrite(tmp_path):
+def test_import_existing_destination_needs_overwrite(source_data, tmp_path):
     dest = tmp_path / "out.sz"
-    import_reads(DATA / "blue-crab/z1.pod5", dest)
+    import_reads(source_data / "blue-crab/z1.pod5", dest)
     before = content(dest)
     with pytest.raises(StoreExistsError, match="overwrite=True"):
-        import_reads(DATA / f"{SQ}/r10_hg002_two_reads/reads.slow5", dest)
+        import_reads(source_data / f"{SQ}/r10_hg002_two_reads/reads.slow5", dest)
     assert content(dest) == before
-    import_reads(DATA / f"{SQ}/r10_hg002_two_reads/reads.slow5", dest, overwrite=True)
+    import_reads(source_data / f"{SQ}/r10_hg002_two_reads/reads.slow5", dest, overwrite=True)
     assert len(reads_of(dest)) == 2
 
 
@@ -541,27 +551,31 @@ class Interrupted(Exception):
 
 
 @pytest.mark.parametrize("exc", [Interrupted, KeyboardInterrupt])
-def test_import_interrupted_leaves_nothing_half_written(exc, tmp_path):
+def test_import_interrupted_leaves_nothing_half_written(source_data, exc, tmp_path):
     def stop_after_five(done, total):
         if done == 5:
             raise exc("stop")
 
     dest = tmp_path / "out.sz"
     with pytest.raises(exc):
-        import_reads(DATA / f"{SQ}/r9.4_450bps/reads.blow5", dest, progress=stop_after_five)
+        import_reads(source_data / f"{SQ}/r9.4_450bps/reads.blow5", dest, progress=stop_after_five)
     assert not dest.exists()
     assert leftovers(tmp_path) == []
-    import_reads(DATA / "blue-crab/z1.pod5", dest)  # an existing store survives a failed overwrite
+    # an existing store survives a failed overwrite
+    import_reads(source_data / "blue-crab/z1.pod5", dest)
     before = content(dest)
     with pytest.raises(exc):
         import_reads(
-            DATA / f"{SQ}/r9.4_450bps/reads.blow5", dest, overwrite=True, progress=stop_after_five
+            source_data / f"{SQ}/r9.4_450bps/reads.blow5",
+            dest,
+            overwrite=True,
+            progress=stop_after_five,
         )
     assert content(dest) == before
     assert leftovers(tmp_path) == []
 
 
-def test_import_disk_full_midway_leaves_nothing(tmp_path, monkeypatch):
+def test_import_disk_full_midway_leaves_nothing(source_data, tmp_path, monkeypatch):
     real_put = SZWriter.put
     calls = []
 
@@ -573,14 +587,14 @@ def test_import_disk_full_midway_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(SZWriter, "put", put)
     with pytest.raises(OSError, match="No space left"):
-        import_reads(DATA / f"{SQ}/r10_f5c_eventalign/reads.blow5", tmp_path / "out.sz")
+        import_reads(source_data / f"{SQ}/r10_f5c_eventalign/reads.blow5", tmp_path / "out.sz")
     assert len(calls) == 4
     assert not (tmp_path / "out.sz").exists()
     assert leftovers(tmp_path) == []
 
 
-def test_import_corrupt_record_midway_is_an_error(tmp_path):
-    data = bytearray((DATA / f"{SQ}/r9.4_450bps/reads.blow5").read_bytes())
+def test_import_corrupt_record_midway_is_an_error(source_data, tmp_path):
+    data = bytearray((source_data / f"{SQ}/r9.4_450bps/reads.blow5").read_bytes())
     middle = len(data) // 2
     data[middle : middle + 64] = bytes(64)  # the end-of-file marker stays
     bad = tmp_path / "bad.blow5"
@@ -592,62 +606,65 @@ def test_import_corrupt_record_midway_is_an_error(tmp_path):
     assert logging.getLogger("pyslow5").filters == []
 
 
-def test_import_same_read_twice_is_refused(tmp_path):
+def test_import_same_read_twice_is_refused(source_data, tmp_path):
     with pytest.raises(DuplicateReadError, match="00031f3e-415c-4ab5-9c16-fb6fe45ff519"):
         import_reads(
-            [DATA / "ont_fast5_api/batch0.fast5", DATA / "ont_fast5_api/single_reads"],
+            [
+                source_data / "ont_fast5_api/batch0.fast5",
+                source_data / "ont_fast5_api/single_reads",
+            ],
             tmp_path / "out.sz",
         )
     assert not (tmp_path / "out.sz").exists()
 
 
-def test_import_refuses_stores_and_bad_options(tmp_path):
-    import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "z1.sz")
+def test_import_refuses_stores_and_bad_options(source_data, tmp_path):
+    import_reads(source_data / "blue-crab/z1.pod5", tmp_path / "z1.sz")
     with pytest.raises(UsageError, match="already an SZ store"):
         import_reads(tmp_path / "z1.sz", tmp_path / "out.sz")
     with pytest.raises(UsageError, match="format must be one of"):
-        import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "out.sz", format="bam")
+        import_reads(source_data / "blue-crab/z1.pod5", tmp_path / "out.sz", format="bam")
     with pytest.raises(UsageError, match="progress"):
-        import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "out.sz", progress="yes")
+        import_reads(source_data / "blue-crab/z1.pod5", tmp_path / "out.sz", progress="yes")
     with pytest.raises(SourceError, match="h5py cannot open"):
-        import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "out.sz", format="fast5")
+        import_reads(source_data / "blue-crab/z1.pod5", tmp_path / "out.sz", format="fast5")
     assert not (tmp_path / "out.sz").exists()
 
 
-def test_import_progress_reports_every_read(tmp_path, capsys):
+def test_import_progress_reports_every_read(source_data, tmp_path, capsys):
     seen = []
     import_reads(
-        DATA / "pod5-file-format/multi_fast5_zip_v3.pod5",
+        source_data / "pod5-file-format/multi_fast5_zip_v3.pod5",
         tmp_path / "a.sz",
         progress=lambda done, total: seen.append((done, total)),
     )
     assert seen == [(k, 10) for k in range(1, 11)]
     seen.clear()
     import_reads(
-        DATA / f"{SQ}/r10_hg002_two_reads/reads.slow5",
+        source_data / f"{SQ}/r10_hg002_two_reads/reads.slow5",
         tmp_path / "b.sz",
         progress=lambda done, total: seen.append((done, total)),
     )
     assert seen == [(1, None), (2, None)]  # SLOW5 does not say how many reads it holds
-    import_reads(DATA / "blue-crab/z1.pod5", tmp_path / "c.sz", progress=True)
+    import_reads(source_data / "blue-crab/z1.pod5", tmp_path / "c.sz", progress=True)
     assert "3/3" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("n_threads", [0, 1, 3])
-def test_import_rows_keep_source_order_with_any_threads(n_threads, tmp_path):
+def test_import_rows_keep_source_order_with_any_threads(source_data, n_threads, tmp_path):
     name = f"{SQ}/r10_f5c_eventalign/reads.blow5"
-    import_reads(DATA / name, tmp_path / "out.sz", n_threads=n_threads)
-    f = pyslow5.Open(str(DATA / name), "r")
+    import_reads(source_data / name, tmp_path / "out.sz", n_threads=n_threads)
+    f = pyslow5.Open(str(source_data / name), "r")
     want = [rec["read_id"] for rec in f.seq_reads()]
     f.close()
     assert [r["ID"] for r in reads_of(tmp_path / "out.sz")] == want
 
 
-def test_import_memory_stays_at_a_few_reads(tmp_path):
+def test_import_memory_stays_at_a_few_reads(source_data, tmp_path):
     """Twenty copies of z1.pod5's reads (93 MB of signal, 20 reads of 4.4 MB): the
     import holds a few reads at a time, not the file."""
     big = tmp_path / "big.pod5"
-    with pod5.Reader(DATA / "blue-crab/z1.pod5") as reader, pod5.Writer(big) as writer:
+    with pod5.Reader(source_data / "blue-crab/z1.pod5") as reader, pod5.Writer(big) as writer:
         for copy in range(20):
             for rec in reader.reads():
                 writer.add_read(
@@ -677,8 +694,8 @@ def test_import_memory_stays_at_a_few_reads(tmp_path):
 # --- pod5 export and the documented schema ---------------------------------------------
 
 
-def test_import_export_pod5_round_trips(tmp_path):
-    source = DATA / "blue-crab/z1.pod5"
+def test_import_export_pod5_round_trips(source_data, tmp_path):
+    source = source_data / "blue-crab/z1.pod5"
     import_reads(source, tmp_path / "a.sz")
     assert export_pod5(tmp_path / "a.sz", tmp_path / "back.pod5") == 3
     with pod5.Reader(source) as want, pod5.Reader(tmp_path / "back.pod5") as got:
@@ -714,8 +731,8 @@ def test_import_export_pod5_round_trips(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_import_export_pod5_from_other_formats(tmp_path):
-    import_reads(DATA / f"{SQ}/r9.4_450bps/reads.blow5", tmp_path / "a.sz")
+def test_import_export_pod5_from_other_formats(source_data, tmp_path):
+    import_reads(source_data / f"{SQ}/r9.4_450bps/reads.blow5", tmp_path / "a.sz")
     ids = [r["ID"] for r in reads_of(tmp_path / "a.sz")]
     assert export_pod5(tmp_path / "a.sz", tmp_path / "out.pod5", read_ids=ids[:5]) == 5
     import_reads(tmp_path / "out.pod5", tmp_path / "b.sz")

@@ -24,7 +24,7 @@ import zarr
 from zarr.storage import LocalStore, MemoryStore, ZipStore
 
 import xsz
-from tests import DATA, FIXTURE_NAMES, FIXTURES, requires_data, requires_shared
+from tests import FIXTURE_NAMES
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from xsz.convert import _sinks, _zarr_reads, _zarr_regular
 from xsz.convert._zarr_regular import TEXT_CHUNK, sample_chunk
@@ -157,11 +157,12 @@ async def _keys(store):
     return [key async for key in store.list()]
 
 
-@requires_shared
 @pytest.mark.parametrize("container", CONTAINERS)
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_to_zarr_reads_opens_like_the_engine_and_round_trips(name, container, tmp_path):
-    src = FIXTURES / name
+def test_to_zarr_reads_opens_like_the_engine_and_round_trips(
+    sz_fixtures, name, container, tmp_path
+):
+    src = sz_fixtures / name
     dest = tmp_path / name_of(container)
     summary = xsz.to_zarr(src, dest)
     assert summary.n_reads == len(SZReader(src)) and summary.nbytes > 0
@@ -196,7 +197,6 @@ def test_to_zarr_reads_opens_in_a_fresh_process(sz, tmp_path):
 # --- the regular layout ---------------------------------------------------------------
 
 
-@requires_shared
 @pytest.mark.parametrize(
     ("codec", "container"),
     [
@@ -208,8 +208,10 @@ def test_to_zarr_reads_opens_in_a_fresh_process(sz, tmp_path):
     ],
 )
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_to_zarr_regular_opens_like_the_engine_and_round_trips(name, codec, container, tmp_path):
-    src = FIXTURES / name
+def test_to_zarr_regular_opens_like_the_engine_and_round_trips(
+    sz_fixtures, name, codec, container, tmp_path
+):
+    src = sz_fixtures / name
     dest = tmp_path / name_of(container)
     rounds = name == "alltypes" and codec != "svb-zstd"
     if rounds:  # F128 beyond float64: said, not silent
@@ -308,10 +310,9 @@ print("ok", len(expected.files), sorted(ds.data_vars) == sorted(set(expected.fil
 """
 
 
-@requires_shared
 @pytest.mark.parametrize(("name", "container"), [("basic", "directory"), ("alltypes", "zip")])
-def test_to_zarr_regular_standard_codec_reads_without_xsz(name, container, tmp_path):
-    src = FIXTURES / name
+def test_to_zarr_regular_standard_codec_reads_without_xsz(sz_fixtures, name, container, tmp_path):
+    src = sz_fixtures / name
     dest = tmp_path / name_of(container)
     with pytest.warns(XszWarning) if name == "alltypes" else contextlib.nullcontext():
         xsz.to_zarr(src, dest, layout="regular", codec="zstd")
@@ -347,13 +348,12 @@ def test_to_zarr_regular_standard_codec_reads_without_xsz(name, container, tmp_p
 # --- from_zarr ---------------------------------------------------------------------
 
 
-@requires_shared
 @pytest.mark.parametrize(
     ("name", "zarr_format"),
     [("basic", 3), ("alltypes", 3), ("empty", 3), ("basic", 2), ("empty", 2)],
 )  # F128: v3 only
-def test_from_zarr_of_a_dataset_written_by_xarray(name, zarr_format, tmp_path):
-    src = FIXTURES / name
+def test_from_zarr_of_a_dataset_written_by_xarray(sz_fixtures, name, zarr_format, tmp_path):
+    src = sz_fixtures / name
     ds = xr.open_dataset(src, engine="sz")
     ds.drop_encoding().to_zarr(tmp_path / "ds.zarr", zarr_format=zarr_format, consolidated=False)
     xsz.from_zarr(tmp_path / "ds.zarr", tmp_path / "back.sz")
@@ -562,15 +562,14 @@ def test_zip_writer_many_entries_in_few_writes(tmp_path, monkeypatch):
         assert got.to_bytes() == values["k39"]
 
 
-# --- real data -----------------------------------------------------------------------
+# --- nanopore signals (signal_sample.npz) --------------------------------------------
 
 
-@requires_data
 @pytest.mark.parametrize(
     ("layout", "codec"), [("reads", "svb-zstd"), ("regular", "svb-zstd"), ("regular", "zstd")]
 )
-def test_to_zarr_real_reads_round_trip(layout, codec, tmp_path):
-    z = np.load(DATA / "signal_sample.npz")
+def test_to_zarr_real_reads_round_trip(source_data, layout, codec, tmp_path):
+    z = np.load(source_data / "signal_sample.npz")
     signals = np.split(z["signal"], z["offsets"][1:-1])
     schema = Schema.build(
         [("ID", str), ("offset", np.float64), ("range", np.float64)], [("Raw", np.int16)]

@@ -10,12 +10,13 @@ import shutil
 import subprocess
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import zstandard
 
-from tests import FIXTURE_NAMES, FIXTURES, reference, requires_shared
+from tests import FIXTURE_NAMES, reference
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from xsz.errors import (
     DuplicateReadError,
@@ -28,6 +29,9 @@ from xsz.errors import (
     TruncatedStoreError,
 )
 from xsz.format import Schema, SZReader, SZWriter
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 FIELD_DTYPES = {
     "S": str,
@@ -42,8 +46,9 @@ FIELD_DTYPES = {
 }
 
 
-def load_expected(name: str) -> tuple[dict, dict[str, int]]:
-    e = dict(np.load(FIXTURES / f"{name}.expected.npz"))
+def load_expected(root: Path, name: str) -> tuple[dict, dict[str, int]]:
+    """`root`/`name`.expected.npz (the values handed to the writer), and read ID -> position."""
+    e = dict(np.load(root / f"{name}.expected.npz"))
     pos = {rid: p for p, rid in enumerate(e["ids"].tolist())}
     return e, pos
 
@@ -78,11 +83,10 @@ def schema_of(e: dict) -> Schema:
 # --- reading the original's stores ---------------------------------------------------
 
 
-@requires_shared
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_format_reads_fixture_exactly(name):
-    e, pos = load_expected(name)
-    with SZReader(FIXTURES / name) as reader:
+def test_format_reads_fixture_exactly(sz_fixtures, name):
+    e, pos = load_expected(sz_fixtures, name)
+    with SZReader(sz_fixtures / name) as reader:
         assert len(reader) == int(e["n_reads"])
         assert reader.header == json.loads(str(e["header_json"]))
         assert reader.schema.columns == e["columns"].tolist()
@@ -101,10 +105,9 @@ def test_format_reads_fixture_exactly(name):
                 assert same(got, want), (read["ID"], f.name, got, want)
 
 
-@requires_shared
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_format_batched_read_matches_single_reads(name):
-    with SZReader(FIXTURES / name) as reader:
+def test_format_batched_read_matches_single_reads(sz_fixtures, name):
+    with SZReader(sz_fixtures / name) as reader:
         rows = np.random.default_rng(0).permutation(len(reader))
         batch = reader.read_many(rows, n_threads=2)
         for row, read in zip(rows, batch, strict=True):
@@ -112,19 +115,17 @@ def test_format_batched_read_matches_single_reads(name):
             assert all(same(read[k], single[k]) for k in single)
 
 
-@requires_shared
-def test_format_empty_store_has_full_schema():
-    with SZReader(FIXTURES / "empty") as reader:
+def test_format_empty_store_has_full_schema(sz_fixtures):
+    with SZReader(sz_fixtures / "empty") as reader:
         assert len(reader) == 0
         assert [f.name for f in reader.schema.datasets] == ["Raw", "Fastq", "Move"]
         assert reader.dataset("Raw") == []
         assert reader.counts("Raw").tolist() == []
 
 
-@requires_shared
-def test_format_float_counts_come_from_frame_headers():
-    e, pos = load_expected("alltypes")
-    with SZReader(FIXTURES / "alltypes") as reader:
+def test_format_float_counts_come_from_frame_headers(sz_fixtures):
+    e, pos = load_expected(sz_fixtures, "alltypes")
+    with SZReader(sz_fixtures / "alltypes") as reader:
         for name in ("d_f16", "d_f32", "d_f64", "d_f128"):
             o = e[f"ds__{name}__offsets"]
             want = [o[pos[i] + 1] - o[pos[i]] for i in reader.ids.tolist()]
@@ -134,11 +135,10 @@ def test_format_float_counts_come_from_frame_headers():
 # --- writing what the original reads ------------------------------------------------
 
 
-@requires_shared
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_format_rewrites_fixture_as_the_original_would(name, tmp_path):
+def test_format_rewrites_fixture_as_the_original_would(sz_fixtures, name, tmp_path):
     """Every frame we write decodes, by the reference rules, to the original's payload."""
-    e, pos = load_expected(name)
+    e, pos = load_expected(sz_fixtures, name)
     schema = schema_of(e)
     header = json.loads(str(e["header_json"]))
     with SZWriter(tmp_path / name, schema, header=header, n_threads=2, checksum=False) as writer:

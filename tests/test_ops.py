@@ -7,7 +7,6 @@ import shutil
 import numpy as np
 import pytest
 
-from tests import FIXTURES, requires_shared
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from xsz.errors import DuplicateReadError, ReadNotFoundError, SchemaError, UsageError
 from xsz.format import Schema, SZReader, SZWriter
@@ -57,10 +56,9 @@ def test_ops_verify_sound_and_corrupt(tmp_path):
     assert len(missing) == 1 and "does not exist" in str(missing[0])
 
 
-@requires_shared
 @pytest.mark.parametrize("name", ["basic", "alltypes", "signal_int16", "empty"])
-def test_ops_verify_fixtures(name):
-    assert verify(FIXTURES / name) == []
+def test_ops_verify_fixtures(sz_fixtures, name):
+    assert verify(sz_fixtures / name) == []
 
 
 def test_ops_subset_copies_frames_in_order(tmp_path):

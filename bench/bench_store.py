@@ -28,11 +28,10 @@ import zarr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import best_times, load_sample, machine
-from xsz.codec import BATCHED_PIPELINE, FUSED_PIPELINE
 
 from xsz import SZStore
 from xsz.api import CompressedFile
-from xsz.codec import SvbZstdCodec
+from xsz.codec import BATCHED_PIPELINE, FUSED_PIPELINE, SvbZstdCodec
 from xsz.format import Schema, SZReader, SZWriter
 
 if TYPE_CHECKING:

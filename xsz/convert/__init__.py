@@ -20,7 +20,13 @@ from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._import import ImportSummary, import_reads
 from xsz.convert._options import CODECS, LAYOUTS
-from xsz.convert._read_fields import BASECALL_FIELDS, READ_FIELDS, import_schema
+from xsz.convert._read_fields import (
+    BASECALL_FIELDS,
+    CORE_READ_FIELDS,
+    POD5_READ_FIELDS,
+    READ_FIELDS,
+    import_schema,
+)
 
 if TYPE_CHECKING:
     from xsz.convert._zarr import ZarrSummary, from_zarr, to_zarr
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BASECALL_FIELDS",
     "CODECS",
+    "CORE_READ_FIELDS",
     "FORMATS",
     "READ_FIELDS",
     "SIGNAL_FORMATS",
@@ -35,6 +42,7 @@ __all__ = [
     "ConvertSummary",
     "ImportSummary",
     "LAYOUTS",
+    "POD5_READ_FIELDS",
     "ZarrSummary",
     "convert",
     "detect_format",

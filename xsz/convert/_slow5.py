@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from xsz.convert._extras import load
-from xsz.convert._read_fields import SourceRead, run_info
+from xsz.convert._read_fields import POD5_READ_FIELDS, SourceRead, run_info
 from xsz.errors import SourceError
 
 if TYPE_CHECKING:
@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 # The pyslow5 aux fields and the SourceRead fields they fill.
 _AUX_INT = {"channel_number": "channel", "start_mux": "well", "read_number": "read_number"}
-_AUX_FLOAT = {"start_time": "start_sample", "median_before": "median_before"}
+_AUX_FLOAT = {"start_time": "start_sample", "median_before": "median_before"} | {
+    name: name
+    for name, code, _ in POD5_READ_FIELDS
+    if code.startswith("F")  # blue-crab's aux fields, named as pod5 names them
+}
 
 
 class _Taken(logging.Filter):

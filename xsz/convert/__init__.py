@@ -4,7 +4,8 @@ Pure functions for the ``xsz`` command and for notebooks; no argument parsing
 here. `detect_format` recognises files by content; `import_reads` streams a
 source's reads into a new SZ store, with one schema for every source format
 (`READ_FIELDS`, plus `BASECALL_FIELDS` when a SAM/BAM with move tables is given).
-`export_pod5` writes such a store back to pod5. `to_zarr` and `from_zarr` turn
+`export_pod5`, `export_slow5` and `export_fast5` write such a store back to
+pod5, BLOW5/SLOW5 and FAST5. `to_zarr` and `from_zarr` turn
 SZ stores into Zarr stores and back (they import zarr, so they load on first
 use). The format packages (pod5, pyslow5, h5py + vbz-h5py-plugin, pysam) are
 imported only when a file of theirs is read or written.
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from xsz.convert._convert import TARGETS, ConvertSummary, convert, target_format
+from xsz.convert._convert import EXPORTS, TARGETS, ConvertSummary, convert, target_format
 from xsz.convert._dest import path_size
 from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
+from xsz.convert._fast5_export import export_fast5
 from xsz.convert._import import ImportSummary, import_reads
 from xsz.convert._options import CODECS, LAYOUTS
 from xsz.convert._read_fields import (
@@ -27,6 +29,7 @@ from xsz.convert._read_fields import (
     READ_FIELDS,
     import_schema,
 )
+from xsz.convert._slow5_export import export_slow5
 
 if TYPE_CHECKING:
     from xsz.convert._zarr import ZarrSummary, from_zarr, to_zarr
@@ -35,6 +38,7 @@ __all__ = [
     "BASECALL_FIELDS",
     "CODECS",
     "CORE_READ_FIELDS",
+    "EXPORTS",
     "FORMATS",
     "READ_FIELDS",
     "SIGNAL_FORMATS",
@@ -46,7 +50,9 @@ __all__ = [
     "ZarrSummary",
     "convert",
     "detect_format",
+    "export_fast5",
     "export_pod5",
+    "export_slow5",
     "from_zarr",
     "import_reads",
     "import_schema",

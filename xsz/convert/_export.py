@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["export_pod5"]
+__all__ = ["export_pod5", "imported_runs", "read_batches"]
 
 BATCH_SAMPLES: Final = 1 << 24
 """Reads are taken from the store in batches of about this many samples."""
@@ -159,23 +159,25 @@ def export_pod5(
     ):
         runs = imported_runs(reader, "pod5")
         rows = np.arange(len(reader)) if read_ids is None else reader.rows(read_ids)
-        counts = reader.counts("Raw")[rows]
         update, close_progress = progress_hook(progress, len(rows), dest.name)
         infos: dict[str, Any] = {}
         try:
             with pod5.Writer(staging, software_name="xsz") as writer:
-                done = 0
-                for batch in _batches(rows, counts):
-                    for read in reader.read_many(batch, n_threads=2):
-                        run_id = read["run_id"]
-                        if run_id not in infos:
-                            infos[run_id] = _run_info(pod5, run_id, runs.get(run_id, {}), read)
-                        writer.add_read(_pod5_read(pod5, read, infos[run_id]))
-                        done += 1
-                        update(done)
+                for done, read in enumerate(read_batches(reader, rows), 1):
+                    run_id = read["run_id"]
+                    if run_id not in infos:
+                        infos[run_id] = _run_info(pod5, run_id, runs.get(run_id, {}), read)
+                    writer.add_read(_pod5_read(pod5, read, infos[run_id]))
+                    update(done)
         finally:
             close_progress()
     return len(rows)
+
+
+def read_batches(reader: SZReader, rows: np.ndarray[Any, Any]) -> Iterator[dict[str, Any]]:
+    """The reads at `rows`, in order, decoded a batch of about `BATCH_SAMPLES` at a time."""
+    for batch in _batches(rows, reader.counts("Raw")[rows]):
+        yield from reader.read_many(batch, n_threads=2)
 
 
 def _batches(rows: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]) -> Iterator[list[int]]:

@@ -157,6 +157,7 @@ class Fast5Source:
             end_reason=self._end_reason(raw),
             run_id=run_id,
             pore_type=as_pore_type(f[shared].attrs.get("pore_type")),
+            end_reason_forced=int(attrs.get("end_reason_forced", -1)),
             **{
                 name: float(attrs[name])
                 for name in _RAW_FLOATS

@@ -286,12 +286,13 @@ def convert(
             ).n_reads
             steps.append("sz -> zarr")
         elif out in EXPORTS:
-            export = {
+            exports: dict[str, Callable[..., int]] = {
                 "pod5": export_pod5,
                 "blow5": export_slow5,
                 "slow5": export_slow5,
                 "fast5": export_fast5,
-            }[out]
+            }
+            export = exports[out]
             n_reads = export(
                 hub,
                 dest,

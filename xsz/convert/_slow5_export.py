@@ -9,7 +9,8 @@ writes them. Per read: the primary fields (``read_id``, ``digitisation``,
 the aux fields slow5tools writes (``channel_number``, ``median_before``,
 ``read_number``, ``start_mux``, ``start_time``, ``end_reason``) plus those of
 pod5 that blue-crab writes (`POD5_READ_FIELDS` with a number, under the same
-names). Unknown values (-1, NaN) are written as SLOW5's missing value.
+names). Unknown values (-1, NaN) are written as SLOW5's missing value, and so are
+empty header values (SLOW5 has no empty text: slow5lib writes ``.``).
 
 pyslow5 1.5.0 declares the aux columns of a file from its first record, so an
 aux field the store does not know for the first exported read is left out of
@@ -158,6 +159,10 @@ def export_slow5(
         `slow5_path` exists and `overwrite` is false, or holds another kind of file.
     SourceError
         pyslow5 refused a record or the header (its message is given).
+    UsageError
+        No reads to write (pyslow5 writes a file's header with its first record,
+        so it cannot write a file without reads), or a name that is not
+        ``.blow5`` / ``.slow5``.
     """
     pyslow5 = load("pyslow5", "writing SLOW5/BLOW5 files")
     dest = Path(slow5_path)
@@ -171,6 +176,8 @@ def export_slow5(
     ):
         runs = imported_runs(reader, kind.upper())
         rows = np.arange(len(reader)) if read_ids is None else reader.rows(read_ids)
+        if not len(rows):  # pyslow5 writes the header with the first record
+            raise UsageError(f"no reads to write to {dest}: pyslow5 cannot write an empty file")
         run_of = reader.index.attribute("run_id")
         groups = {str(r): k for k, r in enumerate(dict.fromkeys(run_of[rows].tolist()))}
         stored = dict.fromkeys(str(e) for e in reader.index.attribute("end_reason")[rows])

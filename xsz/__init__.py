@@ -21,6 +21,7 @@ from xsz.convert import (
     export_pod5,
     export_slow5,
     import_reads,
+    open_reads,
 )
 from xsz.format import Schema, SZReader, SZWriter
 from xsz.xarray import register_accessor
@@ -50,6 +51,7 @@ __all__ = [
     "export_slow5",
     "from_zarr",
     "import_reads",
+    "open_reads",
     "to_zarr",
 ]
 

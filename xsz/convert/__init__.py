@@ -5,7 +5,8 @@ here. `detect_format` recognises files by content; `import_reads` streams a
 source's reads into a new SZ store, with one schema for every source format
 (`READ_FIELDS`, plus `BASECALL_FIELDS` when a SAM/BAM with move tables is given).
 `export_pod5`, `export_slow5` and `export_fast5` write such a store back to
-pod5, BLOW5/SLOW5 and FAST5. `to_zarr` and `from_zarr` turn
+pod5, BLOW5/SLOW5 and FAST5. `open_reads` reads any of these formats (and SZ
+and Zarr) through one interface, without converting first. `to_zarr` and `from_zarr` turn
 SZ stores into Zarr stores and back (they import zarr, so they load on first
 use). The format packages (pod5, pyslow5, h5py + vbz-h5py-plugin, pysam) are
 imported only when a file of theirs is read or written.
@@ -21,6 +22,7 @@ from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._fast5_export import export_fast5
 from xsz.convert._import import ImportSummary, import_reads
+from xsz.convert._open import ReadProblem, Reads, open_reads, verify_reads
 from xsz.convert._options import CODECS, LAYOUTS
 from xsz.convert._read_fields import (
     BASECALL_FIELDS,
@@ -45,6 +47,8 @@ __all__ = [
     "TARGETS",
     "ConvertSummary",
     "ImportSummary",
+    "ReadProblem",
+    "Reads",
     "LAYOUTS",
     "POD5_READ_FIELDS",
     "ZarrSummary",
@@ -56,9 +60,11 @@ __all__ = [
     "from_zarr",
     "import_reads",
     "import_schema",
+    "open_reads",
     "path_size",
     "target_format",
     "to_zarr",
+    "verify_reads",
 ]
 
 _ZARR_NAMES = frozenset({"ZarrSummary", "from_zarr", "to_zarr"})

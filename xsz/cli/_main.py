@@ -100,7 +100,11 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from xsz.cli._any_format import other_format, print_info
     from xsz.ops import coverage, info
+
+    if (fmt := other_format(args.path)) is not None:  # pod5, BLOW5, SLOW5, FAST5, Zarr
+        return print_info(args.path, fmt)
 
     options = _storage_options(args)
     got = info(args.path, options)
@@ -121,9 +125,9 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _get(args: argparse.Namespace) -> int:
-    from xsz.format import SZReader
+    from xsz.convert import open_reads  # SZ, pod5, BLOW5, SLOW5, FAST5, Zarr
 
-    with SZReader(args.path, _storage_options(args)) as reader:
+    with open_reads(args.path, storage_options=_storage_options(args)) as reader:
         rows = reader.rows(args.read_ids)
         names = args.dataset or None
         reads = reader.read_many(rows, names)
@@ -178,7 +182,11 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from xsz.cli._any_format import other_format, print_verify
     from xsz.ops import coverage, verify
+
+    if (fmt := other_format(args.path)) is not None:  # pod5, BLOW5, SLOW5, FAST5, Zarr
+        return print_verify(args.path, fmt, quiet=args.quiet, every=args.all)
 
     options = _storage_options(args)
     problems = verify(

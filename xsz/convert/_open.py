@@ -450,6 +450,8 @@ class ReadProblem:
     def __str__(self) -> str:
         if self.row is None:
             return self.message
+        if self.read_id is None:
+            return f"the read at row {self.row}: {self.message}"
         return f"read {self.read_id!r} (row {self.row}): {self.message}"
 
 

@@ -353,10 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "convert",
         parents=[common],
-        help="pod5/BLOW5/SLOW5/FAST5 -> SZ, SZ <-> Zarr, SZ -> pod5",
+        help="pod5/BLOW5/SLOW5/FAST5 -> SZ, SZ <-> Zarr, SZ -> pod5/BLOW5/SLOW5/FAST5",
         description="Convert between formats, recognised by content (SRC) and by name (DST: "
-        ".sz, .zarr or .zip, .pod5). Nanopore files and Zarr stores become SZ; SZ stores "
-        "become Zarr or pod5; other directions go through a temporary SZ store.",
+        ".sz, .zarr or .zip, .pod5, .blow5, .slow5, .fast5). Nanopore files and Zarr stores "
+        "become SZ; SZ stores become Zarr, pod5, BLOW5, SLOW5 or FAST5; other directions go "
+        "through a temporary SZ store.",
     )
     p.add_argument("src", metavar="SRC", help="file or store to read")
     p.add_argument("dst", metavar="DST", help="file or store to write")
@@ -367,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ids",
         metavar="FILE",
         help="only the reads listed in FILE, one per line "
-        "('-': stdin), for nanopore sources and SZ -> pod5",
+        "('-': stdin), for nanopore sources and exports of SZ",
     )
     p.add_argument("--layout", choices=LAYOUTS, help="Zarr layout (default: reads)")
     p.add_argument(

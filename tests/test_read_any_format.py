@@ -85,6 +85,9 @@ def test_read_any_format_zarr_equals_its_store(data, kind, tmp_path):
     with open_reads(tmp_path / kind) as reads:
         assert reads.format == "zarr"
         assert_same_as_store(reads, tmp_path / "a.sz")
+        every = list(reads.reads())
+        assert [x["ID"] for x in every] == reads.ids.tolist()
+        assert [len(x["Raw"]) for x in every] == reads.counts("Raw").tolist()
         assert reads.header["runs"] == SZReader(tmp_path / "a.sz").header["runs"]
 
 
@@ -93,6 +96,9 @@ def test_read_any_format_sz_and_refusals(data, tmp_path):
     with open_reads(tmp_path / "a.sz") as reads:
         assert reads.format == "sz"
         assert_same_as_store(reads, tmp_path / "a.sz")
+        every = list(reads.reads())
+        assert [x["ID"] for x in every] == reads.ids.tolist()
+        assert [len(x["Raw"]) for x in every] == reads.counts("Raw").tolist()
     for path in (data / "blue-crab/z1.pod5", tmp_path / "a.sz"):
         with open_reads(path) as reads:
             with pytest.raises(ReadNotFoundError, match="no read with ID 'nope'"):

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["ReadProblem", "Reads", "open_reads", "verify_reads"]
 
 _ATTRIBUTES: Final = [n for n, _, g in READ_FIELDS if g == "A"]
+_BATCH: Final = 256
+"""Reads decoded at a time by `Reads.reads` of an SZ store."""
 
 
 class Reads:
@@ -198,6 +200,12 @@ class _SZReads(Reads):
     ) -> list[dict[str, Any]]:
         return self.reader.read_many(rows, self._datasets(names), n_threads=n_threads)
 
+    def reads(self, names: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        datasets = self._datasets(names)
+        for lo in range(0, len(self), _BATCH):
+            rows = np.arange(lo, min(lo + _BATCH, len(self)))
+            yield from self.reader.read_many(rows, datasets, n_threads=2)
+
     def close(self) -> None:
         self.reader.close()
 
@@ -323,6 +331,7 @@ class _ZarrReads(Reads):
             self._store.close()
             raise
         self._starts: dict[str, npt.NDArray[np.int64]] = {}
+        self._attributes: dict[str, np.ndarray[Any, Any]] = {}  # read once, kept
 
     @property
     def ids(self) -> np.ndarray[Any, Any]:
@@ -332,11 +341,16 @@ class _ZarrReads(Reads):
         field = self.schema.by_name.get(name)
         if field is None or field.group != "A":
             raise SchemaError(f"{self.path} has no attribute {name!r}")
-        values = np.asarray(self._arrays[self._names[name]][:])
-        if field.is_text:
-            texts: list[object] = [_text(v) for v in values.tolist()]
-            return np.asarray(texts, dtype=object)
-        return np.asarray(values, dtype=field.dtype)
+        cached = self._attributes.get(name)
+        if cached is None:
+            values = np.asarray(self._arrays[self._names[name]][:])
+            if field.is_text:
+                texts: list[object] = [_text(v) for v in values.tolist()]
+                cached = np.asarray(texts, dtype=object)
+            else:
+                cached = np.asarray(values, dtype=field.dtype)
+            self._attributes[name] = cached
+        return cached
 
     def counts(self, name: str) -> npt.NDArray[np.int64]:
         self._datasets([name])

@@ -22,7 +22,7 @@ from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._fast5_export import export_fast5
 from xsz.convert._import import ImportSummary, import_reads
-from xsz.convert._open import ReadProblem, Reads, open_reads, verify_reads
+from xsz.convert._open import Reads, open_reads
 from xsz.convert._options import CODECS, LAYOUTS
 from xsz.convert._read_fields import (
     BASECALL_FIELDS,
@@ -32,6 +32,7 @@ from xsz.convert._read_fields import (
     import_schema,
 )
 from xsz.convert._slow5_export import export_slow5
+from xsz.convert._verify_reads import ReadProblem, verify_reads
 
 if TYPE_CHECKING:
     from xsz.convert._zarr import ZarrSummary, from_zarr, to_zarr

@@ -19,30 +19,27 @@ the ``reads`` layout).
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from xsz._progress import progress_hook
 from xsz.convert._detect import SIGNAL_FORMATS, detect_format
 from xsz.convert._read_fields import READ_FIELDS, import_schema
 from xsz.convert._sources import open_source
-from xsz.errors import ReadNotFoundError, RowOutOfRangeError, SchemaError, XszError
+from xsz.errors import ReadNotFoundError, RowOutOfRangeError, SchemaError
 from xsz.format import SZReader
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
     from types import TracebackType
 
     import numpy.typing as npt
 
     from xsz.format import Schema
 
-__all__ = ["ReadProblem", "Reads", "open_reads", "verify_reads"]
+__all__ = ["Reads", "SourceReads", "ZarrReads", "open_reads"]
 
 _ATTRIBUTES: Final = [n for n, _, g in READ_FIELDS if g == "A"]
 _BATCH: Final = 256
@@ -210,7 +207,7 @@ class _SZReads(Reads):
         self.reader.close()
 
 
-class _SourceReads(Reads):
+class SourceReads(Reads):
     """A pod5, SLOW5/BLOW5 or FAST5 file, through its format's reader (`xsz.convert._sources`)."""
 
     def __init__(self, path: Path, fmt: str) -> None:
@@ -247,6 +244,11 @@ class _SourceReads(Reads):
             yield from source.reads(selection)
         finally:
             source.close()
+
+    @property
+    def ids_known(self) -> bool:
+        """Whether the read IDs are known without reading the whole file (pod5, FAST5)."""
+        return self._ids is not None
 
     @property
     def ids(self) -> np.ndarray[Any, Any]:
@@ -294,7 +296,7 @@ class _SourceReads(Reads):
         return out
 
 
-class _ZarrReads(Reads):
+class ZarrReads(Reads):
     """A Zarr store in `xsz.mapping`'s layout (either layout of `to_zarr`), through zarr."""
 
     def __init__(self, path: Path) -> None:
@@ -447,101 +449,7 @@ def open_reads(
     if fmt == "sz":
         return _SZReads(str(p), storage_options)
     if fmt == "zarr":
-        return _ZarrReads(p)
+        return ZarrReads(p)
     if fmt in SIGNAL_FORMATS:
-        return _SourceReads(p, fmt)
+        return SourceReads(p, fmt)
     raise SchemaError(f"{p}: xsz does not read {fmt!r}")
-
-
-@dataclass(frozen=True)
-class ReadProblem:
-    """One thing wrong with a read (or with the whole file, when `read_id` is None)."""
-
-    row: int | None
-    read_id: object
-    message: str
-
-    def __str__(self) -> str:
-        if self.row is None:
-            return self.message
-        if self.read_id is None:
-            return f"the read at row {self.row}: {self.message}"
-        return f"read {self.read_id!r} (row {self.row}): {self.message}"
-
-
-def verify_reads(
-    path: str | os.PathLike[str],
-    *,
-    progress: bool | Callable[[int, int | None], object] = False,
-    stop_at_first: bool = True,
-) -> tuple[int, list[ReadProblem]]:
-    """Decode every read of a pod5 / BLOW5 / SLOW5 / FAST5 file or Zarr store and check it.
-
-    Each read must decode through its format's reader; read IDs must be
-    unique; a dataset's values must agree with its count (Zarr) and the raw
-    signal must be 1-D int16. (For SZ stores, `xsz.ops.verify` checks
-    checksums and frames.)
-
-    Returns
-    -------
-    tuple
-        ``(reads decoded, problems)``; with `stop_at_first`, at most one problem.
-    """
-    problems: list[ReadProblem] = []
-    try:
-        reads = open_reads(path)
-    except (XszError, OSError, ValueError) as exc:
-        return 0, [ReadProblem(None, None, str(exc))]
-    n = 0
-    seen: dict[object, int] = {}
-    with reads, contextlib.ExitStack() as stack:
-        total = None if isinstance(reads, _SourceReads) and reads._ids is None else len(reads)
-        update, close_progress = progress_hook(progress, total, Path(path).name)
-        stack.callback(close_progress)
-        counts = (
-            {f.name: reads.counts(f.name) for f in reads.schema.datasets if not f.is_text}
-            if isinstance(reads, _ZarrReads)
-            else {}
-        )
-        iterator = reads.reads()
-        while True:
-            try:
-                read = next(iterator)
-            except StopIteration:
-                break
-            except (XszError, OSError, ValueError, KeyError) as exc:
-                problems.append(ReadProblem(n, None, f"cannot be read: {exc}"))
-                break  # a reader that failed cannot be trusted to go on
-            read_id = read.get("ID", n)
-            problems += _read_problems(n, read_id, read, counts, seen)
-            seen.setdefault(read_id, n)
-            n += 1
-            update(n)
-            if problems and stop_at_first:
-                break
-    return n, problems[:1] if stop_at_first else problems
-
-
-def _read_problems(
-    row: int,
-    read_id: object,
-    read: dict[str, Any],
-    counts: dict[str, npt.NDArray[np.int64]],
-    seen: dict[object, int],
-) -> list[ReadProblem]:
-    out = []
-    if read_id in seen:
-        out.append(ReadProblem(row, read_id, f"the same ID as row {seen[read_id]}"))
-    raw = read.get("Raw")
-    if raw is not None and (np.ndim(raw) != 1 or np.asarray(raw).dtype != np.int16):
-        out.append(
-            ReadProblem(row, read_id, f"Raw is {np.asarray(raw).dtype} of shape {np.shape(raw)}")
-        )
-    for name, count in counts.items():
-        if len(read[name]) != count[row]:
-            out.append(
-                ReadProblem(
-                    row, read_id, f"{name} has {len(read[name])} values, count says {count[row]}"
-                )
-            )
-    return out

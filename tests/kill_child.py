@@ -212,6 +212,18 @@ def _export_pod5(dest: Path, sources: Path) -> Callable[[], object]:
     return lambda: export_pod5(sources / "B_imported.sz", dest, overwrite=True)
 
 
+def _export_slow5(dest: Path, sources: Path) -> Callable[[], object]:
+    from xsz.convert import export_slow5
+
+    return lambda: export_slow5(sources / "B_imported.sz", dest, overwrite=True)
+
+
+def _export_fast5(dest: Path, sources: Path) -> Callable[[], object]:
+    from xsz.convert import export_fast5
+
+    return lambda: export_fast5(sources / "B_imported.sz", dest, overwrite=True)
+
+
 def _merge(dest: Path, sources: Path) -> Callable[[], object]:
     from xsz.ops import merge
 
@@ -239,6 +251,8 @@ WRITERS: dict[str, tuple[str, Callable[[Path, Path], Callable[[], object]]]] = {
     "to_zarr regular .zip": ("zip", _to_zarr_regular_zip),
     "from_zarr": ("sz", _from_zarr),
     "export_pod5": ("pod5", _export_pod5),
+    "export_slow5": ("blow5", _export_slow5),
+    "export_fast5": ("fast5", _export_fast5),
     "ops.merge": ("sz", _merge),
     "ops.subset": ("sz", _subset),
 }
@@ -310,6 +324,18 @@ def _hold_export_pod5(dest: Path, sources: Path) -> Callable[[], object]:
     return lambda: export_pod5(sources / "B_imported.sz", dest, overwrite=True, progress=_block)
 
 
+def _hold_export_slow5(dest: Path, sources: Path) -> Callable[[], object]:
+    from xsz.convert import export_slow5
+
+    return lambda: export_slow5(sources / "B_imported.sz", dest, overwrite=True, progress=_block)
+
+
+def _hold_export_fast5(dest: Path, sources: Path) -> Callable[[], object]:
+    from xsz.convert import export_fast5
+
+    return lambda: export_fast5(sources / "B_imported.sz", dest, overwrite=True, progress=_block)
+
+
 HOLDERS: dict[str, tuple[str, Callable[[Path, Path], Callable[[], object]]]] = {
     "SZWriter": ("sz", lambda d, s: _hold_sz_writer(d)),
     "CompressedFile.q_in": ("sz", lambda d, s: _hold_q_in(d)),
@@ -317,6 +343,8 @@ HOLDERS: dict[str, tuple[str, Callable[[Path, Path], Callable[[], object]]]] = {
     "convert slow5->zarr": ("zarr", _hold_convert),
     "to_zarr": ("zarr", _hold_to_zarr),
     "export_pod5": ("pod5", _hold_export_pod5),
+    "export_slow5": ("blow5", _hold_export_slow5),
+    "export_fast5": ("fast5", _hold_export_fast5),
 }
 """Writers that stop part-way and wait (``{"op": "start"}``), their staging siblings held."""
 

@@ -25,6 +25,7 @@ import pytest
 from xsz.api import CompressedFile
 from xsz.convert import (
     BASECALL_FIELDS,
+    POD5_READ_FIELDS,
     READ_FIELDS,
     detect_format,
     export_pod5,
@@ -252,10 +253,24 @@ def test_import_same_reads_give_the_same_store_from_every_format(source_data, tm
         import_reads(source_data / name, tmp_path / f"{k}.sz")
         stores.append(content(tmp_path / f"{k}.sz"))
     assert len(stores[0][1]) == 10
+    # pod5 has fields FAST5 lacks (its defaults, here): the other columns are the same
+    columns = stores[0][0][0].split("\t")
+    pod5_only = {n for n, _, _ in POD5_READ_FIELDS if n != "pore_type"}
+    keep = [k for k, c in enumerate(columns) if c.split(":")[0] not in pod5_only]
+    assert len(keep) == len(columns) - 11
+
+    def shared(rows: list[str]) -> list[list[str]]:
+        return [[row.split("\t")[k] for k in keep] for row in rows]
+
     for other in stores[1:]:
         assert other[0] == stores[0][0]  # schema
-        assert other[1] == stores[0][1]  # every attribute of every read, frame sizes, offsets
+        assert shared(other[1]) == shared(stores[0][1])  # every shared attribute, frame offsets
         assert other[2] == stores[0][2]  # every frame, byte for byte
+    fast5 = reads_of(tmp_path / "1.sz")
+    for read in reads_of(tmp_path / "0.sz"):  # the pod5 file's defaults, and unknown in FAST5
+        assert (read["num_minknow_events"], read["end_reason_forced"]) == (0, 0)
+        assert math.isnan(read["tracked_scaling_scale"])
+    assert all(math.isnan(r["num_minknow_events"]) and r["end_reason_forced"] == -1 for r in fast5)
 
 
 def test_import_single_read_fast5_directory_equals_multi_read_file(source_data, tmp_path):
@@ -736,8 +751,19 @@ def test_import_export_pod5_from_other_formats(source_data, tmp_path):
     ids = [r["ID"] for r in reads_of(tmp_path / "a.sz")]
     assert export_pod5(tmp_path / "a.sz", tmp_path / "out.pod5", read_ids=ids[:5]) == 5
     import_reads(tmp_path / "out.pod5", tmp_path / "b.sz")
+    pod5_defaults = {"num_minknow_events": 0.0}
+    pod5_defaults |= {"num_reads_since_mux_change": 0.0, "time_since_mux_change": 0.0}
     for a, b in zip(reads_of(tmp_path / "a.sz")[:5], reads_of(tmp_path / "b.sz"), strict=True):
-        assert all(same(a[k], b[k]) for k in a), a["ID"]
+        # what BLOW5 lacks comes back as pod5's default; the rest as it was
+        assert all(same(a[k], b[k]) for k in a if k not in {*pod5_defaults, "end_reason_forced"}), (
+            a["ID"]
+        )
+        assert {k: b[k] for k in pod5_defaults} == pod5_defaults
+        default = pod5.EndReason.from_reason_with_default_forced(
+            pod5.EndReasonEnum[a["end_reason"].upper()]
+        )
+        assert b["end_reason_forced"] == default.forced
+        assert a["end_reason_forced"] == -1 and math.isnan(a["num_minknow_events"])
 
 
 def test_import_export_pod5_refuses_other_stores(tmp_path):

@@ -47,8 +47,21 @@ pytestmark = pytest.mark.skipif(
 ROUNDS = int(os.environ.get("XSZ_KILL_ROUNDS", "3"))
 KILL_SEED = int(os.environ.get("XSZ_KILL_SEED", str(SEED)))
 ROOT = Path(__file__).resolve().parent.parent
-SUFFIX = {"sz": ".sz", "zarr": ".zarr", "zip": ".zip", "pod5": ".pod5"}
-NEEDS = {"import_reads": "pyslow5", "convert slow5->zarr": "pyslow5", "export_pod5": "pod5"}
+SUFFIX = {
+    "sz": ".sz",
+    "zarr": ".zarr",
+    "zip": ".zip",
+    "pod5": ".pod5",
+    "blow5": ".blow5",
+    "fast5": ".fast5",
+}
+NEEDS = {
+    "import_reads": "pyslow5",
+    "convert slow5->zarr": "pyslow5",
+    "export_pod5": "pod5",
+    "export_slow5": "pyslow5",
+    "export_fast5": "h5py",
+}
 TALLY: dict[str, dict[str, int]] = {}
 
 
@@ -68,7 +81,7 @@ def _have(module: str) -> bool:
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Version A and B of the reads in every form a writing path reads or replaces."""
-    from xsz.convert import export_pod5, import_reads, to_zarr
+    from xsz.convert import export_fast5, export_pod5, export_slow5, import_reads, to_zarr
 
     src = tmp_path_factory.mktemp("sources")
     b = reads("B")
@@ -87,6 +100,9 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
             import_reads(src / f"{v}.slow5", src / f"{v}_imported.sz")
         if _have("pod5"):
             export_pod5(src / "A_imported.sz", src / "A.pod5")
+        export_slow5(src / "A_imported.sz", src / "A.blow5")
+        if _have("h5py"):
+            export_fast5(src / "A_imported.sz", src / "A.fast5")
     return src
 
 
@@ -148,6 +164,16 @@ def content(path: Path, kind: str) -> object:
 
         with pod5.Reader(path) as reader:
             return [(str(r.read_id), r.signal.tobytes()) for r in reader.reads()]
+    if kind in ("blow5", "fast5"):  # what xsz's import reads back, every field
+        from xsz.convert import open_reads
+
+        with open_reads(path) as reads:
+            return [
+                sorted(
+                    (k, v.tobytes() if isinstance(v, np.ndarray) else repr(v)) for k, v in r.items()
+                )
+                for r in reads.reads()
+            ]
     if kind == "zip":
         with zipfile.ZipFile(path) as z:
             return sorted((i.filename, hashlib.sha256(z.read(i)).hexdigest()) for i in z.infolist())
@@ -285,7 +311,7 @@ def test_kill_live_writers_siblings_are_owned_and_kept(
 ) -> None:
     """A writer alive in another process holds every staging sibling it made: listed as
     owned, never removed; once it is killed they are stale and `remove_stale` takes them."""
-    need = {"convert slow5->zarr": "pyslow5", "export_pod5": "pod5"}.get(name)
+    need = NEEDS.get(name) if name != "import_reads" else None
     if need and not _have(need):
         pytest.skip(f"{name} needs {need}")
     kind = HOLDERS[name][0]

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 
 from xsz import errors
 from xsz.api import CompressedFile
-from xsz.convert import detect_format, export_pod5, import_reads
+from xsz.convert import (
+    detect_format,
+    export_fast5,
+    export_pod5,
+    export_slow5,
+    import_reads,
+    open_reads,
+)
 from xsz.format import Schema, SZReader, SZWriter
 from xsz.xarray import register_accessor
 
@@ -39,9 +46,12 @@ __all__ = [
     "__version__",
     "detect_format",
     "errors",
+    "export_fast5",
     "export_pod5",
+    "export_slow5",
     "from_zarr",
     "import_reads",
+    "open_reads",
     "to_zarr",
 ]
 

@@ -100,7 +100,11 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from xsz.cli._any_format import other_format, print_info
     from xsz.ops import coverage, info
+
+    if (fmt := other_format(args.path)) is not None:  # pod5, BLOW5, SLOW5, FAST5, Zarr
+        return print_info(args.path, fmt)
 
     options = _storage_options(args)
     got = info(args.path, options)
@@ -121,9 +125,9 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _get(args: argparse.Namespace) -> int:
-    from xsz.format import SZReader
+    from xsz.convert import open_reads  # SZ, pod5, BLOW5, SLOW5, FAST5, Zarr
 
-    with SZReader(args.path, _storage_options(args)) as reader:
+    with open_reads(args.path, storage_options=_storage_options(args)) as reader:
         rows = reader.rows(args.read_ids)
         names = args.dataset or None
         reads = reader.read_many(rows, names)
@@ -178,7 +182,11 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from xsz.cli._any_format import other_format, print_verify
     from xsz.ops import coverage, verify
+
+    if (fmt := other_format(args.path)) is not None:  # pod5, BLOW5, SLOW5, FAST5, Zarr
+        return print_verify(args.path, fmt, quiet=args.quiet, every=args.all)
 
     options = _storage_options(args)
     problems = verify(
@@ -345,10 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "convert",
         parents=[common],
-        help="pod5/BLOW5/SLOW5/FAST5 -> SZ, SZ <-> Zarr, SZ -> pod5",
+        help="pod5/BLOW5/SLOW5/FAST5 -> SZ, SZ <-> Zarr, SZ -> pod5/BLOW5/SLOW5/FAST5",
         description="Convert between formats, recognised by content (SRC) and by name (DST: "
-        ".sz, .zarr or .zip, .pod5). Nanopore files and Zarr stores become SZ; SZ stores "
-        "become Zarr or pod5; other directions go through a temporary SZ store.",
+        ".sz, .zarr or .zip, .pod5, .blow5, .slow5, .fast5). Nanopore files and Zarr stores "
+        "become SZ; SZ stores become Zarr, pod5, BLOW5, SLOW5 or FAST5; other directions go "
+        "through a temporary SZ store.",
     )
     p.add_argument("src", metavar="SRC", help="file or store to read")
     p.add_argument("dst", metavar="DST", help="file or store to write")
@@ -359,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ids",
         metavar="FILE",
         help="only the reads listed in FILE, one per line "
-        "('-': stdin), for nanopore sources and SZ -> pod5",
+        "('-': stdin), for nanopore sources and exports of SZ",
     )
     p.add_argument("--layout", choices=LAYOUTS, help="Zarr layout (default: reads)")
     p.add_argument(

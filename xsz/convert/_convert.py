@@ -1,8 +1,9 @@
-"""`convert`: any supported direction between nanopore files, SZ, Zarr and pod5, in one call.
+"""`convert`: any supported direction between nanopore files, SZ and Zarr, in one call.
 
 The SZ store is the hub. A source that is not SZ is first brought into SZ
 (`import_reads` for pod5 / BLOW5 / SLOW5 / FAST5, `from_zarr` for Zarr); a
-destination that is not SZ is then made from it (`to_zarr`, `export_pod5`).
+destination that is not SZ is then made from it (`to_zarr`, `export_pod5`,
+`export_slow5`, `export_fast5`).
 When both ends are not SZ, the SZ store in between is made in a hidden,
 locked sibling of the destination (a ``.NAME.spool-*`` `xsz.format.Staging`,
 which `xsz.format.stale_siblings` lists if the conversion is killed), removed
@@ -20,7 +21,9 @@ from typing import TYPE_CHECKING, Any, Final
 from xsz.convert._dest import check_destination, path_size
 from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
+from xsz.convert._fast5_export import export_fast5
 from xsz.convert._import import import_reads
+from xsz.convert._slow5_export import export_slow5
 from xsz.errors import SourceError, UsageError
 from xsz.format import Staging, check_replaceable
 
@@ -30,11 +33,21 @@ if TYPE_CHECKING:
 
     from xsz.convert._options import Layout
 
-__all__ = ["TARGETS", "ConvertSummary", "convert", "target_format"]
+__all__ = ["EXPORTS", "TARGETS", "ConvertSummary", "convert", "target_format"]
 
-TARGETS: Final = ("sz", "zarr", "pod5")
+TARGETS: Final = ("sz", "zarr", "pod5", "blow5", "slow5", "fast5")
 """The formats `convert` writes."""
-_SUFFIXES: Final = {".sz": "sz", ".zarr": "zarr", ".zip": "zarr", ".pod5": "pod5"}
+EXPORTS: Final = ("pod5", "blow5", "slow5", "fast5")
+"""The nanopore formats an imported SZ store is exported to."""
+_SUFFIXES: Final = {
+    ".sz": "sz",
+    ".zarr": "zarr",
+    ".zip": "zarr",
+    ".pod5": "pod5",
+    ".blow5": "blow5",
+    ".slow5": "slow5",
+    ".fast5": "fast5",
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,8 @@ class _Bar:
 
 
 def target_format(path: str | os.PathLike[str]) -> str:
-    """The format a destination's name asks for: ``.sz``, ``.zarr`` / ``.zip``, ``.pod5``.
+    """The format a destination's name asks for: ``.sz``, ``.zarr`` / ``.zip``, ``.pod5``,
+    ``.blow5``, ``.slow5``, ``.fast5``.
 
     Examples
     --------
@@ -122,7 +136,8 @@ def convert(
     resume: bool = False,
     progress: bool | Callable[[int, int | None], object] = False,
 ) -> ConvertSummary:
-    """Convert `src` to `dst`: nanopore files or Zarr to SZ, SZ to Zarr or pod5, or through SZ.
+    """Convert `src` to `dst`: nanopore files or Zarr to SZ, SZ to Zarr or nanopore files,
+    or through SZ.
 
     Parameters
     ----------
@@ -131,14 +146,15 @@ def convert(
         or a Zarr store, recognised by content.
     dst
         What to write; its format comes from its name (``.sz``, ``.zarr`` or
-        ``.zip``, ``.pod5``) unless `dst_format` says it.
+        ``.zip``, ``.pod5``, ``.blow5``, ``.slow5``, ``.fast5``) unless `dst_format` says it.
     src_format, dst_format
         Override recognition (`xsz.convert.FORMATS`; `TARGETS`).
     moves
         A SAM/BAM with move tables, for nanopore sources (see `import_reads`).
     read_ids
         Only these reads: for nanopore sources (all must exist, see
-        `import_reads`) and for SZ -> pod5 (`export_pod5`).
+        `import_reads`) and for exports of SZ (`export_pod5`, `export_slow5`,
+        `export_fast5`).
     layout, codec
         For a Zarr destination (see `to_zarr`); default ``"reads"``, ``"svb-zstd"``.
     overwrite
@@ -163,7 +179,8 @@ def convert(
     UsageError
         A direction xsz does not convert, or options that do not apply to it.
     SourceError, SZFormatError, SchemaError, StoreExistsError, ReadNotFoundError
-        From the steps, see `import_reads`, `from_zarr`, `to_zarr`, `export_pod5`.
+        From the steps, see `import_reads`, `from_zarr`, `to_zarr`, `export_pod5`,
+        `export_slow5`, `export_fast5`.
 
     Examples
     --------
@@ -196,10 +213,10 @@ def convert(
         raise UsageError(
             f"moves= adds basecalls to imported reads; {source} is {fmt}, not a nanopore file"
         )
-    if read_ids is not None and not (nanopore or (fmt == "sz" and out == "pod5")):
+    if read_ids is not None and not (nanopore or (fmt == "sz" and out in EXPORTS)):
         raise UsageError(
-            f"a selection of reads applies to nanopore sources and to SZ -> pod5, "
-            f"not to {fmt} -> {out}"
+            f"a selection of reads applies to nanopore sources and to exports of SZ "
+            f"({', '.join(EXPORTS)}), not to {fmt} -> {out}"
         )
     if resume and not (nanopore and out == "sz"):
         raise UsageError(
@@ -268,15 +285,22 @@ def convert(
                 progress=bar(f"sz -> {dest.name}"),
             ).n_reads
             steps.append("sz -> zarr")
-        elif out == "pod5":
-            n_reads = export_pod5(
+        elif out in EXPORTS:
+            exports: dict[str, Callable[..., int]] = {
+                "pod5": export_pod5,
+                "blow5": export_slow5,
+                "slow5": export_slow5,
+                "fast5": export_fast5,
+            }
+            export = exports[out]
+            n_reads = export(
                 hub,
                 dest,
                 read_ids=read_ids if fmt == "sz" else None,
                 overwrite=overwrite,
                 progress=bar(f"sz -> {dest.name}"),
             )
-            steps.append("sz -> pod5")
+            steps.append(f"sz -> {out}")
     finally:
         for each in bars:
             each.close()

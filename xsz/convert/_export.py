@@ -1,12 +1,16 @@
 """`export_pod5`: an SZ store made by `import_reads` back to a pod5 file (``pod5.Writer``).
 
 The raw signal, read ID, channel, well, read number, start sample, median
-before, end reason and the run metadata go back as they came. What pod5
-stores differently: calibration as float32 ``offset`` and ``scale``; the
-end reason's ``forced`` flag (not kept by the import) is pod5's default for
-the reason; the pore type is ``"not_set"``. Integers the store marks unknown
-(-1) are written as 0. Runs imported from FAST5 or SLOW5 get the ADC range
-pod5's FAST5 converter assumes for their digitisation.
+before, end reason and its ``forced`` flag, pore type, the other per-read
+fields of pod5 (`POD5_READ_FIELDS`: MinKNOW events, tracked and predicted
+scaling, reads and time since the mux change, pore levels) and the run
+metadata go back as they came. What pod5 stores differently: calibration as
+float32 ``offset`` and ``scale``. What the store marks unknown (integers -1,
+floats NaN, text ``""``, and every field of `POD5_READ_FIELDS` in stores
+imported before xsz kept them) gets pod5's default: 0 (NaN for scalings and
+levels), the reason's default ``forced`` flag, pore type ``"not_set"``. Runs
+imported from FAST5 or SLOW5 get the ADC range pod5's FAST5 converter assumes
+for their digitisation.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 from xsz._progress import progress_hook
 from xsz.convert._dest import staged
 from xsz.convert._extras import load
-from xsz.convert._read_fields import READ_FIELDS
+from xsz.convert._read_fields import CORE_READ_FIELDS, NOT_SET
 from xsz.errors import SchemaError
 from xsz.format import SZReader
 
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["export_pod5"]
+__all__ = ["export_pod5", "imported_runs", "read_batches"]
 
 BATCH_SAMPLES: Final = 1 << 24
 """Reads are taken from the store in batches of about this many samples."""
@@ -90,6 +94,24 @@ def _int(value: Any) -> int:
     return max(int(value), 0)
 
 
+def _float(read: dict[str, Any], name: str, default: float) -> float:
+    """`name` of `read` as pod5 wants it: `default` if the store lacks it or has NaN."""
+    value = read.get(name)
+    return default if value is None or math.isnan(value) else float(value)
+
+
+def imported_runs(reader: SZReader, to: str) -> dict[str, Any]:
+    """The ``runs`` header of a store `import_reads` made; `SchemaError` for other stores."""
+    missing = [n for n, _, _ in CORE_READ_FIELDS if n not in reader.schema.by_name]
+    runs = reader.header.get("runs")
+    if missing or not isinstance(runs, dict):
+        what = f"fields {missing}" if missing else "the 'runs' header"
+        raise SchemaError(
+            f"{reader.path} lacks {what}: only stores made by import_reads export to {to}"
+        )
+    return runs
+
+
 def export_pod5(
     sz_path: str | os.PathLike[str],
     pod5_path: str | os.PathLike[str],
@@ -104,7 +126,7 @@ def export_pod5(
     ----------
     sz_path
         An SZ store written by `import_reads` (it needs the read fields of
-        ``READ_FIELDS`` and the ``runs`` header).
+        ``CORE_READ_FIELDS`` and the ``runs`` header).
     pod5_path
         The pod5 file to create.
     read_ids
@@ -135,31 +157,27 @@ def export_pod5(
         staged(dest, directory=False, overwrite=overwrite, kind="pod5") as staging,
         SZReader(sz_path) as reader,
     ):
-        missing = [n for n, _, _ in READ_FIELDS if n not in reader.schema.by_name]
-        runs = reader.header.get("runs")
-        if missing or not isinstance(runs, dict):
-            what = f"fields {missing}" if missing else "the 'runs' header"
-            raise SchemaError(
-                f"{reader.path} lacks {what}: only stores made by import_reads export to pod5"
-            )
+        runs = imported_runs(reader, "pod5")
         rows = np.arange(len(reader)) if read_ids is None else reader.rows(read_ids)
-        counts = reader.counts("Raw")[rows]
         update, close_progress = progress_hook(progress, len(rows), dest.name)
         infos: dict[str, Any] = {}
         try:
             with pod5.Writer(staging, software_name="xsz") as writer:
-                done = 0
-                for batch in _batches(rows, counts):
-                    for read in reader.read_many(batch, n_threads=2):
-                        run_id = read["run_id"]
-                        if run_id not in infos:
-                            infos[run_id] = _run_info(pod5, run_id, runs.get(run_id, {}), read)
-                        writer.add_read(_pod5_read(pod5, read, infos[run_id]))
-                        done += 1
-                        update(done)
+                for done, read in enumerate(read_batches(reader, rows), 1):
+                    run_id = read["run_id"]
+                    if run_id not in infos:
+                        infos[run_id] = _run_info(pod5, run_id, runs.get(run_id, {}), read)
+                    writer.add_read(_pod5_read(pod5, read, infos[run_id]))
+                    update(done)
         finally:
             close_progress()
     return len(rows)
+
+
+def read_batches(reader: SZReader, rows: np.ndarray[Any, Any]) -> Iterator[dict[str, Any]]:
+    """The reads at `rows`, in order, decoded a batch of about `BATCH_SAMPLES` at a time."""
+    for batch in _batches(rows, reader.counts("Raw")[rows]):
+        yield from reader.read_many(batch, n_threads=2)
 
 
 def _batches(rows: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]) -> Iterator[list[int]]:
@@ -187,14 +205,38 @@ def _pod5_read(pod5: Any, read: dict[str, Any], run: Any) -> Any:
         read_id = uuid.UUID(read["ID"])
     except ValueError:
         raise SchemaError(f"read {read['ID']!r}: pod5 read IDs are UUIDs") from None
+    forced = int(read.get("end_reason_forced", -1))
+    end_reason = (
+        pod5.EndReason(reason, bool(forced))
+        if forced in (0, 1)
+        else pod5.EndReason.from_reason_with_default_forced(reason)
+    )
+    nan = math.nan
     return pod5.Read(
         read_id=read_id,
-        pore=pod5.Pore(channel=_int(read["channel"]), well=_int(read["well"]), pore_type="not_set"),
+        pore=pod5.Pore(
+            channel=_int(read["channel"]),
+            well=_int(read["well"]),
+            pore_type=read.get("pore_type") or NOT_SET,
+        ),
         calibration=pod5.Calibration(offset=float(read["offset"]), scale=float(read["scale"])),
         read_number=_int(read["read_number"]),
         start_sample=0 if math.isnan(start) else int(start),
         median_before=median,
-        end_reason=pod5.EndReason.from_reason_with_default_forced(reason),
+        end_reason=end_reason,
         run_info=run,
+        num_minknow_events=int(_float(read, "num_minknow_events", 0)),
+        tracked_scaling=pod5.pod5_types.ShiftScalePair(
+            _float(read, "tracked_scaling_shift", nan), _float(read, "tracked_scaling_scale", nan)
+        ),
+        predicted_scaling=pod5.pod5_types.ShiftScalePair(
+            _float(read, "predicted_scaling_shift", nan),
+            _float(read, "predicted_scaling_scale", nan),
+        ),
+        num_reads_since_mux_change=int(_float(read, "num_reads_since_mux_change", 0)),
+        time_since_mux_change=_float(read, "time_since_mux_change", 0.0),
+        open_pore_level=_float(read, "open_pore_level", nan),
+        expected_open_pore_level=_float(read, "expected_open_pore_level", nan),
+        selected_read_level=_float(read, "selected_read_level", nan),
         signal=read["Raw"],
     )

@@ -15,12 +15,19 @@ single-read               ``/Raw/Reads/Read_<n>``     ``/UniqueGlobalKey/channel
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from xsz.convert._extras import load
-from xsz.convert._read_fields import UNKNOWN_END_REASON, SourceRead, as_text, run_info
+from xsz.convert._read_fields import (
+    POD5_READ_FIELDS,
+    UNKNOWN_END_REASON,
+    SourceRead,
+    as_text,
+    run_info,
+)
+from xsz.convert._read_fields import pore_type as as_pore_type
 from xsz.errors import SourceError
 
 if TYPE_CHECKING:
@@ -28,6 +35,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["Fast5Source"]
+
+_RAW_FLOATS: Final = tuple(n for n, code, _ in POD5_READ_FIELDS if code.startswith("F"))
 
 
 class Fast5Source:
@@ -147,6 +156,13 @@ class Fast5Source:
             median_before=float(attrs.get("median_before", math.nan)),
             end_reason=self._end_reason(raw),
             run_id=run_id,
+            pore_type=as_pore_type(f[shared].attrs.get("pore_type")),
+            end_reason_forced=int(attrs.get("end_reason_forced", -1)),
+            **{
+                name: float(attrs[name])
+                for name in _RAW_FLOATS
+                if name in attrs  # written by xsz's FAST5 export (export_fast5)
+            },
         )
 
     def _signal(self, dataset: Any, read_id: str) -> np.ndarray[Any, np.dtype[np.int16]]:

@@ -318,6 +318,30 @@ def import_reads(
     ``Raw``            I16   the raw signal, ADC units, exactly as the source holds it
     =================  ====  ==========================================================
 
+    Between ``run_id`` and ``Raw``, the other per-read fields of pod5
+    (``POD5_READ_FIELDS``), under pod5's names, so that `export_pod5`,
+    `export_slow5` and `export_fast5` give them back; SLOW5/BLOW5 files fill
+    the numeric ones from aux fields of the same names (blue-crab writes
+    them), FAST5 files from Raw attributes of the same names and
+    ``pore_type`` from the read group:
+
+    ==============================  ====  ===============================================
+    field                           code  meaning (pod5's read table)
+    ==============================  ====  ===============================================
+    ``pore_type``                   S     pore type (``""`` if unknown)
+    ``end_reason_forced``           I16   1 if the end reason was forced, 0 if not, -1
+    ``num_minknow_events``          F64   MinKNOW events of the read (an integer)
+    ``tracked_scaling_scale``       F32   tracked scaling: scale
+    ``tracked_scaling_shift``       F32   tracked scaling: shift
+    ``predicted_scaling_scale``     F32   predicted scaling: scale
+    ``predicted_scaling_shift``     F32   predicted scaling: shift
+    ``num_reads_since_mux_change``  F64   reads on the channel since its mux changed
+    ``time_since_mux_change``       F32   seconds since the mux changed
+    ``open_pore_level``             F32   open pore level, pA
+    ``expected_open_pore_level``    F32   expected open pore level, pA
+    ``selected_read_level``         F32   selected read level, pA
+    ==============================  ====  ===============================================
+
     Where each field comes from:
 
     =================  ========================  ======================  ======================

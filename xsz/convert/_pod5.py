@@ -8,11 +8,12 @@ decoded by ``pod5`` itself (`ReadRecord.signal`), one read at a time.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 from xsz.convert._extras import load
-from xsz.convert._read_fields import SourceRead, run_info
+from xsz.convert._read_fields import POD5_READ_FIELDS, SourceRead, run_info
+from xsz.convert._read_fields import pore_type as as_pore_type
 from xsz.errors import SourceError
 
 if TYPE_CHECKING:
@@ -20,6 +21,15 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["Pod5Source"]
+
+_EXTRA: Final = tuple(
+    name for name, _, _ in POD5_READ_FIELDS if name not in ("pore_type", "end_reason_forced")
+)
+"""The numeric columns of pod5's read table kept as they are (`POD5_READ_FIELDS`)."""
+
+
+def _number(value: object) -> float:
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
 
 class Pod5Source:
@@ -97,6 +107,11 @@ class Pod5Source:
             scale = cols.calibration_scale.to_pylist()
             end_reason = cols.end_reason.to_pylist()
             run = cols.run_info.to_pylist()
+            extra = {
+                name: getattr(cols, name).to_pylist() for name in _EXTRA if hasattr(cols, name)
+            }
+            pores = cols.pore_type.to_pylist()
+            forced = cols.end_reason_forced.to_pylist()
             for r in wanted:
                 run_id = run[r]
                 meta = self._runs.get(run_id)
@@ -121,4 +136,7 @@ class Pod5Source:
                     median_before=median_before[r],
                     end_reason=end_reason[r] or "unknown",
                     run_id=run_id,
+                    pore_type=as_pore_type(pores[r]),
+                    end_reason_forced=-1 if forced[r] is None else int(forced[r]),
+                    **{name: _number(values[r]) for name, values in extra.items()},
                 )

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BASECALL_FIELDS",
+    "CORE_READ_FIELDS",
+    "POD5_READ_FIELDS",
+    "NOT_SET",
     "NO_BASECALLS",
     "READ_FIELDS",
     "UNKNOWN_END_REASON",
@@ -32,10 +35,11 @@ __all__ = [
     "SourceRead",
     "as_text",
     "import_schema",
+    "pore_type",
     "run_info",
 ]
 
-READ_FIELDS: Final[tuple[tuple[str, str, str], ...]] = (
+CORE_READ_FIELDS: Final[tuple[tuple[str, str, str], ...]] = (
     ("ID", "S", "A"),
     ("channel", "I32", "A"),
     ("well", "I16", "A"),
@@ -51,6 +55,30 @@ READ_FIELDS: Final[tuple[tuple[str, str, str], ...]] = (
     ("run_id", "S", "A"),
     ("Raw", "I16", "D"),
 )
+"""The fields every store `import_reads` made has had since the first release (what the
+exports need)."""
+
+POD5_READ_FIELDS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("pore_type", "S", "A"),
+    ("end_reason_forced", "I16", "A"),
+    ("num_minknow_events", "F64", "A"),
+    ("tracked_scaling_scale", "F32", "A"),
+    ("tracked_scaling_shift", "F32", "A"),
+    ("predicted_scaling_scale", "F32", "A"),
+    ("predicted_scaling_shift", "F32", "A"),
+    ("num_reads_since_mux_change", "F64", "A"),
+    ("time_since_mux_change", "F32", "A"),
+    ("open_pore_level", "F32", "A"),
+    ("expected_open_pore_level", "F32", "A"),
+    ("selected_read_level", "F32", "A"),
+)
+"""The other per-read fields of pod5 (and of the SLOW5 files blue-crab writes), kept so
+that an export gives them back: after ``run_id``, in this order. Stores imported before
+they were added lack them; the exports then write pod5's defaults."""
+
+READ_FIELDS: Final[tuple[tuple[str, str, str], ...]] = (
+    CORE_READ_FIELDS[:-1] + POD5_READ_FIELDS + CORE_READ_FIELDS[-1:]
+)
 """``(name, SZ code, group)`` of the fields every imported store has, in column order."""
 
 BASECALL_FIELDS: Final[tuple[tuple[str, str, str], ...]] = (
@@ -65,6 +93,20 @@ BASECALL_FIELDS: Final[tuple[tuple[str, str, str], ...]] = (
 read attributes, datasets after ``Raw``."""
 
 UNKNOWN_END_REASON: Final = "unknown"
+NOT_SET: Final = "not_set"
+"""pod5's (and FAST5's) pore type when none is set; stored as ``""``."""
+
+
+def pore_type(value: object) -> str:
+    """A pore type as stored: text, ``""`` for none or `NOT_SET`.
+
+    Examples
+    --------
+    >>> pore_type(b"not_set"), pore_type(None), pore_type("R10.4.1")
+    ('', '', 'R10.4.1')
+    """
+    text = as_text(value)
+    return "" if text == NOT_SET else text
 
 
 def import_schema(*, basecalls: bool) -> Schema:
@@ -86,7 +128,7 @@ class SourceRead:
     """One read as an importer hands it over: the fields of `READ_FIELDS`.
 
     Integers a source lacks are -1, floats NaN, the end reason ``"unknown"`` and
-    the run ID ``""``.
+    the run ID and pore type ``""``.
     """
 
     read_id: str
@@ -103,6 +145,18 @@ class SourceRead:
     median_before: float = math.nan
     end_reason: str = UNKNOWN_END_REASON
     run_id: str = ""
+    pore_type: str = ""
+    end_reason_forced: int = -1
+    num_minknow_events: float = math.nan
+    tracked_scaling_scale: float = math.nan
+    tracked_scaling_shift: float = math.nan
+    predicted_scaling_scale: float = math.nan
+    predicted_scaling_shift: float = math.nan
+    num_reads_since_mux_change: float = math.nan
+    time_since_mux_change: float = math.nan
+    open_pore_level: float = math.nan
+    expected_open_pore_level: float = math.nan
+    selected_read_level: float = math.nan
 
     def attributes(self) -> tuple[object, ...]:
         """The attribute values in `READ_FIELDS` order."""
@@ -120,6 +174,7 @@ class SourceRead:
             self.median_before,
             self.end_reason,
             self.run_id,
+            *(getattr(self, name) for name, _, _ in POD5_READ_FIELDS),
         )
 
 

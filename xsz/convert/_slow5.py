@@ -14,20 +14,29 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from xsz.convert._extras import load
-from xsz.convert._read_fields import SourceRead, run_info
+from xsz.convert._read_fields import POD5_READ_FIELDS, SourceRead, run_info
 from xsz.errors import SourceError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["Slow5Source"]
+__all__ = ["Slow5Source", "pyslow5_log"]
 
 log = logging.getLogger(__name__)
 
 # The pyslow5 aux fields and the SourceRead fields they fill.
 _AUX_INT = {"channel_number": "channel", "start_mux": "well", "read_number": "read_number"}
-_AUX_FLOAT = {"start_time": "start_sample", "median_before": "median_before"}
+_AUX_FLOAT = {"start_time": "start_sample", "median_before": "median_before"} | {
+    name: name
+    for name, code, _ in POD5_READ_FIELDS
+    if code.startswith("F")  # blue-crab's aux fields, named as pod5 names them
+}
+
+
+_MISSING = {0: 2**7 - 1, 1: 2**15 - 1, 2: 2**31 - 1, 3: 2**63 - 1}
+_MISSING |= {4: 2**8 - 1, 5: 2**16 - 1, 6: 2**32 - 1, 7: 2**64 - 1}
+"""SLOW5's missing value of each integer aux type (slow5lib's type code -> the type's maximum)."""
 
 
 class _Taken(logging.Filter):
@@ -45,7 +54,8 @@ class _Taken(logging.Filter):
 
 
 @contextlib.contextmanager
-def _pyslow5_log(path: Path) -> Iterator[None]:
+def pyslow5_log(path: Path, verb: str = "read") -> Iterator[None]:
+    """Take pyslow5's log records while the block runs; raise `SourceError` on its errors."""
     logger = logging.getLogger("pyslow5")
     taken = _Taken()
     logger.addFilter(taken)
@@ -54,7 +64,7 @@ def _pyslow5_log(path: Path) -> Iterator[None]:
     finally:
         logger.removeFilter(taken)
     if taken.errors:
-        raise SourceError(f"{path}: pyslow5 could not read the file: {taken.errors[0]}")
+        raise SourceError(f"{path}: pyslow5 could not {verb} the file: {taken.errors[0]}")
 
 
 class Slow5Source:
@@ -72,7 +82,7 @@ class Slow5Source:
         self.path = path
         self.format = format
         self._file: Any = None
-        with _pyslow5_log(path):
+        with pyslow5_log(path):
             try:
                 self._file = load("pyslow5", "reading SLOW5/BLOW5 files").Open(str(path), "r")
             except MemoryError:  # pyslow5's way of saying "slow5_open failed"
@@ -81,7 +91,13 @@ class Slow5Source:
                 ) from None
             try:
                 self._runs, self._run_of_group = self._read_runs()
-                self._aux = set(self._file.get_aux_names())
+                names = self._file.get_aux_names()
+                self._aux = set(names)
+                self._missing = {
+                    name: _MISSING[code]
+                    for name, code in zip(names, self._file.get_aux_types(), strict=False)
+                    if code in _MISSING
+                }
                 labels = (
                     self._file.get_aux_enum_labels("end_reason")
                     if "end_reason" in self._aux
@@ -132,7 +148,7 @@ class Slow5Source:
         ``seq_reads`` reports it.
         """
         aux = "all" if self._aux else None
-        with _pyslow5_log(self.path):
+        with pyslow5_log(self.path):
             for rec in self._file.seq_reads(aux=aux):
                 read_id = rec["read_id"]
                 if selection is not None and read_id not in selection:
@@ -152,7 +168,7 @@ class Slow5Source:
         )
         for key, name in _AUX_INT.items():
             value = rec.get(key)
-            if value is not None and value != "":
+            if value is not None and value != "" and value != self._missing.get(key):
                 try:
                     setattr(read, name, int(value))
                 except ValueError:
@@ -161,7 +177,7 @@ class Slow5Source:
                     ) from None
         for key, name in _AUX_FLOAT.items():
             value = rec.get(key)
-            if value is not None:
+            if value is not None and value != self._missing.get(key):
                 setattr(read, name, float(value))
         reason = rec.get("end_reason")
         if reason is not None and 0 <= reason < len(self._end_reasons):

@@ -38,7 +38,7 @@ from xsz.store._arrays import (
     group_document,
     payload_bounds,
 )
-from xsz.store._commit import write_hierarchy
+from xsz.store._commit import write_hierarchy, zarr_variable
 from xsz.store._store import SZStore
 from xsz.store._view import Origin, SZView, frame_header_problem
 
@@ -55,4 +55,5 @@ __all__ = [
     "group_document",
     "payload_bounds",
     "write_hierarchy",
+    "zarr_variable",
 ]

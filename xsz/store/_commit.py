@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from xsz.format import Field
 
-__all__ = ["Fetch", "write_hierarchy"]
+__all__ = ["Fetch", "write_hierarchy", "zarr_variable"]
 
 Array = zarr.Array[Any]
 type Fetch = Callable[[Sequence[str]], list[bytes | memoryview | None]]
@@ -109,7 +109,7 @@ def write_hierarchy(
         arrays[name] = node
     if not arrays:
         raise SchemaError(f"{where}: the hierarchy has no arrays, so there is no SZ schema")
-    variables = {name: _variable(name, a) for name, a in arrays.items()}
+    variables = {name: zarr_variable(name, a) for name, a in arrays.items()}
     schema, header, names = schema_from_variables(variables, dict(group.attrs))
     n = _n_reads(arrays, variables)
     counts = {
@@ -143,7 +143,8 @@ def write_hierarchy(
     return n
 
 
-def _variable(name: str, array: Array) -> Variable:
+def zarr_variable(name: str, array: Array) -> Variable:
+    """What `xsz.mapping.schema_from_variables` needs of a zarr array: dims, dtype, attrs."""
     metadata = array.metadata
     if metadata.zarr_format == 3:
         dims = metadata.dimension_names

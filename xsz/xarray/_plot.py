@@ -5,7 +5,7 @@ The signal is drawn in picoamperes when the Dataset has a calibration (see
 table is present (a ragged ``Move`` of 0/1 values, one per `stride` samples:
 a SAM ``mv`` tag without its leading stride value), each 1 is a base
 boundary at sample ``trim + k * stride``, drawn as a thin vertical line; when
-the read's bases are known (a text variable such as ``Fastq``: a sequence, or
+the read's bases are known (a text variable such as ``Sequence`` or ``Fastq``: a sequence, or
 a FASTQ record whose second line is the sequence) and there are as many as
 boundaries, each segment is labelled with its base (for up to `max_bases` in
 view).
@@ -37,7 +37,9 @@ __all__ = ["DEFAULT_STRIDE", "bases_of", "move_boundaries", "plot_reads"]
 DEFAULT_STRIDE: Final = 5
 _STRIDE_NAMES: Final = ("stride", "move_stride")
 _TRIM_NAMES: Final = ("ts", "trimmed_samples")
-_BASE_NAMES: Final = ("Fastq", "fastq", "sequence", "seq", "bases")
+_BASE_NAMES: Final = ("Sequence", "Fastq", "fastq", "sequence", "seq", "bases")
+"""Text variables looked for bases, in order: ``Sequence`` is what `xsz.import_reads` names
+the bases of a SAM/BAM, ``Fastq`` pysz's name."""
 
 
 def bases_of(text: str) -> str:
@@ -112,8 +114,9 @@ def plot_reads(
     moves
         The move-table variable (``None``: do not overlay moves).
     bases
-        The text variable with the bases (default: the first of ``Fastq``,
-        ``fastq``, ``sequence``, ``seq``, ``bases`` present).
+        The text variable with the bases (default: the first of ``Sequence``
+        (imported basecalls), ``Fastq``, ``fastq``, ``sequence``, ``seq``,
+        ``bases`` present).
     stride
         Samples per move (default: see the module docstring).
     max_bases

@@ -40,7 +40,31 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-__all__ = ["DetachedReadIndex", "SZReadIndex"]
+__all__ = ["DetachedReadIndex", "SZReadIndex", "SampleDim"]
+
+
+class SampleDim(str):
+    """The name of a sample dimension, as `SZReadIndex.sel` hands it to xarray.
+
+    Equal to (and hashing as) the plain name, so a Dataset that has the dimension
+    selects along it as usual; its ``repr`` is what xarray's "Dimensions {...} do
+    not exist" shows when a DataArray lacks it (``ds.offset.sel(read=i)``), and
+    says what to do instead.
+
+    Examples
+    --------
+    >>> d = SampleDim("Raw_sample")
+    >>> d == "Raw_sample", hash(d) == hash("Raw_sample"), {d: 1}["Raw_sample"]
+    (True, True, 1)
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"{str.__repr__(self)}: selecting reads also selects their samples, so select "
+            "on the Dataset, ds.sel(read=ids).NAME, not on a DataArray without samples"
+        )
 
 
 class DetachedReadIndex(PandasIndex):
@@ -197,6 +221,14 @@ class SZReadIndex(PandasIndex):
             out[sample_dim] = sample_indexer(s, positions)
         return out
 
+    def _sel_indexers(self, positions: Positions) -> dict[Hashable, Any]:
+        """`indexers`, the sample dimensions named by `SampleDim` keys: xarray gives an
+        index no view of the object it selects in, so on a DataArray without them
+        (``ds.offset.sel(read=i)``) its "Dimensions ... do not exist" says what to do."""
+        return {
+            SampleDim(d) if d in self.starts else d: v for d, v in self.indexers(positions).items()
+        }
+
     def positions(
         self, label: Any, *, method: str | None = None, tolerance: Any = None
     ) -> Positions:
@@ -253,10 +285,10 @@ class SZReadIndex(PandasIndex):
         ((name, label),) = labels.items()
         positions = self.positions(label, method=method, tolerance=tolerance)
         if isinstance(positions, int):
-            return IndexSelResult(self.indexers(positions))
+            return IndexSelResult(self._sel_indexers(positions))
         new = self.take(positions)
         return IndexSelResult(
-            self.indexers(positions),
+            self._sel_indexers(positions),
             indexes={name: new},
             variables=new.create_variables(),
         )

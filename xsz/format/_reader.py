@@ -580,13 +580,27 @@ class SZReader:
     def _decode_rows(
         self, rows: npt.NDArray[np.int64], fields: list[Field], n_threads: int
     ) -> list[list[Any]]:
-        names = [f.name for f in fields]
+        # streamvbyte datasets: one read_into a part (its frames decoded in one
+        # call without the GIL), a view a read; floats and text: read by read
+        batched = [f for f in fields if f.has_count]
+        single = [f for f in fields if not f.has_count]
 
         def work(part: npt.NDArray[np.int64]) -> list[list[Any]]:
-            return [
-                [self._decode(f, frame, row) for f, frame in zip(fields, frames, strict=True)]
-                for row, frames in zip(part.tolist(), self.frames(part, names), strict=True)
-            ]
+            values: dict[str, list[Any]] = {}
+            for f in batched:
+                counts = self.index.count[f.name][part]  # checked against frames at open
+                flat = np.empty(int(counts.sum()), dtype=f.dtype)
+                self.read_into(f.name, part, flat)
+                ends = np.cumsum(counts).tolist()
+                values[f.name] = [flat[a:b] for a, b in zip([0, *ends], ends, strict=False)]
+            if single:
+                frames = self.frames(part, [f.name for f in single])
+                for k, f in enumerate(single):
+                    values[f.name] = [
+                        self._decode(f, row_frames[k], row)
+                        for row, row_frames in zip(part.tolist(), frames, strict=True)
+                    ]
+            return [[values[f.name][i] for f in fields] for i in range(len(part))]
 
         if n_threads <= 1 or len(rows) < 2:
             return work(rows)

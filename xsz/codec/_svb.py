@@ -480,14 +480,7 @@ def decode_array(frame: Buffer, dtype: object, count: int | None = None) -> npt.
     if count is not None:
         if count < 0:
             raise CodecError(f"a count of values must be >= 0, got {count}")
-        # no more items than the frame can hold bytes (svb: >= 1 payload byte a
-        # value): a crafted count allocates nothing the frame cannot fill
-        if (
-            _C_ZSTD
-            and _kernels is not None
-            and _in_c(dt)
-            and count <= max_content_size(_nbytes(frame))
-        ):
+        if _C_ZSTD and _kernels is not None and _in_c(dt) and _fills(frame, count, dt):
             out = np.empty(count, dtype=dt)
             if _kernels.decode_frame(frame, count, out, _KIND_CODES[_KINDS[dt]], dt.itemsize):
                 return out
@@ -527,6 +520,20 @@ def decode_into(frame: Buffer, out: npt.NDArray[np.generic]) -> None:
         _kernels.decode(payload, n, out, dt.itemsize, kind == "delta")
     except ValueError as exc:
         raise CodecError(str(exc)) from None
+
+
+def _fills(frame: Buffer, count: int, dt: np.dtype[np.generic]) -> bool:
+    """Whether the content size in `frame`'s header can hold `count` values of `dt`
+    (a streamvbyte value takes a byte at least): checked before `decode_array`
+    allocates them, so that a crafted count allocates no more than the frame
+    claims (the Python path refuses what this does not take, or decodes it)."""
+    try:
+        size = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError:
+        return False
+    if size < 0:  # not recorded (another writer's frame): the Python path
+        return False
+    return count * dt.itemsize == size if _KINDS[dt] == "raw" else count <= size
 
 
 def _in_c(dt: np.dtype[np.generic]) -> bool:

@@ -21,6 +21,17 @@
  *     (sign-extended when `signed`), byte-identical to the reference C
  *     streamvbyte encoder.
  *
+ * decode_frame(frame, count, out, kind, itemsize) -> bool
+ * decode_frames(blocks, frames, out, kind, itemsize, first) -> int
+ *     Whole zstd frames (kind 0: streamvbyte, 1: zigzag-delta, 2: raw items)
+ *     decompressed by libzstd (loaded with dlopen at import; zstd_version() is 0
+ *     without it) into a per-thread scratch buffer and decoded into out (raw
+ *     items straight into out), a batch
+ *     of frames in one call without the GIL. See their comments below.
+ *
+ * The decode loops exist twice: scalar, and SSSE3/SSE4.1 (chosen at import when
+ * the CPU has them and XSZ_NO_SIMD is not set; `impl` picks one for tests).
+ *
  * Every size, count and position that comes from the caller is checked with
  * overflow-free comparisons before any byte is read or written: the arguments
  * may come from a corrupt or crafted store.

@@ -26,8 +26,8 @@
  *     Whole zstd frames (kind 0: streamvbyte, 1: zigzag-delta, 2: raw items)
  *     decompressed by libzstd (loaded with dlopen at import; zstd_version() is 0
  *     without it) into a per-thread scratch buffer and decoded into out (raw
- *     items straight into out), a batch
- *     of frames in one call without the GIL. See their comments below.
+ *     items straight into out), a batch of frames in one call without the GIL.
+ *     See their comments below.
  *
  * The decode loops exist twice: scalar, and SSSE3/SSE4.1 (chosen at import when
  * the CPU has them and XSZ_NO_SIMD is not set; `impl` picks one for tests).

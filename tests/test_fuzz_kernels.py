@@ -291,3 +291,15 @@ def _python_zstd():
         yield
     finally:
         codec._svb._C_ZSTD = saved
+
+
+@pytest.mark.skipif(KERNELS is None, reason="xsz._kernels not built or disabled")
+def test_kernels_find_libzstd_where_it_is_installed():
+    """A libzstd the dynamic loader knows is loaded (else batches would quietly
+    decode through python-zstandard, slower and holding the GIL longer)."""
+    import ctypes.util
+
+    if os.environ.get("XSZ_NO_LIBZSTD") or ctypes.util.find_library("zstd") is None:
+        pytest.skip("no libzstd on this machine (or XSZ_NO_LIBZSTD is set)")
+    assert KERNELS.zstd_version() >= 10400
+    assert codec._svb._C_ZSTD

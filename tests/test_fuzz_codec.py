@@ -87,6 +87,32 @@ def kernels(module: Any) -> Iterator[None]:
         _svb._kernels = saved
 
 
+@contextlib.contextmanager
+def c_zstd(on: bool) -> Iterator[None]:
+    """Whether the kernels decode zstd themselves (through libzstd, when loaded)."""
+    saved, _svb._C_ZSTD = _svb._C_ZSTD, on and saved_c_zstd()
+    try:
+        yield
+    finally:
+        _svb._C_ZSTD = saved
+
+
+def saved_c_zstd() -> bool:
+    return KERNELS is not None and KERNELS.zstd_version() > 0
+
+
+SAME_ZSTD = saved_c_zstd() and (
+    KERNELS.zstd_version() == int("".join(f"{v:02d}" for v in zstandard.ZSTD_VERSION))
+)
+"""Whether the libzstd the kernels loaded is python-zstandard's version: if not,
+the two may differ on damage that only a checksum would catch."""
+
+
+def has_checksum(frame: bytes) -> bool:
+    """Whether `frame` starts as a zstd frame header with the checksum flag."""
+    return frame[:4] == codec.ZSTD_MAGIC and len(frame) > 4 and bool(frame[4] & 0x04)
+
+
 def outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
     """``("ok", fn())`` or ``("error", exc)`` for an xsz error; anything else fails."""
     try:
@@ -95,19 +121,47 @@ def outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
         return "error", exc
 
 
-def both(fn: Callable[[], Any]) -> tuple[tuple[str, Any], tuple[str, Any]]:
-    """`outcome` of `fn` with the kernels, then with the fallback."""
+def both(
+    fn: Callable[[], Any],
+    frame: bytes | None = None,
+    check: Callable[[tuple[str, Any]], None] | None = None,
+) -> tuple[tuple[str, Any], tuple[str, Any]]:
+    """`outcome` of `fn` with the kernels, then with the fallback.
+
+    With the kernels it runs twice: zstd in the kernels (libzstd) and zstd through
+    python-zstandard; those two must agree as well, except on a damaged `frame`
+    when the two libraries are different versions of zstd: each detects other
+    damage (one refuses what the other decodes, rightly when a checksum holds).
+    Then the kernels' libzstd outcome must pass `check`, the checks the caller
+    makes of the python-zstandard one (returned with the fallback's)."""
     with kernels(KERNELS):
         fast = outcome(fn)
+        with c_zstd(False):
+            mid = outcome(fn)
     with kernels(None):
         slow = outcome(fn)
-    return fast, slow
+    if frame is None or SAME_ZSTD:
+        assert fast[0] == mid[0] and same_value(fast[1], mid[1]), f"{fast!r} != {mid!r}"
+    elif check is not None:
+        check(fast)
+    return mid, slow
 
 
 def same_array(a: np.ndarray, b: np.ndarray) -> bool:
     """Same dtype, shape and bytes (NaN payloads included)."""
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal results: arrays by `same_array`, tuples item by item, errors by text."""
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and same_array(a, b)
+    if isinstance(a, tuple):
+        return isinstance(b, tuple) and len(a) == len(b) and all(map(same_value, a, b))
+    if isinstance(a, Exception):
+        return type(a) is type(b) and str(a) == str(b)
+    return bool(a == b)
 
 
 def agree(results: tuple[tuple[str, Any], tuple[str, Any]]) -> tuple[str, Any]:
@@ -363,12 +417,15 @@ def check_every_entry_point(
             if expected is not None:
                 assert same_array(value, expected)
 
-    checked(agree(both(lambda: codec.decode_array(frame, dtype, n))))
-    status, value = agree(both(lambda: codec.decode_array(frame, dtype)))
-    assert status == "error" or (value.dtype == dtype and value.ndim == 1)
+    def any_length(status_value: tuple[str, Any]) -> None:
+        status, value = status_value
+        assert status == "error" or (value.dtype == dtype and value.ndim == 1)
+
+    checked(agree(both(lambda: codec.decode_array(frame, dtype, n), frame, checked)))
+    any_length(agree(both(lambda: codec.decode_array(frame, dtype), frame, any_length)))
     layout = data.draw(st.sampled_from(["whole", "strided", "unaligned"]))
-    checked(agree(both(lambda: decode_into(frame, dtype, n, layout))))
-    checked(agree(both(lambda: numcodecs_decode(frame, dtype, n))))
+    checked(agree(both(lambda: decode_into(frame, dtype, n, layout), frame, checked)))
+    checked(agree(both(lambda: numcodecs_decode(frame, dtype, n), frame, checked)))
     for decode in (codec.decode_bytes, codec.decode_text):
         assert outcome(lambda decode=decode: decode(frame))[0] in ("ok", "error")
     check_among_good_frames(frame, dtype, n, expected, data)
@@ -394,19 +451,26 @@ def check_among_good_frames(
     positions = np.cumsum(counts) - counts
     blocks = split_blocks(frames, data.draw(st.integers(1, 2)))
 
-    def run() -> tuple[int, np.ndarray]:
+    def run() -> tuple[int, np.ndarray | None]:
         out = np.zeros(int(counts.sum()), dtype)
-        return codec.decode_blocks_into(blocks, counts, positions, out), out
+        failed = codec.decode_blocks_into(blocks, counts, positions, out)
+        return failed, (out if failed == -1 else None)  # else out is partly written
 
-    (k_status, (k_failed, k_out)), (f_status, (f_failed, f_out)) = both(run)
-    assert k_status == f_status == "ok"  # a bad frame is returned, not raised
-    assert k_failed == f_failed and k_failed in (-1, at)
+    def check(status_value: tuple[str, Any]) -> None:
+        status, (failed, out) = status_value
+        assert status == "ok"  # a bad frame is returned, not raised
+        assert failed in (-1, at)
+        if failed == -1:
+            if expected is not None:
+                assert same_array(out[positions[at] :][:n], expected)
+            for g, p in zip(good, np.delete(positions, at).tolist(), strict=True):
+                assert same_array(out[p : p + len(g)], g)
+
+    (k_status, (k_failed, k_out)), (f_status, (f_failed, f_out)) = both(run, frame, check)
+    check((k_status, (k_failed, k_out)))
+    assert k_status == f_status and k_failed == f_failed
     if k_failed == -1:
         assert same_array(k_out, f_out)
-        if expected is not None:
-            assert same_array(k_out[positions[at] :][:n], expected)
-        for g, p in zip(good, np.delete(positions, at).tolist(), strict=True):
-            assert same_array(k_out[p : p + len(g)], g)
 
 
 @fuzz(80)

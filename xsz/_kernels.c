@@ -21,6 +21,17 @@
  *     (sign-extended when `signed`), byte-identical to the reference C
  *     streamvbyte encoder.
  *
+ * decode_frame(frame, count, out, kind, itemsize) -> bool
+ * decode_frames(blocks, frames, out, kind, itemsize, first) -> int
+ *     Whole zstd frames (kind 0: streamvbyte, 1: zigzag-delta, 2: raw items)
+ *     decompressed by libzstd (loaded with dlopen at import; zstd_version() is 0
+ *     without it) into a per-thread scratch buffer and decoded into out (raw
+ *     items straight into out), a batch of frames in one call without the GIL.
+ *     See their comments below.
+ *
+ * The decode loops exist twice: scalar, and SSSE3/SSE4.1 (chosen at import when
+ * the CPU has them and XSZ_NO_SIMD is not set; `impl` picks one for tests).
+ *
  * Every size, count and position that comes from the caller is checked with
  * overflow-free comparisons before any byte is read or written: the arguments
  * may come from a corrupt or crafted store.
@@ -28,6 +39,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const uint32_t MASK[4] = {0xffu, 0xffffu, 0xffffffu, 0xffffffffu};
@@ -229,13 +241,175 @@ static Py_ssize_t first_wide(const uint8_t *in, Py_ssize_t inlen, Py_ssize_t n, 
     return -1;
 }
 
+/* --- SIMD decode (SSSE3 shuffles, SSE4.1 packs and min/max) ---------------------
+ * The same loops as DEFINE_DECODE, four values a control byte at a time: one
+ * 16-byte load, one pshufb with the shuffle of the control byte, zigzag and the
+ * prefix sum in registers. Chosen at run time (cpu check in PyInit, or the
+ * `impl` argument); the scalar loops stay for other CPUs and for the tests that
+ * hold the two equal. The checks are the scalar loops' own: the payload exactly
+ * as long as the keys say, and 16-bit items only from values that fit them
+ * (prefix sums tracked with min/max; unsigned payloads by their keys, then the
+ * exact scan of first_wide). */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define XSZ_SIMD 1
+#include <immintrin.h>
+#define SIMD_TARGET __attribute__((target("ssse3,sse4.1")))
+
+static uint8_t SHUF[256][16] __attribute__((aligned(16)));
+static uint8_t LEN[256];
+
+static void init_shuf(void)
+{
+    for (unsigned keys = 0; keys < 256; keys++) {
+        unsigned at = 0;
+        for (unsigned k = 0; k < 4; k++) {
+            unsigned key = (keys >> (2 * k)) & 3u;
+            for (unsigned b = 0; b < 4; b++)
+                SHUF[keys][4 * k + b] = b <= key ? (uint8_t)(at + b) : 0x80u;
+            at += key + 1u;
+        }
+        LEN[keys] = (uint8_t)at;
+    }
+}
+
+#define DEFINE_DECODE_SIMD(NAME, OUT_T_, DELTA_, WIDE_)                              \
+    SIMD_TARGET static int NAME(const uint8_t *in, Py_ssize_t inlen, Py_ssize_t n,     \
+                                OUT_T_ *out)                                           \
+    {                                                                                  \
+        typedef OUT_T_ OUT_T;                                                          \
+        const int DELTA = (DELTA_), WIDE = (WIDE_);                                    \
+        Py_ssize_t nctrl = n / 4 + (n % 4 != 0);                                       \
+        if (inlen - nctrl < n)                                                         \
+            return SVB_SHORT;                                                          \
+        const uint8_t *ctrl = in, *data = in + nctrl, *end = in + inlen;               \
+        const __m128i one = _mm_set1_epi32(1), zero = _mm_setzero_si128();             \
+        __m128i prev = zero, vmin = _mm_set1_epi32(INT32_MAX),                         \
+                vmax = _mm_set1_epi32(INT32_MIN);                                      \
+        unsigned keymask = 0;                                                          \
+        Py_ssize_t full = n / 4, c = 0;                                                \
+        /* SIMD_GROUP(): the next group as 4 int32 lanes, data moved on */              \
+        for (;;) {                                                                     \
+            Py_ssize_t room = (end - data) / 16; /* groups whose loads stay inside */  \
+            Py_ssize_t stop = full - c < room ? full : c + room;                       \
+            if (stop == c)                                                             \
+                break;                                                                 \
+            for (; c < stop; c++) {                                                    \
+                __m128i x0 = SIMD_GROUP();                                             \
+                if (sizeof(OUT_T) == 4) {                                              \
+                    _mm_storeu_si128((__m128i *)(out + 4 * c), x0);                    \
+                } else if (c + 1 < stop) {                                             \
+                    c++;                                                               \
+                    __m128i x1 = SIMD_GROUP();                                         \
+                    __m128i p = DELTA ? _mm_packs_epi32(x0, x1) : _mm_packus_epi32(x0, x1); \
+                    _mm_storeu_si128((__m128i *)(out + 4 * (c - 1)), p);               \
+                } else {                                                               \
+                    __m128i p = DELTA ? _mm_packs_epi32(x0, x0) : _mm_packus_epi32(x0, x0); \
+                    _mm_storel_epi64((__m128i *)(out + 4 * c), p);                     \
+                }                                                                      \
+            }                                                                          \
+        }                                                                              \
+        /* the last values (under 16 bytes of data), one at a time with checks */      \
+        uint32_t last = (uint32_t)_mm_cvtsi128_si32(prev), wide = 0;                   \
+        for (Py_ssize_t i = 4 * c; i < n; i++) {                                       \
+            unsigned nb = ((ctrl[i / 4] >> (2 * (i % 4))) & 3u) + 1u;                  \
+            if (end - data < (Py_ssize_t)nb)                                           \
+                return SVB_SHORT;                                                      \
+            uint32_t v = load_le(data, nb, end - data >= 4);                           \
+            data += nb;                                                                \
+            if (DELTA) {                                                               \
+                last += (v >> 1) ^ (0u - (v & 1u));                                    \
+                v = last;                                                              \
+            }                                                                          \
+            if (WIDE == WIDE_I16)                                                      \
+                wide |= v + 0x8000u;                                                   \
+            else if (WIDE == WIDE_U16)                                                 \
+                wide |= v;                                                             \
+            out[i] = (OUT_T)v;                                                         \
+        }                                                                              \
+        if (data != end)                                                               \
+            return SVB_LONG;                                                           \
+        if (wide > 0xffffu)                                                            \
+            return SVB_WIDE;                                                           \
+        if (WIDE == WIDE_I16 && c > 0) {                                               \
+            __m128i lo = _mm_min_epi32(vmin, _mm_shuffle_epi32(vmin, 0x4e));           \
+            __m128i hi = _mm_max_epi32(vmax, _mm_shuffle_epi32(vmax, 0x4e));           \
+            lo = _mm_min_epi32(lo, _mm_shuffle_epi32(lo, 0xb1));                       \
+            hi = _mm_max_epi32(hi, _mm_shuffle_epi32(hi, 0xb1));                       \
+            if (_mm_cvtsi128_si32(lo) < -32768 || _mm_cvtsi128_si32(hi) > 32767)       \
+                return SVB_WIDE;                                                       \
+        }                                                                              \
+        if (WIDE == WIDE_U16 && (keymask & 0xaau) &&                                   \
+            first_wide(in, inlen, n, DELTA, NULL) >= 0)                                \
+            return SVB_WIDE;                                                           \
+        return SVB_OK;                                                                 \
+    }
+
+/* The next group of the loop above (a statement expression: GCC and clang). */
+#define SIMD_GROUP()                                                                   \
+    __extension__({                                                                    \
+        unsigned keys_ = ctrl[c];                                                      \
+        __m128i x_ = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)data),          \
+                                      _mm_load_si128((const __m128i *)SHUF[keys_]));   \
+        data += LEN[keys_];                                                            \
+        if (WIDE == WIDE_U16)                                                          \
+            keymask |= keys_;                                                          \
+        if (DELTA) {                                                                   \
+            x_ = _mm_xor_si128(_mm_srli_epi32(x_, 1),                                  \
+                               _mm_sub_epi32(zero, _mm_and_si128(x_, one)));           \
+            x_ = _mm_add_epi32(x_, _mm_slli_si128(x_, 4));                             \
+            x_ = _mm_add_epi32(x_, _mm_slli_si128(x_, 8));                             \
+            x_ = _mm_add_epi32(x_, prev);                                              \
+            prev = _mm_shuffle_epi32(x_, 0xff);                                        \
+        }                                                                              \
+        if (WIDE == WIDE_I16) {                                                        \
+            vmin = _mm_min_epi32(vmin, x_);                                            \
+            vmax = _mm_max_epi32(vmax, x_);                                            \
+        }                                                                              \
+        x_;                                                                            \
+    })
+
+DEFINE_DECODE_SIMD(simd_u16, uint16_t, 0, WIDE_U16)
+DEFINE_DECODE_SIMD(simd_u32, uint32_t, 0, WIDE_NONE)
+DEFINE_DECODE_SIMD(simd_d16, uint16_t, 1, WIDE_I16)
+DEFINE_DECODE_SIMD(simd_d32, uint32_t, 1, WIDE_NONE)
+
+static int simd_supported(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("sse4.1");
+}
+#else
+static int simd_supported(void) { return 0; }
+#endif
+
+/* Whether decode_impl uses the SIMD loops: set once by PyInit__kernels (the CPU
+ * has SSSE3 and SSE4.1, and XSZ_NO_SIMD is not set). */
+static int SIMD_ON = 0;
+
+/* Decode n values (n >= 0) into out, n items of itemsize (2 or 4) bytes; impl
+ * -1: the default loops, 0: scalar, 1: SIMD (only when simd_supported()). */
+static int decode_with(const uint8_t *in, Py_ssize_t inlen, Py_ssize_t n, void *out,
+                       int itemsize, int delta, int impl)
+{
+#ifdef XSZ_SIMD
+    if (impl < 0 ? SIMD_ON : impl) {
+        if (itemsize == 2)
+            return delta ? simd_d16(in, inlen, n, out) : simd_u16(in, inlen, n, out);
+        return delta ? simd_d32(in, inlen, n, out) : simd_u32(in, inlen, n, out);
+    }
+#else
+    (void)impl;
+#endif
+    if (itemsize == 2)
+        return delta ? decode_d16(in, inlen, n, out) : decode_u16(in, inlen, n, out);
+    return delta ? decode_d32(in, inlen, n, out) : decode_u32(in, inlen, n, out);
+}
+
 /* Decode n values (n >= 0) into out, n items of itemsize (2 or 4) bytes. */
 static int decode_impl(const uint8_t *in, Py_ssize_t inlen, Py_ssize_t n,
                        void *out, int itemsize, int delta)
 {
-    if (itemsize == 2)
-        return delta ? decode_d16(in, inlen, n, out) : decode_u16(in, inlen, n, out);
-    return delta ? decode_d32(in, inlen, n, out) : decode_u32(in, inlen, n, out);
+    return decode_with(in, inlen, n, out, itemsize, delta, -1);
 }
 
 /* Set the ValueError of a decode that returned `status` (not SVB_OK); for
@@ -343,12 +517,14 @@ static PyObject *kernels_decode(PyObject *self, PyObject *args)
 {
     Py_buffer in, out;
     Py_ssize_t count;
-    int itemsize, delta;
-    if (!PyArg_ParseTuple(args, "y*nw*ip", &in, &count, &out, &itemsize, &delta))
+    int itemsize, delta, impl = -1;
+    if (!PyArg_ParseTuple(args, "y*nw*ip|i", &in, &count, &out, &itemsize, &delta, &impl))
         return NULL;
     PyObject *result = NULL;
     if (itemsize != 2 && itemsize != 4) {
         PyErr_Format(PyExc_ValueError, "itemsize must be 2 or 4, got %d", itemsize);
+    } else if (impl == 1 && !simd_supported()) {
+        PyErr_SetString(PyExc_ValueError, "this CPU has no SSSE3 and SSE4.1 for the SIMD loops");
     } else if (count < 0) {
         PyErr_Format(PyExc_ValueError, "count must be >= 0, got %zd", count);
     } else if (!PyBuffer_IsContiguous(&out, 'C') || !PyBuffer_IsContiguous(&in, 'C')) {
@@ -362,7 +538,8 @@ static PyObject *kernels_decode(PyObject *self, PyObject *args)
     } else {
         int status;
         Py_BEGIN_ALLOW_THREADS
-        status = decode_impl((const uint8_t *)in.buf, in.len, count, out.buf, itemsize, delta);
+        status = decode_with((const uint8_t *)in.buf, in.len, count, out.buf, itemsize, delta,
+                             impl);
         Py_END_ALLOW_THREADS
         if (status != SVB_OK) {
             decode_error((const uint8_t *)in.buf, in.len, count, delta, status);
@@ -512,12 +689,365 @@ done:
     return result;
 }
 
+/* --- zstd in C: whole batches of frames decoded without the GIL -----------------
+ * libzstd is loaded with dlopen (no headers or link flags needed to build; a
+ * system without it keeps the Python path: zstd_version() is 0). Its stable ABI
+ * functions only are used. Each thread keeps one decompression context and one
+ * scratch buffer (freed when the thread ends). */
+#if defined(__unix__) || defined(__APPLE__)
+#define XSZ_ZSTD 1
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#define ZSTD_CONTENTSIZE_UNKNOWN (0ULL - 1)
+#define ZSTD_CONTENTSIZE_ERROR (0ULL - 2)
+typedef struct ZSTD_DCtx_s ZSTD_DCtx;
+static struct {
+    unsigned (*versionNumber)(void);
+    ZSTD_DCtx *(*createDCtx)(void);
+    size_t (*freeDCtx)(ZSTD_DCtx *);
+    size_t (*decompressDCtx)(ZSTD_DCtx *, void *, size_t, const void *, size_t);
+    unsigned long long (*getFrameContentSize)(const void *, size_t);
+    size_t (*findFrameCompressedSize)(const void *, size_t);
+    unsigned (*isError)(size_t);
+} ZSTD;
+static unsigned ZSTD_VERSION = 0; /* 0: not loaded */
+static pthread_key_t ZSTD_KEY;
+
+struct zstd_local {
+    ZSTD_DCtx *dctx;
+    uint8_t *buf;
+    size_t cap;
+};
+
+static void zstd_local_free(void *p)
+{
+    struct zstd_local *local = p;
+    if (local == NULL)
+        return;
+    if (local->dctx != NULL)
+        ZSTD.freeDCtx(local->dctx);
+    free(local->buf);
+    free(local);
+}
+
+static void load_zstd(void)
+{
+    static const char *names[] = {"libzstd.so.1", "libzstd.so", "libzstd.1.dylib",
+                                  "libzstd.dylib", NULL};
+    if (getenv("XSZ_NO_LIBZSTD") != NULL)
+        return;
+    void *lib = NULL;
+    for (int k = 0; names[k] != NULL && lib == NULL; k++)
+        lib = dlopen(names[k], RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL)
+        return;
+#define ZSYM(FIELD, NAME)                                                        \
+    do {                                                                         \
+        *(void **)(&ZSTD.FIELD) = dlsym(lib, NAME);                              \
+        if (ZSTD.FIELD == NULL)                                                  \
+            return;                                                              \
+    } while (0)
+    ZSYM(versionNumber, "ZSTD_versionNumber");
+    ZSYM(createDCtx, "ZSTD_createDCtx");
+    ZSYM(freeDCtx, "ZSTD_freeDCtx");
+    ZSYM(decompressDCtx, "ZSTD_decompressDCtx");
+    ZSYM(getFrameContentSize, "ZSTD_getFrameContentSize");
+    ZSYM(findFrameCompressedSize, "ZSTD_findFrameCompressedSize");
+    ZSYM(isError, "ZSTD_isError");
+#undef ZSYM
+    unsigned version = ZSTD.versionNumber();
+    if (version < 10400 || pthread_key_create(&ZSTD_KEY, zstd_local_free) != 0)
+        return; /* the library stays loaded, unused */
+    ZSTD_VERSION = version;
+}
+
+/* This thread's context and scratch buffer; NULL when out of memory. */
+static struct zstd_local *zstd_local(void)
+{
+    struct zstd_local *local = pthread_getspecific(ZSTD_KEY);
+    if (local != NULL)
+        return local;
+    local = calloc(1, sizeof *local);
+    if (local == NULL)
+        return NULL;
+    local->dctx = ZSTD.createDCtx();
+    if (local->dctx == NULL || pthread_setspecific(ZSTD_KEY, local) != 0) {
+        zstd_local_free(local);
+        return NULL;
+    }
+    return local;
+}
+
+/* Scratch buffers above this are freed after each call, not kept. */
+#define SCRATCH_KEEP ((size_t)1 << 24)
+
+enum { KIND_SVB = 0, KIND_DELTA = 1, KIND_RAW = 2 };
+
+/* Decode the frame at src (len bytes) into `target`, count items of itemsize:
+ * 1 when it decoded, 0 when it did not (the caller's Python path then says why,
+ * or decodes what this refuses). As the Python path: the first zstd frame of
+ * the bytes (what follows it is not read), its content size (when recorded) no
+ * more than the count allows, zstd's content checksum checked when the frame
+ * has one; then the payload exactly `count` values (streamvbyte: see decode_with)
+ * or `count` raw items. Runs without the GIL. */
+static int frame_into(struct zstd_local *local, const uint8_t *src, size_t len, size_t count,
+                      void *target, int kind, int itemsize, int impl)
+{
+    static const uint8_t magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+    if (len < 4 || memcmp(src, magic, 4) != 0)
+        return 0;
+    size_t flen = ZSTD.findFrameCompressedSize(src, len);
+    if (ZSTD.isError(flen) || flen > len)
+        return 0;
+    unsigned long long fcs = ZSTD.getFrameContentSize(src, flen);
+    if (fcs == ZSTD_CONTENTSIZE_ERROR)
+        return 0;
+    if (kind == KIND_RAW) {
+        size_t want = count * (size_t)itemsize; /* the bytes of target: no overflow */
+        if (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != want)
+            return 0;
+        size_t got = ZSTD.decompressDCtx(local->dctx, target, want, src, flen);
+        return !ZSTD.isError(got) && got == want;
+    }
+    if (count > ((size_t)-1 - 4) / 5)
+        return 0;
+    size_t cap = 5 * count + 4; /* the most a payload of count values takes */
+    if (fcs != ZSTD_CONTENTSIZE_UNKNOWN) {
+        if (fcs > cap)
+            return 0;
+        cap = (size_t)fcs;
+    }
+    if (local->cap < cap || local->buf == NULL) {
+        uint8_t *buf = malloc(cap ? cap : 1);
+        if (buf == NULL)
+            return 0;
+        free(local->buf);
+        local->buf = buf;
+        local->cap = cap;
+    }
+    size_t got = ZSTD.decompressDCtx(local->dctx, local->buf, cap, src, flen);
+    if (ZSTD.isError(got) || (fcs != ZSTD_CONTENTSIZE_UNKNOWN && got != fcs))
+        return 0;
+    return decode_with(local->buf, (Py_ssize_t)got, (Py_ssize_t)count, target, itemsize,
+                       kind == KIND_DELTA, impl) == SVB_OK;
+}
+
+static void scratch_trim(struct zstd_local *local)
+{
+    if (local->cap > SCRATCH_KEEP) {
+        free(local->buf);
+        local->buf = NULL;
+        local->cap = 0;
+    }
+}
+#define ZSTD_VERSION_OR_0() ZSTD_VERSION
+#else
+#define ZSTD_VERSION_OR_0() 0u
+static void load_zstd(void) {}
+#endif /* XSZ_ZSTD */
+
+/* The arguments shared by decode_frame and decode_frames: kind, itemsize, impl. */
+static int check_kind(int kind, int itemsize, int impl)
+{
+    if (kind != 0 && kind != 1 && kind != 2) {
+        PyErr_Format(PyExc_ValueError, "kind must be 0 (svb), 1 (delta) or 2 (raw), got %d", kind);
+        return 0;
+    }
+    if (kind == 2 ? (itemsize != 2 && itemsize != 4 && itemsize != 8 && itemsize != 16)
+                  : (itemsize != 2 && itemsize != 4)) {
+        PyErr_Format(PyExc_ValueError, "itemsize %d does not go with kind %d", itemsize, kind);
+        return 0;
+    }
+    if (impl == 1 && !simd_supported()) {
+        PyErr_SetString(PyExc_ValueError, "this CPU has no SSSE3 and SSE4.1 for the SIMD loops");
+        return 0;
+    }
+    if (ZSTD_VERSION_OR_0() == 0) {
+        PyErr_SetString(PyExc_ValueError, "libzstd was not loaded (zstd_version() is 0)");
+        return 0;
+    }
+    return 1;
+}
+
+/* decode_frame(frame, count, out, kind, itemsize, impl=-1) -> bool
+ * One zstd frame straight into out (count items of itemsize bytes, C-contiguous
+ * and aligned), the GIL released: True when it decoded; False when it did not
+ * (the Python path then names the damage, or decodes what this refuses). */
+static PyObject *kernels_decode_frame(PyObject *self, PyObject *args)
+{
+    Py_buffer frame, out;
+    Py_ssize_t count;
+    int kind, itemsize, impl = -1;
+    if (!PyArg_ParseTuple(args, "y*nw*ii|i", &frame, &count, &out, &kind, &itemsize, &impl))
+        return NULL;
+    PyObject *result = NULL;
+    if (!check_kind(kind, itemsize, impl)) {
+    } else if (count < 0) {
+        PyErr_Format(PyExc_ValueError, "count must be >= 0, got %zd", count);
+    } else if (!PyBuffer_IsContiguous(&out, 'C') || !PyBuffer_IsContiguous(&frame, 'C')) {
+        PyErr_SetString(PyExc_ValueError, "buffers must be C-contiguous");
+    } else if (!is_aligned(out.buf, out.len, itemsize > 8 ? 8 : itemsize)) {
+        PyErr_Format(PyExc_ValueError, "out is not aligned to %d bytes", itemsize);
+    } else if (out.len % itemsize != 0 || out.len / itemsize != count) {
+        PyErr_Format(PyExc_ValueError, "out holds %zd bytes, not %zd values of %d bytes",
+                     out.len, count, itemsize);
+    } else {
+#ifdef XSZ_ZSTD
+        int ok = 0;
+        Py_BEGIN_ALLOW_THREADS
+        struct zstd_local *local = zstd_local();
+        if (local != NULL) {
+            ok = frame_into(local, frame.buf, (size_t)frame.len, (size_t)count, out.buf, kind,
+                            itemsize, impl);
+            scratch_trim(local);
+        }
+        Py_END_ALLOW_THREADS
+        result = PyBool_FromLong(ok);
+#endif
+    }
+    PyBuffer_Release(&frame);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+/* decode_frames(blocks, frames, out, kind, itemsize, first, impl=-1) -> int
+ * Frames of many blocks into one out, the GIL released once for the batch.
+ * `frames` is an int64 buffer of 5 n values: for each frame its block (an index
+ * into the sequence `blocks` of buffers), its start and size in that block, its
+ * count and its position in out. All are copied and checked (each frame within
+ * its block, each span within out) before anything is decoded; a ValueError
+ * names the first that is not. Frames `first` .. n-1 are decoded in order:
+ * returns -1 when all decoded, else the index of the first that did not
+ * (frame_into's verdict; out may be written in part). */
+static PyObject *kernels_decode_frames(PyObject *self, PyObject *args)
+{
+    PyObject *seq_arg;
+    Py_buffer frames_buf, out;
+    int kind, itemsize, impl = -1;
+    Py_ssize_t first;
+    if (!PyArg_ParseTuple(args, "Oy*w*iin|i", &seq_arg, &frames_buf, &out, &kind, &itemsize,
+                          &first, &impl))
+        return NULL;
+    PyObject *result = NULL, *seq = NULL;
+    Py_buffer *views = NULL;
+    int64_t *rows = NULL;
+    Py_ssize_t n = 0, nblocks = 0, acquired = 0;
+    if (!check_kind(kind, itemsize, impl))
+        goto done;
+    if (!is_aligned(out.buf, out.len, itemsize > 8 ? 8 : itemsize) || out.len % itemsize != 0 ||
+        !PyBuffer_IsContiguous(&out, 'C')) {
+        PyErr_Format(PyExc_ValueError,
+                     "out is not a whole, aligned, contiguous number of %d-byte items", itemsize);
+        goto done;
+    }
+    if (frames_buf.len % 40 != 0) {
+        PyErr_Format(PyExc_ValueError, "frames need 5 int64 a frame, got %zd bytes",
+                     frames_buf.len);
+        goto done;
+    }
+    n = frames_buf.len / 40;
+    if (first < 0 || first > n) {
+        PyErr_Format(PyExc_ValueError, "first must be in 0 .. %zd, got %zd", n, first);
+        goto done;
+    }
+    seq = PySequence_Tuple(seq_arg); /* a tuple: no block can go while they are read */
+    if (seq == NULL)
+        goto done;
+    nblocks = PyTuple_GET_SIZE(seq);
+    rows = PyMem_Malloc(n ? (size_t)frames_buf.len : 1);
+    views = PyMem_Calloc((size_t)(nblocks ? nblocks : 1), sizeof(Py_buffer));
+    if (rows == NULL || views == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(rows, frames_buf.buf, (size_t)frames_buf.len);
+    for (; acquired < nblocks; acquired++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(seq, acquired), &views[acquired], PyBUF_SIMPLE) <
+            0)
+            goto done;
+    }
+    Py_ssize_t capacity = out.len / itemsize;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t *r = rows + 5 * i; /* block, start, size, count, position */
+        if (r[0] < 0 || r[0] >= nblocks || r[1] < 0 || r[2] < 0 ||
+            r[1] > (int64_t)views[r[0]].len || r[2] > (int64_t)views[r[0]].len - r[1]) {
+            PyErr_Format(PyExc_ValueError,
+                         "frame %zd: block %lld, bytes [%lld, +%lld) are not within a block", i,
+                         (long long)r[0], (long long)r[1], (long long)r[2]);
+            goto done;
+        }
+        if (!span_fits(i, r[3], r[4], capacity))
+            goto done;
+    }
+    Py_ssize_t failed = -1;
+#ifdef XSZ_ZSTD
+    Py_BEGIN_ALLOW_THREADS
+    struct zstd_local *local = zstd_local();
+    if (local == NULL) {
+        failed = first < n ? first : -1;
+    } else {
+        for (Py_ssize_t i = first; i < n; i++) {
+            const int64_t *r = rows + 5 * i;
+            const uint8_t *src = (const uint8_t *)views[r[0]].buf + r[1];
+            char *target = (char *)out.buf + (Py_ssize_t)r[4] * itemsize;
+            if (!frame_into(local, src, (size_t)r[2], (size_t)r[3], target, kind, itemsize,
+                            impl)) {
+                failed = i;
+                break;
+            }
+        }
+        scratch_trim(local);
+    }
+    Py_END_ALLOW_THREADS
+#endif
+    result = PyLong_FromSsize_t(failed);
+done:
+    for (Py_ssize_t i = 0; i < acquired; i++)
+        PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    PyMem_Free(rows);
+    Py_XDECREF(seq);
+    PyBuffer_Release(&frames_buf);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *kernels_zstd_version(PyObject *self, PyObject *noargs)
+{
+    return PyLong_FromUnsignedLong(ZSTD_VERSION_OR_0());
+}
+
+static PyObject *kernels_simd_supported(PyObject *self, PyObject *noargs)
+{
+    return PyBool_FromLong(simd_supported());
+}
+
+static PyObject *kernels_simd_enabled(PyObject *self, PyObject *noargs)
+{
+    return PyBool_FromLong(SIMD_ON);
+}
+
 static PyMethodDef kernels_methods[] = {
     {"decode_many", kernels_decode_many, METH_VARARGS,
      "decode_many(payloads, counts, positions, out, itemsize, delta) -> int: many payloads "
      "into out at once; -1, or the index of the first that failed."},
     {"decode", kernels_decode, METH_VARARGS,
-     "decode(payload, count, out, itemsize, delta) -> None: streamvbyte (+zigzag-delta) into out."},
+     "decode(payload, count, out, itemsize, delta, impl=-1) -> None: streamvbyte "
+     "(+zigzag-delta) into out; impl -1 default, 0 scalar, 1 SIMD loops."},
+    {"decode_frame", kernels_decode_frame, METH_VARARGS,
+     "decode_frame(frame, count, out, kind, itemsize, impl=-1) -> bool: one zstd frame "
+     "into out (kind 0 svb, 1 delta, 2 raw); False when it did not decode."},
+    {"decode_frames", kernels_decode_frames, METH_VARARGS,
+     "decode_frames(blocks, frames, out, kind, itemsize, first, impl=-1) -> int: many zstd "
+     "frames into out at once; -1, or the index of the first that did not decode."},
+    {"zstd_version", kernels_zstd_version, METH_NOARGS,
+     "zstd_version() -> int: the version number of the libzstd loaded, 0 when none was."},
+    {"simd_supported", kernels_simd_supported, METH_NOARGS,
+     "simd_supported() -> bool: whether this CPU runs the SIMD loops (SSSE3 and SSE4.1)."},
+    {"simd_enabled", kernels_simd_enabled, METH_NOARGS,
+     "simd_enabled() -> bool: whether decoding uses the SIMD loops by default."},
     {"encode", kernels_encode, METH_VARARGS,
      "encode(values, itemsize, signed, delta) -> bytes: streamvbyte (+zigzag-delta) of values."},
     {NULL, NULL, 0, NULL},
@@ -531,5 +1061,10 @@ static struct PyModuleDef kernels_module = {
 PyMODINIT_FUNC PyInit__kernels(void)
 {
     init_groups();
+#ifdef XSZ_SIMD
+    init_shuf();
+#endif
+    SIMD_ON = simd_supported() && getenv("XSZ_NO_SIMD") == NULL;
+    load_zstd();
     return PyModule_Create(&kernels_module);
 }

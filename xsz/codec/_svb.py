@@ -49,6 +49,12 @@ def _load_kernels() -> Any:
 
 _kernels = _load_kernels()
 
+_C_ZSTD: bool = _kernels is not None and _kernels.zstd_version() > 0
+"""Whether the kernels decode whole zstd frames themselves (libzstd was found at
+run time): then a batch of frames is decoded in one call without the GIL and no
+Python object a frame. Without it (or with ``XSZ_NO_LIBZSTD`` set), zstd runs
+through python-zstandard and the kernels decode the payloads."""
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -83,6 +89,8 @@ DEFAULT_LEVEL: Final = 3
 """zstd level of pysz 0.4.0 (``zstandard.ZstdCompressor()`` defaults)."""
 
 Kind = Literal["delta", "svb", "raw", "utf8"]
+_KIND_CODES: Final = {"svb": 0, "delta": 1, "raw": 2}
+"""The kernels' `kind` argument of `decode_frame` / `decode_frames`."""
 
 STR: Final[np.dtype[np.str_]] = np.dtype(str)
 """The dtype that stands for "text" (one Python ``str`` per frame)."""
@@ -472,6 +480,10 @@ def decode_array(frame: Buffer, dtype: object, count: int | None = None) -> npt.
     if count is not None:
         if count < 0:
             raise CodecError(f"a count of values must be >= 0, got {count}")
+        if _C_ZSTD and _kernels is not None and _in_c(dt) and _fills(frame, count, dt):
+            out = np.empty(count, dtype=dt)
+            if _kernels.decode_frame(frame, count, out, _KIND_CODES[_KINDS[dt]], dt.itemsize):
+                return out
         max_size = count * dt.itemsize if _KINDS[dt] == "raw" else 5 * count + 4
     return decode_payload(_decompress(frame, max_size), dt, count)
 
@@ -490,6 +502,15 @@ def decode_into(frame: Buffer, out: npt.NDArray[np.generic]) -> None:
     """
     dt = normalize_dtype(out.dtype)
     kind, n = _KINDS[dt], len(out)
+    if (
+        _C_ZSTD
+        and _kernels is not None
+        and _in_c(dt)
+        and _kernel_ready(out)
+        and _kernels.decode_frame(frame, n, out, _KIND_CODES[kind], dt.itemsize)
+    ):
+        return
+    # (not decoded in C: the Python path names the damage, or decodes what C refused)
     payload = _decompress(frame, n * dt.itemsize if kind == "raw" else 5 * n + 4)
     flags = out.flags  # (inline _kernel_ready: this runs once a frame)
     if kind == "raw" or _kernels is None or not (flags.c_contiguous and flags.aligned):
@@ -499,6 +520,27 @@ def decode_into(frame: Buffer, out: npt.NDArray[np.generic]) -> None:
         _kernels.decode(payload, n, out, dt.itemsize, kind == "delta")
     except ValueError as exc:
         raise CodecError(str(exc)) from None
+
+
+def _fills(frame: Buffer, count: int, dt: np.dtype[np.generic]) -> bool:
+    """Whether the content size in `frame`'s header can hold `count` values of `dt`
+    (a streamvbyte value takes a byte at least): checked before `decode_array`
+    allocates them, so that a crafted count allocates no more than the frame
+    claims (the Python path refuses what this does not take, or decodes it)."""
+    try:
+        size = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError:
+        return False
+    if size < 0:  # not recorded (another writer's frame): the Python path
+        return False
+    return count * dt.itemsize == size if _KINDS[dt] == "raw" else count <= size
+
+
+def _in_c(dt: np.dtype[np.generic]) -> bool:
+    """Whether `decode_frame` / `decode_frames` take frames of `dt`: numbers, but
+    not float128 where it is not the x87 type the frames hold."""
+    kind = _KINDS[dt]
+    return kind != "utf8" and (dt != np.dtype(np.longdouble) or _LONGDOUBLE_IS_X87)
 
 
 def _kernel_ready(out: npt.NDArray[np.generic]) -> bool:
@@ -562,6 +604,8 @@ def decode_blocks_into(
     counts = np.ascontiguousarray(counts, dtype=np.int64)
     positions = np.ascontiguousarray(positions, dtype=np.int64)
     _check_spans(blocks, counts, positions, len(out))
+    if _C_ZSTD and _kernels is not None and _in_c(dt) and _kernel_ready(out):
+        return _decode_frames_c(blocks, counts, positions, out)
     dctx, first = _decompressor(), 0
     for block, starts, sizes in blocks:
         k = slice(first, first + len(starts))
@@ -597,6 +641,50 @@ def decode_blocks_into(
                 decode_into(view[a : a + b], out[p : p + n])
             except CodecError:
                 return k.start + i
+    return -1
+
+
+def _decode_frames_c(
+    blocks: Sequence[tuple[Buffer, npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    counts: npt.NDArray[np.int64],
+    positions: npt.NDArray[np.int64],
+    out: npt.NDArray[np.generic],
+) -> int:
+    """`decode_blocks_into` with zstd in the kernels: all frames in one call, the
+    GIL released for the batch. A frame the kernels do not decode is taken by
+    `decode_into`, which names its damage (then its index is returned) or
+    decodes what the kernels refuse (such as a frame of a skippable header);
+    then the kernels go on with the next."""
+    assert _kernels is not None
+    dt = out.dtype
+    n = len(counts)
+    table = np.empty((n, 5), dtype=np.int64)
+    if n:
+        lengths = [len(starts) for _, starts, _ in blocks]
+        table[:, 0] = np.repeat(np.arange(len(blocks)), lengths)
+        table[:, 1] = np.concatenate([starts for _, starts, _ in blocks])
+        table[:, 2] = np.concatenate([sizes for _, _, sizes in blocks])
+        table[:, 3] = counts
+        table[:, 4] = positions
+    data = [block for block, _, _ in blocks]
+    code, first = _KIND_CODES[_KINDS[normalize_dtype(dt)]], 0
+    while first < n:
+        try:
+            failed = _kernels.decode_frames(data, table, out, code, dt.itemsize, first)
+        except ValueError as exc:
+            at = 0
+            for block, starts, sizes in blocks:  # the frame outside its block, named
+                _check_frames(block, starts, sizes, at)
+                at += len(starts)
+            raise CodecError(str(exc)) from None
+        if failed < 0:
+            return -1
+        b, a, size, count, p = table[failed].tolist()
+        try:
+            decode_into(memoryview(data[b])[a : a + size], out[p : p + count])
+        except CodecError:
+            return int(failed)
+        first = failed + 1
     return -1
 
 

@@ -550,17 +550,7 @@ class SZReader:
         def work(k: slice) -> None:
             part = rows[k]
             blocks, order = self.fetch_blocks(offsets[part], offsets[part] + sizes[part])
-            if self.frame_checksums:
-                self._check_flags(blocks, part[order], f)
-            failed = decode_blocks_into(blocks, counts[k][order], positions[k][order], out)
-            if failed >= 0:  # decode it alone, for the error that names it
-                row = int(part[order[failed]])
-                p, n = int(positions[k][order[failed]]), int(counts[k][order[failed]])
-                try:
-                    decode_into(self._fetch_one(row, f), out[p : p + n])
-                except CodecError as exc:
-                    raise self._corrupt(row, f, exc) from exc
-                raise self._corrupt(row, f, "frame did not decode")
+            self._decode_blocks(f, blocks, part[order], counts[k][order], positions[k][order], out)
 
         if n_threads <= 1 or len(rows) < 2 * n_threads:
             work(slice(None))
@@ -577,16 +567,86 @@ class SZReader:
         for _ in self._executor(n_threads).map(work, parts):
             pass
 
+    def _decode_blocks(
+        self,
+        f: Field,
+        blocks: list[tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+        rows: npt.NDArray[np.int64],
+        counts: npt.NDArray[np.int64],
+        positions: npt.NDArray[np.int64],
+        out: npt.NDArray[Any],
+    ) -> None:
+        """Decode the fetched frames of `f` (`blocks`, as `fetch_blocks` gives them;
+        frame i is row ``rows[i]``'s) into ``out[positions[i]:][:counts[i]]``: the
+        checksum flags checked, then one batch; a frame that does not decode is
+        fetched and decoded alone for the error that names it."""
+        if self.frame_checksums:
+            self._check_flags(blocks, rows, f)
+        try:
+            failed = decode_blocks_into(blocks, counts, positions, out)
+        except CodecError as exc:  # a frame not within the bytes fetched for its read
+            first = 0
+            for data, starts, lengths in blocks:
+                bad = np.flatnonzero((starts < 0) | (lengths < 0) | (starts > len(data) - lengths))
+                if len(bad):
+                    raise self._corrupt(int(rows[first + int(bad[0])]), f, exc) from exc
+                first += len(starts)
+            raise
+        if failed >= 0:  # decode it alone, for the error that names it
+            row = int(rows[failed])
+            p, n = int(positions[failed]), int(counts[failed])
+            try:
+                decode_into(self._fetch_one(row, f), out[p : p + n])
+            except CodecError as exc:
+                raise self._corrupt(row, f, exc) from exc
+            raise self._corrupt(row, f, "frame did not decode")
+
     def _decode_rows(
         self, rows: npt.NDArray[np.int64], fields: list[Field], n_threads: int
     ) -> list[list[Any]]:
-        names = [f.name for f in fields]
+        # one fetch a part for every field (coalesced: a GET or a few in object
+        # storage); streamvbyte datasets decoded a part at a time (one call without
+        # the GIL) into one array, a view a read; floats and text read by read
+        offsets, sizes = self.index.frame_offset, self.index.frame_size
 
         def work(part: npt.NDArray[np.int64]) -> list[list[Any]]:
-            return [
-                [self._decode(f, frame, row) for f, frame in zip(fields, frames, strict=True)]
-                for row, frames in zip(part.tolist(), self.frames(part, names), strict=True)
-            ]
+            if not fields or not len(part):
+                return [[] for _ in part]
+            first, last = fields[0].name, fields[-1].name
+            ends = offsets[last][part] + sizes[last][part]
+            blocks, order = self.fetch_blocks(offsets[first][part], ends)
+            ordered = part[order]  # the rows as the blocks hold them
+            which = np.repeat(np.arange(len(blocks)), [len(b[1]) for b in blocks])
+            base = np.concatenate([b[1] for b in blocks])  # each region's start in its block
+            at = np.empty(len(part), dtype=np.int64)  # where part[i] is among them
+            at[order] = np.arange(len(part))
+            values: dict[str, list[Any]] = {}
+            for f in fields:
+                starts = base + offsets[f.name][ordered] - offsets[first][ordered]
+                lengths = sizes[f.name][ordered]
+                if f.has_count:
+                    counts = self.index.count[f.name][part]  # checked against frames at open
+                    flat = np.empty(int(counts.sum()), dtype=f.dtype)
+                    positions = np.cumsum(counts) - counts
+                    split = np.cumsum([0, *[len(b[1]) for b in blocks]])
+                    f_blocks = [
+                        (data, starts[a:b], lengths[a:b])
+                        for (data, _, _), a, b in zip(blocks, split[:-1], split[1:], strict=True)
+                    ]
+                    self._decode_blocks(f, f_blocks, ordered, counts[order], positions[order], flat)
+                    ends_ = np.cumsum(counts).tolist()
+                    values[f.name] = [flat[a:b] for a, b in zip([0, *ends_], ends_, strict=False)]
+                else:
+                    views = [memoryview(data) for data, _, _ in blocks]
+                    values[f.name] = [
+                        self._decode(
+                            f,
+                            views[which[j]][starts[j] : starts[j] + lengths[j]],
+                            int(ordered[j]),
+                        )
+                        for j in at.tolist()
+                    ]
+            return [[values[f.name][i] for f in fields] for i in range(len(part))]
 
         if n_threads <= 1 or len(rows) < 2:
             return work(rows)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from xsz.format import SZReader
     from xsz.mapping import VariableSpec
 
-__all__ = ["ENGINE", "SZBackendEntrypoint", "chunk_plan", "open_sz"]
+__all__ = ["ENGINE", "SZBackendEntrypoint", "chunk_plan", "default_threads", "open_sz"]
 
 ENGINE: Final = "sz"
 """The engine name: ``xr.open_dataset(path, engine=ENGINE)``."""
@@ -93,7 +93,7 @@ class SZBackendEntrypoint(BackendEntrypoint):
         *,
         drop_variables: str | Iterable[str] | None = None,
         chunk_bytes: int | None = None,
-        n_threads: int = 1,
+        n_threads: int | None = None,
         storage_options: Mapping[str, Any] | None = None,
     ) -> xr.Dataset:
         """Open an SZ store lazily; see `open_sz`."""
@@ -124,7 +124,7 @@ def open_sz(
     *,
     drop_variables: str | Iterable[str] | None = None,
     chunk_bytes: int | None = None,
-    n_threads: int = 1,
+    n_threads: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """The Dataset of an SZ store, lazily (what ``engine="sz"`` returns).
@@ -140,7 +140,9 @@ def open_sz(
         Decoded bytes per dask chunk when opened with ``chunks={}``; by
         default `default_chunk_bytes` of the store's size.
     n_threads
-        Decoder threads used by each read of a variable (dask adds its own).
+        Decoder threads used by each read of a variable; by default one a core
+        (`default_threads`). With dask (``chunks={}``) the chunks read at once
+        share them: one pool a store, whatever the number of dask workers.
     storage_options
         Settings for obstore when `path` is a URL (by default, the environment's).
 
@@ -160,6 +162,8 @@ def open_sz(
     >>> ds.sel(read="b").Raw.values
     array([0, 1], dtype=int16)
     """
+    if n_threads is None:
+        n_threads = default_threads()
     if n_threads < 1:
         raise UsageError(f"n_threads must be at least 1, got {n_threads}")
     if isinstance(drop_variables, str):
@@ -173,6 +177,20 @@ def open_sz(
         raise
     ds.set_close(source.close)
     return ds
+
+
+def default_threads() -> int:
+    """Decoder threads `open_sz` uses by default: the cores this process may run on.
+
+    Examples
+    --------
+    >>> default_threads() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
 
 
 def _dataset(

@@ -11,6 +11,7 @@ naming the line, the read, the column and the text (`xsz.format._index_rows`).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Buffer
 from dataclasses import dataclass, field
@@ -24,20 +25,31 @@ from xsz.codec import max_content_size
 from xsz.errors import SchemaError, SZFormatError, TruncatedStoreError
 from xsz.format._index_rows import Rows, check_float_attributes, long_doubles, read_rows
 from xsz.format._schema import Schema, load_header
+from xsz.format._table import IndexTable, Unusable
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     import numpy.typing as npt
 
     from xsz.format._schema import Field
 
-__all__ = ["MAX_BYTES", "SZIndex", "check_ranges", "format_header", "read_index"]
+__all__ = [
+    "MAX_BYTES",
+    "SZIndex",
+    "check_ranges",
+    "format_header",
+    "index_from_table",
+    "read_index",
+]
 
 MAX_BYTES: Final = (1 << 62) - 1
 """The largest byte count, offset or element count an index may hold: beyond any
 ``dat``, and small enough that an offset plus a length, or the sum of a few, fits
 int64."""
+
+log = logging.getLogger(__name__)
 
 _MAX_TEXT: Final = "2**62 - 1"
 
@@ -74,9 +86,13 @@ class SZIndex:
     """Per dataset: where each read's frame starts in ``dat``."""
     count: dict[str, npt.NDArray[np.int64]]
     """Per streamvbyte dataset: each read's element count, from the index."""
-    _table: pa.Table = field(repr=False)
+    _table: pa.Table | None = field(repr=False)
+    """The parsed text (``None`` for an index read from its ``table`` file)."""
     _columns: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict, repr=False)
     _lookup: dict[Any, int] | None = field(default=None, repr=False)
+    _binary: IndexTable | None = field(default=None, repr=False)
+    """The store's ``table`` file this index was read from, if any."""
+    _unique: bool | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -92,14 +108,37 @@ class SZIndex:
             f = self.schema[name]
             if f.group != "A":
                 raise KeyError(f"{name!r} is a dataset, not an attribute")
-            column = self._columns[name] = _to_numpy(self._table.column(f.column), f)
+            if self._table is None:
+                assert self._binary is not None
+                column = self._binary.attribute(f)
+            else:
+                column = _to_numpy(self._table.column(f.column), f)
+            self._columns[name] = column
         return column
+
+    def value(self, name: str, row: int) -> Any:
+        """One read's attribute (from a ``table`` file, without making the column)."""
+        column = self._columns.get(name)
+        if column is not None or self._binary is None:
+            return self.attribute(name)[row]
+        return self._binary.value(self.schema[name], row)
+
+    def arrow_table(self) -> pa.Table:
+        """The parsed text of the rows, typed (parsed again for an index read from a
+        ``table`` file)."""
+        if self._table is None:
+            raise ValueError("this index was read from a table file, not parsed from text")
+        return self._table
 
     def cells(self, name: str) -> np.ndarray[Any, Any]:
         """A dataset's index cells for every read, as written (``"SIZE:COUNT"`` text)."""
         f = self.schema[name]
         if f.group != "D":
             raise KeyError(f"{name!r} is an attribute, not a dataset")
+        if self._table is None:
+            sizes = self.frame_size[name].tolist()
+            counts = self.count[name].tolist() if f.has_count else [""] * len(sizes)
+            return np.asarray([f"{s}:{c}" for s, c in zip(sizes, counts, strict=True)], object)
         cells: np.ndarray[Any, Any] = self._table.column(f.column).to_numpy(zero_copy_only=False)
         return cells
 
@@ -117,9 +156,29 @@ class SZIndex:
             self._lookup = dict(zip(ids, range(len(ids)), strict=True))
         return self._lookup
 
+    def _ids_in_table(self) -> bool:
+        return self._binary is not None and self._lookup is None and self._binary.has_ids()
+
+    def find(self, read_ids: Sequence[object]) -> npt.NDArray[np.int64]:
+        """The row of each read ID (the last row for repeated IDs), -1 where none is.
+
+        From the sorted IDs of a ``table`` file when there are some (no hash to
+        build), else from `lookup`.
+        """
+        if self._ids_in_table():
+            assert self._binary is not None
+            return self._binary.find(read_ids)
+        lookup = self.lookup()
+        return np.asarray([_get(lookup, i) for i in read_ids], dtype=np.int64).reshape(-1)
+
     @property
     def ids_unique(self) -> bool:
-        return len(self.lookup()) == len(self)
+        if self._unique is None:
+            if self._binary is not None:
+                self._unique = self._binary.unique_ids
+            else:
+                self._unique = len(self.lookup()) == len(self)
+        return self._unique
 
 
 def read_index(
@@ -170,6 +229,34 @@ def read_index(
     if dat_size is not None:
         check_ranges(index, dat_size, where)
     return index
+
+
+def index_from_table(prefix: bytes, table: IndexTable, where: object) -> SZIndex | None:
+    """The index whose text starts with `prefix` (its first two lines at least), read
+    from its `table`; ``None`` when `prefix` is short of them or the table cannot
+    stand for the index (`read_index` of the text then says what is wrong)."""
+    first_end = _line_end(prefix, 0)
+    second_end = _line_end(prefix, first_end)
+    if prefix[second_end - 1 : second_end] != b"\n":
+        return None
+    header = _parse_header_line(prefix[:first_end], where)
+    schema = _parse_column_line(prefix[first_end:second_end], where)
+    if schema.columns != table.head.columns:
+        return None
+    table.schema = schema
+    try:
+        length, offset, frame_size, count = table.numbers()
+    except Unusable as exc:
+        log.warning("%s is ignored: %s", table.where, exc)
+        return None
+    frame_offset: dict[str, npt.NDArray[np.int64]] = {}
+    cursor = offset
+    for f in schema.datasets:
+        frame_offset[f.name] = cursor
+        cursor = cursor + frame_size[f.name]
+    return SZIndex(
+        header, schema, offset, length, frame_size, frame_offset, count, None, _binary=table
+    )
 
 
 def _line_end(raw: bytes, start: int) -> int:
@@ -321,6 +408,13 @@ def check_ranges(index: SZIndex, dat_size: int, where: object) -> None:
             f"needs bytes {index.offset[row]}..{ends[row]} but dat holds {dat_size} bytes",
             row=row,
         )
+
+
+def _get(lookup: dict[Any, int], read_id: object) -> int:
+    try:
+        return lookup.get(read_id, -1)
+    except TypeError:  # unhashable
+        return -1
 
 
 def _name(index: SZIndex, row: int) -> str:

@@ -23,9 +23,15 @@ import pyarrow.compute as pc
 
 from xsz.codec import max_content_size
 from xsz.errors import SchemaError, SZFormatError, TruncatedStoreError
-from xsz.format._index_rows import Rows, check_float_attributes, long_doubles, read_rows
+from xsz.format._index_rows import (
+    Rows,
+    check_float_attributes,
+    long_doubles,
+    numeric,
+    read_rows,
+)
 from xsz.format._schema import Schema, load_header
-from xsz.format._table import IndexTable, Unusable
+from xsz.format._table import IndexTable, Unusable, find_sorted, sorted_ids
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -93,6 +99,9 @@ class SZIndex:
     _binary: IndexTable | None = field(default=None, repr=False)
     """The store's ``table`` file this index was read from, if any."""
     _unique: bool | None = field(default=None, repr=False)
+    _sorted_ids: tuple[np.ndarray[Any, Any], npt.NDArray[np.int64]] | bool | None = field(
+        default=None, repr=False
+    )
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -119,9 +128,14 @@ class SZIndex:
     def value(self, name: str, row: int) -> Any:
         """One read's attribute (from a ``table`` file, without making the column)."""
         column = self._columns.get(name)
-        if column is not None or self._binary is None:
-            return self.attribute(name)[row]
-        return self._binary.value(self.schema[name], row)
+        if column is not None:
+            return column[row]
+        f = self.schema[name]
+        if self._binary is not None:
+            return self._binary.value(f, row)
+        if f.is_text and self._table is not None and f.group == "A":  # no column of str
+            return self._table.column(f.column)[row].as_py()
+        return self.attribute(name)[row]
 
     def arrow_table(self) -> pa.Table:
         """The parsed text of the rows, typed (parsed again for an index read from a
@@ -159,23 +173,41 @@ class SZIndex:
     def _ids_in_table(self) -> bool:
         return self._binary is not None and self._lookup is None and self._binary.has_ids()
 
+    def _sorted(self) -> tuple[np.ndarray[Any, Any], npt.NDArray[np.int64]] | None:
+        """The read IDs sorted and the row of each, made once from the parsed text
+        (`None` without text IDs, or IDs `xsz.format._table.fixed_width` cannot hold)."""
+        if self._sorted_ids is None:
+            id_field = self.schema.id_field
+            found = None
+            if self._table is not None and id_field is not None:
+                found = sorted_ids(self._table.column(self.schema[id_field].column))
+            self._sorted_ids = found or False
+        return self._sorted_ids or None
+
     def find(self, read_ids: Sequence[object]) -> npt.NDArray[np.int64]:
         """The row of each read ID (the last row for repeated IDs), -1 where none is.
 
-        From the sorted IDs of a ``table`` file when there are some (no hash to
-        build), else from `lookup`.
+        From the IDs sorted (fixed width, for ``np.searchsorted``): those of the
+        ``table`` file, or made on first use from the parsed text (no hash and no
+        str a read); from `lookup` for IDs of other kinds.
         """
         if self._ids_in_table():
             assert self._binary is not None
             return self._binary.find(read_ids)
+        found = self._sorted() if self._lookup is None else None
+        if found is not None:
+            return find_sorted(*found, read_ids)
         lookup = self.lookup()
         return np.asarray([_get(lookup, i) for i in read_ids], dtype=np.int64).reshape(-1)
 
     @property
     def ids_unique(self) -> bool:
         if self._unique is None:
+            found = self._sorted() if self._binary is None and self._lookup is None else None
             if self._binary is not None:
                 self._unique = self._binary.unique_ids
+            elif found is not None:
+                self._unique = not bool((found[0][1:] == found[0][:-1]).any())
             else:
                 self._unique = len(self.lookup()) == len(self)
         return self._unique
@@ -312,7 +344,7 @@ def _read_table(rows: Rows) -> pa.Table:
 
 
 def _byte_counts(table: pa.Table, name: str, rows: Rows) -> npt.NDArray[np.int64]:
-    values = np.asarray(table.column(name).to_numpy(), dtype=np.int64)
+    values = np.asarray(numeric(table.column(name)), dtype=np.int64)
     bad = np.flatnonzero((values < 0) | (values > MAX_BYTES))
     if len(bad):
         row = int(bad[0])
@@ -360,7 +392,7 @@ def _numbers(column: pa.ChunkedArray, has_count: bool) -> npt.NDArray[np.int64] 
     else:
         return None
     try:
-        values = pc.cast(numbers, pa.int64()).to_numpy()
+        values = numeric(pc.cast(numbers, pa.int64()))
     except pa.ArrowInvalid:
         return None
     return np.asarray(values, dtype=np.int64).reshape(len(column), -1)
@@ -426,5 +458,5 @@ def _to_numpy(column: pa.ChunkedArray, f: Field) -> np.ndarray[Any, Any]:
         return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
     if f.code == "F128":  # its text was checked by _check_long_doubles
         return long_doubles(column)
-    values: np.ndarray[Any, Any] = column.to_numpy()
+    values = numeric(column)
     return values.astype(f.dtype) if values.dtype != f.dtype else values

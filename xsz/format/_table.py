@@ -115,18 +115,54 @@ class TableHead:
 # --- writing ---------------------------------------------------------------------------
 
 
-def _text_sections(index: SZIndex, f: Field) -> list[tuple[str, np.ndarray[Any, Any]]]:
-    """A text (or F128) attribute as its UTF-8 bytes back to back and where each starts."""
+def text_buffers(column: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """A text column of Arrow's as the offset of each value (one more than values)
+    and its UTF-8 bytes back to back, without a Python object a value."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    table = index.arrow_table()
-    column = pc.cast(table.column(f.column), pa.large_binary()).combine_chunks()
-    offsets_buf, data_buf = column.buffers()[1], column.buffers()[2]
-    offsets = np.frombuffer(offsets_buf, np.int64, len(column) + 1, column.offset * 8)
+    array = pc.cast(column, pa.large_binary())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    offsets_buf, data_buf = array.buffers()[1], array.buffers()[2]
+    if offsets_buf is None:
+        return np.zeros(len(array) + 1, np.int64), np.zeros(0, np.uint8)
+    offsets = np.frombuffer(offsets_buf, np.int64, len(array) + 1, array.offset * 8)
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    data = data[int(offsets[0]) : int(offsets[-1])]
-    return [(f"offsets:{f.name}", offsets - offsets[0]), (f"utf8:{f.name}", data)]
+    return offsets - offsets[0], data[int(offsets[0]) : int(offsets[-1])]
+
+
+def _text_sections(index: SZIndex, f: Field) -> list[tuple[str, np.ndarray[Any, Any]]]:
+    """A text (or F128) attribute as its UTF-8 bytes back to back and where each starts."""
+    offsets, data = text_buffers(index.arrow_table().column(f.column))
+    return [(f"offsets:{f.name}", offsets), (f"utf8:{f.name}", data)]
+
+
+def fixed_width(offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]) -> Any:
+    """Text values (as `text_buffers` gives them) as NUL-padded fixed-width bytes;
+    ``None`` when one holds a NUL (it would not compare) or is over `MAX_ID_BYTES`."""
+    lengths = np.diff(offsets)
+    width = int(lengths.max()) if len(lengths) else 0
+    if width > MAX_ID_BYTES or (len(data) and not data.all()):
+        return None
+    width = max(width, 1)
+    if len(lengths) and (lengths == width).all():  # all of one length, as UUIDs are
+        return data.view(f"S{width}")
+    keys = np.zeros((len(lengths), width), np.uint8)
+    for size in np.unique(lengths).tolist():  # few lengths: one gather each
+        rows = np.flatnonzero(lengths == size)
+        keys[rows, :size] = data[offsets[rows, None] + np.arange(size)]
+    return keys.reshape(-1).view(f"S{width}")
+
+
+def sorted_ids(column: Any) -> tuple[Any, npt.NDArray[np.int64]] | None:
+    """A text ID column of Arrow's as its IDs sorted (fixed width) and the row of each
+    (equal IDs in row order); ``None`` when `fixed_width` cannot hold them."""
+    keys = fixed_width(*text_buffers(column))
+    if keys is None:
+        return None
+    order = _sort_order(keys)
+    return keys[order], order.astype(np.int64)
 
 
 def _id_sections(
@@ -135,26 +171,39 @@ def _id_sections(
     """The read IDs sorted, fixed width (NUL-padded), the row of each (the rows of
     equal IDs in file order) and the first ID of each block; none when an ID holds
     a NUL or is over `MAX_ID_BYTES`. Also whether the IDs are unique."""
-    offsets, data = (a for _, a in _text_sections(index, f))
-    lengths = np.diff(offsets)
-    width = int(lengths.max()) if len(lengths) else 0
-    if width > MAX_ID_BYTES or (len(data) and not data.all()):
-        return [], len(set(index.ids().tolist())) == len(index)
-    width = max(width, 1)
-    n = len(lengths)
-    keys = np.zeros(n * width, np.uint8)
-    starts = np.arange(n, dtype=np.int64) * width
-    keys[np.arange(len(data)) + np.repeat(starts - offsets[:-1], lengths)] = data
-    ids = keys.view(f"S{width}")
-    order = np.argsort(ids, kind="stable")
-    ids = ids[order]
+    found = sorted_ids(index.arrow_table().column(f.column))
+    if found is None:
+        return [], index.ids_unique
+    ids, rows = found
     unique = not bool((ids[1:] == ids[:-1]).any())
-    sections = [
-        ("ids", ids),
-        ("id_rows", order.astype(np.int64)),
-        ("id_fences", ids[::block_items]),
-    ]
+    sections = [("ids", ids), ("id_rows", rows), ("id_fences", ids[::block_items])]
     return sections, unique
+
+
+def _sort_order(ids: np.ndarray[Any, Any]) -> npt.NDArray[np.intp]:
+    """The stable sort order of fixed-width byte strings, 8 bytes at a time (a sort
+    of ``uint64``, again only while some IDs share every byte so far): much faster
+    than sorting the strings themselves."""
+    n, width = len(ids), ids.dtype.itemsize
+    words = -(-width // 8)
+    padded = np.zeros((n, words * 8), np.uint8)
+    padded[:, :width] = ids.view(np.uint8).reshape(n, width)
+    columns = padded.view(">u8")
+    order = np.argsort(columns[:, 0])
+    for j in range(1, words + 1):  # then by the next word, within runs equal so far
+        done = columns[order, :j]
+        ties = (done[1:] == done[:-1]).all(axis=1)
+        if not ties.any():
+            break
+        runs = np.zeros(len(order), dtype=bool)
+        runs[1:] |= ties
+        runs[:-1] |= ties
+        at = np.flatnonzero(runs)  # only the IDs in runs are sorted again
+        group = np.cumsum(np.concatenate([[True], ~ties]))[at]
+        sub = order[at]
+        last = sub if j == words else columns[sub, j]  # equal IDs: in row order
+        order[at] = sub[np.lexsort((last, group))]
+    return order
 
 
 def format_table(
@@ -520,11 +569,7 @@ class IndexTable:
                 ):
                     raise Unusable("its read IDs are not in order")
                 self._checked.add("sorted")
-            pos = np.searchsorted(keys, query, side="right") - 1
-            hit = valid & (pos >= 0)
-            hit[hit] = keys[pos[hit]] == query[hit]
-            out[hit] = rows[pos[hit]]
-            return out
+            return find_sorted(keys, rows, read_ids)
         fences = self.array("id_fences", dtype.str, -(-n // per))
         blocks = np.searchsorted(fences, query, side="right") - 1
         for k in np.flatnonzero(valid & (blocks >= 0)).tolist():
@@ -537,6 +582,20 @@ class IndexTable:
                     raise Unusable("a read ID's row is out of range")
                 out[k] = row
         return out
+
+
+def find_sorted(
+    keys: np.ndarray[Any, Any], rows: npt.NDArray[np.int64], read_ids: Sequence[object]
+) -> npt.NDArray[np.int64]:
+    """The row of each of `read_ids` among the sorted fixed-width `keys` (the last row
+    of equal IDs), -1 for those not there (and for anything but a str)."""
+    query, valid = _query(read_ids, keys.dtype)
+    out = np.full(len(read_ids), -1, dtype=np.int64)
+    pos = np.searchsorted(keys, query, side="right") - 1
+    hit = valid & (pos >= 0)
+    hit[hit] = keys[pos[hit]] == query[hit]
+    out[hit] = rows[pos[hit]]
+    return out
 
 
 def _le(f: Field) -> str:

@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Buffer
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -99,7 +99,7 @@ class SZIndex:
     _binary: IndexTable | None = field(default=None, repr=False)
     """The store's ``table`` file this index was read from, if any."""
     _unique: bool | None = field(default=None, repr=False)
-    _sorted_ids: tuple[np.ndarray[Any, Any], npt.NDArray[np.int64]] | bool | None = field(
+    _sorted_ids: tuple[np.ndarray[Any, Any], npt.NDArray[np.int64]] | Literal[False] | None = field(
         default=None, repr=False
     )
 
@@ -182,7 +182,7 @@ class SZIndex:
             if self._table is not None and id_field is not None:
                 found = sorted_ids(self._table.column(self.schema[id_field].column))
             self._sorted_ids = found or False
-        return self._sorted_ids or None
+        return self._sorted_ids if isinstance(self._sorted_ids, tuple) else None
 
     def find(self, read_ids: Sequence[object]) -> npt.NDArray[np.int64]:
         """The row of each read ID (the last row for repeated IDs), -1 where none is.

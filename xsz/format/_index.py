@@ -110,6 +110,11 @@ class SZIndex:
     def n_reads(self) -> int:
         return len(self.offset)
 
+    @property
+    def from_table(self) -> bool:
+        """Whether this index was read from the store's ``table`` file, not its text."""
+        return self._binary is not None
+
     def attribute(self, name: str) -> np.ndarray[Any, Any]:
         """One attribute for every read, as its declared dtype (text as object array)."""
         column = self._columns.get(name)

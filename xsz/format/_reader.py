@@ -140,6 +140,36 @@ class SZReader:
             return None
         return index
 
+    def check_table(self) -> None:
+        """Raise `SZFormatError` unless the store's ``table`` file, which this reader
+        was opened from, holds exactly what its index text does (the text parsed,
+        every section of the table read and checked against its CRC-32s). Nothing
+        to check for a reader opened from the text."""
+        if not self.index.from_table:
+            return
+        text = read_index(self.source.read("index"), where=f"{self.path}/index")
+        ours = self.index
+        pairs = [("LENGTH", ours.length, text.length), ("OFFSET", ours.offset, text.offset)]
+        for f in self.schema.datasets:
+            pairs.append((f"{f.name} sizes", ours.frame_size[f.name], text.frame_size[f.name]))
+            if f.has_count:
+                pairs.append((f"{f.name} counts", ours.count[f.name], text.count[f.name]))
+        pairs += [
+            (f"attribute {f.name!r}", ours.attribute(f.name), text.attribute(f.name))
+            for f in self.schema.attributes
+        ]
+        ids = text.ids().tolist()
+        pairs.append(("the rows of its read IDs", ours.find(ids), text.find(ids)))
+        for what, a, b in pairs:
+            same = a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+            if not same:
+                raise SZFormatError(
+                    f"{self.path}/{TABLE}: {what} differ from the index's: the table was "
+                    "changed (remove it, and the store is read from its index)"
+                )
+        if ours.ids_unique != text.ids_unique:
+            raise SZFormatError(f"{self.path}/{TABLE}: says its read IDs are unique wrongly")
+
     def _start(
         self, path: Location | ByteSource, storage_options: Mapping[str, Any] | None = None
     ) -> None:

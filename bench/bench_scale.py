@@ -30,6 +30,8 @@ ratio peer time / xsz time (above 1: xsz is faster).
   ``pyslow5.Open``).
 - first lookup: open, then one read's signal by its ID.
 - 1,000 lookups: after open and a first lookup, 1,000 random IDs one at a time.
+- where the xsz store has a ``table`` file (large stores), open, lookups and
+  read all again without it (a copy of its other files: the index parsed).
 - read all: every read's signal, one thread (xsz: `SZReader.dataset` in
   batches of 10,000 rows; pod5: ``reads()``; BLOW5: ``seq_reads()``).
 """
@@ -61,7 +63,9 @@ SAMPLES = 1_000
 BATCH = 10_000
 REALISTIC_BYTES = 2 << 30
 FORMATS = ("xsz", "pod5", "blow5")
-SUFFIX = {"xsz": ".sz", "pod5": ".pod5", "blow5": ".blow5"}
+SUFFIX = {"xsz": ".sz", "pod5": ".pod5", "blow5": ".blow5", "xsz-text": ".text.sz"}
+TEXT_MEASURES = ("open", "first lookup", "1,000 lookups", "read all")
+"""Measured again for xsz without its ``table`` file (the index parsed), where it has one."""
 
 
 # --- the corpora ----------------------------------------------------------------------
@@ -241,7 +245,7 @@ WRITERS: dict[str, Callable[[Corpus, Path], None]] = {
 
 
 def _open(fmt: str, path: Path) -> Any:
-    if fmt == "xsz":
+    if fmt.startswith("xsz"):
         from xsz.format import SZReader
 
         return SZReader(path)
@@ -255,7 +259,7 @@ def _open(fmt: str, path: Path) -> Any:
 
 
 def _lookup(fmt: str, handle: Any, read_id: str) -> int:
-    if fmt == "xsz":
+    if fmt.startswith("xsz"):
         return len(handle.read(handle.row(read_id), ["Raw"])["Raw"])
     if fmt == "pod5":
         return len(next(handle.reads(selection=[read_id])).signal)
@@ -264,7 +268,7 @@ def _lookup(fmt: str, handle: Any, read_id: str) -> int:
 
 def _read_all(fmt: str, handle: Any) -> int:
     n = 0
-    if fmt == "xsz":
+    if fmt.startswith("xsz"):
         for lo in range(0, len(handle), BATCH):
             rows = np.arange(lo, min(len(handle), lo + BATCH))
             n += sum(len(s) for s in handle.dataset("Raw", rows))
@@ -293,7 +297,7 @@ def _import(fmt: str, src: Path, dest: Path) -> None:
 def child(measure: str, fmt: str, corpus: str, root: Path) -> dict[str, Any]:
     """One measure of one format, in this (fresh) process: seconds and peak RSS."""
     path = root / f"{corpus}{SUFFIX[fmt]}"
-    if fmt == "xsz":
+    if fmt.startswith("xsz"):
         import xsz.format  # noqa: F401
     elif fmt == "pod5":
         import pod5  # noqa: F401
@@ -377,6 +381,11 @@ def make(corpus: str, root: Path) -> None:
             WRITERS[fmt](c, tmp)
             tmp.rename(path)
             print(f"made {path} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    text = root / f"{corpus}{SUFFIX['xsz-text']}"
+    if (root / f"{corpus}.sz" / "table").exists() and not text.exists():
+        text.mkdir()  # the same store without its table
+        for name in ("index", "dat", "checksums"):
+            os.link(root / f"{corpus}.sz" / name, text / name)
     ids_path = root / f"{corpus}.ids.json"
     if not ids_path.exists():
         c = c or Corpus(corpus)
@@ -384,27 +393,32 @@ def make(corpus: str, root: Path) -> None:
         ids_path.write_text(json.dumps([c.ids[i] for i in pick]))
 
 
-def measures_of(measure: str) -> tuple[str, ...]:
-    return tuple(PEERS.get(measure, dict.fromkeys(FORMATS)))
+def measures_of(measure: str, corpus: str, root: Path) -> tuple[str, ...]:
+    formats = tuple(PEERS.get(measure, dict.fromkeys(FORMATS)))
+    if measure in TEXT_MEASURES and (root / f"{corpus}{SUFFIX['xsz-text']}").exists():
+        formats = ("xsz", "xsz-text", *formats[1:])
+    return formats
 
 
 def table(corpus: str, best: dict[tuple[str, str], dict[str, Any]]) -> Iterator[str]:
-    yield f"| {corpus} reads | xsz | pod5 | BLOW5 | pod5 / xsz | BLOW5 / xsz |"
-    yield "| --- | ---: | ---: | ---: | ---: | ---: |"
+    text = any(fmt == "xsz-text" for _, fmt in best)
+    extra = " xsz, no table (index text) |" if text else ""
+    yield f"| {corpus} reads | xsz |{extra} pod5 | BLOW5 | pod5 / xsz | BLOW5 / xsz |"
+    yield "| --- | ---: |" + (" ---: |" if text else "") + " ---: | ---: | ---: | ---: |"
     for measure in MEASURES:
         cells, ratios = [], []
         x = best.get((measure, "xsz"))
-        for fmt in ("xsz", "pod5", "blow5"):
+        for fmt in ("xsz", "xsz-text", "pod5", "blow5") if text else ("xsz", "pod5", "blow5"):
             r = best.get((measure, fmt))
             if r is None:
                 cells.append("")
-                if fmt != "xsz":
+                if fmt in ("pod5", "blow5"):
                     ratios.append("")
                 continue
             name = PEERS.get(measure, {}).get(fmt, "")
             name = f" ({name})" if name and fmt != "xsz" else ""
             cells.append(f"{_time(r['seconds'])}, {r['rss'] / 1e6:.0f} MB{name}")
-            if fmt != "xsz" and x is not None:
+            if fmt in ("pod5", "blow5") and x is not None:
                 ratios.append(f"{r['seconds'] / x['seconds']:.2f}x")
         yield f"| {measure} | " + " | ".join(cells + ratios) + " |"
 
@@ -435,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         best: dict[tuple[str, str], dict[str, Any]] = {}
         for _ in range(args.rounds):
             for measure in args.measures:
-                for fmt in measures_of(measure):
+                for fmt in measures_of(measure, corpus, args.dir):
                     r = run_child(measure, fmt, corpus, args.dir)
                     old = best.get((measure, fmt), r)
                     best[(measure, fmt)] = {

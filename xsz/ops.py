@@ -134,10 +134,11 @@ def verify(
     with reader:
         ids = reader.ids
         problems += _layout_problems(reader)
-        try:
-            reader.frame_crcs()
-        except XszError as exc:
-            problems.append(Problem(None, None, str(exc)))
+        for whole in (reader.frame_crcs, reader.check_table):
+            try:
+                whole()
+            except XszError as exc:
+                problems.append(Problem(None, None, str(exc)))
         if problems and stop_at_first:
             return problems[:1]
         if len(reader) and not reader.index.ids_unique and reader.schema.id_field:

@@ -23,6 +23,8 @@ from xsz.format._staging import (
     replace_path,
     stale_siblings,
 )
+from xsz.format._table import MIN_READS as TABLE_MIN_READS
+from xsz.format._table import TABLE, write_table
 from xsz.format._writer import SZWriter
 
 __all__ = [
@@ -37,6 +39,8 @@ __all__ = [
     "Schema",
     "Sibling",
     "Staging",
+    "TABLE",
+    "TABLE_MIN_READS",
     "check_replaceable",
     "check_store",
     "chunk_plan",
@@ -52,4 +56,5 @@ __all__ = [
     "salvage",
     "stale_siblings",
     "with_checksum",
+    "write_table",
 ]

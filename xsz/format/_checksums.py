@@ -87,13 +87,16 @@ class Checksums:
 
     def check_index(self, data: Buffer, where: str) -> None:
         """Raise `SZFormatError` unless `data` is the index these checksums describe."""
-        size = memoryview(data).nbytes
+        self.check_index_crc(memoryview(data).nbytes, crc32(data), where)
+
+    def check_index_crc(self, size: int, found: int, where: str) -> None:
+        """Raise `SZFormatError` unless an index of `size` bytes whose CRC-32 is
+        `found` is the index these checksums describe."""
         if size != self.index_bytes:
             raise SZFormatError(
                 f"{where}: the index holds {size} bytes, but its checksums file says "
                 f"{self.index_bytes}: the index (or the checksums file) was changed"
             )
-        found = crc32(data)
         if found != self.index_crc32:
             raise SZFormatError(
                 f"{where}: the index does not match its CRC-32 "

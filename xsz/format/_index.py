@@ -11,10 +11,11 @@ naming the line, the read, the column and the text (`xsz.format._index_rows`).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Buffer
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -22,22 +23,39 @@ import pyarrow.compute as pc
 
 from xsz.codec import max_content_size
 from xsz.errors import SchemaError, SZFormatError, TruncatedStoreError
-from xsz.format._index_rows import Rows, check_float_attributes, long_doubles, read_rows
+from xsz.format._index_rows import (
+    Rows,
+    check_float_attributes,
+    long_doubles,
+    numeric,
+    read_rows,
+)
 from xsz.format._schema import Schema, load_header
+from xsz.format._table import IndexTable, Unusable, find_sorted, sorted_ids
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     import numpy.typing as npt
 
     from xsz.format._schema import Field
 
-__all__ = ["MAX_BYTES", "SZIndex", "check_ranges", "format_header", "read_index"]
+__all__ = [
+    "MAX_BYTES",
+    "SZIndex",
+    "check_ranges",
+    "format_header",
+    "index_from_table",
+    "read_index",
+]
 
 MAX_BYTES: Final = (1 << 62) - 1
 """The largest byte count, offset or element count an index may hold: beyond any
 ``dat``, and small enough that an offset plus a length, or the sum of a few, fits
 int64."""
+
+log = logging.getLogger(__name__)
 
 _MAX_TEXT: Final = "2**62 - 1"
 
@@ -74,9 +92,16 @@ class SZIndex:
     """Per dataset: where each read's frame starts in ``dat``."""
     count: dict[str, npt.NDArray[np.int64]]
     """Per streamvbyte dataset: each read's element count, from the index."""
-    _table: pa.Table = field(repr=False)
+    _table: pa.Table | None = field(repr=False)
+    """The parsed text (``None`` for an index read from its ``table`` file)."""
     _columns: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict, repr=False)
     _lookup: dict[Any, int] | None = field(default=None, repr=False)
+    _binary: IndexTable | None = field(default=None, repr=False)
+    """The store's ``table`` file this index was read from, if any."""
+    _unique: bool | None = field(default=None, repr=False)
+    _sorted_ids: tuple[np.ndarray[Any, Any], npt.NDArray[np.int64]] | Literal[False] | None = field(
+        default=None, repr=False
+    )
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -85,6 +110,11 @@ class SZIndex:
     def n_reads(self) -> int:
         return len(self.offset)
 
+    @property
+    def from_table(self) -> bool:
+        """Whether this index was read from the store's ``table`` file, not its text."""
+        return self._binary is not None
+
     def attribute(self, name: str) -> np.ndarray[Any, Any]:
         """One attribute for every read, as its declared dtype (text as object array)."""
         column = self._columns.get(name)
@@ -92,14 +122,42 @@ class SZIndex:
             f = self.schema[name]
             if f.group != "A":
                 raise KeyError(f"{name!r} is a dataset, not an attribute")
-            column = self._columns[name] = _to_numpy(self._table.column(f.column), f)
+            if self._table is None:
+                assert self._binary is not None
+                column = self._binary.attribute(f)
+            else:
+                column = _to_numpy(self._table.column(f.column), f)
+            self._columns[name] = column
         return column
+
+    def value(self, name: str, row: int) -> Any:
+        """One read's attribute (from a ``table`` file, without making the column)."""
+        column = self._columns.get(name)
+        if column is not None:
+            return column[row]
+        f = self.schema[name]
+        if self._binary is not None:
+            return self._binary.value(f, row)
+        if f.is_text and self._table is not None and f.group == "A":  # no column of str
+            return self._table.column(f.column)[row].as_py()
+        return self.attribute(name)[row]
+
+    def arrow_table(self) -> pa.Table:
+        """The parsed text of the rows, typed (parsed again for an index read from a
+        ``table`` file)."""
+        if self._table is None:
+            raise ValueError("this index was read from a table file, not parsed from text")
+        return self._table
 
     def cells(self, name: str) -> np.ndarray[Any, Any]:
         """A dataset's index cells for every read, as written (``"SIZE:COUNT"`` text)."""
         f = self.schema[name]
         if f.group != "D":
             raise KeyError(f"{name!r} is an attribute, not a dataset")
+        if self._table is None:
+            sizes = self.frame_size[name].tolist()
+            counts = self.count[name].tolist() if f.has_count else [""] * len(sizes)
+            return np.asarray([f"{s}:{c}" for s, c in zip(sizes, counts, strict=True)], object)
         cells: np.ndarray[Any, Any] = self._table.column(f.column).to_numpy(zero_copy_only=False)
         return cells
 
@@ -117,9 +175,47 @@ class SZIndex:
             self._lookup = dict(zip(ids, range(len(ids)), strict=True))
         return self._lookup
 
+    def _ids_in_table(self) -> bool:
+        return self._binary is not None and self._lookup is None and self._binary.has_ids()
+
+    def _sorted(self) -> tuple[np.ndarray[Any, Any], npt.NDArray[np.int64]] | None:
+        """The read IDs sorted and the row of each, made once from the parsed text
+        (`None` without text IDs, or IDs `xsz.format._table.fixed_width` cannot hold)."""
+        if self._sorted_ids is None:
+            id_field = self.schema.id_field
+            found = None
+            if self._table is not None and id_field is not None:
+                found = sorted_ids(self._table.column(self.schema[id_field].column))
+            self._sorted_ids = found or False
+        return self._sorted_ids if isinstance(self._sorted_ids, tuple) else None
+
+    def find(self, read_ids: Sequence[object]) -> npt.NDArray[np.int64]:
+        """The row of each read ID (the last row for repeated IDs), -1 where none is.
+
+        From the IDs sorted (fixed width, for ``np.searchsorted``): those of the
+        ``table`` file, or made on first use from the parsed text (no hash and no
+        str a read); from `lookup` for IDs of other kinds.
+        """
+        if self._ids_in_table():
+            assert self._binary is not None
+            return self._binary.find(read_ids)
+        found = self._sorted() if self._lookup is None else None
+        if found is not None:
+            return find_sorted(*found, read_ids)
+        lookup = self.lookup()
+        return np.asarray([_get(lookup, i) for i in read_ids], dtype=np.int64).reshape(-1)
+
     @property
     def ids_unique(self) -> bool:
-        return len(self.lookup()) == len(self)
+        if self._unique is None:
+            found = self._sorted() if self._binary is None and self._lookup is None else None
+            if self._binary is not None:
+                self._unique = self._binary.unique_ids
+            elif found is not None:
+                self._unique = not bool((found[0][1:] == found[0][:-1]).any())
+            else:
+                self._unique = len(self.lookup()) == len(self)
+        return self._unique
 
 
 def read_index(
@@ -170,6 +266,34 @@ def read_index(
     if dat_size is not None:
         check_ranges(index, dat_size, where)
     return index
+
+
+def index_from_table(prefix: bytes, table: IndexTable, where: object) -> SZIndex | None:
+    """The index whose text starts with `prefix` (its first two lines at least), read
+    from its `table`; ``None`` when `prefix` is short of them or the table cannot
+    stand for the index (`read_index` of the text then says what is wrong)."""
+    first_end = _line_end(prefix, 0)
+    second_end = _line_end(prefix, first_end)
+    if prefix[second_end - 1 : second_end] != b"\n":
+        return None
+    header = _parse_header_line(prefix[:first_end], where)
+    schema = _parse_column_line(prefix[first_end:second_end], where)
+    if schema.columns != table.head.columns:
+        return None
+    table.schema = schema
+    try:
+        length, offset, frame_size, count = table.numbers()
+    except Unusable as exc:
+        log.warning("%s is ignored: %s", table.where, exc)
+        return None
+    frame_offset: dict[str, npt.NDArray[np.int64]] = {}
+    cursor = offset
+    for f in schema.datasets:
+        frame_offset[f.name] = cursor
+        cursor = cursor + frame_size[f.name]
+    return SZIndex(
+        header, schema, offset, length, frame_size, frame_offset, count, None, _binary=table
+    )
 
 
 def _line_end(raw: bytes, start: int) -> int:
@@ -225,7 +349,7 @@ def _read_table(rows: Rows) -> pa.Table:
 
 
 def _byte_counts(table: pa.Table, name: str, rows: Rows) -> npt.NDArray[np.int64]:
-    values = np.asarray(table.column(name).to_numpy(), dtype=np.int64)
+    values = np.asarray(numeric(table.column(name)), dtype=np.int64)
     bad = np.flatnonzero((values < 0) | (values > MAX_BYTES))
     if len(bad):
         row = int(bad[0])
@@ -273,7 +397,7 @@ def _numbers(column: pa.ChunkedArray, has_count: bool) -> npt.NDArray[np.int64] 
     else:
         return None
     try:
-        values = pc.cast(numbers, pa.int64()).to_numpy()
+        values = numeric(pc.cast(numbers, pa.int64()))
     except pa.ArrowInvalid:
         return None
     return np.asarray(values, dtype=np.int64).reshape(len(column), -1)
@@ -323,6 +447,13 @@ def check_ranges(index: SZIndex, dat_size: int, where: object) -> None:
         )
 
 
+def _get(lookup: dict[Any, int], read_id: object) -> int:
+    try:
+        return lookup.get(read_id, -1)
+    except TypeError:  # unhashable
+        return -1
+
+
 def _name(index: SZIndex, row: int) -> str:
     return repr(index.ids()[row]) if index.schema.id_field else f"#{row}"
 
@@ -332,5 +463,5 @@ def _to_numpy(column: pa.ChunkedArray, f: Field) -> np.ndarray[Any, Any]:
         return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
     if f.code == "F128":  # its text was checked by _check_long_doubles
         return long_doubles(column)
-    values: np.ndarray[Any, Any] = column.to_numpy()
+    values = numeric(column)
     return values.astype(f.dtype) if values.dtype != f.dtype else values

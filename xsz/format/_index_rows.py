@@ -32,6 +32,7 @@ __all__ = [
     "check_float_attributes",
     "column_types",
     "long_doubles",
+    "numeric",
     "read_rows",
 ]
 
@@ -74,6 +75,33 @@ _WARNINGS: Final = threading.Lock()
 the process's filters: two threads inside at once could leave them changed)."""
 
 
+_NUMPY_TYPES: Final[dict[pa.DataType, type[np.generic]]] = {
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint16(): np.uint16,
+    pa.uint32(): np.uint32,
+    pa.float32(): np.float32,
+    pa.float64(): np.float64,
+}
+
+
+def numeric(column: pa.ChunkedArray | pa.Array) -> np.ndarray[Any, Any]:
+    """A numeric Arrow column without nulls as numpy values, read from its buffers
+    (Arrow's ``to_numpy`` imports pandas, half a second, the first time)."""
+    dtype = _NUMPY_TYPES.get(column.type)
+    if dtype is None or column.null_count:
+        return column.to_numpy()  # type: ignore[no-any-return]
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    size = np.dtype(dtype).itemsize
+    parts = [
+        np.frombuffer(c.buffers()[1], dtype, len(c), c.offset * size) for c in chunks if len(c)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
 def column_types(schema: Schema) -> dict[str, pa.DataType]:
     """The Arrow type of every index column: byte counts, typed attributes, and
     dataset cells as text (``SIZE:COUNT``, split later)."""
@@ -91,7 +119,14 @@ def read_rows(
     included: no index has one)."""
     return pa_csv.read_csv(
         pa.BufferReader(data),
-        read_options=pa_csv.ReadOptions(column_names=list(types), block_size=MAX_LINE_BYTES),
+        read_options=pa_csv.ReadOptions(
+            column_names=list(types),
+            block_size=MAX_LINE_BYTES,
+            # one block, no threads: Arrow's pool, started and left at once, can
+            # abort the process at its exit ("terminate called without an active
+            # exception", pyarrow 22)
+            use_threads=data.size > MAX_LINE_BYTES,
+        ),
         parse_options=pa_csv.ParseOptions(
             delimiter="\t",
             quote_char=False,
@@ -253,7 +288,7 @@ def check_float_attributes(table: pa.Table, rows: Rows) -> dict[str, np.ndarray[
         if f.code == "F128":
             _check_long_doubles(column, f, rows)
         elif f.code in ("F16", "F32", "F64"):
-            values = column.to_numpy()
+            values = numeric(column)
             if f.code == "F16":
                 with np.errstate(over="ignore"):
                     values = values.astype(np.float16)
@@ -279,12 +314,12 @@ def _check_long_doubles(column: pa.ChunkedArray, f: Field, rows: Rows) -> None:
     """Refuse F128 cells longer than `_F128_TEXT`, not numbers to Arrow (whose float
     syntax numpy's long double parser takes too), or beyond long double's range:
     only cells beyond float64's range are parsed as long doubles here."""
-    lengths = pc.binary_length(column).to_numpy()
+    lengths = numeric(pc.binary_length(column))
     for row in np.flatnonzero(lengths > _F128_TEXT)[:1].tolist():
         text = column[row].as_py()
         raise rows.error(row, f.column, f"{text[:40]!r}... ({len(text)} characters) is too long")
     try:
-        values = pc.cast(column, pa.float64()).to_numpy()
+        values = numeric(pc.cast(column, pa.float64()))
     except pa.ArrowInvalid:
         row = _first_refused(column, pa.float64())
         raise rows.error(row, f.column, f"{column[row].as_py()!r} is not an F128 value") from None

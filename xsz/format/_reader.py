@@ -10,6 +10,8 @@ read when the gap between them is small.
 from __future__ import annotations
 
 import itertools
+import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
@@ -32,8 +34,9 @@ from xsz.errors import (
 )
 from xsz.format._checksums import crc32, read_checksums
 from xsz.format._coalesce import coalesce
-from xsz.format._index import check_ranges, read_index
+from xsz.format._index import check_ranges, index_from_table, read_index
 from xsz.format._records import has_checksum
+from xsz.format._table import TABLE, IndexTable, Unusable, read_table_head
 from xsz.source import ByteSource, LocalSource, open_source
 
 if TYPE_CHECKING:
@@ -49,8 +52,16 @@ if TYPE_CHECKING:
 
 __all__ = ["SZReader", "check_store"]
 
+log = logging.getLogger(__name__)
+
 _HEADER_BYTES: Final = 18  # the largest zstd frame header
 _NO_CHECKSUM: Final = "the frame carries no zstd checksum, though every frame of this store does"
+_MAX_FRAME: Final = 3 << 40
+_VALUES_PER_BYTE: Final = max_content_size(3) * 4 // 15
+"""At least this many values fit each byte of any frame (1.25 bytes a value):
+counts under it need no exact bound."""
+_HASH_BLOCK: Final = 1 << 23
+"""Bytes of the index read at a time to hash it (without holding it all)."""
 PARTS_PER_THREAD = 2
 """`SZReader.read_into` with threads cuts the reads into this many parts of about
 equal bytes per thread, heaviest first: enough that one long read does not leave
@@ -88,12 +99,15 @@ class SZReader:
         self._start(path, storage_options)
         try:
             self.dat_size: int = self.source.size("dat") or 0
-            data = self.source.read("index")
             self.checksums: Checksums | None = read_checksums(self.source)
             """The store's ``checksums`` file (``None`` for stores without one, as pysz's)."""
-            if self.checksums is not None:
-                self.checksums.check_index(data, f"{self.path}/index")
-            self.index: SZIndex = read_index(data, where=f"{self.path}/index")
+            index = self._index_from_table()
+            if index is None:
+                data = self.source.read("index")
+                if self.checksums is not None:
+                    self.checksums.check_index(data, f"{self.path}/index")
+                index = read_index(data, where=f"{self.path}/index")
+            self.index: SZIndex = index
             if self.checksums is not None:
                 self._check_checksums(self.checksums)
             check_ranges(self.index, self.dat_size, self.path)
@@ -101,6 +115,60 @@ class SZReader:
         except BaseException:
             self.source.close()
             raise
+
+    def _index_from_table(self) -> SZIndex | None:
+        """The index read from the store's ``table`` file, when it has one that stands
+        for its index (`xsz.format._table`); the index is hashed, not parsed."""
+        if not isinstance(self.source, LocalSource):
+            return None
+        head = read_table_head(self.source)
+        if head is None:
+            return None
+        fd, where = self.source.fileno("index"), f"{self.path}/index"
+        with ThreadPoolExecutor(1, thread_name_prefix="xsz-hash") as pool:
+            hashed = pool.submit(_hash_file, fd)  # while the table is read here
+            try:
+                index = index_from_table(_first_lines(fd), IndexTable(self.source, head), where)
+            except (Unusable, SZFormatError) as exc:  # the text then says what is wrong
+                log.warning("%s/%s is ignored: %s", self.path, TABLE, exc)
+                index = None
+            size, crc = hashed.result()
+        if self.checksums is not None:
+            self.checksums.check_index_crc(size, crc, where)
+        if (size, crc) != (head.index_bytes, head.index_crc32):
+            log.warning("%s/%s is ignored: it was made from another index", self.path, TABLE)
+            return None
+        return index
+
+    def check_table(self) -> None:
+        """Raise `SZFormatError` unless the store's ``table`` file, which this reader
+        was opened from, holds exactly what its index text does (the text parsed,
+        every section of the table read and checked against its CRC-32s). Nothing
+        to check for a reader opened from the text."""
+        if not self.index.from_table:
+            return
+        text = read_index(self.source.read("index"), where=f"{self.path}/index")
+        ours = self.index
+        pairs = [("LENGTH", ours.length, text.length), ("OFFSET", ours.offset, text.offset)]
+        for f in self.schema.datasets:
+            pairs.append((f"{f.name} sizes", ours.frame_size[f.name], text.frame_size[f.name]))
+            if f.has_count:
+                pairs.append((f"{f.name} counts", ours.count[f.name], text.count[f.name]))
+        pairs += [
+            (f"attribute {f.name!r}", ours.attribute(f.name), text.attribute(f.name))
+            for f in self.schema.attributes
+        ]
+        ids = text.ids().tolist()
+        pairs.append(("the rows of its read IDs", ours.find(ids), text.find(ids)))
+        for what, a, b in pairs:
+            same = a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+            if not same:
+                raise SZFormatError(
+                    f"{self.path}/{TABLE}: {what} differ from the index's: the table was "
+                    "changed (remove it, and the store is read from its index)"
+                )
+        if ours.ids_unique != text.ids_unique:
+            raise SZFormatError(f"{self.path}/{TABLE}: says its read IDs are unique wrongly")
 
     def _start(
         self, path: Location | ByteSource, storage_options: Mapping[str, Any] | None = None
@@ -143,7 +211,9 @@ class SZReader:
             if not f.has_count:
                 continue
             counts, sizes = self.index.count[f.name], self.index.frame_size[f.name]
-            bad = np.flatnonzero(counts > max_content_size(sizes) * 4 // 5)  # 1.25 bytes a value
+            frames = np.minimum(sizes, _MAX_FRAME)  # bounded as `read_index` bounds them
+            suspect = np.flatnonzero(counts > frames * _VALUES_PER_BYTE)  # a quick sieve
+            bad = suspect[counts[suspect] > max_content_size(frames[suspect]) * 4 // 5]
             if len(bad):
                 row = int(bad[0])
                 raise self._corrupt(
@@ -248,17 +318,15 @@ class SZReader:
 
     def rows(self, read_ids: Iterable[object]) -> npt.NDArray[np.int64]:
         """The rows of several read IDs, in the order given."""
-        lookup = self.index.lookup()
         ids = list(read_ids)
-        try:
-            found = [lookup[i] for i in ids]
-        except (KeyError, TypeError):
-            missing = [i for i in ids if _get(lookup, i) is None]
+        found = self.index.find(ids)
+        if len(found) and found.min() < 0:
+            missing = [ids[k] for k in np.flatnonzero(found < 0).tolist()]
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise ReadNotFoundError(f"{self.path}: no read with ID {missing[0]!r}{more}") from None
+            raise ReadNotFoundError(f"{self.path}: no read with ID {missing[0]!r}{more}")
         if not self.index.ids_unique:
             self._refuse_duplicates(ids)
-        return np.asarray(found, dtype=np.int64)
+        return found
 
     def _refuse_duplicates(self, ids: list[object]) -> None:
         all_ids = self.ids
@@ -299,7 +367,7 @@ class SZReader:
 
     def attributes(self, row: int) -> dict[str, Any]:
         """The attributes of one read, typed."""
-        return {f.name: self.index.attribute(f.name)[row] for f in self.schema.attributes}
+        return {f.name: self.index.value(f.name, row) for f in self.schema.attributes}
 
     def counts(self, name: str) -> npt.NDArray[np.int64]:
         """Element counts of a numeric dataset for every read.
@@ -665,8 +733,29 @@ class SZReader:
             return self._pool
 
 
-def _get(lookup: dict[Any, int], read_id: object) -> int | None:
-    try:
-        return lookup.get(read_id)
-    except TypeError:  # unhashable
-        return None
+def _hash_file(fd: int) -> tuple[int, int]:
+    """The size and CRC-32 of the file open at `fd`, read a block at a time into one
+    buffer (never all of it in memory)."""
+    buffer = bytearray(_HASH_BLOCK)
+    view = memoryview(buffer)
+    size = crc = 0
+    while True:
+        n = os.preadv(fd, [view], size)
+        if not n:
+            return size, crc
+        crc = crc32(view[:n], crc)
+        size += n
+
+
+def _first_lines(fd: int) -> bytes:
+    """The start of the file open at `fd`, up to its second line end (or all of it)."""
+    size = 1 << 16
+    while True:
+        data = os.pread(fd, size, 0)
+        first = data.find(b"\n")
+        second = data.find(b"\n", first + 1) if first >= 0 else -1
+        if second >= 0:
+            return data[: second + 1]
+        if len(data) < size:
+            return data
+        size *= 4

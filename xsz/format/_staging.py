@@ -60,7 +60,7 @@ STAGING_KINDS: Final[tuple[Literal["partial", "spool", "old"], ...]] = ("partial
 """What a hidden sibling ``.NAME.<kind>-XXXXXXXX`` of a store is: a store (Zarr store,
 pod5 file) being written, a writer's scratch data (a writing SZStore's spool, the SZ
 store a conversion goes through), an old store being swapped out."""
-STORE_FILES: Final = frozenset({"index", "dat", "checksums"})
+STORE_FILES: Final = frozenset({"index", "dat", "checksums", "table"})
 """The files an SZ store directory may hold."""
 _RENAME_EXCHANGE: Final = 2
 _AT_FDCWD: Final = -100

@@ -38,10 +38,12 @@ from xsz.errors import (
     XszError,
 )
 from xsz.format._checksums import CHECKSUMS, crc32, format_checksums
-from xsz.format._index import format_header
+from xsz.format._index import format_header, read_index
 from xsz.format._records import Encoded, Prepared, check_frame, compress_records
 from xsz.format._schema import parse_header
 from xsz.format._staging import Staging, check_replaceable
+from xsz.format._table import MIN_READS as TABLE_MIN_READS
+from xsz.format._table import write_table
 from xsz.format._values import attribute_text, dataset_values
 
 if TYPE_CHECKING:
@@ -89,6 +91,10 @@ class SZWriter:
         and of every frame.
     max_pending_bytes
         Input bytes that may wait for an encoder before `put` blocks.
+    table
+        Also write a ``table`` file (the index parsed, in binary columns, which
+        opens a large store fast; pysz ignores it): ``None`` (default) for
+        stores of ``xsz.format.TABLE_MIN_READS`` reads or more.
 
     Notes
     -----
@@ -108,8 +114,10 @@ class SZWriter:
         level: int = DEFAULT_LEVEL,
         checksum: bool = True,
         max_pending_bytes: int = 1 << 28,
+        table: bool | None = None,
     ) -> None:
         self.path = Path(path)
+        self._table = table
         self.schema = schema
         self.header = parse_header(header)
         if not schema.fields:
@@ -441,6 +449,9 @@ class SZWriter:
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
+        if self._table or (self._table is None and self.n_reads >= TABLE_MIN_READS):
+            index = read_index(self._staging.path / "index")  # what readers will parse
+            write_table(self._staging.path, index, self._index_bytes, self._index_crc)
 
     def _shutdown(self, *, cancel: bool) -> None:
         if cancel:

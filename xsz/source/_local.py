@@ -24,7 +24,7 @@ from xsz.source._base import ByteSource
 __all__ = ["LocalSource"]
 
 REQUIRED: Final = ("index", "dat")
-OPTIONAL: Final = ("checksums",)
+OPTIONAL: Final = ("checksums", "table")
 _ATTEMPTS: Final = 50
 """Opens tried while the path keeps being replaced under us."""
 _FLAGS: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)

@@ -21,13 +21,16 @@ from xsz.select._columns import (
 )
 from xsz.select._expr import ReadFilter, compile_filter, filter_rows
 from xsz.select._ids import ID_COLUMNS, ReadIdList, parse_read_ids, read_id_list
+from xsz.select._records import FASTQ_DATASETS, FastqCount, fastq_records, record_lines
 from xsz.select._stats import SAMPLE_RATES, ReadStats, StoreStats, n50, read_stats, signal_dataset
 
 __all__ = [
+    "FASTQ_DATASETS",
     "ID_COLUMNS",
     "READ_ID_ALIAS",
     "SAMPLE_RATES",
     "Column",
+    "FastqCount",
     "ReadFilter",
     "ReadIdList",
     "ReadStats",
@@ -35,6 +38,7 @@ __all__ = [
     "column_values",
     "compile_filter",
     "default_columns",
+    "fastq_records",
     "filter_rows",
     "format_values",
     "length_name",
@@ -43,6 +47,7 @@ __all__ = [
     "read_columns",
     "read_id_list",
     "read_stats",
+    "record_lines",
     "resolve_columns",
     "signal_dataset",
     "tsv_lines",

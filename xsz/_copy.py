@@ -264,7 +264,8 @@ def merge_stores(
                     if rid in owner:
                         if not duplicate_ok:
                             raise DuplicateReadError(
-                                f"read {rid!r} is in both {owner[rid]} and {reader.path}",
+                                f"read {rid!r} is in both {owner[rid]} and {reader.path}; "
+                                "duplicate_ok=True keeps the first",
                                 read_id=rid,
                                 field=schema.id_field,
                             )

@@ -422,6 +422,12 @@ _FLAGS: Final = (
     ("resume=True", "--resume"),
     ("layout= and codec=", "--layout and --codec"),
     ("checksum=False", "--no-checksum"),
+    ("union=True", "--union"),
+    ("duplicate_ok=True", "--duplicate-ok"),
+    ("count= is", "--count is"),
+    ("layout='reads'", "--layout reads"),
+    ("layout='regular'", "--layout regular"),
+    ("codec= needs", "--codec needs"),
 )
 """The library's messages speak Python; the command's speak its flags."""
 

@@ -214,7 +214,7 @@ FILTER_HELP: Final = """\
 EXPRESSION is a condition over each read's fields (see 'xsz view --list-columns'):
 attributes such as channel, end_reason, run_id, read_id; counts such as Raw_count;
 numbers and "quoted text"; == != < <= > >= (chains too), in / not in (a, b, ...),
-and / or / not, parentheses, + - * / // % **. Text compares with text, numbers
+and / or / not, parentheses, + - * / // %. Text compares with text, numbers
 with numbers; nothing else (calls, attributes, subscripts) is allowed.
 Examples:
   xsz filter run.sz long.sz -e 'end_reason == "signal_positive" and Raw_count > 4000'

@@ -8,7 +8,7 @@ The language is a Python expression made of
 - comparisons ``== != < <= > >=`` (chains such as ``1 <= channel <= 64``
   too), ``in`` / ``not in`` a tuple, list or set of constants;
 - ``and``, ``or``, ``not``, parentheses;
-- arithmetic on numbers: ``+ - * / // % **`` and unary ``-``.
+- arithmetic on numbers: ``+ - * / // %`` and unary ``-``.
 
 Text compares with text, numbers with numbers; anything else (a call, an
 attribute, a subscript, a lambda ...) is refused, naming what and where.
@@ -51,7 +51,6 @@ _ARITHMETIC: Final[dict[type[ast.operator], Callable[[Any, Any], Any]]] = {
     ast.Div: operator.truediv,
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
 }
 _NAMES: Final = {
     ast.Call: "a function call",
@@ -65,6 +64,7 @@ _NAMES: Final = {
     ast.BitAnd: "'&' (use 'and')",
     ast.BitOr: "'|' (use 'or')",
     ast.Invert: "'~' (use 'not')",
+    ast.Pow: "'**'",
 }
 
 # A value while checking: its kind, and a function of the columns giving it.
@@ -86,9 +86,23 @@ class ReadFilter:
 
     def mask(self, values: Mapping[str, np.ndarray[Any, Any]], n: int) -> npt.NDArray[np.bool_]:
         """Which of `n` reads pass, given each column's values by name."""
-        with np.errstate(all="ignore"):
-            out = np.asarray(self._test(values), dtype=bool)
+        wide = {k: _wide(v) for k, v in values.items()}
+        try:
+            with np.errstate(all="ignore"):
+                out = np.asarray(self._test(wide), dtype=bool)
+        except (OverflowError, ValueError, TypeError) as exc:  # e.g. a number beyond int64
+            raise UsageError(f"filter expression {self.text!r}: {exc}") from None
         return np.broadcast_to(out, (n,)) if out.ndim == 0 else out
+
+
+def _wide(values: Any) -> Any:
+    """Integers as int64 and floats as float64, so arithmetic does not wrap at int32."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "f" and arr.dtype != np.longdouble:
+        return arr.astype(np.float64, copy=False)
+    return arr
 
 
 def _where(text: str, node: ast.AST) -> str:

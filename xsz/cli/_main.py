@@ -147,7 +147,8 @@ def header_lines(header: dict[str, Any], width: int = HEADER_WIDTH) -> list[str]
 
     Examples
     --------
-    >>> header_lines({"version": "0.4.0", "runs": {"a": {"x": 1}, "b": {}}, "files": ["f"] * 50})
+    >>> runs = {"a": {"note": "x" * 90}, "b": {}}
+    >>> header_lines({"version": "0.4.0", "runs": runs, "files": ["f"] * 50})
     ['version: "0.4.0"', 'runs: {2 keys: a, b}', 'files: [50 items]', '(xsz info --header: all of it)']
     """
     out = []

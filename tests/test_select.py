@@ -141,3 +141,28 @@ def test_n50():
     assert n50(np.array([10])) == 10
     assert n50(np.array([1, 1, 1, 1, 10])) == 10  # 10 of 14 >= 7
     assert n50(np.array([5, 5, 5, 5])) == 5
+
+
+def test_tsv_text_is_format_values_joined():
+    from xsz.format import CODES
+    from xsz.select import format_values, tsv_text
+
+    rng = np.random.default_rng(3)
+    columns = [np.array(["r1", '"quoted"', "é ünï", "", "a,b"], dtype=object)]
+    for code, dtype in CODES.items():
+        if code == "S":
+            continue
+        if dtype.kind == "f":
+            values = np.array([0.1, -2.5, np.nan, np.inf, 1e30 if dtype.itemsize > 2 else 6e4])
+            columns.append(values.astype(dtype))
+        else:
+            info = np.iinfo(dtype)
+            columns.append(rng.integers(info.min, info.max, 5, endpoint=True).astype(dtype))
+    want = "".join(
+        "\t".join(cells) + "\n" for cells in zip(*map(format_values, columns), strict=True)
+    )
+    assert tsv_text(columns) == want
+    assert tsv_text([c[:0] for c in columns]) == ""
+    for c in columns[1:]:  # every number reads back as itself
+        text = tsv_text([c]).splitlines()
+        assert np.array_equal(np.array(text, dtype=c.dtype), c, equal_nan=True)

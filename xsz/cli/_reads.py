@@ -53,7 +53,7 @@ def _view(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from xsz.select import format_values, read_stats
+    from xsz.select import read_stats, tsv_text
 
     with _open(args) as reader:
         got = read_stats(
@@ -66,19 +66,9 @@ def _stats(args: argparse.Namespace) -> int:
         with output_file(args.output, force=args.force) as out:
             out.write("\t".join(names) + "\n")
             if per is not None:
-                cells = [
-                    format_values(np.asarray(v))
-                    for v in (per.ids, per.samples, per.duration, per.mean, per.sd)
-                ]
+                columns = (per.ids, per.samples, per.duration, per.mean, per.sd)
                 for start in range(0, len(per.ids), 65_536):
-                    out.write(
-                        "".join(
-                            "\t".join(line) + "\n"
-                            for line in zip(
-                                *(c[start : start + 65_536] for c in cells), strict=True
-                            )
-                        )
-                    )
+                    out.write(tsv_text([c[start : start + 65_536] for c in columns]))
         if args.output is None:
             return 0
     elif args.output is not None:

@@ -17,6 +17,7 @@ from xsz.select._columns import (
     read_columns,
     resolve_columns,
     tsv_lines,
+    tsv_text,
     unknown_field,
 )
 from xsz.select._expr import ReadFilter, compile_filter, filter_rows
@@ -51,5 +52,6 @@ __all__ = [
     "resolve_columns",
     "signal_dataset",
     "tsv_lines",
+    "tsv_text",
     "unknown_field",
 ]

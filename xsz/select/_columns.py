@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from xsz.errors import UsageError
 from xsz.mapping import count_name
@@ -30,6 +31,7 @@ __all__ = [
     "read_columns",
     "resolve_columns",
     "tsv_lines",
+    "tsv_text",
     "unknown_field",
 ]
 
@@ -154,6 +156,35 @@ def format_values(values: np.ndarray[Any, Any]) -> list[str]:
     return [str(v) for v in values.tolist()]
 
 
+def _as_text(values: np.ndarray[Any, Any]) -> pa.Array:
+    if values.dtype == object:
+        return pa.array(values, type=pa.string())
+    if values.dtype.kind in "iub" or values.dtype in (np.float32, np.float64):
+        return pa.array(values).cast(pa.string())
+    return pa.array(format_values(values), type=pa.string())
+
+
+def tsv_text(columns: Sequence[np.ndarray[Any, Any]]) -> str:
+    r"""Lines of TAB-separated values, one per element of the (equally long)
+    `columns`, formatted as `format_values` does; joined by pyarrow's kernels.
+
+    Examples
+    --------
+    >>> tsv_text([np.array(["r1", "r2"], dtype=object), np.array([0.1, 2.0], dtype=np.float32)])
+    'r1\t0.1\nr2\t2\n'
+    """
+    if not columns or not len(columns[0]):
+        return "\n" * (len(columns[0]) if columns else 0)
+    texts = [_as_text(np.asarray(c)) for c in columns]
+    joined = pc.binary_join_element_wise(*texts, "\t") if len(texts) > 1 else texts[0]
+    lines = pc.binary_join_element_wise(joined, pa.scalar(""), "\n")  # each + "\n"
+    offsets = np.frombuffer(lines.buffers()[1], np.int32)[
+        lines.offset : lines.offset + len(lines) + 1
+    ]
+    data = lines.buffers()[2]
+    return data.to_pybytes()[offsets[0] : offsets[-1]].decode("utf-8") if data else ""
+
+
 def tsv_lines(
     reader: SZReader,
     columns: Sequence[Column],
@@ -170,8 +201,7 @@ def tsv_lines(
     n = len(reader) if rows is None else len(rows)
     for start in range(0, n, batch):
         part = slice(start, min(start + batch, n))
-        cells = [format_values(v[part] if rows is None else v[rows[part]]) for v in values]
-        if not cells:
+        if not values:
             yield "\n" * (part.stop - part.start)
             continue
-        yield "".join("\t".join(line) + "\n" for line in zip(*cells, strict=True))
+        yield tsv_text([v[part] if rows is None else v[rows[part]] for v in values])

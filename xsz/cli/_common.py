@@ -15,7 +15,7 @@ from xsz.errors import StoreExistsError, UsageError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["mb", "output_file", "read_ids", "remote_parent", "storage_options"]
+__all__ = ["IDS_HELP", "mb", "output_file", "read_ids", "remote_parent", "storage_options"]
 
 
 def mb(nbytes: int) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from xsz import __version__
-from xsz.cli._common import mb, read_ids, remote_parent, storage_options
+from xsz.cli._common import IDS_HELP, mb, read_ids, remote_parent, storage_options
 from xsz.cli._reads import add_commands
 from xsz.convert import CODECS, FORMATS, LAYOUTS, TARGETS
 from xsz.errors import StoreExistsError, UsageError, XszError
@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("subset", parents=[common, remote], help="copy some reads into a new store")
     p.add_argument("path")
-    p.add_argument("--ids", required=True, help="file of read IDs, one per line ('-': stdin)")
+    p.add_argument("--ids", required=True, metavar="FILE", help=IDS_HELP)
     p.add_argument("dst")
     p.add_argument("--force", action="store_true", help="replace DST if it is an SZ store")
     p.set_defaults(func=_subset)
@@ -382,8 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ids",
         metavar="FILE",
-        help="only the reads listed in FILE, one per line "
-        "('-': stdin), for nanopore sources and SZ -> pod5",
+        help=f"only these reads, for nanopore sources and SZ -> pod5: {IDS_HELP}",
     )
     p.add_argument("--layout", choices=LAYOUTS, help="Zarr layout (default: reads)")
     p.add_argument(

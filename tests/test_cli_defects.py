@@ -148,6 +148,7 @@ def test_cli_demo_without_a_path_leaves_nothing(tmp_path, monkeypatch, capsys):
         ["get", "{store}", "nope"],
         ["get", "{store}", "r001", "-d", "Foo"],
         ["get", "{store}", "--all", "--format", "npz"],
+        ["get", "{store}", "--all", "-o", "{missing}/x.txt"],
         ["filter", "{store}", "{out}"],
         ["filter", "{store}", "{out}", "-e", "1 +"],
         ["split", "{store}", "{out}", "--by", "nope"],

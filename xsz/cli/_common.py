@@ -78,9 +78,11 @@ def output_file(path: str | None, *, force: bool, binary: bool = False) -> Itera
     target = Path(path)
     if target.is_dir():
         raise StoreExistsError(f"{target} is a directory; give a file name with -o")
+    if not target.absolute().parent.is_dir():
+        raise UsageError(f"cannot write {target}: {target.absolute().parent} is not a folder")
     if target.exists() and not force:
         raise StoreExistsError(f"{target} exists; pass --force to replace it")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.absolute().parent)
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600

@@ -425,3 +425,19 @@ def test_cli_info_header_is_summarised(tmp_path, capsys):
     assert "runs: {40 keys: run0, run1" in out and "xsz info --header" in out
     assert main(["info", str(path), "--header"]) == 0
     assert json.loads(capsys.readouterr().out) == header
+
+
+def test_stats_agree_with_the_accessor(called):
+    import xarray as xr
+
+    import xsz  # noqa: F401  (ds.sz)
+    from xsz.select import read_stats
+
+    path, _ = called
+    with SZReader(path) as reader:
+        got = read_stats(reader)
+    with xr.open_dataset(path, engine="sz") as ds:
+        pa = ds.sz.to_pA("Raw").values.astype(np.float64)
+    assert got.calibration is not None and got.calibration.startswith("pod5 / slow5")
+    assert got.signal["mean"] == pytest.approx(pa.mean(), rel=1e-6)
+    assert got.signal["sd"] == pytest.approx(pa.std(), rel=1e-5)

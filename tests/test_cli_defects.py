@@ -45,6 +45,7 @@ def test_cli_get_output_is_exactly_the_path_and_needs_force(called, tmp_path, ca
     one = tmp_path / "one.txt"
     assert main(["get", str(path), "r003", "-o", str(one)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["called.sz", "one.txt"]
+    assert f"wrote 1 read to {one} (text)" in capsys.readouterr().err
     lines = one.read_text().splitlines()
     assert len(lines) == 2 and lines[1].startswith("r003\t")
     assert stat.S_IMODE(one.stat().st_mode) == 0o666 & ~_umask()

@@ -148,6 +148,11 @@ def _get(args: argparse.Namespace) -> int:
         skipped = f"; {count.skipped:,} without bases skipped" if count.skipped else ""
         where = f" to {args.output}" if args.output else ""
         print(f"wrote {count.written:,} FASTQ records{where}{skipped}", file=sys.stderr)
+    elif args.output:
+        print(
+            f"wrote {len(rows):,} read{'' if len(rows) == 1 else 's'} to {args.output} (text)",
+            file=sys.stderr,
+        )
     return 0
 
 

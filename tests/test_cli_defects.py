@@ -170,3 +170,23 @@ def test_cli_refusals_are_one_line(called, tmp_path, capsys, args):
     assert main([a.format(**names) for a in args] + ["-q"] * (args[0] not in ("view",))) == 1
     err = capsys.readouterr().err
     assert err.startswith("xsz: error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_get_output_is_whole_or_untouched(tmp_path, capsys):
+    from tests.made_reads import ATTRS, DATASETS, called_reads
+    from xsz.format import Schema, SZWriter
+
+    records = called_reads(200)  # batches of 64 reads: three are written before the bad one
+    bad = list(records[150])
+    bad[9] = bad[9] + "!"  # one quality too many: found only when read 150 is reached
+    records[150] = tuple(bad)
+    path = tmp_path / "bad.sz"
+    with SZWriter(path, Schema.build(ATTRS, DATASETS)) as writer:
+        writer.put_many(records)
+    out = tmp_path / "calls.fastq"
+    assert main(["get", str(path), "--all", "-o", str(out)]) == 1
+    assert "read 'r150' has" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [path]  # no half file, no hidden leftover
+    out.write_text("kept")
+    assert main(["get", str(path), "--all", "-o", str(out), "--force"]) == 1
+    assert out.read_text() == "kept" and sorted(tmp_path.iterdir()) == [path, out]

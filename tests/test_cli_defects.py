@@ -177,15 +177,15 @@ def test_cli_get_output_is_whole_or_untouched(tmp_path, capsys):
     from xsz.format import Schema, SZWriter
 
     records = called_reads(200)  # batches of 64 reads: three are written before the bad one
-    bad = list(records[150])
-    bad[9] = bad[9] + "!"  # one quality too many: found only when read 150 is reached
-    records[150] = tuple(bad)
+    bad = list(records[151])
+    bad[9] = bad[9] + "!"  # one quality too many: found only when read 151 is reached
+    records[151] = tuple(bad)
     path = tmp_path / "bad.sz"
     with SZWriter(path, Schema.build(ATTRS, DATASETS)) as writer:
         writer.put_many(records)
     out = tmp_path / "calls.fastq"
     assert main(["get", str(path), "--all", "-o", str(out)]) == 1
-    assert "read 'r150' has" in capsys.readouterr().err
+    assert "read 'r151' has" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [path]  # no half file, no hidden leftover
     out.write_text("kept")
     assert main(["get", str(path), "--all", "-o", str(out), "--force"]) == 1

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from xsz import __version__
-from xsz.cli._common import IDS_HELP, mb, read_ids, remote_parent, storage_options
+from xsz.cli._common import IDS_HELP, mb, read_ids, remote_parent
+from xsz.cli._common import storage_options as _storage_options
 from xsz.cli._reads import add_commands
 from xsz.convert import CODECS, FORMATS, LAYOUTS, TARGETS
 from xsz.errors import StoreExistsError, UsageError, XszError
@@ -113,7 +114,7 @@ def _convert(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from xsz.ops import coverage, info
 
-    options = storage_options(args)
+    options = _storage_options(args)
     got = info(args.path, options)
     if args.header:
         print(json.dumps(got.header, ensure_ascii=False, indent=2))
@@ -181,7 +182,7 @@ def _subset(args: argparse.Namespace) -> int:
         args.dst,
         overwrite=args.force,
         progress=not args.quiet,
-        storage_options=storage_options(args),
+        storage_options=_storage_options(args),
     )
     print(f"wrote {n:,} reads to {args.dst}")
     return 0
@@ -208,7 +209,7 @@ def _merge(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from xsz.ops import coverage, verify
 
-    options = storage_options(args)
+    options = _storage_options(args)
     problems = verify(
         args.path,
         n_threads=args.threads,

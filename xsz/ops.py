@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xsz._copy import FILL_VALUES, Merged, copy_rows, filter_reads, merge_stores, split
+from xsz._copy import FILL_VALUES, Merged, filter_reads, merge_stores, split
+from xsz._copy import copy_rows as _copy_rows
 from xsz._progress import progress_counter
 from xsz.errors import CodecError, UsageError, XszError
 from xsz.format import SZReader, SZWriter, salvage, stale_siblings, with_checksum
@@ -278,7 +279,7 @@ def subset(
     with SZReader(src, storage_options) as reader:
         rows = reader.rows(read_ids)
         with SZWriter(dst, reader.schema, header=reader.header, overwrite=overwrite) as writer:
-            copy_rows(reader, rows, writer, progress_counter(progress, len(rows), "subset"))
+            _copy_rows(reader, rows, writer, progress_counter(progress, len(rows), "subset"))
     return len(rows)
 
 

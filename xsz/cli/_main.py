@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from xsz import __version__
-from xsz.cli._common import IDS_HELP, mb, read_ids, remote_parent
+from xsz.cli._common import IDS_HELP, mb, remote_parent
+from xsz.cli._common import read_ids as _read_ids
 from xsz.cli._common import storage_options as _storage_options
 from xsz.cli._reads import add_commands
 from xsz.convert import CODECS, FORMATS, LAYOUTS, TARGETS
@@ -91,7 +92,7 @@ def _convert(args: argparse.Namespace) -> int:
         src_format=args.src_format,
         dst_format=args.dst_format,
         moves=args.moves,
-        read_ids=read_ids(args.ids) if args.ids else None,
+        read_ids=_read_ids(args.ids) if args.ids else None,
         layout=args.layout,
         codec=args.codec,
         overwrite=args.force,
@@ -178,7 +179,7 @@ def _subset(args: argparse.Namespace) -> int:
 
     n = subset(
         args.path,
-        read_ids(args.ids),
+        _read_ids(args.ids),
         args.dst,
         overwrite=args.force,
         progress=not args.quiet,

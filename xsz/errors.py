@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "CodecError",
     "DuplicateReadError",
+    "FieldNotFoundError",
     "ReadNotFoundError",
     "RecordError",
     "RowOutOfRangeError",
@@ -87,6 +88,13 @@ class DuplicateReadError(RecordError):
 
 class ReadNotFoundError(XszError, KeyError):
     """A read ID (or row) that the store does not hold."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0]) if self.args else ""
+
+
+class FieldNotFoundError(XszError, KeyError):
+    """An attribute or dataset name that the schema does not have."""
 
     def __str__(self) -> str:  # KeyError would print the repr of the message
         return str(self.args[0]) if self.args else ""

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from xsz.format import SZReader
 
 __all__ = [
+    "CALIBRATIONS",
     "COLUMNS_ATTR",
     "READ_DIM",
     "SAMPLE_DIMENSION",
@@ -59,6 +60,18 @@ COLUMNS_ATTR: Final = "sz_columns"
 """Group attribute holding the SZ index columns in order."""
 SAMPLE_DIMENSION: Final = "sample_dimension"
 """The CF attribute of a count variable naming its ragged array's dimension."""
+
+CALIBRATIONS: Final = (
+    (("Offset", "Raw_unit"), "pysz: pA = (raw + Offset) * Raw_unit"),
+    (("offset", "scale"), "pod5 / slow5: pA = (raw + offset) * scale"),
+    (
+        ("offset", "range", "digitisation"),
+        "fast5 / slow5: pA = (raw + offset) * range / digitisation",
+    ),
+    (("calibration_offset", "calibration_scale"), "pod5 names: pA = (raw + offset) * scale"),
+)
+"""Per-read variables that calibrate a raw signal, tried in this order (the
+``ds.sz`` accessor and ``xsz stats`` use them)."""
 
 Role = Literal["read_id", "read_position", "attribute", "count", "ragged", "text"]
 

@@ -1,4 +1,5 @@
-"""Operations on whole SZ stores: describe, verify, subset, merge, checksum, recover.
+"""Operations on whole SZ stores: describe, verify, subset, filter, split, merge,
+checksum, recover.
 
 Pure functions for `xsz info`, `verify`, `subset`, `merge`, `checksum` and
 `recover` (no argparse, no printing). They copy frames as they are: nothing is
@@ -20,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xsz._copy import FILL_VALUES, Merged, filter_reads, merge_stores, split
+from xsz._copy import copy_rows as _copy_rows
 from xsz._progress import progress_counter
-from xsz.errors import CodecError, DuplicateReadError, SchemaError, UsageError, XszError
+from xsz.errors import CodecError, UsageError, XszError
 from xsz.format import SZReader, SZWriter, salvage, stale_siblings, with_checksum
 
 if TYPE_CHECKING:
@@ -31,14 +34,19 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 __all__ = [
+    "FILL_VALUES",
+    "Merged",
     "Problem",
     "Recovered",
     "StoreInfo",
     "add_checksums",
     "coverage",
+    "filter_reads",
     "info",
     "merge",
+    "merge_stores",
     "recover",
+    "split",
     "subset",
     "verify",
 ]
@@ -253,25 +261,6 @@ def _layout_problems(reader: SZReader) -> list[Problem]:
     return problems
 
 
-def _copy_rows(
-    reader: SZReader, rows: npt.NDArray[np.int64], writer: SZWriter, update: Callable[[int], None]
-) -> None:
-    attrs = [reader.index.attribute(f.name) for f in reader.schema.attributes]
-    names = [f.name for f in reader.schema.datasets]
-    counts = [reader.index.count.get(n) for n in names]
-    for start in range(0, len(rows), BATCH):
-        part = rows[start : start + BATCH]
-        batch = reader.frames(part, names)
-        reader.check_frames(part, batch, names)  # damage is refused, never copied
-        for row, frames in zip(part.tolist(), batch, strict=True):
-            writer.put_frames(
-                [column[row] for column in attrs],
-                frames,
-                [None if c is None else int(c[row]) for c in counts],
-            )
-        update(len(part))
-
-
 def subset(
     src: str | os.PathLike[str],
     read_ids: Iterable[object],
@@ -299,46 +288,26 @@ def merge(
     srcs: Sequence[str | os.PathLike[str]],
     dst: str | os.PathLike[str],
     *,
+    duplicate_ok: bool = False,
+    union: bool = False,
     overwrite: bool = False,
     progress: bool | Callable[[int, int | None], object] = False,
 ) -> int:
-    """Concatenate stores with the same schema into a new store `dst`.
+    """Concatenate stores into a new store `dst`; returns the number of reads written.
 
-    The header is the first store's. Read IDs must stay unique across the
-    inputs (`DuplicateReadError` names the read and both stores). Returns the
-    number of reads written.
+    The header is the first store's. Without `union` the schemas must be the
+    same; read IDs must stay unique across the inputs (`DuplicateReadError`
+    names the read and both stores) unless `duplicate_ok` (the first is kept).
+    `merge_stores` does the work and also says what was dropped and filled.
     """
-    if not srcs:
-        raise UsageError("merge needs at least one source store, got none")
-    readers = [SZReader(s) for s in srcs]
-    try:
-        first = readers[0]
-        for other in readers[1:]:
-            if other.schema != first.schema:
-                raise SchemaError(
-                    f"cannot merge {other.path} into {first.path}: columns differ "
-                    f"({other.schema.columns} vs {first.schema.columns})"
-                )
-        if first.schema.id_field:
-            owner: dict[object, Path | str] = {}
-            for reader in readers:
-                for rid in reader.ids.tolist():
-                    if rid in owner:
-                        raise DuplicateReadError(
-                            f"read {rid!r} is in both {owner[rid]} and {reader.path}",
-                            read_id=rid,
-                            field=first.schema.id_field,
-                        )
-                    owner[rid] = reader.path
-        total = sum(len(r) for r in readers)
-        update = progress_counter(progress, total, "merge")
-        with SZWriter(dst, first.schema, header=first.header, overwrite=overwrite) as writer:
-            for reader in readers:
-                _copy_rows(reader, np.arange(len(reader)), writer, update)
-        return total
-    finally:
-        for reader in readers:
-            reader.close()
+    return merge_stores(
+        srcs,
+        dst,
+        duplicate_ok=duplicate_ok,
+        union=union,
+        overwrite=overwrite,
+        progress=progress,
+    ).n_reads
 
 
 @dataclass

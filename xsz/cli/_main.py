@@ -12,11 +12,15 @@ import os
 import shutil
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
-
+from xsz import __version__
+from xsz.cli._common import IDS_HELP, mb, remote_parent
+from xsz.cli._common import read_ids as _read_ids
+from xsz.cli._common import storage_options as _storage_options
+from xsz.cli._reads import add_commands
 from xsz.convert import CODECS, FORMATS, LAYOUTS, TARGETS
 from xsz.errors import StoreExistsError, UsageError, XszError
 
@@ -26,14 +30,23 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
-def _mb(nbytes: int) -> str:
-    return f"{nbytes / 1e6:,.1f} MB"
-
-
 def _demo(args: argparse.Namespace) -> int:
+    workdir = Path(args.path or tempfile.mkdtemp(prefix="xsz-demo-"))
+    try:
+        return _demo_in(args, workdir)
+    finally:
+        if args.path is None and workdir.exists():  # the files are the demo's, not the user's
+            size = sum(p.stat().st_size for p in workdir.rglob("*") if p.is_file())
+            shutil.rmtree(workdir, ignore_errors=True)
+            print(
+                f"removed the temporary folder {workdir} ({mb(size)}); give a PATH "
+                "('xsz demo PATH') to keep the files"
+            )
+
+
+def _demo_in(args: argparse.Namespace, workdir: Path) -> int:
     from xsz.cli.demo import run_demo
 
-    workdir = Path(args.path or tempfile.mkdtemp(prefix="xsz-demo-"))
     if workdir.exists() and any(workdir.iterdir()):
         if not args.force:
             raise StoreExistsError(f"{workdir} exists and is not empty; pass --force to reuse it")
@@ -54,12 +67,12 @@ def _demo(args: argparse.Namespace) -> int:
     raw = report.raw_bytes
     print(
         f"{report.n_reads:,} generated nanopore-like reads ({report.n_samples:,} int16 samples, "
-        f"{_mb(raw)} raw) in {workdir}:"
+        f"{mb(raw)} raw) in {workdir}:"
     )
     width = max(len(what) for what, *_ in report.steps)
     for what, path, nbytes, seconds in report.steps:
         print(
-            f"  {what:<{width}}  {path.name:<18} {_mb(nbytes):>9}  {nbytes / raw:5.2f} of raw  "
+            f"  {what:<{width}}  {path.name:<18} {mb(nbytes):>9}  {nbytes / raw:5.2f} of raw  "
             f"{seconds:6.2f} s  {raw / 1e6 / max(seconds, 1e-9):7,.0f} MB/s of signal"
         )
     print(
@@ -90,9 +103,9 @@ def _convert(args: argparse.Namespace) -> int:
     )
     seconds = max(summary.seconds, 1e-9)
     print(
-        f"{summary.source} ({summary.source_format}, {_mb(summary.nbytes_source)}) -> "
+        f"{summary.source} ({summary.source_format}, {mb(summary.nbytes_source)}) -> "
         f"{summary.destination} ({summary.destination_format}, "
-        f"{_mb(summary.nbytes_destination)}): {summary.n_reads:,} "
+        f"{mb(summary.nbytes_destination)}): {summary.n_reads:,} "
         f"read{'' if summary.n_reads == 1 else 's'} in {seconds:.2f} s "
         f"({summary.nbytes_source / 1e6 / seconds:,.0f} MB/s; {' then '.join(summary.steps)})"
     )
@@ -108,9 +121,16 @@ def _info(args: argparse.Namespace) -> int:
 
     options = _storage_options(args)
     got = info(args.path, options)
+    if args.header:
+        print(json.dumps(got.header, ensure_ascii=False, indent=2))
+        return 0
     print(f"{got.path}: SZ store, {got.n_reads:,} reads")
-    print(f"  header   {json.dumps(got.header, ensure_ascii=False)}")
-    print(f"  columns  {' '.join(got.columns)}")
+    lines = header_lines(got.header)
+    print(f"  header   {lines[0] if lines else '{}'}")
+    for line in lines[1:]:
+        print(f"           {line}")
+    columns = textwrap.wrap(" ".join(got.columns), 88, break_on_hyphens=False)
+    print("  columns  " + "\n           ".join(columns))
     print(f"  dat      {got.dat_bytes:,} bytes; index {got.index_bytes:,} bytes")
     for name, d in got.datasets.items():
         ratio = d["stored"] / d["raw"] if d["raw"] else float("nan")
@@ -124,38 +144,38 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _get(args: argparse.Namespace) -> int:
-    from xsz.convert import open_reads  # SZ, pod5, BLOW5, SLOW5, FAST5, Zarr
-
-    with open_reads(args.path, storage_options=_storage_options(args)) as reader:
-        rows = reader.rows(args.read_ids)
-        names = args.dataset or None
-        reads = reader.read_many(rows, names)
-    if args.output:
-        id_field = reader.schema.id_field
-        arrays: dict[str, Any] = {}
-        for row, read in zip(rows.tolist(), reads, strict=True):
-            prefix = read[id_field] if id_field else f"#{row}"
-            arrays.update({f"{prefix}/{key}": np.asarray(value) for key, value in read.items()})
-        np.savez_compressed(args.output, **arrays)
-        print(f"saved {len(reads)} reads to {args.output}")
-        return 0
-    with np.printoptions(threshold=12, edgeitems=4, linewidth=100):
-        for read in reads:
-            for key, value in read.items():
-                shown = (
-                    str(value) if np.ndim(value) == 0 else f"{np.asarray(value)!r} ({len(value):,})"
-                )
-                if isinstance(value, str) and len(value) > 80:
-                    shown = f"{value[:77]}... ({len(value):,} characters)"
-                print(f"{key}\t{shown}")
-            print()
-    return 0
+HEADER_WIDTH: Final = 88
+"""Widest line of `header_lines`."""
 
 
-def _read_ids(source: str) -> list[str]:
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+def header_lines(header: dict[str, Any], width: int = HEADER_WIDTH) -> list[str]:
+    """A store header in short lines: one a key, a long value summarised.
+
+    Examples
+    --------
+    >>> runs = {"a": {"note": "x" * 90}, "b": {}}
+    >>> header_lines({"version": "0.4.0", "runs": runs, "files": ["f"] * 50})
+    ['version: "0.4.0"', 'runs: {2 keys: a, b}', 'files: [50 items]', '(xsz info --header: all of it)']
+    """
+    out = []
+    summarised = False
+    for key, value in header.items():
+        text = json.dumps(value, ensure_ascii=False)
+        if len(key) + len(text) + 2 > width:
+            summarised = True
+            if isinstance(value, dict):
+                keys = ", ".join(map(str, value))
+                room = width - len(key) - 20
+                keys = keys if len(keys) <= room else keys[: max(room - 3, 0)] + "..."
+                text = f"{{{len(value)} key{'' if len(value) == 1 else 's'}: {keys}}}"
+            elif isinstance(value, list):
+                text = f"[{len(value)} item{'' if len(value) == 1 else 's'}]"
+            else:
+                text = text[: max(width - len(key) - 8, 10)] + "..."
+        out.append(f"{key}: {text}")
+    if summarised:
+        out.append("(xsz info --header: all of it)")
+    return out
 
 
 def _subset(args: argparse.Namespace) -> int:
@@ -174,10 +194,20 @@ def _subset(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from xsz.ops import merge
+    from xsz.ops import merge_stores
 
-    n = merge(args.srcs, args.dst, overwrite=args.force, progress=not args.quiet)
-    print(f"wrote {n:,} reads from {len(args.srcs)} stores to {args.dst}")
+    got = merge_stores(
+        args.srcs,
+        args.dst,
+        duplicate_ok=args.duplicate_ok,
+        union=args.union,
+        overwrite=args.force,
+        progress=not args.quiet,
+    )
+    for src, names in got.filled.items():
+        print(f"  {src}: filled {', '.join(names)}", file=sys.stderr)
+    dropped = f"; {got.duplicates:,} repeated reads left out" if got.duplicates else ""
+    print(f"wrote {got.n_reads:,} reads from {len(args.srcs)} stores to {args.dst}{dropped}")
     return 0
 
 
@@ -216,7 +246,7 @@ def _print_stale(path: str) -> None:
     for sibling in stale_siblings(path):
         state = "in use by a live writer" if sibling.owned else "left by a killed writer"
         print(
-            f"  note: {sibling.path} ({sibling.kind}, {_mb(sibling.size)}) is {state}"
+            f"  note: {sibling.path} ({sibling.kind}, {mb(sibling.size)}) is {state}"
             + ("" if sibling.owned else f"; 'xsz recover --clean {path}' removes it"),
             file=sys.stderr,
         )
@@ -239,7 +269,7 @@ def _recover(args: argparse.Namespace) -> int:
             raise UsageError("recover --clean takes one store: the one whose leftovers to remove")
         removed = remove_stale(args.src)
         for sibling in removed:
-            print(f"removed {sibling.path} ({sibling.kind}, {_mb(sibling.size)})")
+            print(f"removed {sibling.path} ({sibling.kind}, {mb(sibling.size)})")
         _print_stale(args.src)  # what is left is in use
         print(f"{len(removed)} stale staging director{'y' if len(removed) == 1 else 'ies'} removed")
         return 0
@@ -259,27 +289,8 @@ def _recover(args: argparse.Namespace) -> int:
     return 0
 
 
-def _storage_options(args: argparse.Namespace) -> dict[str, str] | None:
-    """The ``--storage-option KEY=VALUE`` settings, for obstore."""
-    options = {}
-    for item in args.storage_option or ():
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise UsageError(f"--storage-option takes KEY=VALUE, got {item!r}")
-        options[key] = value
-    return options or None
-
-
 def build_parser() -> argparse.ArgumentParser:
-    remote = argparse.ArgumentParser(add_help=False)
-    remote.add_argument(
-        "-S",
-        "--storage-option",
-        action="append",
-        metavar="KEY=VALUE",
-        help="obstore setting for a URL PATH, e.g. region=eu-west-1 (repeatable; "
-        "default: from the environment, AWS_ENDPOINT_URL ...)",
-    )
+    remote = remote_parent()
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     common.add_argument(
@@ -289,29 +300,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker threads (default: %(default)s)",
     )
     parser = argparse.ArgumentParser(prog="xsz", description="Nanopore reads in SZ stores.")
+    parser.add_argument("--version", action="version", version=f"xsz {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_commands(sub, common)
 
     p = sub.add_parser("info", parents=[common, remote], help="schema, header, read count, sizes")
     p.add_argument("path")
+    p.add_argument("--header", action="store_true", help="print the whole header (JSON) only")
     p.set_defaults(func=_info)
-
-    p = sub.add_parser("get", parents=[common, remote], help="print or save reads by ID")
-    p.add_argument("path")
-    p.add_argument("read_ids", nargs="+", metavar="READ_ID")
-    p.add_argument("-d", "--dataset", action="append", help="only these datasets (repeatable)")
-    p.add_argument("-o", "--output", help="save to this .npz instead of printing")
-    p.set_defaults(func=_get)
 
     p = sub.add_parser("subset", parents=[common, remote], help="copy some reads into a new store")
     p.add_argument("path")
-    p.add_argument("--ids", required=True, help="file of read IDs, one per line ('-': stdin)")
+    p.add_argument("--ids", required=True, metavar="FILE", help=IDS_HELP)
     p.add_argument("dst")
     p.add_argument("--force", action="store_true", help="replace DST if it is an SZ store")
     p.set_defaults(func=_subset)
 
-    p = sub.add_parser("merge", parents=[common], help="concatenate stores with one schema")
+    p = sub.add_parser(
+        "merge",
+        parents=[common],
+        help="concatenate stores",
+        description="Concatenate the SRC stores into a new store DST (the first one's "
+        "header). The schemas must be the same unless --union; a read ID in two stores is "
+        "refused unless --duplicate-ok. Frames are copied, not re-encoded.",
+    )
     p.add_argument("srcs", nargs="+", metavar="SRC")
     p.add_argument("dst")
+    p.add_argument(
+        "--duplicate-ok",
+        action="store_true",
+        help="keep the first read of an ID found twice, leave out the others (counted)",
+    )
+    p.add_argument(
+        "--union",
+        action="store_true",
+        help="stores with differing fields: DST has every field; a read whose store lacks "
+        "a field gets '' (text), -1 (signed integers), 0 (unsigned), NaN (floats), or no "
+        "values (a dataset)",
+    )
     p.add_argument("--force", action="store_true", help="replace DST if it is an SZ store")
     p.set_defaults(func=_merge)
 
@@ -367,8 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ids",
         metavar="FILE",
-        help="only the reads listed in FILE, one per line "
-        "('-': stdin), for nanopore sources and exports of SZ",
+        help=f"only these reads, for nanopore sources and SZ -> pod5: {IDS_HELP}",
     )
     p.add_argument("--layout", choices=LAYOUTS, help="Zarr layout (default: reads)")
     p.add_argument(
@@ -408,6 +433,12 @@ _FLAGS: Final = (
     ("resume=True", "--resume"),
     ("layout= and codec=", "--layout and --codec"),
     ("checksum=False", "--no-checksum"),
+    ("union=True", "--union"),
+    ("duplicate_ok=True", "--duplicate-ok"),
+    ("count= is", "--count is"),
+    ("layout='reads'", "--layout reads"),
+    ("layout='regular'", "--layout regular"),
+    ("codec= needs", "--codec needs"),
 )
 """The library's messages speak Python; the command's speak its flags."""
 
@@ -430,6 +461,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # 'xsz view ... | head': the reader left, as with cat
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (XszError, OSError, ImportError) as exc:
         if os.environ.get("XSZ_DEBUG"):
             raise

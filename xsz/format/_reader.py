@@ -28,6 +28,7 @@ from xsz.codec import (
 )
 from xsz.errors import (
     CodecError,
+    FieldNotFoundError,
     ReadNotFoundError,
     RowOutOfRangeError,
     SZFormatError,
@@ -410,9 +411,11 @@ class SZReader:
         return out
 
     def _dataset(self, name: str) -> Field:
-        f = self.schema[name]
-        if f.group != "D":
-            raise KeyError(f"{name!r} is an attribute, not a dataset")
+        f = self.schema.by_name.get(name)
+        if f is None or f.group != "D":
+            what = "an attribute, not a dataset" if f is not None else "not a dataset of it"
+            names = ", ".join(d.name for d in self.schema.datasets) or "none"
+            raise FieldNotFoundError(f"{self.path}: {name!r} is {what}; its datasets: {names}")
         return f
 
     # --- bytes -----------------------------------------------------------------------

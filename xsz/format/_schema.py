@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import numpy as np
 
 from xsz.codec import STR, kind_of
-from xsz.errors import SchemaError
+from xsz.errors import FieldNotFoundError, SchemaError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -218,7 +218,9 @@ class Schema:
         try:
             return self.by_name[name]
         except KeyError:
-            raise KeyError(f"no field {name!r}; the schema has {list(self.by_name)}") from None
+            raise FieldNotFoundError(
+                f"no field {name!r}; the schema has {list(self.by_name)}"
+            ) from None
 
     @property
     def id_field(self) -> str | None:

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import xarray as xr
 
 from xsz.errors import UsageError
-from xsz.mapping import READ_DIM, SAMPLE_DIMENSION
+from xsz.mapping import CALIBRATIONS, READ_DIM, SAMPLE_DIMENSION
 from xsz.xarray._blocks import apply_reads, block_calibration, calibrate, from_blocks
 from xsz.xarray._ragged import as_reads, sample_indexer, starts_of
 from xsz.xarray.indexes import DetachedReadIndex, SZReadIndex
@@ -42,17 +42,6 @@ if TYPE_CHECKING:
 
 
 __all__ = ["CALIBRATIONS", "Ragged", "ReadValues", "SZAccessor", "as_reads", "ragged_variables"]
-
-CALIBRATIONS: Final = (
-    (("Offset", "Raw_unit"), "pysz: pA = (raw + Offset) * Raw_unit"),
-    (("offset", "scale"), "pod5 / slow5: pA = (raw + offset) * scale"),
-    (
-        ("offset", "range", "digitisation"),
-        "fast5 / slow5: pA = (raw + offset) * range / digitisation",
-    ),
-    (("calibration_offset", "calibration_scale"), "pod5 names: pA = (raw + offset) * scale"),
-)
-"""Per-read variables that calibrate a raw signal, tried in this order."""
 
 
 @dataclass(frozen=True)

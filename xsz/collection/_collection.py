@@ -46,8 +46,6 @@ BATCH: Final = 512
 
 OnDuplicate = Literal["error", "first"]
 
-Paths = str | os.PathLike[str] | list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...]
-
 
 class Collection:
     """Many SZ stores as one: their reads by position or ID, with one read-ID index.
@@ -81,7 +79,7 @@ class Collection:
 
     def __init__(
         self,
-        paths: Paths | None = None,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
         *,
         index: str | os.PathLike[str] | None = None,
         storage_options: Mapping[str, Any] | None = None,
@@ -92,6 +90,8 @@ class Collection:
             raise UsageError(f"on_duplicate must be 'error' or 'first', got {on_duplicate!r}")
         if paths is None and index is None:
             raise UsageError("a collection needs its stores (paths), an index, or both")
+        if paths is not None and not isinstance(paths, str | os.PathLike):
+            paths = list(paths)  # read twice without an index
         self.storage_options = dict(storage_options or {})
         self.on_duplicate: OnDuplicate = on_duplicate
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -124,10 +124,10 @@ class Collection:
 
     # --- checks ---------------------------------------------------------------------
 
-    def _match(self, paths: Paths, *, check: bool) -> None:
-        refs = find_stores(
-            paths if isinstance(paths, list | tuple) else [paths], self.storage_options
-        )
+    def _match(
+        self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, check: bool
+    ) -> None:
+        refs = find_stores(paths, self.storage_options)
         indexed = [s.location for s in self.stores]
         found = [r.location for r in refs]
         if found != indexed:
@@ -371,7 +371,7 @@ class Collection:
 
 
 def subset(
-    paths: Paths | None,
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None,
     read_ids: Iterable[object],
     dst: str | os.PathLike[str],
     *,

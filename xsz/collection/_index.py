@@ -424,7 +424,7 @@ class IndexFile:
     def _bad(self, problem: str) -> SZFormatError:
         return SZFormatError(
             f"{self.path} is not a valid xsz collection index: {problem}; build it again "
-            "with `xsz index` (xsz.collection.build_index)"
+            "(xsz.collection.build_index with rebuild=True)"
         )
 
     def _unseal(self, raw: bytes) -> dict[str, Any]:

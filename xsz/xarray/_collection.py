@@ -131,13 +131,7 @@ def open_collection(
     if isinstance(drop_variables, str):
         drop_variables = [drop_variables]
     drop = set(drop_variables or ())
-    if (
-        paths is not None
-        and not isinstance(paths, list | tuple | str)
-        and hasattr(paths, "__iter__")
-    ):
-        paths = list(paths)
-    collection = Collection(paths, index=index, storage_options=storage_options)  # type: ignore[arg-type]
+    collection = Collection(paths, index=index, storage_options=storage_options)
     try:
         _refuse_duplicates(collection)
         ds = _dataset(CollectionHandle(collection), drop, chunk_bytes, n_threads, chunks)

@@ -158,7 +158,7 @@ def _subset(args: argparse.Namespace) -> int:
     *args.paths, args.dst = args.items
     if not args.paths and args.index is None:
         raise UsageError("subset needs PATH... DST (or --index INDEX DST)")
-    if len(args.paths) == 1 and args.index is None and not args.first:
+    if len(args.paths) == 1 and args.index is None and not args.first and _one_store(args):
         from xsz.ops import subset
 
         n = subset(
@@ -185,6 +185,18 @@ def _subset(args: argparse.Namespace) -> int:
     )
     print(f"wrote {n:,} reads to {args.dst}")
     return 0
+
+
+def _one_store(args: argparse.Namespace) -> bool:
+    """Whether the one PATH of ``subset`` is a store (not a tree, glob or prefix)."""
+    from xsz.collection import find_stores
+
+    path = args.paths[0]
+    stores = find_stores(path, _storage_options(args))
+    return len(stores) == 1 and stores[0].location.rstrip("/") in (
+        str(path).rstrip("/"),
+        os.path.abspath(path),
+    )
 
 
 def _index(args: argparse.Namespace) -> int:

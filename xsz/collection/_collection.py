@@ -23,10 +23,10 @@ import numpy as np
 from xsz._progress import progress_counter
 from xsz.collection._build import build_index, count_names, parse_schema
 from xsz.collection._index import COUNT_PREFIX, IndexFile, StoreEntry
-from xsz.collection._stores import find_stores, stamp_json
+from xsz.collection._stores import find_stores, local_stamp, stamp_json
 from xsz.errors import StaleIndexError, UsageError
 from xsz.format import SZReader, SZWriter
-from xsz.source import is_url, local_path, open_source
+from xsz.source import is_url, local_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -156,17 +156,15 @@ class Collection:
         for k, store in enumerate(self.stores):
             if is_url(store.location) and local_path(store.location) is None:
                 continue
+            path = local_path(store.location)
+            assert path is not None
             try:
-                with open_source(store.location) as source:
-                    stamp = stamp_json(source.stamp())
+                stamp = local_stamp(os.fspath(path))
             except OSError as exc:
                 raise StaleIndexError(
-                    f"{store.location}, indexed, cannot be opened: {exc}"
-                ) from exc
-            except Exception as exc:
-                raise StaleIndexError(
                     f"{store.location} is indexed in {self.index_path} but is not a store now "
-                    f"({exc}); bring the index up to date with `xsz index`"
+                    f"({exc.strerror}: {exc.filename}); bring the index up to date with "
+                    "`xsz index`"
                 ) from exc
             if stamp != store.stamp:
                 raise self._stale(k)
@@ -206,9 +204,8 @@ class Collection:
                 reader.close()
                 return self._open[k]
             self._open[k] = reader
-            while len(self._open) > MAX_OPEN:
-                _, old = self._open.popitem(last=False)
-                old.close()
+            while len(self._open) > MAX_OPEN:  # its files close when its last user lets go
+                self._open.popitem(last=False)
             return reader
 
     def close(self) -> None:

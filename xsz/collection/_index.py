@@ -418,6 +418,9 @@ class IndexFile:
                 f"its row groups {n_rows} ({self._file.metadata.num_rows} in "
                 f"{self._file.metadata.num_row_groups} Parquet row groups)"
             )
+        self.arrow_schema = _arrow_schema(self.count_names).append(
+            pa.field("dup", pa.bool_(), nullable=False)
+        )
         self.firsts = np.array([g["first"] for g in self.groups], dtype=object)
         self.lasts = np.array([g["last"] for g in self.groups], dtype=object)
 
@@ -445,8 +448,10 @@ class IndexFile:
         """Row group `k`, checked against its CRC-32 (all columns are read for that)."""
         try:
             table = self._file.read_row_group(k)
-        except (OSError, pa.ArrowException) as exc:
+        except (OSError, pa.ArrowException, KeyError, ValueError, TypeError) as exc:
             raise self._bad(f"row group {k} does not read ({exc})") from exc
+        if not table.schema.equals(self.arrow_schema):
+            raise self._bad(f"row group {k} has the columns {table.schema.names}")
         group = self.groups[k]
         if len(table) != int(group["rows"]) or digest(table) != int(group["crc32"]):
             raise self._bad(f"row group {k} does not match its CRC-32 (changed bytes)")

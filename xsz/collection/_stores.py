@@ -26,7 +26,7 @@ from xsz.source import is_url, local_path
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-__all__ = ["StoreRef", "find_stores", "stamp_json"]
+__all__ = ["StoreRef", "find_stores", "local_stamp", "stamp_json"]
 
 _FILES: Final = ("checksums", "dat", "index")
 _GLOB: Final = re.compile(r"[*?\[]")
@@ -51,11 +51,33 @@ def stamp_json(stamp: object) -> list[Any]:
     return str(stamp)  # type: ignore[return-value]
 
 
+def local_stamp(path: str) -> list[Any]:
+    """`stamp_json` of the stamp `xsz.source.LocalSource` gives the store at `path`
+    (device, inode, size and mtime of each of its files, by name), from ``stat``
+    calls alone: checking a local store's version does not open it.
+
+    Raises `OSError` when `path` lacks ``index`` or ``dat``.
+    """
+    stamp = []
+    for name in _FILES:  # sorted by name, as LocalSource sorts them
+        try:
+            st = os.stat(os.path.join(path, name))
+        except FileNotFoundError:
+            if name == "checksums":
+                continue
+            raise
+        stamp.append([st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns])
+    return stamp
+
+
 def find_stores(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     storage_options: Mapping[str, Any] | None = None,
 ) -> list[StoreRef]:
     """The SZ stores `paths` name, in order, each once.
+
+    An ``http(s)://`` URL names one store (HTTP has no listing); other URLs are
+    listed (one LIST request per thousand objects).
 
     Parameters
     ----------
@@ -132,12 +154,14 @@ def _remote(url: str, storage_options: Mapping[str, Any] | None) -> list[StoreRe
 
     url = url.rstrip("/")
     scheme, _, rest = url.partition("://")
+    if scheme in ("http", "https"):  # HTTP has no listing: the URL names one store
+        if _GLOB.search(rest):
+            raise SZFormatError(f"{url}: an HTTP server cannot be listed; name each store")
+        return [StoreRef(url)]
     bucket, _, key = rest.partition("/")
     wild = _GLOB.search(key)
     prefix = key[: wild.start()].rpartition("/")[0] if wild else key
     options = dict(storage_options or {})
-    if scheme == "http":
-        options["client_options"] = {"allow_http": True, **options.get("client_options", {})}
     root = f"{scheme}://{bucket}/"
     try:
         store = from_url(root, **options)
@@ -155,7 +179,8 @@ def _remote(url: str, storage_options: Mapping[str, Any] | None) -> list[StoreRe
         files = objects[parent]
         if "index" not in files or "dat" not in files:
             continue
-        if any(part.startswith(".") for part in parent.split("/")[len(prefix.split("/")) :]):
+        below = parent.removeprefix(prefix)
+        if any(part.startswith(".") for part in below.split("/")):
             continue  # hidden: a staging prefix
         if wild and not fnmatch.fnmatchcase(parent, key):
             continue

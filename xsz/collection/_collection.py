@@ -425,12 +425,23 @@ def _copy(
     with ThreadPoolExecutor(THREADS, thread_name_prefix="xsz-subset") as pool:
         for start in range(0, len(jobs), window):
             for reader, rows, frames in pool.map(fetch, jobs[start : start + window]):
-                attrs = [reader.index.attribute(f.name) for f in schema.attributes]
+                attrs = [_values(reader.index.attribute(f.name)[rows]) for f in schema.attributes]
                 counts = [reader.index.count.get(n) for n in names]
-                for row, row_frames in zip(rows.tolist(), frames, strict=True):
-                    writer.put_frames(
-                        [column[row] for column in attrs],
+                per_read = [None if c is None else c[rows].tolist() for c in counts]
+                writer.put_frames_many(
+                    (
+                        [column[k] for column in attrs],
                         row_frames,
-                        [None if c is None else int(c[row]) for c in counts],
+                        [None if c is None else c[k] for c in per_read],
                     )
+                    for k, row_frames in enumerate(frames)
+                )
                 update(len(rows))
+
+
+def _values(column: np.ndarray[Any, Any]) -> Any:
+    """Attribute values as the writer formats fastest: Python ints and floats (the same
+    text), but long doubles as they are (a Python float would round them)."""
+    if column.dtype.kind in "iu" or column.dtype in (np.float16, np.float32, np.float64):
+        return column.tolist()
+    return column

@@ -191,23 +191,36 @@ class SZWriter:
         the others). Frames are checked to be zstd frames whose declared size fits
         the count; they are not decoded.
         """
+        self.put_frames_many([(attributes, frames, counts)])
+
+    def put_frames_many(
+        self,
+        records: Iterable[
+            tuple[Sequence[object], Sequence[bytes | memoryview], Sequence[int | None]]
+        ],
+    ) -> None:
+        """Add several reads as `put_frames` does, ``(attributes, frames, counts)`` each,
+        in one batch: a bad record refuses the whole batch, before any of it is written."""
         with self._lock:
             self._check_open()
             position = self.n_reads + sum(len(items) for _, items in self._pending)
-            read_id = self._read_id(attributes, position)
-            cells = self._attr_cells(attributes, read_id)
-            if len(frames) != len(self.schema.datasets) or len(counts) != len(frames):
-                raise RecordError(
-                    f"read {read_id!r}: expected {len(self.schema.datasets)} frames and counts, "
-                    f"got {len(frames)} and {len(counts)}",
-                    read_id=read_id,
-                )
-            for f, frame, n in zip(self.schema.datasets, frames, counts, strict=True):
-                check_frame(f, frame, n, read_id)
             batch_ids: set[str] = set()
-            self._claim_id(read_id, batch_ids)
+            prepared = []
+            for k, (attributes, frames, counts) in enumerate(records):
+                read_id = self._read_id(attributes, position + k)
+                cells = self._attr_cells(attributes, read_id)
+                if len(frames) != len(self.schema.datasets) or len(counts) != len(frames):
+                    raise RecordError(
+                        f"read {read_id!r}: expected {len(self.schema.datasets)} frames and "
+                        f"counts, got {len(frames)} and {len(counts)}",
+                        read_id=read_id,
+                    )
+                for f, frame, n in zip(self.schema.datasets, frames, counts, strict=True):
+                    check_frame(f, frame, n, read_id)
+                self._claim_id(read_id, batch_ids)
+                prepared.append(Prepared(read_id, cells, list(frames), list(counts), encoded=True))
             self._commit_ids(batch_ids)
-            self._submit([Prepared(read_id, cells, list(frames), list(counts), encoded=True)])
+            self._submit(prepared)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -517,3 +517,30 @@ def test_many_concurrent_readers_of_one_collection(tree, reads, monkeypatch):
     for g, i in zip(got, ids, strict=True):
         np.testing.assert_array_equal(g, np.concatenate([by_id[x][3] for x in i]))
     ds.close()
+
+
+def test_put_frames_many_refuses_a_bad_batch_whole(tree, tmp_path):
+    """The batch copy `subset` uses: a bad record refuses its whole batch, nothing of
+    it written; the batches before stay."""
+    from xsz.errors import RecordError
+
+    _, stores, _ = tree
+    with SZReader(stores[0]) as r:
+        names = [f.name for f in r.schema.datasets]
+        frames = r.frames([0, 1, 2], names)
+        attrs = [[r.index.attribute(f.name)[k] for f in r.schema.attributes] for k in range(3)]
+        counts = [
+            [None if n not in r.index.count else int(r.index.count[n][k]) for n in names]
+            for k in range(3)
+        ]
+        schema, header = r.schema, r.header
+        with SZWriter(tmp_path / "b.sz", schema, header=header) as w:
+            w.put_frames_many([(attrs[0], frames[0], counts[0])])
+            bad = [(attrs[1], frames[1], counts[1]), (attrs[2], frames[2][:1], counts[2])]
+            with pytest.raises(RecordError, match="expected 3 frames"):
+                w.put_frames_many(bad)
+            with pytest.raises(DuplicateReadError):
+                w.put_frames_many([(attrs[1], frames[1], counts[1])] * 2)
+        with SZReader(tmp_path / "b.sz") as out:
+            assert out.ids.tolist() == [r.ids[0]]
+            assert np.array_equal(out.read(0)["Raw"], r.read(0)["Raw"])

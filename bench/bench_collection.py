@@ -140,24 +140,26 @@ LAUNCH = """
 import os, subprocess, sys
 proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
 _, status, usage = os.wait4(proc.pid, 0)
-print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 """
 """Runs a command and reports its peak RSS: a small fresh process in between, since a
 child's ``ru_maxrss`` starts from its parent's at fork (this process holds the data
 generator and the S3 server; the launcher holds ~10 MB, which the figure includes)."""
 
 
-def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run a command to its end: ``(seconds, peak RSS in MB)`` of that process."""
+def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Run a command to its end: ``(seconds, peak RSS in MB, CPU seconds)`` of that
+    process (CPU: user + system, which a shared machine's load inflates less than the
+    wall time)."""
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", LAUNCH, *argv], env=env, capture_output=True, text=True, check=False
     )
     seconds = time.perf_counter() - start
-    code, rss = (int(x) for x in done.stdout.split()) if done.stdout.strip() else (1, 0)
-    if done.returncode or code:
+    code, rss, cpu = done.stdout.split() if done.stdout.strip() else ("1", "0", "0")
+    if done.returncode or int(code):
         raise SystemExit(f"{' '.join(argv)} failed ({code}):\n{done.stderr}")
-    return seconds, rss / 1024  # KiB on Linux
+    return seconds, int(rss) / 1024, float(cpu)  # ru_maxrss: KiB on Linux
 
 
 def check_sz(path: Path, wanted: set[str]) -> None:
@@ -240,7 +242,7 @@ def main() -> None:
     xsz_bin, pod5_bin = str(BIN / "xsz"), str(BIN / "pod5")
     load_before = os.getloadavg()
 
-    rows: dict[str, tuple[float, float]] = {}
+    rows: dict[str, tuple[float, float, float]] = {}
     index = work / "local.xszi"
     rows["xsz index (local, once)"] = run(
         [xsz_bin, "index", str(where / "sz"), "-o", str(index), "-q"]
@@ -311,19 +313,19 @@ def main() -> None:
             env,
             lambda: check_sz(work / "s3.sz", wanted_set),
         )
-    best = {name: (float("inf"), 0.0) for name in cases}
+    best = {name: (float("inf"), 0.0, 0.0) for name in cases}
     for _ in range(args.rounds):
         for name, (argv, env_, check) in cases.items():
-            seconds, rss = run(argv, env_)
+            seconds, rss, cpu = run(argv, env_)
             check()
             if seconds < best[name][0]:
-                best[name] = (seconds, rss)
-            print(f"  {name}: {seconds:.2f} s, {rss:.0f} MB", flush=True)
+                best[name] = (seconds, rss, cpu)
+            print(f"  {name}: {seconds:.2f} s ({cpu:.2f} s CPU), {rss:.0f} MB", flush=True)
     if server is not None:
         server.stop()  # type: ignore[attr-defined]
     load_after = os.getloadavg()
     rows.update(best)
-    pod5_time = best["pod5 filter (local pod5 files)"][0]
+    pod5_time, _, pod5_cpu = best["pod5 filter (local pod5 files)"]
     n = len(wanted)
     print()
     print(
@@ -333,14 +335,21 @@ def main() -> None:
         f"{os.cpu_count()} cores"
     )
     print()
-    print("| command | seconds | reads/s | vs pod5 filter | peak RSS |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for name, (seconds, rss) in rows.items():
+    print(
+        "| command | seconds | reads/s | speed vs pod5 filter | CPU s | CPU vs pod5 filter "
+        "| peak RSS |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, (seconds, rss, cpu) in rows.items():
         once = "once" in name
         rate = "" if once else f"{n / seconds:,.0f}"
         ratio = "" if once else f"{pod5_time / seconds:.1f}x"
-        print(f"| {name} | {seconds:.2f} | {rate} | {ratio} | {rss:,.0f} MB |")
-    peak = max(rss for _, rss in rows.values())
+        cpu_ratio = "" if once else f"{pod5_cpu / cpu:.1f}x"
+        print(
+            f"| {name} | {seconds:.2f} | {rate} | {ratio} | {cpu:.2f} | {cpu_ratio} "
+            f"| {rss:,.0f} MB |"
+        )
+    peak = max(rss for _, rss, _ in rows.values())
     print(f"\nlargest peak RSS of any xsz or pod5 process: {peak:,.0f} MB")
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["IndexReport", "build_index", "count_names", "parse_schema"]
 
-RUN_ROWS: Final = 1 << 20
+RUN_ROWS: Final = 1 << 18
 """Rows sorted in memory before a run is spilled (the build's memory bound)."""
 THREADS: Final = 8
 """Stores whose index is read at once (object storage: requests in flight)."""

@@ -544,3 +544,26 @@ def test_put_frames_many_refuses_a_bad_batch_whole(tree, tmp_path):
         with SZReader(tmp_path / "b.sz") as out:
             assert out.ids.tolist() == [r.ids[0]]
             assert np.array_equal(out.read(0)["Raw"], r.read(0)["Raw"])
+
+
+def test_empty_store_and_schema_mismatch(tree, reads, tmp_path):
+    from xsz.errors import SchemaError
+
+    root, _, _ = copy_tree(tree, tmp_path)
+    with SZWriter(root / "flowcell0" / "part000b.sz", Schema.build(SCHEMA_ATTRS, SCHEMA_DATASETS)):
+        pass  # a store with no reads
+    index = tmp_path / "e.xszi"
+    assert build_index(root, index).n_reads == len(reads)
+    ds = xsz.open_collection(root, index=index, chunks={})
+    assert ds.sizes["read"] == len(reads)
+    np.testing.assert_array_equal(ds.sel(read=[reads[9][0]]).Raw.values, reads[9][3])
+    ds.close()
+    with SZWriter(root / "odd.sz", Schema.build([("ID", str)], [("Raw", np.int16)])) as w:
+        w.put_many([("odd", np.arange(3))])
+    with pytest.raises(SchemaError, match=r"odd\.sz has the columns"):
+        build_index(root, index)
+    shutil.rmtree(root / "odd.sz")
+    with SZWriter(root / "noid.sz", Schema.build([("Offset", np.int32)], [("Raw", np.int16)])) as w:
+        w.put_many([(1, np.arange(3))])
+    with pytest.raises(SchemaError, match="no text ID attribute"):
+        build_index(tmp_path / "runs" / "noid.sz", tmp_path / "n.xszi")

@@ -567,3 +567,46 @@ def test_empty_store_and_schema_mismatch(tree, reads, tmp_path):
         w.put_many([(1, np.arange(3))])
     with pytest.raises(SchemaError, match="no text ID attribute"):
         build_index(tmp_path / "runs" / "noid.sz", tmp_path / "n.xszi")
+
+
+def test_subset_of_every_type_is_byte_identical_to_one_store_subset(sz_fixtures, tmp_path):
+    """Attributes are formatted column by column (each distinct value once) when a
+    collection is copied: the same index text and frames as the one-store subset,
+    which formats value by value; F128, F16, NaN and extremes included."""
+    from xsz.ops import subset as subset_one
+
+    src = sz_fixtures / "alltypes"
+    with SZReader(src) as r:
+        ids = r.ids.tolist()
+    subset_one(src, ids, tmp_path / "one.sz")
+    subset([src], ids, tmp_path / "coll.sz")
+    for name in ("dat", "index", "checksums"):
+        assert (tmp_path / "one.sz" / name).read_bytes() == (
+            tmp_path / "coll.sz" / name
+        ).read_bytes(), name
+
+
+def test_put_frames_columns_refuses_bad_columns_whole(tree, tmp_path):
+    from xsz.errors import RecordError
+
+    _, stores, _ = tree
+    with SZReader(stores[0]) as r:
+        names = [f.name for f in r.schema.datasets]
+        rows = np.array([0, 1])
+        frames = r.frames(rows, names)
+        columns = [r.index.attribute(f.name)[rows] for f in r.schema.attributes]
+        counts = [
+            [None if n not in r.index.count else int(r.index.count[n][k]) for n in names]
+            for k in rows
+        ]
+        with SZWriter(tmp_path / "c.sz", r.schema, header=r.header) as w:
+            with pytest.raises(RecordError, match="attribute columns"):
+                w.put_frames_columns([c[:1] for c in columns], frames, counts)
+            bad = [c.copy() for c in columns]
+            bad[1] = np.array([5, 2**40])  # Offset is int32
+            with pytest.raises(RecordError, match=r"does not fit int32"):
+                w.put_frames_columns(bad, frames, counts)
+            w.put_frames_columns(columns, frames, counts)
+        with SZReader(tmp_path / "c.sz") as out:
+            assert out.ids.tolist() == r.ids[:2].tolist()
+            assert out.index.attribute("Offset").tolist() == columns[1].tolist()

@@ -381,12 +381,15 @@ def subset(
     """Copy the reads `read_ids` of a collection into one new store `dst`.
 
     The IDs are found in the index (reading only the row groups that can hold
-    them); then only the stores holding some of them are opened, and only their
-    frames are read (coalesced, several stores at once), checked against their
-    checksums and copied as they are. Reads come out in collection order (store
-    by store, rows in order); an ID listed twice is copied once. Unknown IDs
-    raise `ReadNotFoundError`, and a changed store `StaleIndexError`, before
-    anything is written.
+    them); then only the stores holding some of them are opened, each once, and
+    only their frames are read (coalesced, several stores at once), checked
+    against their checksums and copied as they are. Reads come out in collection
+    order (store by store, rows in order); an ID listed twice is copied once.
+    Unknown IDs raise `ReadNotFoundError` before anything is written; a store
+    changed since it was indexed raises `StaleIndexError` (local stores, and
+    stores of a listed prefix, are checked before anything is written; others
+    when opened, and `dst` is then left as it was: the new store is committed
+    only whole).
 
     Returns the number of reads written.
     """
@@ -396,8 +399,6 @@ def subset(
         _, positions = coll.locate(read_ids)
         positions = np.sort(positions)
         by_store = coll._by_store(positions)
-        # open every store wanted first: a stale or missing store fails before a byte is written
-        coll._map(lambda item: coll.reader(item[0]).stamp(), by_store)
         update = progress_counter(progress, len(positions), "subset")
         with SZWriter(dst, coll.schema, header=coll.header, overwrite=overwrite) as writer:
             _copy(coll, by_store, writer, update)
@@ -425,23 +426,8 @@ def _copy(
     with ThreadPoolExecutor(THREADS, thread_name_prefix="xsz-subset") as pool:
         for start in range(0, len(jobs), window):
             for reader, rows, frames in pool.map(fetch, jobs[start : start + window]):
-                attrs = [_values(reader.index.attribute(f.name)[rows]) for f in schema.attributes]
+                attrs = [reader.index.attribute(f.name)[rows] for f in schema.attributes]
                 counts = [reader.index.count.get(n) for n in names]
-                per_read = [None if c is None else c[rows].tolist() for c in counts]
-                writer.put_frames_many(
-                    (
-                        [column[k] for column in attrs],
-                        row_frames,
-                        [None if c is None else c[k] for c in per_read],
-                    )
-                    for k, row_frames in enumerate(frames)
-                )
+                per_read = [[None] * len(rows) if c is None else c[rows].tolist() for c in counts]
+                writer.put_frames_columns(attrs, frames, list(zip(*per_read, strict=True)))
                 update(len(rows))
-
-
-def _values(column: np.ndarray[Any, Any]) -> Any:
-    """Attribute values as the writer formats fastest: Python ints and floats (the same
-    text), but long doubles as they are (a Python float would round them)."""
-    if column.dtype.kind in "iu" or column.dtype in (np.float16, np.float32, np.float64):
-        return column.tolist()
-    return column

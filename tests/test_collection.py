@@ -5,6 +5,7 @@ indexing, a damaged index file, many readers at once."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
 import shutil
@@ -512,7 +513,8 @@ def test_many_concurrent_readers_of_one_collection(tree, reads, monkeypatch):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(work, picks))
     ids = [[reads[k][0] for k in pick] for pick in picks[:6]]
-    with ProcessPoolExecutor(2) as pool:  # pickled Dataset: each process opens stores itself
+    spawn = multiprocessing.get_context("spawn")  # as dask's workers: fresh processes
+    with ProcessPoolExecutor(2, mp_context=spawn) as pool:  # each opens stores itself
         got = list(pool.map(_read_sel, [ds] * len(ids), ids))
     for g, i in zip(got, ids, strict=True):
         np.testing.assert_array_equal(g, np.concatenate([by_id[x][3] for x in i]))

@@ -1,9 +1,11 @@
-"""Shared fixtures: seeded nanopore-like reads, a temporary store path, and the SZ
-fixtures and nanopore files the tests make themselves (tests/made.py, tests/made_data.py)."""
+"""Shared fixtures: seeded nanopore-like reads, a temporary store path, the SZ
+fixtures and nanopore files the tests make themselves (tests/made.py, tests/made_data.py),
+and an S3 server on loopback (moto) with `upload` (test_remote, test_collection)."""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -11,6 +13,9 @@ import pytest
 from tests.made import write_sz_fixtures
 from tests.made_data import write_data
 from xsz.format import Schema, SZWriter
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SEED = int(os.environ.get("XSZ_TEST_SEED", "20261124"))
 
@@ -81,3 +86,51 @@ def source_data(tmp_path_factory):
     signal_sample.npz): written here (tests/made_data.py); the real files in
     test_real_data, which overrides this fixture."""
     return write_data(tmp_path_factory.mktemp("source-data"))
+
+
+# --- object storage: a real S3 server (moto) on loopback, shared by the remote tests ---
+
+BUCKET = "xsz-test"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on loopback: ``(endpoint, storage_options)``."""
+    import boto3
+    from moto import server as moto_server
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=BUCKET)
+    options = {
+        "endpoint": endpoint,
+        "access_key_id": "testing",
+        "secret_access_key": "testing",
+        "region": "us-east-1",
+        "client_options": {"allow_http": True},
+    }
+    yield endpoint, options
+    server.stop()
+
+
+def upload(local: Path, url: str, options: dict, *, flip: int | None = None) -> None:
+    """Put the files of the store `local` at `url`, dat first and index last;
+    with `flip`, that byte of dat inverted."""
+    import obstore
+
+    store = obstore.store.from_url(url + "/", **options)
+    for name in ("dat", "checksums", "index"):
+        if not (local / name).exists():
+            continue
+        data = bytearray((local / name).read_bytes())
+        if flip is not None and name == "dat":
+            data[flip] ^= 0xFF
+        obstore.put(store, name, bytes(data))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
+from tests.conftest import BUCKET, SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads, upload
 from xsz.api import CompressedFile
 from xsz.cli import main
 from xsz.errors import SZFormatError, UsageError
@@ -26,7 +26,6 @@ from xsz.source import LocalSource, ObjectSource, open_source
 obstore = pytest.importorskip("obstore")
 moto_server = pytest.importorskip("moto.server")
 
-BUCKET = "xsz-test"
 N_READS = 24
 
 
@@ -37,46 +36,6 @@ def local_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with SZWriter(path, schema, header={"run": "remote"}) as writer:
         writer.put_many(make_reads(N_READS, length=600))
     return path
-
-
-@pytest.fixture(scope="session")
-def s3_server():
-    """A moto S3 server on loopback: ``(endpoint, storage_options)``."""
-    import boto3
-
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=BUCKET)
-    options = {
-        "endpoint": endpoint,
-        "access_key_id": "testing",
-        "secret_access_key": "testing",
-        "region": "us-east-1",
-        "client_options": {"allow_http": True},
-    }
-    yield endpoint, options
-    server.stop()
-
-
-def upload(local: Path, url: str, options: dict, *, flip: int | None = None) -> None:
-    """Put the files of the store `local` at `url`, dat first and index last;
-    with `flip`, that byte of dat inverted."""
-    store = obstore.store.from_url(url + "/", **options)
-    for name in ("dat", "checksums", "index"):
-        if not (local / name).exists():
-            continue
-        data = bytearray((local / name).read_bytes())
-        if flip is not None and name == "dat":
-            data[flip] ^= 0xFF
-        obstore.put(store, name, bytes(data))
 
 
 @pytest.fixture(scope="module")

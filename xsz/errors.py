@@ -19,6 +19,7 @@ __all__ = [
     "SZFormatError",
     "SchemaError",
     "SourceError",
+    "StaleIndexError",
     "StoreExistsError",
     "TruncatedStoreError",
     "UsageError",
@@ -48,6 +49,11 @@ class TruncatedStoreError(SZFormatError):
     def __init__(self, message: str, *, row: int | None = None):
         super().__init__(message)
         self.row = row
+
+
+class StaleIndexError(SZFormatError):
+    """A collection's read-ID index no longer describes its stores: one changed, was
+    removed or added since it was built (run ``xsz index`` again)."""
 
 
 class SchemaError(XszError, ValueError):

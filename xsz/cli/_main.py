@@ -179,17 +179,76 @@ def header_lines(header: dict[str, Any], width: int = HEADER_WIDTH) -> list[str]
 
 
 def _subset(args: argparse.Namespace) -> int:
-    from xsz.ops import subset
+    *args.paths, args.dst = args.items
+    if not args.paths and args.index is None:
+        raise UsageError("subset needs PATH... DST (or --index INDEX DST)")
+    if len(args.paths) == 1 and args.index is None and not args.first and _one_store(args):
+        from xsz.ops import subset
 
-    n = subset(
-        args.path,
+        n = subset(
+            args.paths[0],
+            _read_ids(args.ids),
+            args.dst,
+            overwrite=args.force,
+            progress=not args.quiet,
+            storage_options=_storage_options(args),
+        )
+        print(f"wrote {n:,} reads to {args.dst}")
+        return 0
+    from xsz.collection import subset as subset_collection
+
+    n = subset_collection(
+        args.paths or None,
         _read_ids(args.ids),
         args.dst,
+        index=args.index,
+        on_duplicate="first" if args.first else "error",
         overwrite=args.force,
         progress=not args.quiet,
         storage_options=_storage_options(args),
     )
     print(f"wrote {n:,} reads to {args.dst}")
+    return 0
+
+
+def _one_store(args: argparse.Namespace) -> bool:
+    """Whether the one PATH of ``subset`` is a store (not a tree, glob or prefix)."""
+    from xsz.collection import find_stores
+
+    path = args.paths[0]
+    stores = find_stores(path, _storage_options(args))
+    return len(stores) == 1 and stores[0].location.rstrip("/") in (
+        str(path).rstrip("/"),
+        os.path.abspath(path),
+    )
+
+
+def _index(args: argparse.Namespace) -> int:
+    from xsz.collection import build_index
+
+    report = build_index(
+        args.paths,
+        args.output,
+        storage_options=_storage_options(args),
+        rebuild=args.rebuild,
+        threads=args.threads,
+        progress=not args.quiet,
+    )
+    print(
+        f"{report.path}: {report.n_reads:,} reads in {report.n_stores:,} stores "
+        f"({len(report.read):,} read, {report.kept:,} unchanged, {len(report.dropped):,} dropped)"
+    )
+    dup = report.duplicates
+    if dup.count:
+        print(
+            f"xsz: warning: {dup.count:,} read IDs are in more than one store "
+            "(subset refuses them unless --first):",
+            file=sys.stderr,
+        )
+        for rid, stores in dup.sample[:20]:
+            print(f"  {rid}\t" + " ".join(str(s) for s in stores), file=sys.stderr)
+        if dup.count > 20:
+            print(f"  ... and {dup.count - 20:,} more", file=sys.stderr)
     return 0
 
 
@@ -309,12 +368,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--header", action="store_true", help="print the whole header (JSON) only")
     p.set_defaults(func=_info)
 
-    p = sub.add_parser("subset", parents=[common, remote], help="copy some reads into a new store")
-    p.add_argument("path")
-    p.add_argument("--ids", required=True, metavar="FILE", help=IDS_HELP)
-    p.add_argument("dst")
+    p = sub.add_parser(
+        "subset",
+        parents=[common, remote],
+        help="copy some reads of a store or a collection into a new store",
+        description="Copy the reads listed in --ids into DST. One store: reads in the order "
+        "listed. Several PATHS (stores, directory trees, globs, URLs) or --index: the reads "
+        "of a collection, found through its index (built on the fly without --index), "
+        "in collection order.",
+    )
+    p.add_argument("items", nargs="+", metavar="PATH... DST", help="the stores, then DST")
+    p.add_argument("--ids", required=True, help=IDS_HELP)
+    p.add_argument("--index", help="the collection's index (from `xsz index`)")
+    p.add_argument(
+        "--first", action="store_true", help="an ID in several stores: take the first store's"
+    )
     p.add_argument("--force", action="store_true", help="replace DST if it is an SZ store")
     p.set_defaults(func=_subset)
+
+    p = sub.add_parser(
+        "index",
+        parents=[common, remote],
+        help="index the read IDs of many stores (a collection)",
+        description="Write the read-ID index of a collection: every read ID of the stores "
+        "PATHS (stores, directory trees, globs, URLs) with its store and row, sorted, as one "
+        "Parquet file. If OUTPUT exists, only stores new or changed since are read.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("-o", "--output", required=True, help="the index file to write or update")
+    p.add_argument("--rebuild", action="store_true", help="read every store again")
+    p.set_defaults(func=_index)
 
     p = sub.add_parser(
         "merge",
@@ -439,6 +522,8 @@ _FLAGS: Final = (
     ("layout='reads'", "--layout reads"),
     ("layout='regular'", "--layout regular"),
     ("codec= needs", "--codec needs"),
+    ("on_duplicate='first'", "--first"),
+    ("rebuild=True", "--rebuild"),
 )
 """The library's messages speak Python; the command's speak its flags."""
 
@@ -458,7 +543,12 @@ def for_the_command(message: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``xsz`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # positionals after an option (``subset A --ids F DST``) come back here
+        if getattr(args, "items", None) is None or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.items += extra
     try:
         return int(args.func(args))
     except BrokenPipeError:  # 'xsz view ... | head': the reader left, as with cat

@@ -49,7 +49,7 @@ from xsz.format._values import attribute_text, dataset_values
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from xsz.format._schema import Schema
+    from xsz.format._schema import Field, Schema
 
 __all__ = ["SZWriter"]
 
@@ -199,23 +199,90 @@ class SZWriter:
         the others). Frames are checked to be zstd frames whose declared size fits
         the count; they are not decoded.
         """
+        self.put_frames_many([(attributes, frames, counts)])
+
+    def put_frames_many(
+        self,
+        records: Iterable[
+            tuple[Sequence[object], Sequence[bytes | memoryview], Sequence[int | None]]
+        ],
+    ) -> None:
+        """Add several reads as `put_frames` does, ``(attributes, frames, counts)`` each,
+        in one batch: a bad record refuses the whole batch, before any of it is written."""
         with self._lock:
             self._check_open()
             position = self.n_reads + sum(len(items) for _, items in self._pending)
-            read_id = self._read_id(attributes, position)
-            cells = self._attr_cells(attributes, read_id)
-            if len(frames) != len(self.schema.datasets) or len(counts) != len(frames):
-                raise RecordError(
-                    f"read {read_id!r}: expected {len(self.schema.datasets)} frames and counts, "
-                    f"got {len(frames)} and {len(counts)}",
-                    read_id=read_id,
-                )
-            for f, frame, n in zip(self.schema.datasets, frames, counts, strict=True):
-                check_frame(f, frame, n, read_id)
             batch_ids: set[str] = set()
-            self._claim_id(read_id, batch_ids)
+            prepared = []
+            for k, (attributes, frames, counts) in enumerate(records):
+                read_id = self._read_id(attributes, position + k)
+                cells = self._attr_cells(attributes, read_id)
+                if len(frames) != len(self.schema.datasets) or len(counts) != len(frames):
+                    raise RecordError(
+                        f"read {read_id!r}: expected {len(self.schema.datasets)} frames and "
+                        f"counts, got {len(frames)} and {len(counts)}",
+                        read_id=read_id,
+                    )
+                for f, frame, n in zip(self.schema.datasets, frames, counts, strict=True):
+                    check_frame(f, frame, n, read_id)
+                self._claim_id(read_id, batch_ids)
+                prepared.append(Prepared(read_id, cells, list(frames), list(counts), encoded=True))
             self._commit_ids(batch_ids)
-            self._submit([Prepared(read_id, cells, list(frames), list(counts), encoded=True)])
+            self._submit(prepared)
+
+    def put_frames_columns(
+        self,
+        attributes: Sequence[np.ndarray[Any, Any]],
+        frames: Sequence[Sequence[bytes | memoryview]],
+        counts: Sequence[Sequence[int | None]],
+    ) -> None:
+        """Add reads as `put_frames_many` does, their attributes given column by column
+        (one array per attribute, as `SZIndex.attribute` holds them): each distinct
+        value of a column is checked and formatted once, which is what copying many
+        reads between stores spends most of its time on otherwise. `frames` and
+        `counts` hold one sequence per read. Refused whole, before any of it is written.
+        """
+        n = len(frames)
+        if len(attributes) != len(self.schema.attributes) or any(
+            len(column) != n for column in attributes
+        ):
+            raise RecordError(
+                f"expected {len(self.schema.attributes)} attribute columns of {n} values, got "
+                f"{[len(column) for column in attributes]}"
+            )
+        if len(counts) != n:
+            raise RecordError(f"expected counts for {n} reads, got {len(counts)}")
+        ids = (
+            [str(v) for v in attributes[self._id_pos]]
+            if self._id_pos is not None
+            else [f"#{self.n_reads + k}" for k in range(n)]
+        )
+        texts = [
+            _column_cells(f, np.asarray(column), ids)
+            for f, column in zip(self.schema.attributes, attributes, strict=True)
+        ]
+        lines = ["\t".join(parts) for parts in zip(*texts, strict=True)] if texts else [""] * n
+        with self._lock:
+            self._check_open()
+            batch_ids: set[str] = set()
+            prepared = []
+            for k in range(n):
+                read_id = ids[k] if self._id_pos is not None else f"#{self.n_reads + k}"
+                if len(frames[k]) != len(self.schema.datasets) or len(counts[k]) != len(frames[k]):
+                    raise RecordError(
+                        f"read {read_id!r}: expected {len(self.schema.datasets)} frames and "
+                        f"counts, got {len(frames[k])} and {len(counts[k])}",
+                        read_id=read_id,
+                    )
+                for f, frame, c in zip(self.schema.datasets, frames[k], counts[k], strict=True):
+                    check_frame(f, frame, c, read_id)
+                self._claim_id(read_id, batch_ids)
+                cells = [lines[k]] if texts else []
+                prepared.append(
+                    Prepared(read_id, cells, list(frames[k]), list(counts[k]), encoded=True)
+                )
+            self._commit_ids(batch_ids)
+            self._submit(prepared)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -491,3 +558,16 @@ class SZWriter:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<SZWriter {str(self.path)!r} ({state}): {self.n_reads} reads written>"
+
+
+def _column_cells(f: Field, column: np.ndarray[Any, Any], ids: Sequence[str]) -> list[str]:
+    """The index cells of one attribute column: each distinct value checked and
+    formatted once (`attribute_text`; errors name the first read holding it)."""
+    if not len(column):
+        return []
+    uniq, first, inverse = np.unique(column, return_index=True, return_inverse=True)
+    exact = column.dtype.kind in "iu" or column.dtype in (np.float16, np.float32, np.float64)
+    values = uniq.tolist() if exact else list(uniq)  # long doubles stay long doubles
+    cells = [attribute_text(f, v, ids[i]) for v, i in zip(values, first.tolist(), strict=True)]
+    out: list[str] = np.asarray(cells, dtype=object)[inverse.reshape(-1)].tolist()
+    return out

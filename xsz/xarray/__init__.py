@@ -2,7 +2,8 @@
 
 ``xr.open_dataset(path, engine="sz")`` (`SZBackendEntrypoint`, `open_sz`) opens
 an SZ store as a Dataset of lazy ragged variables indexed by read ID
-(`SZReadIndex`); ``ds.sz`` (`SZAccessor`) selects, calibrates, maps over, plots
+(`SZReadIndex`); `open_collection` does the same for many stores as one;
+``ds.sz`` (`SZAccessor`) selects, calibrates, maps over, plots
 and writes reads.
 
 Modules, each importing only those below it: `_ragged` (numpy helpers for
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from xsz.xarray._register import register_accessor
 
 if TYPE_CHECKING:
+    from xsz.xarray._collection import open_collection
     from xsz.xarray.accessor import SZAccessor
     from xsz.xarray.backend import ENGINE, SZBackendEntrypoint, open_sz
     from xsz.xarray.indexes import DetachedReadIndex, SZReadIndex
@@ -30,6 +32,7 @@ __all__ = [
     "SZAccessor",
     "SZBackendEntrypoint",
     "SZReadIndex",
+    "open_collection",
     "open_sz",
     "register_accessor",
 ]
@@ -41,6 +44,7 @@ _MODULES = {
     "open_sz": "backend",
     "DetachedReadIndex": "indexes",
     "SZReadIndex": "indexes",
+    "open_collection": "_collection",
 }
 
 

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 from xarray.backends import BackendArray
@@ -31,7 +31,39 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-__all__ = ["AttributeArray", "RaggedArray", "StoreHandle", "TextArray"]
+    from xsz.format import Schema
+
+__all__ = ["AttributeArray", "Handle", "RaggedArray", "Rows", "StoreHandle", "TextArray"]
+
+
+class Rows(Protocol):
+    """What the ragged and text arrays read through: an `SZReader`, or many stores
+    read as one (`xsz.collection.Collection`)."""
+
+    @property
+    def schema(self) -> Schema: ...
+
+    def read_into(
+        self,
+        name: str,
+        rows: npt.NDArray[np.int64],
+        out: npt.NDArray[Any],
+        positions: npt.NDArray[np.int64] | None = None,
+        *,
+        n_threads: int = 1,
+    ) -> None: ...
+
+    def dataset(self, name: str, rows: object = None, *, n_threads: int = 1) -> list[Any]: ...
+
+
+class Handle(Protocol):
+    """The store (or stores) behind an opened Dataset, picklable."""
+
+    @property
+    def reader(self) -> Rows: ...
+
+    def close(self) -> None: ...
+
 
 _OPEN_STORES: Final = 32
 """Stores kept open per process for unpickled sources (least recently used dropped)."""
@@ -166,7 +198,7 @@ def _ranges(key: Any, size: int) -> Ranges:
 class _SZArray(BackendArray):
     """Shared plumbing: a 1-D array over one field of an SZ store."""
 
-    def __init__(self, source: StoreHandle, name: str, dtype: np.dtype[Any], size: int) -> None:
+    def __init__(self, source: Handle, name: str, dtype: np.dtype[Any], size: int) -> None:
         self.source = source
         self.name = name
         self.dtype = dtype
@@ -205,7 +237,7 @@ class RaggedArray(_SZArray):
     """
 
     def __init__(
-        self, source: StoreHandle, name: str, starts: npt.NDArray[np.int64], *, n_threads: int = 1
+        self, source: Handle, name: str, starts: npt.NDArray[np.int64], *, n_threads: int = 1
     ) -> None:
         dtype = source.reader.schema[name].dtype
         super().__init__(source, name, dtype, int(starts[-1]))
@@ -259,7 +291,7 @@ class RaggedArray(_SZArray):
 class TextArray(_SZArray):
     """A text dataset, one string per read (``Fastq`` on ``read``)."""
 
-    def __init__(self, source: StoreHandle, name: str, n_reads: int, *, n_threads: int = 1) -> None:
+    def __init__(self, source: Handle, name: str, n_reads: int, *, n_threads: int = 1) -> None:
         super().__init__(source, name, np.dtype(object), n_reads)
         self.n_threads = n_threads
 
@@ -282,4 +314,6 @@ class AttributeArray(_SZArray):
 
     def _take(self, ranges: Ranges) -> np.ndarray:
         key = ranges if isinstance(ranges, slice) else ragged_arange(*ranges)
-        return np.asarray(self.source.reader.index.attribute(self.name)[key])
+        reader = self.source.reader
+        assert isinstance(reader, SZReader)
+        return np.asarray(reader.index.attribute(self.name)[key])

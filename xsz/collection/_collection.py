@@ -1,0 +1,433 @@
+"""`Collection`: many SZ stores read as one, through their read-ID index.
+
+A collection's reads are numbered store after store (rows in order): read
+``offsets[s] + r`` is row ``r`` of store ``s``. Stores are opened only when a
+read of theirs is wanted (at most `MAX_OPEN` at a time, least recently used
+closed first), and each is checked, as it is opened, against the version the
+index recorded: a store changed since raises `StaleIndexError`, never a read
+through an index that no longer describes it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import numpy as np
+
+from xsz._progress import progress_counter
+from xsz.collection._build import build_index, count_names, parse_schema
+from xsz.collection._index import COUNT_PREFIX, IndexFile, StoreEntry
+from xsz.collection._stores import find_stores, local_stamp, stamp_json
+from xsz.errors import StaleIndexError, UsageError
+from xsz.format import SZReader, SZWriter
+from xsz.source import is_url, local_path
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    import numpy.typing as npt
+
+    from xsz.format import Schema
+
+__all__ = ["Collection", "OnDuplicate", "subset"]
+
+MAX_OPEN: Final = 64
+"""Stores a collection keeps open at once."""
+THREADS: Final = 8
+"""Stores read at once by one batch (object storage: requests in flight)."""
+BATCH: Final = 512
+"""Reads per batch when copying."""
+
+OnDuplicate = Literal["error", "first"]
+
+
+class Collection:
+    """Many SZ stores as one: their reads by position or ID, with one read-ID index.
+
+    Parameters
+    ----------
+    paths
+        The stores (paths, directory trees, globs, URLs: `find_stores`). With
+        `index`, they must be the stores it indexes (else `StaleIndexError`);
+        without, the index's own list is used.
+    index
+        An index file made by `build_index`. Without one, every store's index
+        is read now and a temporary index built.
+    storage_options
+        Settings for obstore, for URLs.
+    on_duplicate
+        What a lookup of an ID held twice does: ``"error"`` (default) raises
+        `DuplicateReadError` naming the stores; ``"first"`` takes the read of
+        the first store (in collection order) that has it.
+    check
+        Check every store's version against the index now (local stores: one
+        ``stat`` each; stores found by listing a prefix: their listing).
+        Stores are always checked when opened.
+
+    Notes
+    -----
+    Thread-safe. Pickles by its stores (locations, read counts, version stamps)
+    and options, not by the index: a copy in another process reopens stores on
+    first use and checks them just the same.
+    """
+
+    def __init__(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+        *,
+        index: str | os.PathLike[str] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        on_duplicate: OnDuplicate = "error",
+        check: bool = True,
+    ) -> None:
+        if on_duplicate not in ("error", "first"):
+            raise UsageError(f"on_duplicate must be 'error' or 'first', got {on_duplicate!r}")
+        if paths is None and index is None:
+            raise UsageError("a collection needs its stores (paths), an index, or both")
+        if paths is not None and not isinstance(paths, str | os.PathLike):
+            paths = list(paths)  # read twice without an index
+        self.storage_options = dict(storage_options or {})
+        self.on_duplicate: OnDuplicate = on_duplicate
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if index is None:
+            assert paths is not None
+            self._tmp = tempfile.TemporaryDirectory(prefix="xsz-collection-")
+            index = Path(self._tmp.name) / "index.parquet"
+            build_index(paths, index, storage_options=storage_options)
+            check = False  # just read
+        self.index_path = Path(index)
+        self.index = IndexFile(self.index_path)
+        self._setup(self.index.stores, self.index.schema_text)
+        if paths is not None:
+            self._match(paths, check=check)
+        elif check:
+            self._check_local()
+
+    def _setup(self, stores: list[StoreEntry], schema_text: str) -> None:
+        self.stores = stores
+        self.schema_text = schema_text
+        self.header, self.schema = parse_schema(schema_text)
+        self.offsets = np.concatenate(
+            [[0], np.cumsum([s.n_reads for s in stores], dtype=np.int64)]
+        ).astype(np.int64)
+        self._lock = threading.Lock()
+        self._open: OrderedDict[int, SZReader] = OrderedDict()
+        self._pool: ThreadPoolExecutor | None = None
+        self.opens = 0
+        """Stores opened so far (each open reads that store's index)."""
+
+    # --- checks ---------------------------------------------------------------------
+
+    def _match(
+        self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, check: bool
+    ) -> None:
+        refs = find_stores(paths, self.storage_options)
+        indexed = [s.location for s in self.stores]
+        found = [r.location for r in refs]
+        if found != indexed:
+            new = [x for x in found if x not in set(indexed)]
+            gone = [x for x in indexed if x not in set(found)]
+            what = []
+            if new:
+                what.append(f"{len(new)} not in the index (first: {new[0]})")
+            if gone:
+                what.append(f"{len(gone)} indexed but not found (first: {gone[0]})")
+            if not what:
+                what.append("the same stores in another order")
+            raise StaleIndexError(
+                f"{self.index_path} does not index these stores: "
+                + "; ".join(what)
+                + ". Bring it up to date with `xsz index` (xsz.collection.build_index)"
+            )
+        if not check:
+            return
+        for k, ref in enumerate(refs):
+            if ref.stamp is not None and ref.stamp != self.stores[k].stamp:
+                raise self._stale(k)
+        self._check_local()
+
+    def _check_local(self) -> None:
+        for k, store in enumerate(self.stores):
+            if is_url(store.location) and local_path(store.location) is None:
+                continue
+            path = local_path(store.location)
+            assert path is not None
+            try:
+                stamp = local_stamp(os.fspath(path))
+            except OSError as exc:
+                raise StaleIndexError(
+                    f"{store.location} is indexed in {self.index_path} but is not a store now "
+                    f"({exc.strerror}: {exc.filename}); bring the index up to date with "
+                    "`xsz index`"
+                ) from exc
+            if stamp != store.stamp:
+                raise self._stale(k)
+
+    def _stale(self, k: int) -> StaleIndexError:
+        return StaleIndexError(
+            f"{self.stores[k].location} changed since {self.index_path} indexed it; "
+            "bring the index up to date with `xsz index` (xsz.collection.build_index)"
+        )
+
+    # --- stores ---------------------------------------------------------------------
+
+    def reader(self, k: int) -> SZReader:
+        """Store `k`, opened (and checked against the index) on first use."""
+        with self._lock:
+            found = self._open.get(k)
+            if found is not None:
+                self._open.move_to_end(k)
+                return found
+        store = self.stores[k]
+        options = self.storage_options if is_url(store.location) else None
+        if options is not None and local_path(store.location) is not None:
+            options = None
+        try:
+            reader = SZReader(store.location, options)
+        except Exception as exc:
+            raise StaleIndexError(
+                f"{store.location} is indexed in {self.index_path} but does not open now "
+                f"({exc}); bring the index up to date with `xsz index`"
+            ) from exc
+        if stamp_json(reader.stamp()) != store.stamp or len(reader) != store.n_reads:
+            reader.close()
+            raise self._stale(k)
+        with self._lock:
+            self.opens += 1
+            if k in self._open:  # another thread was quicker
+                reader.close()
+                return self._open[k]
+            self._open[k] = reader
+            while len(self._open) > MAX_OPEN:  # its files close when its last user lets go
+                self._open.popitem(last=False)
+            return reader
+
+    def close(self) -> None:
+        """Close every open store and the index; idempotent."""
+        with self._lock:
+            readers = list(self._open.values())
+            self._open.clear()
+            pool, self._pool = self._pool, None
+        for r in readers:
+            r.close()
+        if pool is not None:
+            pool.shutdown(wait=True)
+        if getattr(self, "index", None) is not None:
+            self.index.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "stores": self.stores,
+            "schema_text": self.schema_text,
+            "storage_options": self.storage_options,
+            "on_duplicate": self.on_duplicate,
+            "index_path": self.index_path,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.storage_options = state["storage_options"]
+        self.on_duplicate = state["on_duplicate"]
+        self.index_path = state["index_path"]
+        self._tmp = None
+        self.index = None  # type: ignore[assignment]  # a copy reads stores, not the index
+        self._setup(state["stores"], state["schema_text"])
+
+    def __repr__(self) -> str:
+        return f"<Collection {len(self.stores)} stores, {len(self)} reads>"
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    # --- where reads are ------------------------------------------------------------
+
+    def split(
+        self, positions: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """``(stores, rows)`` of collection positions."""
+        positions = np.asarray(positions, dtype=np.int64)
+        stores = np.searchsorted(self.offsets, positions, side="right") - 1
+        return stores, positions - self.offsets[stores]
+
+    def locate(self, read_ids: Iterable[object]) -> tuple[list[str], npt.NDArray[np.int64]]:
+        """``(ids, positions)``: the distinct `read_ids`, sorted, and their collection
+        positions. Reads only the index row groups that can hold them; opens no store."""
+        if self.index is None:
+            raise UsageError("this copy of the collection has no index (it was pickled)")
+        ids, stores, rows = self.index.lookup(read_ids, on_duplicate=self.on_duplicate)
+        return ids, self.offsets[stores] + rows
+
+    def ids_and_counts(self) -> tuple[npt.NDArray[Any], dict[str, npt.NDArray[np.int64]]]:
+        """Every read's ID and per-dataset counts, in collection order (from the index)."""
+        if self.index is None:
+            raise UsageError("this copy of the collection has no index (it was pickled)")
+        n = len(self)
+        ids = np.empty(n, dtype=object)
+        names = count_names(self.schema)
+        counts = {name: np.zeros(n, dtype=np.int64) for name in names}
+        for table in self.index.batches():
+            at = self.offsets[table.column("store").to_numpy().astype(np.int64)] + table.column(
+                "row"
+            ).to_numpy().astype(np.int64)
+            ids[at] = table.column("id").to_numpy(zero_copy_only=False)
+            for name in names:
+                counts[name][at] = table.column(COUNT_PREFIX + name).to_numpy()
+        return ids, counts
+
+    def _by_store(
+        self, positions: npt.NDArray[np.int64]
+    ) -> list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+        """``(store, rows, where)``: for each store touched, its rows and their places in
+        `positions`."""
+        stores, rows = self.split(positions)
+        order = np.argsort(stores, kind="stable")
+        s_sorted = stores[order]
+        cuts = np.flatnonzero(np.diff(s_sorted)) + 1
+        return [(int(stores[p[0]]), rows[p], p) for p in np.split(order, cuts) if len(p)]
+
+    def _map(self, work: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        if len(items) <= 1:
+            return [work(i) for i in items]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="xsz-collection")
+            pool = self._pool
+        return list(pool.map(work, items))
+
+    # --- what the lazy arrays need (the reader interface of xsz.xarray) -------------
+
+    def read_into(
+        self,
+        name: str,
+        rows: npt.NDArray[np.int64],
+        out: npt.NDArray[Any],
+        positions: npt.NDArray[np.int64] | None = None,
+        *,
+        n_threads: int = 1,
+    ) -> None:
+        """Decode dataset `name` of the collection's reads `rows` into `out` (as
+        `SZReader.read_into`), each store touched read with one batch."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if positions is None:
+            counts = self._counts_of(name, rows)
+            positions = np.cumsum(counts) - counts
+
+        def work(item: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> None:
+            k, local, where = item
+            self.reader(k).read_into(name, local, out, positions[where], n_threads=n_threads)
+
+        self._map(work, self._by_store(rows))
+
+    def _counts_of(self, name: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        out = np.zeros(len(rows), dtype=np.int64)
+        for k, local, where in self._by_store(rows):
+            out[where] = self.reader(k).counts(name)[local]
+        return out
+
+    def dataset(self, name: str, rows: object = None, *, n_threads: int = 1) -> list[Any]:
+        """Dataset `name` decoded for the collection's reads `rows`, in the order asked."""
+        positions = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
+        result: list[Any] = [None] * len(positions)
+
+        def work(item: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> None:
+            k, local, where = item
+            values = self.reader(k).dataset(name, local, n_threads=n_threads)
+            for w, v in zip(where.tolist(), values, strict=True):
+                result[w] = v
+
+        self._map(work, self._by_store(positions))
+        return result
+
+    def attribute(self, name: str, rows: npt.NDArray[np.int64]) -> np.ndarray[Any, Any]:
+        """Attribute `name` of the collection's reads `rows`, typed."""
+        positions = np.asarray(rows, dtype=np.int64)
+        f = self.schema[name]
+        dtype = np.dtype(object) if f.is_text else f.dtype
+        out = np.empty(len(positions), dtype=dtype)
+
+        def work(item: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> None:
+            k, local, where = item
+            out[where] = self.reader(k).index.attribute(name)[local]
+
+        self._map(work, self._by_store(positions))
+        return out
+
+
+def subset(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None,
+    read_ids: Iterable[object],
+    dst: str | os.PathLike[str],
+    *,
+    index: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    on_duplicate: OnDuplicate = "error",
+    overwrite: bool = False,
+    progress: bool | Callable[[int, int | None], object] = False,
+) -> int:
+    """Copy the reads `read_ids` of a collection into one new store `dst`.
+
+    The IDs are found in the index (reading only the row groups that can hold
+    them); then only the stores holding some of them are opened, each once, and
+    only their frames are read (coalesced, several stores at once), checked
+    against their checksums and copied as they are. Reads come out in collection
+    order (store by store, rows in order); an ID listed twice is copied once.
+    Unknown IDs raise `ReadNotFoundError` before anything is written; a store
+    changed since it was indexed raises `StaleIndexError` (local stores, and
+    stores of a listed prefix, are checked before anything is written; others
+    when opened, and `dst` is then left as it was: the new store is committed
+    only whole).
+
+    Returns the number of reads written.
+    """
+    with Collection(
+        paths, index=index, storage_options=storage_options, on_duplicate=on_duplicate
+    ) as coll:
+        _, positions = coll.locate(read_ids)
+        positions = np.sort(positions)
+        by_store = coll._by_store(positions)
+        update = progress_counter(progress, len(positions), "subset")
+        with SZWriter(dst, coll.schema, header=coll.header, overwrite=overwrite) as writer:
+            _copy(coll, by_store, writer, update)
+    return len(positions)
+
+
+def _copy(
+    coll: Collection,
+    by_store: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    writer: SZWriter,
+    update: Callable[[int], None],
+) -> None:
+    schema: Schema = coll.schema
+    names = [f.name for f in schema.datasets]
+    jobs = [(k, rows[a : a + BATCH]) for k, rows, _ in by_store for a in range(0, len(rows), BATCH)]
+
+    def fetch(job: tuple[int, npt.NDArray[np.int64]]) -> tuple[SZReader, Any, Any]:
+        k, rows = job
+        reader = coll.reader(k)
+        frames = reader.frames(rows, names)
+        reader.check_frames(rows, frames, names)  # damage is refused, never copied
+        return reader, rows, frames
+
+    window = THREADS * 2
+    with ThreadPoolExecutor(THREADS, thread_name_prefix="xsz-subset") as pool:
+        for start in range(0, len(jobs), window):
+            for reader, rows, frames in pool.map(fetch, jobs[start : start + window]):
+                attrs = [reader.index.attribute(f.name)[rows] for f in schema.attributes]
+                counts = [reader.index.count.get(n) for n in names]
+                per_read = [[None] * len(rows) if c is None else c[rows].tolist() for c in counts]
+                writer.put_frames_columns(attrs, frames, list(zip(*per_read, strict=True)))
+                update(len(rows))

@@ -24,13 +24,17 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from xsz.source._object import ObjectSource
+    from xsz.source._upload import StoreUpload
 
 __all__ = [
     "ByteSource",
     "LocalSource",
     "Location",
     "ObjectSource",
+    "StoreUpload",
     "is_url",
+    "local_path",
+    "open_upload",
     "open_source",
     "upload_store",
 ]
@@ -93,9 +97,28 @@ def upload_store(
     _upload_store(local, url, storage_options, overwrite=overwrite)
 
 
+def open_upload(
+    url: str, storage_options: Mapping[str, Any] | None = None, *, overwrite: bool = False
+) -> StoreUpload:
+    """A `StoreUpload` of a new SZ store at the object storage `url`: ``dat`` streamed
+    as a multipart upload, nothing visible at `url` until `StoreUpload.commit`.
+
+    Raises `StoreExistsError` when a store is at `url` and not `overwrite` (or the
+    prefix holds other objects), `UsageError` when obstore refuses the URL.
+    """
+    from xsz.source._object import store_at
+    from xsz.source._upload import StoreUpload
+
+    return StoreUpload(store_at(url, storage_options), url.rstrip("/"), overwrite=overwrite)
+
+
 def __getattr__(name: str) -> Any:
     if name == "ObjectSource":  # imports obstore only when asked for
         from xsz.source._object import ObjectSource
 
         return ObjectSource
+    if name == "StoreUpload":
+        from xsz.source._upload import StoreUpload
+
+        return StoreUpload
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

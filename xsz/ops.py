@@ -23,6 +23,7 @@ import numpy as np
 from xsz._progress import progress_counter
 from xsz.errors import CodecError, DuplicateReadError, SchemaError, UsageError, XszError
 from xsz.format import SZReader, SZWriter, salvage, stale_siblings, with_checksum
+from xsz.source import local_path
 
 if TYPE_CHECKING:
     import os
@@ -283,13 +284,19 @@ def subset(
     """Copy the reads `read_ids` (in that order) of `src` into a new store `dst`.
 
     Frames are copied as they are (and checked against `src`'s checksums). `src`
-    may be a URL (`storage_options` for obstore). Unknown IDs raise
+    and `dst` may be URLs (`storage_options` for obstore, used for both). Unknown IDs raise
     `ReadNotFoundError` before anything is written. Returns the number of reads
     written.
     """
     with SZReader(src, storage_options) as reader:
         rows = reader.rows(read_ids)
-        with SZWriter(dst, reader.schema, header=reader.header, overwrite=overwrite) as writer:
+        with SZWriter(
+            dst,
+            reader.schema,
+            header=reader.header,
+            overwrite=overwrite,
+            storage_options=storage_options if local_path(dst) is None else None,
+        ) as writer:
             _copy_rows(reader, rows, writer, progress_counter(progress, len(rows), "subset"))
     return len(rows)
 

@@ -533,6 +533,11 @@ class SZWriter:
                 self._discard_upload()
 
     @property
+    def nbytes_store(self) -> int:
+        """Bytes of the store's ``dat`` and ``index`` so far (``checksums`` not counted)."""
+        return self.nbytes_out + self._index_bytes
+
+    @property
     def closed(self) -> bool:
         return self._closed
 

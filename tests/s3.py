@@ -1,5 +1,6 @@
 """A moto S3 server on 127.0.0.1 for the tests that write to object storage and run
-dask workers against it (`s3_server`), and a fresh bucket prefix per test (`s3_prefix`)."""
+dask workers against it (fixture ``s3_server``), and a fresh bucket prefix per test (``s3_prefix``).
+Import `s3_server_fixture` and `s3_prefix_fixture` into a test module to use them."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ if TYPE_CHECKING:
 BUCKET = "xsz-write"
 
 
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[tuple[str, dict[str, Any]]]:
+@pytest.fixture(scope="module", name="s3_server")
+def s3_server_fixture() -> Iterator[tuple[str, dict[str, Any]]]:
     """A moto S3 server on loopback with bucket `BUCKET`: ``(endpoint, storage_options)``.
 
     The options carry the endpoint and credentials explicitly, so they reach
@@ -45,8 +46,8 @@ def s3_server() -> Iterator[tuple[str, dict[str, Any]]]:
     server.stop()
 
 
-@pytest.fixture
-def s3_prefix(s3_server) -> str:
+@pytest.fixture(name="s3_prefix")
+def s3_prefix_fixture(s3_server) -> str:
     """A URL prefix of its own in `BUCKET` for one test."""
     return f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}"
 

@@ -51,6 +51,20 @@ _NOT_FOUND: Final = (NotFoundError, FileNotFoundError)
 """What obstore raises for a missing object (the built-in one, in practice)."""
 _ATTEMPTS: Final = 20
 """Opens tried while the store keeps being replaced under us."""
+_CLIENT_KEYS: Final = frozenset(
+    {
+        "allow_http",
+        "allow_invalid_certificates",
+        "connect_timeout",
+        "http1_only",
+        "http2_only",
+        "pool_idle_timeout",
+        "proxy_url",
+        "timeout",
+        "user_agent",
+    }
+)
+"""obstore's client settings, taken flat in `storage_options` too (as ``-S`` gives them)."""
 _URL: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -274,12 +288,21 @@ def store_at(url: str, storage_options: Mapping[str, Any] | None = None) -> Obje
 
 def _from_url(url: str, storage_options: dict[str, Any]) -> ObjectStore:
     options = dict(storage_options)
+    client = dict(options.get("client_options") or {})
+    for key in _CLIENT_KEYS & options.keys():  # flat settings (``-S allow_http=true``)
+        client[key] = options.pop(key)
     if url.startswith("http://"):  # asked for by name: plain HTTP is what is wanted
-        options["client_options"] = {"allow_http": True, **options.get("client_options", {})}
+        client = {"allow_http": True, **client}
+    if client:
+        options["client_options"] = client
     try:
         return from_url(url.rstrip("/"), **options)
     except (BaseError, ValueError, TypeError) as exc:
         raise UsageError(f"cannot open {url} through obstore: {exc}") from exc
+    except BaseException as exc:  # obstore panics on some unknown settings
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise UsageError(f"cannot open {url} through obstore: {exc}") from None
 
 
 def _coalesce(starts: list[int], stops: list[int]) -> list[tuple[int, int, list[int]]]:

@@ -288,14 +288,17 @@ def subset(
     `ReadNotFoundError` before anything is written. Returns the number of reads
     written.
     """
-    with SZReader(src, storage_options) as reader:
+    remote_src, remote_dst = local_path(src) is None, local_path(dst) is None
+    if storage_options and not (remote_src or remote_dst):
+        raise UsageError(f"storage_options are for object storage URLs; {src} and {dst} are paths")
+    with SZReader(src, storage_options if remote_src else None) as reader:
         rows = reader.rows(read_ids)
         with SZWriter(
             dst,
             reader.schema,
             header=reader.header,
             overwrite=overwrite,
-            storage_options=storage_options if local_path(dst) is None else None,
+            storage_options=storage_options if remote_dst else None,
         ) as writer:
             _copy_rows(reader, rows, writer, progress_counter(progress, len(rows), "subset"))
     return len(rows)

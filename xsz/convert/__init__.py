@@ -4,7 +4,9 @@ Pure functions for the ``xsz`` command and for notebooks; no argument parsing
 here. `detect_format` recognises files by content; `import_reads` streams a
 source's reads into a new SZ store, with one schema for every source format
 (`READ_FIELDS`, plus `BASECALL_FIELDS` when a SAM/BAM with move tables is given).
-`export_pod5` writes such a store back to pod5. `to_zarr` and `from_zarr` turn
+`export_pod5` writes such a store back to pod5. `import_many` and
+`subset_many` run one task per file or store, on dask.distributed workers when
+a client is given or current. `to_zarr` and `from_zarr` turn
 SZ stores into Zarr stores and back (they import zarr, so they load on first
 use). The format packages (pod5, pyslow5, h5py + vbz-h5py-plugin, pysam) are
 imported only when a file of theirs is read or written.
@@ -19,6 +21,7 @@ from xsz.convert._dest import path_size
 from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._import import ImportSummary, import_reads
+from xsz.convert._many import import_many, locate_reads, subset_many
 from xsz.convert._options import CODECS, LAYOUTS
 from xsz.convert._read_fields import BASECALL_FIELDS, READ_FIELDS, import_schema
 
@@ -40,9 +43,12 @@ __all__ = [
     "detect_format",
     "export_pod5",
     "from_zarr",
+    "import_many",
     "import_reads",
     "import_schema",
+    "locate_reads",
     "path_size",
+    "subset_many",
     "target_format",
     "to_zarr",
 ]

@@ -60,7 +60,10 @@ def store_name(location: Location) -> str:
 
 
 def _client(client: Any) -> Any:
-    """`client`, else the current ``distributed`` client if there is one, else ``None``."""
+    """`client`, else the current ``distributed`` client if there is one, else ``None``
+    (``False``: ``None``, this process, even with a current client)."""
+    if client is False:
+        return None
     if client is not None:
         return client
     try:
@@ -84,10 +87,7 @@ def _run(
         return [func(*call, **kwargs) for call in calls]
     from distributed import wait
 
-    futures = [
-        client.submit(func, *call, **kwargs, pure=False, key=f"{func.__name__}-{k}")
-        for k, call in enumerate(calls)
-    ]
+    futures = [client.submit(func, *call, **kwargs, pure=False) for call in calls]
     wait(futures)  # type: ignore[no-untyped-call]  # let every task end, so no store is half-way when the error is raised
     return list(client.gather(futures, errors="raise"))
 
@@ -115,7 +115,8 @@ def import_many(
         ``X.pod5`` becomes the store ``dst/X.sz``.
     client
         A ``distributed.Client``: one task per file on its workers. ``None``:
-        the current client if one was made, else every file in this process.
+        the current client if one was made, else every file in this process;
+        ``False``: in this process, whatever client there is.
     storage_options
         obstore settings for a URL `dst`, passed to the workers with each task
         (so they need no environment of their own).
@@ -243,8 +244,8 @@ def subset_many(
         `read_ids` may be ``None``. By default `locate_reads` finds them, one
         task per store.
     client
-        A ``distributed.Client`` (or the current one); ``None`` and none made:
-        in this process.
+        A ``distributed.Client``; ``None``: the current one, or in this process
+        when none was made; ``False``: in this process.
     storage_options
         obstore settings for URLs (sources and `dst`), sent with each task.
     overwrite

@@ -327,16 +327,17 @@ def _remote_destination(
     raw = store_at(url, storage_options)
     where = url.rstrip("/")
     try:
-        keys = store_keys(raw, limit=1000)
+        keys = store_keys(raw, limit=1)
+        group = bool(keys) and _has(raw, ZARR_JSON)
     except (BaseError, OSError) as exc:
         raise SZFormatError(f"cannot reach {where}: {exc}") from exc
     if keys:
         if not overwrite:
             raise StoreExistsError(f"{where} exists; pass overwrite=True to replace it")
-        if ZARR_JSON not in keys:
+        if not group:
             raise StoreExistsError(
-                f"{where} holds objects ({sorted(keys)[:5]}) but no Zarr group; refusing "
-                "to replace it"
+                f"{where} holds objects ({keys[0]!r} ...) but no root zarr.json: not a Zarr "
+                "group; refusing to replace it"
             )
     store = ObjectStore(raw)
     if keys:
@@ -345,6 +346,16 @@ def _remote_destination(
     sink = _RootLast(store)
     yield sink  # a failure leaves keys but no root zarr.json: no group
     sink.close()
+
+
+def _has(store: Any, key: str) -> bool:
+    import obstore
+
+    try:
+        obstore.head(store, key)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _prepare_store(store: Store, *, overwrite: bool) -> None:

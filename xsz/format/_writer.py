@@ -139,8 +139,15 @@ class SZWriter:
         self._upload: StoreUpload | None = None
         self._staging: Staging | None = None
         if local is None:  # object storage: checked there before anything is written
-            self._upload = open_upload(self.location, storage_options, overwrite=overwrite)
             self._scratch = Path(tempfile.mkdtemp(prefix="xsz-upload-"))
+            try:
+                self._index = open(self._scratch / "index", "wb", buffering=0)  # noqa: SIM115
+                self._upload = open_upload(self.location, storage_options, overwrite=overwrite)
+            except BaseException:
+                with contextlib.suppress(AttributeError):
+                    self._index.close()
+                shutil.rmtree(self._scratch, ignore_errors=True)
+                raise
             self._dat: Any = self._upload
         else:
             if storage_options:
@@ -152,9 +159,9 @@ class SZWriter:
             self._staging = Staging(self.path)
             self._scratch = self._staging.path
             self._dat = open(self._scratch / "dat", "wb", buffering=DAT_BUFFER)  # noqa: SIM115
-        # index lines are written only after the dat bytes they point to (a killed
-        # writer leaves an index that `xsz recover` can trust up to its last line)
-        self._index = open(self._scratch / "index", "wb", buffering=0)  # noqa: SIM115
+            # index lines are written only after the dat bytes they point to (a killed
+            # writer leaves an index that `xsz recover` can trust up to its last line)
+            self._index = open(self._scratch / "index", "wb", buffering=0)  # noqa: SIM115
         self._lines = bytearray()
         self._lined = 0  # dat bytes that written index lines describe
         head = format_header(self.header, schema).encode("utf-8")

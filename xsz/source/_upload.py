@@ -23,6 +23,7 @@ pairs it with the new ``dat`` (it opens again, or reports the change).
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import threading
 from typing import TYPE_CHECKING, Any, Final
@@ -210,6 +211,8 @@ class StoreUpload:
             raise SZFormatError(f"the upload of {self.where} is closed")
         try:
             exists = self.check()
+            if self._done.is_set():  # the upload of dat failed: keep the old store
+                self._raise_failed()
         except BaseException:
             self.abort()
             raise
@@ -228,7 +231,7 @@ class StoreUpload:
             else:
                 with contextlib.suppress(FileNotFoundError, BaseError):
                     obstore.delete(self.store, "checksums")
-            obstore.put(self.store, "index", index, attributes=attributes, chunk_size=PART_BYTES)
+            _put(self.store, "index", index, attributes=attributes)
         except (BaseError, OSError) as exc:
             raise SZFormatError(
                 f"cannot upload {self.where}: {_first_line(exc)}; no store is at "
@@ -272,10 +275,20 @@ def put_with_tags(store: ObjectStore, files: Mapping[str, Any], *, replace: bool
     attributes: dict[str, str] = {}
     for name, tag_key in (("dat", DAT_TAG), ("checksums", CHECKSUMS_TAG)):
         if name in files:
-            tag = obstore.put(store, name, files[name], chunk_size=PART_BYTES).get("e_tag")
+            tag = _put(store, name, files[name]).get("e_tag")
             if tag is not None:
                 attributes[tag_key] = str(tag)
         elif name == "checksums":
             with contextlib.suppress(FileNotFoundError, BaseError):
                 obstore.delete(store, name)
-    obstore.put(store, "index", files["index"], attributes=attributes, chunk_size=PART_BYTES)
+    _put(store, "index", files["index"], attributes=attributes)
+
+
+def _put(store: ObjectStore, name: str, data: Any, **kwargs: Any) -> Any:
+    """``obstore.put`` of bytes or a binary file; a file goes in pieces, `PARTS_IN_FLIGHT`
+    parts at a time (obstore's own reading of a file object buffers many more)."""
+    if hasattr(data, "read"):
+        data = iter(functools.partial(data.read, PIECE_BYTES), b"")
+    return obstore.put(
+        store, name, data, chunk_size=PART_BYTES, max_concurrency=PARTS_IN_FLIGHT, **kwargs
+    )

@@ -272,8 +272,23 @@ def test_import_reads_and_convert_to_s3(s3_server, s3_prefix, pod5_file, tmp_pat
     with SZReader(f"{s3_prefix}/cli.sz", options) as remote, SZReader(tmp_path / "run.sz") as local:
         assert_same_reads(remote, local)
     assert main(args) == 1  # exists: refused, one line
-    assert "--force" in capsys.readouterr().err or True
+    assert "--force" in capsys.readouterr().err
     assert main([*args, "--force"]) == 0
+    flags = args[4:]
+    local = xr.open_dataset(tmp_path / "run.sz", engine="sz").load()
+    # pod5 -> Zarr in S3 (through an SZ store made in a local scratch directory), and
+    # SZ -> Zarr in S3; then Zarr -> SZ in S3 (made locally, uploaded index last)
+    for src, name in ((pod5_file, "from_pod5.zarr"), (tmp_path / "run.sz", "from_sz.zarr")):
+        assert main(["convert", str(src), f"{s3_prefix}/{name}", "-q", *flags]) == 0
+        xr.testing.assert_equal(open_zarr_at(f"{s3_prefix}/{name}", options).load(), local)
+    zarr_local = tmp_path / "run.zarr"
+    assert main(["convert", str(tmp_path / "run.sz"), str(zarr_local), "-q"]) == 0
+    assert main(["convert", str(zarr_local), f"{s3_prefix}/back.sz", "-q", *flags]) == 0
+    with SZReader(f"{s3_prefix}/back.sz", options) as remote, SZReader(tmp_path / "run.sz") as sz:
+        assert_same_reads(remote, sz)
+    capsys.readouterr()
+    assert main(["convert", str(tmp_path / "run.sz"), f"{s3_prefix}/x.pod5", "-q", *flags]) == 1
+    assert "pod5 files to local paths" in capsys.readouterr().err
 
 
 def open_zarr_at(url: str, options: dict) -> xr.Dataset:

@@ -198,3 +198,28 @@ def test_import_many_on_the_cluster_equals_one_process(
         overwrite=True,
     )
     same_stores(again[0].path, local[0].path, options)
+
+
+def test_import_many_failures(client, s3_server, s3_prefix, pod5_files, tmp_path):
+    """A truncated file is refused before any task runs; a task that fails (its store
+    exists) fails alone: every other store is committed whole, the old one untouched."""
+    from tests.test_remote_write import keys_at
+    from xsz.errors import SourceError
+
+    _, options = s3_server
+    bad = tmp_path / "batch_bad.pod5"
+    data = pod5_files[0].read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SourceError, match="truncated"):
+        import_many([*pod5_files, bad], f"{s3_prefix}/s", client=client, storage_options=options)
+    assert keys_at(f"{s3_prefix}/s", options) == []
+    old = make_reads(3, seed=8)
+    with SZWriter(f"{s3_prefix}/s/batch_1.sz", SCHEMA, storage_options=options) as w:
+        w.put_many(old)
+    with pytest.raises(StoreExistsError, match=r"batch_1\.sz"):
+        import_many(pod5_files, f"{s3_prefix}/s", client=client, storage_options=options)
+    with SZReader(f"{s3_prefix}/s/batch_1.sz", options) as r:
+        assert list(r.ids) == [x[0] for x in old]
+    local = import_many(pod5_files, tmp_path / "ok", client=False)
+    for k in (0, 2, 3):  # every other task ran to its end, its store whole
+        same_stores(f"{s3_prefix}/s/batch_{k}.sz", local[k].path, options)

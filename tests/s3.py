@@ -63,3 +63,11 @@ def s3_client(endpoint: str) -> Any:
         aws_secret_access_key="testing",
         region_name="us-east-1",
     )
+
+
+def keys_at(url: str, options: dict[str, Any]) -> list[str]:
+    """The keys of the objects under `url`, sorted (through obstore)."""
+    import obstore
+
+    store = obstore.store.from_url(url, **options)
+    return sorted(str(m["path"]) for batch in obstore.list(store) for m in batch)

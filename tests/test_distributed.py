@@ -16,7 +16,7 @@ import pytest
 import xarray as xr
 
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
-from tests.s3 import s3_prefix_fixture, s3_server_fixture  # noqa: F401 (fixtures)
+from tests.s3 import keys_at, s3_prefix_fixture, s3_server_fixture  # noqa: F401 (fixtures)
 from xsz.convert import import_many, locate_reads, subset_many
 from xsz.errors import DuplicateReadError, ReadNotFoundError, StoreExistsError
 from xsz.format import Schema, SZReader, SZWriter
@@ -38,7 +38,7 @@ def client():
                 n_workers=2,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
                 host="127.0.0.1",
             ) as cluster,
             distributed.Client(cluster) as c,
@@ -203,7 +203,6 @@ def test_import_many_on_the_cluster_equals_one_process(
 def test_import_many_failures(client, s3_server, s3_prefix, pod5_files, tmp_path):
     """A truncated file is refused before any task runs; a task that fails (its store
     exists) fails alone: every other store is committed whole, the old one untouched."""
-    from tests.test_remote_write import keys_at
     from xsz.errors import SourceError
 
     _, options = s3_server

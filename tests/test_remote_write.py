@@ -18,7 +18,7 @@ import pytest
 import xarray as xr
 
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
-from tests.s3 import s3_client, s3_prefix_fixture, s3_server_fixture  # noqa: F401 (fixtures)
+from tests.s3 import keys_at, s3_client, s3_prefix_fixture, s3_server_fixture  # noqa: F401
 from xsz.cli import main
 from xsz.errors import StoreExistsError, SZFormatError, XszError
 from xsz.format import Schema, SZReader, SZWriter
@@ -46,11 +46,6 @@ def assert_same_reads(a: SZReader, b: SZReader) -> None:
                 assert np.isnan(y[key])
             else:
                 assert value == y[key], (row, key)
-
-
-def keys_at(url: str, options: dict) -> list[str]:
-    store = obstore.store.from_url(url, **options)
-    return sorted(str(m["path"]) for batch in obstore.list(store) for m in batch)
 
 
 def write(url_or_path, reads, options=None, **kw) -> None:

@@ -129,6 +129,8 @@ class SZWriter:
         self.location = str(path if local is None else local)
         """The path or URL written, for messages."""
         self.path = Path(local) if local is not None else Path(tempfile.gettempdir())
+        """The store's directory; for a URL, the local scratch directory of the index
+        lines (`location` is the URL)."""
         self.schema = schema
         self.header = parse_header(header)
         if not schema.fields:
@@ -139,7 +141,7 @@ class SZWriter:
         self._upload: StoreUpload | None = None
         self._staging: Staging | None = None
         if local is None:  # object storage: checked there before anything is written
-            self._scratch = Path(tempfile.mkdtemp(prefix="xsz-upload-"))
+            self._scratch = self.path = Path(tempfile.mkdtemp(prefix="xsz-upload-"))
             try:
                 self._index = open(self._scratch / "index", "wb", buffering=0)  # noqa: SIM115
                 self._upload = open_upload(self.location, storage_options, overwrite=overwrite)

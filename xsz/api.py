@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import threading
 from collections import OrderedDict, namedtuple
 from functools import cache
@@ -24,7 +22,7 @@ import numpy as np
 
 from xsz.errors import RecordError, SchemaError, UsageError, XszError
 from xsz.format import Schema, SZReader, SZWriter
-from xsz.source import is_url, upload_store
+from xsz.source import is_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -80,8 +78,8 @@ class CompressedFile:
     data_dir
         The SZ store, a directory, or its URL in object storage (``s3://``,
         ``gs://``, ``az://``, ``http(s)://``, ``file://``). A store written to a
-        URL is written to a local temporary directory, then uploaded on `close`
-        (``dat`` first, ``index`` last; see `xsz.source.upload_store`).
+        URL streams ``dat`` up as it is written and commits on `close`
+        (``index`` last; see `xsz.format.SZWriter`).
     mode
         ``"r"`` to read, ``"w"`` to write a new store.
     header
@@ -140,8 +138,6 @@ class CompressedFile:
         self._consumer: threading.Thread | None = None
         self._queue_errors: list[Exception] = []
         self._closed = False
-        self._scratch: Path | None = None
-        self._upload: tuple[str, Mapping[str, Any] | None, bool] | None = None
         if mode == "r":
             self._reader = SZReader(self.dir, storage_options)
             schema = self._reader.schema
@@ -152,23 +148,19 @@ class CompressedFile:
                 self._reader.close()
                 raise
         elif mode == "w":
-            target = self.dir
-            if is_url(self.dir):  # written here, uploaded on close
-                self._scratch = Path(tempfile.mkdtemp(prefix="xsz-upload-"))
-                target = self._scratch / "store.sz"
-                self._upload = (str(self.dir), storage_options, overwrite)
             schema = Schema.build(
                 ATTRIBUTES if attributes is None else attributes,
                 DATASETS if datasets is None else datasets,
             )
             self.record = _record_type(tuple(f.name for f in schema.fields))
             self._writer = SZWriter(
-                target,
+                self.dir,
                 schema,
                 header=header,
                 overwrite=overwrite,
                 n_threads=min(self.threads, os.cpu_count() or 1),
                 checksum=checksum,
+                storage_options=storage_options,
             )
             self.header = self._writer.header
         else:
@@ -295,10 +287,6 @@ class CompressedFile:
             self._stop_queue()
         finally:
             writer.close()
-        if self._upload is not None and self._scratch is not None:
-            url, options, overwrite = self._upload
-            upload_store(self._scratch / "store.sz", url, options, overwrite=overwrite)
-            shutil.rmtree(self._scratch, ignore_errors=True)
         if self._queue_errors:
             first = self._queue_errors[0]
             more = len(self._queue_errors) - 1

@@ -26,6 +26,7 @@ from xsz._copy import copy_rows as _copy_rows
 from xsz._progress import progress_counter
 from xsz.errors import CodecError, UsageError, XszError
 from xsz.format import SZReader, SZWriter, salvage, stale_siblings, with_checksum
+from xsz.source import local_path
 
 if TYPE_CHECKING:
     import os
@@ -273,13 +274,22 @@ def subset(
     """Copy the reads `read_ids` (in that order) of `src` into a new store `dst`.
 
     Frames are copied as they are (and checked against `src`'s checksums). `src`
-    may be a URL (`storage_options` for obstore). Unknown IDs raise
+    and `dst` may be URLs (`storage_options` for obstore, used for both). Unknown IDs raise
     `ReadNotFoundError` before anything is written. Returns the number of reads
     written.
     """
-    with SZReader(src, storage_options) as reader:
+    remote_src, remote_dst = local_path(src) is None, local_path(dst) is None
+    if storage_options and not (remote_src or remote_dst):
+        raise UsageError(f"storage_options are for object storage URLs; {src} and {dst} are paths")
+    with SZReader(src, storage_options if remote_src else None) as reader:
         rows = reader.rows(read_ids)
-        with SZWriter(dst, reader.schema, header=reader.header, overwrite=overwrite) as writer:
+        with SZWriter(
+            dst,
+            reader.schema,
+            header=reader.header,
+            overwrite=overwrite,
+            storage_options=storage_options if remote_dst else None,
+        ) as writer:
             _copy_rows(reader, rows, writer, progress_counter(progress, len(rows), "subset"))
     return len(rows)
 

@@ -100,6 +100,7 @@ def _convert(args: argparse.Namespace) -> int:
         checksum=args.checksum,
         resume=args.resume,
         progress=not args.quiet,
+        storage_options=_storage_options(args),
     )
     seconds = max(summary.seconds, 1e-9)
     print(
@@ -461,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "convert",
-        parents=[common],
+        parents=[common, remote],
         help="pod5/BLOW5/SLOW5/FAST5 -> SZ, SZ <-> Zarr, SZ -> pod5/BLOW5/SLOW5/FAST5",
         description="Convert between formats, recognised by content (SRC) and by name (DST: "
         ".sz, .zarr or .zip, .pod5, .blow5, .slow5, .fast5). Nanopore files and Zarr stores "

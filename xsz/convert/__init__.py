@@ -6,7 +6,9 @@ source's reads into a new SZ store, with one schema for every source format
 (`READ_FIELDS`, plus `BASECALL_FIELDS` when a SAM/BAM with move tables is given).
 `export_pod5`, `export_slow5` and `export_fast5` write such a store back to
 pod5, BLOW5/SLOW5 and FAST5. `open_reads` reads any of these formats (and SZ
-and Zarr) through one interface, without converting first. `to_zarr` and `from_zarr` turn
+and Zarr) through one interface, without converting first. `import_many` and
+`subset_many` run one task per file or store, on dask.distributed workers when
+a client is given or current. `to_zarr` and `from_zarr` turn
 SZ stores into Zarr stores and back (they import zarr, so they load on first
 use). The format packages (pod5, pyslow5, h5py + vbz-h5py-plugin, pysam) are
 imported only when a file of theirs is read or written.
@@ -23,6 +25,7 @@ from xsz.convert._export import export_pod5
 from xsz.convert._fast5_export import export_fast5
 from xsz.convert._import import ImportSummary, import_reads
 from xsz.convert._open import Reads, open_reads
+from xsz.convert._many import import_many, locate_reads, subset_many
 from xsz.convert._options import CODECS, LAYOUTS
 from xsz.convert._read_fields import (
     BASECALL_FIELDS,
@@ -59,10 +62,13 @@ __all__ = [
     "export_pod5",
     "export_slow5",
     "from_zarr",
+    "import_many",
     "import_reads",
     "import_schema",
     "open_reads",
+    "locate_reads",
     "path_size",
+    "subset_many",
     "target_format",
     "to_zarr",
     "verify_reads",

@@ -13,6 +13,8 @@ interrupted conversion leaves no destination that looks finished.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +28,11 @@ from xsz.convert._import import import_reads
 from xsz.convert._slow5_export import export_slow5
 from xsz.errors import SourceError, UsageError
 from xsz.format import Staging, check_replaceable
+from xsz.source import local_path, upload_store, url_size
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
     from xsz.convert._options import Layout
 
@@ -55,7 +58,8 @@ class ConvertSummary:
     """What `convert` did."""
 
     source: Path
-    destination: Path
+    destination: Path | str
+    """The path written, or its URL."""
     source_format: str
     destination_format: str
     steps: tuple[str, ...]
@@ -135,6 +139,7 @@ def convert(
     checksum: bool = True,
     resume: bool = False,
     progress: bool | Callable[[int, int | None], object] = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ConvertSummary:
     """Convert `src` to `dst`: nanopore files or Zarr to SZ, SZ to Zarr or nanopore files,
     or through SZ.
@@ -146,7 +151,9 @@ def convert(
         or a Zarr store, recognised by content.
     dst
         What to write; its format comes from its name (``.sz``, ``.zarr`` or
-        ``.zip``, ``.pod5``, ``.blow5``, ``.slow5``, ``.fast5``) unless `dst_format` says it.
+        ``.zip``, ``.pod5``, ``.blow5``, ``.slow5``, ``.fast5``) unless `dst_format` says it. An SZ or Zarr
+        destination may be an object storage URL (``s3://bucket/run.sz``):
+        uploaded as it is written, committed last (see `import_reads`, `to_zarr`).
     src_format, dst_format
         Override recognition (`xsz.convert.FORMATS`; `TARGETS`).
     moves
@@ -169,6 +176,9 @@ def convert(
         store), keeping the reads it wrote (see `import_reads`).
     progress
         ``True`` for tqdm bars; a callable gets ``(reads_done, reads_total)``.
+    storage_options
+        For a URL `dst`: settings of ``obstore.store.from_url`` (by default from
+        the environment, ``AWS_ENDPOINT_URL`` ...).
 
     Returns
     -------
@@ -196,13 +206,20 @@ def convert(
     ('zarr', 'sz', 1)
     """
     start = time.perf_counter()
-    source, dest = Path(src), Path(dst)
+    source = Path(src)
+    local = local_path(dst)
+    remote = str(dst).rstrip("/") if local is None else None
+    dest = Path(local) if local is not None else Path(str(dst).rstrip("/"))
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such file or directory")
     fmt = _source_format(source, src_format)
     out = dst_format or target_format(dest)
     if out not in TARGETS:
         raise UsageError(f"xsz writes {', '.join(TARGETS)}, not {out!r}")
+    if remote is not None and out == "pod5":
+        raise UsageError(f"xsz writes pod5 files to local paths, not to {remote}")
+    if remote is None and storage_options:
+        raise UsageError(f"storage_options are for object storage URLs; {dst} is a local path")
     nanopore = fmt in SIGNAL_FORMATS or fmt == "nanopore files"
     if fmt == out:
         raise UsageError(
@@ -224,7 +241,9 @@ def convert(
         )
     if out != "zarr" and (layout is not None or codec is not None):
         raise UsageError(f"layout= and codec= apply to Zarr destinations, not to {out}")
-    if out == "sz":
+    if remote is not None:
+        pass  # checked by the writers before anything is uploaded
+    elif out == "sz":
         check_replaceable(dest, overwrite)
     else:
         check_destination(dest, overwrite=overwrite, kind=out)
@@ -245,14 +264,18 @@ def convert(
     try:
         if fmt != "sz":
             hub = dest
-            if out != "sz":
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                scratch = Staging(dest, "spool")
+            if out != "sz" or (remote is not None and not nanopore):
+                if remote is not None:
+                    scratch_dir = Path(tempfile.mkdtemp(prefix="xsz-convert-"))
+                    scratch = Staging(scratch_dir / "hub", "spool")
+                else:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    scratch = Staging(dest, "spool")
                 hub = scratch.path / "hub.sz"
             if nanopore:
                 n_reads = import_reads(
                     source,
-                    hub,
+                    remote if remote is not None and out == "sz" else hub,
                     format=fmt if fmt in SIGNAL_FORMATS else None,
                     moves=moves,
                     read_ids=read_ids,
@@ -261,6 +284,7 @@ def convert(
                     checksum=checksum,
                     resume=resume and out == "sz",
                     progress=bar(f"{source.name} -> sz"),
+                    storage_options=storage_options if out == "sz" else None,
                 ).n_reads
             else:
                 from xsz.convert._zarr import from_zarr
@@ -268,21 +292,24 @@ def convert(
                 n_reads = from_zarr(
                     source,
                     hub,
-                    overwrite=overwrite and out == "sz",
+                    overwrite=overwrite and out == "sz" and remote is None,
                     progress=bar(f"{source.name} -> sz"),
                 ).n_reads
+                if remote is not None and out == "sz":  # made here, uploaded whole
+                    upload_store(hub, remote, storage_options, overwrite=overwrite)
             steps.append(f"{fmt} -> sz")
         if out == "zarr":
             from xsz.convert._zarr import to_zarr
 
             n_reads = to_zarr(
                 hub,
-                dest,
+                remote or dest,
                 layout=layout or "reads",
                 codec=codec or "svb-zstd",
                 overwrite=overwrite,
                 n_threads=n_threads,
                 progress=bar(f"sz -> {dest.name}"),
+                storage_options=storage_options,
             ).n_reads
             steps.append("sz -> zarr")
         elif out in EXPORTS:
@@ -306,14 +333,16 @@ def convert(
             each.close()
         if scratch is not None:
             scratch.discard()
+            if remote is not None:
+                shutil.rmtree(scratch.target.parent, ignore_errors=True)
     return ConvertSummary(
         source=source,
-        destination=dest,
+        destination=remote or dest,
         source_format=fmt,
         destination_format=out,
         steps=tuple(steps),
         n_reads=n_reads,
         nbytes_source=path_size(source),
-        nbytes_destination=path_size(dest),
+        nbytes_destination=path_size(dest) if remote is None else url_size(remote, storage_options),
         seconds=time.perf_counter() - start,
     )

@@ -17,11 +17,12 @@ from xsz.convert._dest import path_size
 from xsz.convert._moves import MoveSource, check_basecalls
 from xsz.convert._read_fields import NO_BASECALLS, import_schema
 from xsz.convert._sources import open_source, source_files, source_names
-from xsz.errors import ReadNotFoundError, SourceError, XszError
+from xsz.errors import ReadNotFoundError, SourceError, UsageError, XszError
 from xsz.format import SZWriter, check_replaceable, lock_path, salvage, stale_siblings
+from xsz.source import local_path
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from collections.abc import Set as AbstractSet
 
     from xsz.convert._sources import Source
@@ -46,8 +47,8 @@ RUN_SUMMARY: Final = ("flow_cell_id", "sample_id", "experiment_name", "sequencin
 class ImportSummary:
     """What `import_reads` did."""
 
-    path: Path
-    """The SZ store written."""
+    path: Path | str
+    """The SZ store written (a path, or the URL of one in object storage)."""
     source_format: str
     """``"pod5"``, ``"blow5"``, ``"slow5"`` or ``"fast5"`` (comma-separated if mixed)."""
     sources: tuple[Path, ...]
@@ -233,6 +234,7 @@ def import_reads(
     checksum: bool = True,
     resume: bool = False,
     progress: bool | Callable[[int, int | None], object] = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ImportSummary:
     """Import nanopore reads (pod5, SLOW5/BLOW5, FAST5) into a new SZ store.
 
@@ -249,7 +251,9 @@ def import_reads(
         it and below, in name order), or a list of files. Formats are recognised
         by content (`detect_format`).
     sz_path
-        The SZ store to create.
+        The SZ store to create: a path, or an object storage URL (``s3://``,
+        ``gs://``, ``az://``), where ``dat`` is uploaded as it is written and
+        ``index`` last (see `xsz.format.SZWriter`).
     format
         Read every source as this format (``"pod5"``, ``"blow5"``, ``"slow5"``,
         ``"fast5"``) instead of recognising it.
@@ -276,6 +280,9 @@ def import_reads(
     progress
         ``True`` for a tqdm progress bar; a callable is called as
         ``progress(reads_done, reads_total_or_None)`` after each read.
+    storage_options
+        For a URL `sz_path`: settings of ``obstore.store.from_url`` (by default
+        from the environment, ``AWS_ENDPOINT_URL`` ...).
 
     Returns
     -------
@@ -388,8 +395,13 @@ def import_reads(
     untouched): the store is built aside and renamed into place at the end.
     """
     start = time.perf_counter()
-    dest = Path(sz_path)
-    check_replaceable(dest, overwrite)
+    local = local_path(sz_path)
+    remote = str(sz_path) if local is None else None
+    dest = Path(local) if local is not None else Path(str(sz_path).rstrip("/"))
+    if remote is None:
+        check_replaceable(dest, overwrite)
+    elif resume:
+        raise UsageError(f"resume=True takes up imports into local stores, not {remote}")
     files = source_files(src, format)
     selection = None
     if read_ids is not None:
@@ -402,7 +414,7 @@ def import_reads(
     try:
         runs, total = job.survey()
         writer = SZWriter(
-            dest,
+            remote or dest,
             import_schema(basecalls=job.moves is not None),
             header=_header(src, files, runs, job.moves),
             overwrite=overwrite,
@@ -410,6 +422,7 @@ def import_reads(
             level=level,
             checksum=checksum,
             max_pending_bytes=PENDING_BYTES,
+            storage_options=storage_options,
         )
         update, close_progress = progress_hook(progress, total, dest.name)
         done: AbstractSet[str] = frozenset()
@@ -428,7 +441,7 @@ def import_reads(
         if held is not None:
             held.release(remove=finished)
     summary = ImportSummary(
-        path=dest,
+        path=remote or dest,
         source_format=writer.header["source_format"],
         sources=tuple(p for p, _ in files),
         n_reads=writer.n_reads,
@@ -436,7 +449,7 @@ def import_reads(
         n_basecalled=job.n_called if job.moves is not None else None,
         seconds=time.perf_counter() - start,
         nbytes_source=sum(p.stat().st_size for p, _ in files),
-        nbytes_store=path_size(dest),
+        nbytes_store=path_size(dest) if remote is None else writer.nbytes_store,
     )
     if job.moves is not None and job.n_called < summary.n_reads:
         log.info(
@@ -450,7 +463,7 @@ def import_reads(
         summary.n_reads,
         summary.n_samples,
         job.where(),
-        dest,
+        remote or dest,
         summary.seconds,
     )
     return summary

@@ -45,13 +45,14 @@ from xsz.convert._options import LAYOUTS, Layout
 from xsz.convert._sinks import DirectorySink, Sink, StoreSink, ZipSink, directory_items
 from xsz.convert._zarr_reads import copy_reads
 from xsz.convert._zarr_regular import parse_codec, write_regular
-from xsz.errors import SourceError, StoreExistsError, UsageError
+from xsz.errors import SourceError, StoreExistsError, SZFormatError, UsageError
 from xsz.format import SZReader, check_replaceable
-from xsz.store import write_hierarchy
+from xsz.source import is_url, local_path, store_at, store_keys
+from xsz.store import ZARR_JSON, write_hierarchy
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Buffer, Callable, Iterator, Mapping, Sequence
 
     from zarr.abc.codec import BytesBytesCodec
 
@@ -83,6 +84,7 @@ def to_zarr(
     overwrite: bool = False,
     n_threads: int = 2,
     progress: bool | Callable[[int, int | None], object] = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ZarrSummary:
     """Write an SZ store as a Zarr (v3) store.
 
@@ -91,7 +93,11 @@ def to_zarr(
     sz_path
         The SZ store.
     zarr_path_or_store
-        A path: a ``.zip`` file, else a directory. Or a zarr store object
+        A path: a ``.zip`` file, else a directory. An object storage URL
+        (``s3://bucket/run.zarr``): written through zarr's own
+        ``zarr.storage.ObjectStore`` over obstore, the root ``zarr.json`` last
+        (a prefix without it is no Zarr group; replacing one deletes its root
+        ``zarr.json`` first, then its other keys). Or a zarr store object
         (written in place, so no atomic rename: it must be empty unless
         `overwrite`, which clears it; each key is set once, so a ``ZipStore``
         works too; the regular layout is first written to a temporary
@@ -116,6 +122,9 @@ def to_zarr(
         Threads decoding reads (``"regular"``).
     progress
         ``True`` for a tqdm bar; a callable gets ``(reads_done, n_reads)``.
+    storage_options
+        For a URL destination: settings of ``obstore.store.from_url`` (by default
+        from the environment, ``AWS_ENDPOINT_URL`` ...).
 
     Returns
     -------
@@ -167,7 +176,12 @@ def to_zarr(
         n = len(reader)
         update, close_progress = progress_hook(progress, n, f"{Path(sz_path).name} -> zarr")
         try:
-            with _destination(zarr_path_or_store, overwrite=overwrite, layout=layout) as (
+            with _destination(
+                zarr_path_or_store,
+                overwrite=overwrite,
+                layout=layout,
+                storage_options=storage_options,
+            ) as (
                 sink,
                 store,
             ):
@@ -187,7 +201,7 @@ def to_zarr(
         finally:
             close_progress()
     where = str(zarr_path_or_store)
-    if nbytes < 0 and not isinstance(zarr_path_or_store, Store):
+    if nbytes < 0 and not isinstance(zarr_path_or_store, Store) and not is_url(where):
         nbytes = path_size(Path(zarr_path_or_store))
     summary = ZarrSummary(str(sz_path), where, n, nbytes, time.perf_counter() - start)
     log.info(
@@ -203,9 +217,27 @@ def to_zarr(
 
 @contextlib.contextmanager
 def _destination(
-    target: str | os.PathLike[str] | Store, *, overwrite: bool, layout: str
+    target: str | os.PathLike[str] | Store,
+    *,
+    overwrite: bool,
+    layout: str,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Iterator[tuple[Sink | None, Store | None]]:
     """``(sink, None)`` for the reads layout, ``(None, store)`` for the regular one."""
+    if not isinstance(target, Store) and local_path(target) is None:
+        with _remote_destination(str(target), storage_options, overwrite=overwrite) as sink:
+            if layout == "reads":
+                yield sink, None
+                return
+            with tempfile.TemporaryDirectory(prefix="xsz-regular-") as scratch:
+                with LocalStore(scratch) as local:
+                    yield None, local
+                _put_files(Path(scratch), sink, batch=64)
+        return
+    if storage_options:
+        raise UsageError(f"storage_options are for object storage URLs, not {target}")
+    if not isinstance(target, Store):
+        target = local_path(target) or target
     if isinstance(target, Store):
         _prepare_store(target, overwrite=overwrite)
         if layout == "reads":
@@ -253,6 +285,77 @@ def _put_files(root: Path, sink: Sink, *, batch: int) -> None:
     items = directory_items(root)
     while part := list(itertools.islice(items, batch)):
         sink.put_many(part)
+
+
+class _RootLast(StoreSink):
+    """`StoreSink` that holds the root ``zarr.json`` back until `close`."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.root: Buffer | None = None
+
+    def put_many(self, items: Sequence[tuple[str, Buffer]]) -> None:
+        # docstring inherited
+        rest = []
+        for key, value in items:
+            if key == ZARR_JSON:
+                self.root = value
+            else:
+                rest.append((key, value))
+        super().put_many(rest)
+
+    def close(self) -> None:
+        # docstring inherited
+        if self.root is None:
+            raise SZFormatError("the Zarr hierarchy written has no root zarr.json")
+        super().put_many([(ZARR_JSON, self.root)])
+
+
+@contextlib.contextmanager
+def _remote_destination(
+    url: str, storage_options: Mapping[str, Any] | None, *, overwrite: bool
+) -> Iterator[Sink]:
+    """A sink into zarr's ``ObjectStore`` at `url`, the root ``zarr.json`` put last.
+
+    An existing Zarr group there is replaced only with `overwrite` (its root
+    ``zarr.json`` deleted first, so it is no group from then on); anything else
+    there is refused.
+    """
+    from obstore.exceptions import BaseError
+    from zarr.storage import ObjectStore
+
+    raw = store_at(url, storage_options)
+    where = url.rstrip("/")
+    try:
+        keys = store_keys(raw, limit=1)
+        group = bool(keys) and _has(raw, ZARR_JSON)
+    except (BaseError, OSError) as exc:
+        raise SZFormatError(f"cannot reach {where}: {exc}") from exc
+    if keys:
+        if not overwrite:
+            raise StoreExistsError(f"{where} exists; pass overwrite=True to replace it")
+        if not group:
+            raise StoreExistsError(
+                f"{where} holds objects ({keys[0]!r} ...) but no root zarr.json: not a Zarr "
+                "group; refusing to replace it"
+            )
+    store = ObjectStore(raw)
+    if keys:
+        sync(store.delete(ZARR_JSON))  # no group from here on, never a mix of two
+        sync(store.clear())
+    sink = _RootLast(store)
+    yield sink  # a failure leaves keys but no root zarr.json: no group
+    sink.close()
+
+
+def _has(store: Any, key: str) -> bool:
+    import obstore
+
+    try:
+        obstore.head(store, key)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _prepare_store(store: Store, *, overwrite: bool) -> None:

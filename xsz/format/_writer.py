@@ -13,12 +13,21 @@ writer lives) and moved into place by `close` after ``dat``, ``index`` and
 the previous store (or nothing) at `path`, never an index that names bytes
 ``dat`` does not hold. If writing fails (a full disk, say), nothing is
 committed and the staging directory is kept for ``xsz recover``.
+
+A URL (``s3://``, ``gs://``, ``az://`` ...) is written through
+`xsz.source.open_upload`: ``dat`` streams up as one multipart upload while
+reads are put (memory bounded by a few parts), the index lines go to a local
+scratch file, and `close` commits: ``dat`` completed, ``checksums``, ``index``
+last. Nothing at the URL changes before `close`; a failed or killed writer
+leaves no store there (and an existing one whole).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import threading
 from array import array
 from collections import deque
@@ -45,11 +54,13 @@ from xsz.format._staging import Staging, check_replaceable
 from xsz.format._table import MIN_READS as TABLE_MIN_READS
 from xsz.format._table import write_table
 from xsz.format._values import attribute_text, dataset_values
+from xsz.source import local_path, open_upload
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from xsz.format._schema import Field, Schema
+    from xsz.source import StoreUpload
 
 __all__ = ["SZWriter"]
 
@@ -71,7 +82,8 @@ class SZWriter:
     Parameters
     ----------
     path
-        The store to create (a directory).
+        The store to create: a directory, or an object storage URL (``s3://``,
+        ``gs://``, ``az://``; ``file://`` is a local path).
     schema
         Attributes and datasets (`xsz.format.Schema`).
     header
@@ -95,6 +107,9 @@ class SZWriter:
         Also write a ``table`` file (the index parsed, in binary columns, which
         opens a large store fast; pysz ignores it): ``None`` (default) for
         stores of ``xsz.format.TABLE_MIN_READS`` reads or more.
+    storage_options
+        For a URL: the settings of ``obstore.store.from_url`` (by default obstore
+        reads them from the environment, ``AWS_ENDPOINT_URL`` ...).
 
     Notes
     -----
@@ -115,9 +130,15 @@ class SZWriter:
         checksum: bool = True,
         max_pending_bytes: int = 1 << 28,
         table: bool | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.path = Path(path)
         self._table = table
+        local = local_path(path)
+        self.location = str(path if local is None else local)
+        """The path or URL written, for messages."""
+        self.path = Path(local) if local is not None else Path(tempfile.gettempdir())
+        """The store's directory; for a URL, the local scratch directory of the index
+        lines (`location` is the URL)."""
         self.schema = schema
         self.header = parse_header(header)
         if not schema.fields:
@@ -125,13 +146,32 @@ class SZWriter:
         self.level = level
         self.checksum = checksum
         self._overwrite = overwrite
-        check_replaceable(self.path, overwrite)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._staging = Staging(self.path)
-        self._dat = open(self._staging.path / "dat", "wb", buffering=DAT_BUFFER)  # noqa: SIM115
-        # index lines are written only after the dat bytes they point to (a killed
-        # writer leaves an index that `xsz recover` can trust up to its last line)
-        self._index = open(self._staging.path / "index", "wb", buffering=0)  # noqa: SIM115
+        self._upload: StoreUpload | None = None
+        self._staging: Staging | None = None
+        if local is None:  # object storage: checked there before anything is written
+            self._scratch = self.path = Path(tempfile.mkdtemp(prefix="xsz-upload-"))
+            try:
+                self._index = open(self._scratch / "index", "wb", buffering=0)  # noqa: SIM115
+                self._upload = open_upload(self.location, storage_options, overwrite=overwrite)
+            except BaseException:
+                with contextlib.suppress(AttributeError):
+                    self._index.close()
+                shutil.rmtree(self._scratch, ignore_errors=True)
+                raise
+            self._dat: Any = self._upload
+        else:
+            if storage_options:
+                raise UsageError(
+                    f"storage_options are for object storage URLs; {self.location} is a local path"
+                )
+            check_replaceable(self.path, overwrite)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._staging = Staging(self.path)
+            self._scratch = self._staging.path
+            self._dat = open(self._scratch / "dat", "wb", buffering=DAT_BUFFER)  # noqa: SIM115
+            # index lines are written only after the dat bytes they point to (a killed
+            # writer leaves an index that `xsz recover` can trust up to its last line)
+            self._index = open(self._scratch / "index", "wb", buffering=0)  # noqa: SIM115
         self._lines = bytearray()
         self._lined = 0  # dat bytes that written index lines describe
         head = format_header(self.header, schema).encode("utf-8")
@@ -286,11 +326,11 @@ class SZWriter:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise UsageError(f"SZWriter for {self.path} is closed")
+            raise UsageError(f"SZWriter for {self.location} is closed")
         if self._broken is not None:
             raise XszError(
-                f"SZWriter for {self.path} failed earlier ({self._broken}); nothing more is "
-                f"taken. What was written is kept at {self._staging.path} for `xsz recover`"
+                f"SZWriter for {self.location} failed earlier ({self._broken}); nothing more is "
+                f"taken. {self._kept()}"
             ) from self._broken
 
     def _read_id(self, attributes: Sequence[object], position: int) -> object:
@@ -347,7 +387,7 @@ class SZWriter:
         assert isinstance(read_id, str)
         if read_id in self._ids or read_id in batch:
             raise DuplicateReadError(
-                f"read {read_id!r} was already put into {self.path}; read IDs must be unique",
+                f"read {read_id!r} was already put into {self.location}; read IDs must be unique",
                 read_id=read_id,
                 field=self.schema.id_field,
             )
@@ -438,12 +478,16 @@ class SZWriter:
     def _write_lines(self, described: int) -> None:
         """Write the index lines held back (describing ``dat[:described]``), once the
         bytes they describe are in ``dat``."""
-        self._dat.flush()
+        if self._upload is None:  # remotely nothing is kept for `xsz recover` to read
+            self._dat.flush()
         self._index.write(self._lines)
         self._lines.clear()
         self._lined = described
 
     def _sync_in_background(self) -> None:
+        if self._upload is not None:
+            self._synced = self.nbytes_out
+            return
         if self._sync is not None and not self._sync.done():
             return
         if self._syncer is None:
@@ -475,35 +519,64 @@ class SZWriter:
                 self._shutdown(cancel=self._broken is not None)
             if self._broken is not None:
                 self._close_files()
-                self._staging.keep()
+                if self._staging is not None:
+                    self._staging.keep()
+                else:
+                    self._discard_upload()
                 raise XszError(
-                    f"writing {self.path} failed ({self._broken}); nothing was committed. "
-                    f"The reads written so far are kept at {self._staging.path}: "
-                    f"`xsz recover {self._staging.path} DST` salvages them"
+                    f"writing {self.location} failed ({self._broken}); nothing was committed. "
+                    f"{self._kept()}"
                 ) from self._broken
-            try:
-                check_replaceable(self.path, self._overwrite)
-            except StoreExistsError as exc:  # appeared meanwhile: keep our store aside
-                self._staging.keep()
-                raise StoreExistsError(
-                    f"{exc}; the new store is kept at {self._staging.path}"
-                ) from exc
-            self._staging.commit()
+            if self._upload is not None:
+                self._commit_upload()
+            else:
+                self._commit_local()
             if self._failures:
                 first = self._failures[0]
                 more = f" (and {len(self._failures) - 1} more)" if len(self._failures) > 1 else ""
                 raise RecordError(f"{first}{more}", read_id=first.read_id, field=first.field)
+
+    def _kept(self) -> str:
+        if self._staging is None:
+            return f"Nothing is at {self.location} (a store there before is left as it was)"
+        return (
+            f"The reads written so far are kept at {self._staging.path}: "
+            f"`xsz recover {self._staging.path} DST` salvages them"
+        )
+
+    def _commit_upload(self) -> None:
+        assert self._upload is not None
+        try:
+            with open(self._scratch / "index", "rb") as index:
+                self._upload.commit((self._scratch / CHECKSUMS).read_bytes(), index)
+        finally:
+            self._discard_upload()
+
+    def _discard_upload(self) -> None:
+        if self._upload is not None:
+            self._upload.abort()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def _commit_local(self) -> None:
+        assert self._staging is not None
+        try:
+            check_replaceable(self.path, self._overwrite)
+        except StoreExistsError as exc:  # appeared meanwhile: keep our store aside
+            self._staging.keep()
+            raise StoreExistsError(f"{exc}; the new store is kept at {self._staging.path}") from exc
+        self._staging.commit()
 
     def _finish_files(self) -> None:
         """Flush and fsync ``dat`` and ``index``, then write ``checksums`` (fsynced too)."""
         if self._sync is not None:
             self._sync.result()
         self._write_lines(self.nbytes_out)
-        for fh in (self._dat, self._index):
-            fh.flush()
-            os.fsync(fh.fileno())
+        if self._upload is None:
+            for fh in (self._dat, self._index):
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._dat.close()
         self._index.close()
-        self._dat.close()
         names = [f.name for f in self.schema.datasets]
         content = format_checksums(
             self._index_bytes,
@@ -512,11 +585,13 @@ class SZWriter:
             self._crcs,
             zstd_checksums=self._all_checked,
         )
-        with open(self._staging.path / CHECKSUMS, "wb") as fh:
+        with open(self._scratch / CHECKSUMS, "wb") as fh:
             fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if self._table or (self._table is None and self.n_reads >= TABLE_MIN_READS):
+            if self._upload is None:
+                fh.flush()
+                os.fsync(fh.fileno())
+        wanted = self._table or (self._table is None and self.n_reads >= TABLE_MIN_READS)
+        if wanted and self._staging is not None:  # a local store (an upload has none)
             index = read_index(self._staging.path / "index")  # what readers will parse
             write_table(self._staging.path, index, self._index_bytes, self._index_crc)
 
@@ -530,7 +605,7 @@ class SZWriter:
                 pool.shutdown(wait=True, cancel_futures=cancel)
 
     def _close_files(self) -> None:
-        for fh in (self._dat, self._index):
+        for fh in (self._index,) if self._upload is not None else (self._dat, self._index):
             with contextlib.suppress(OSError):
                 fh.close()
 
@@ -540,7 +615,15 @@ class SZWriter:
             self._closed = True
             self._shutdown(cancel=True)
             self._close_files()
-            self._staging.discard()
+            if self._staging is not None:
+                self._staging.discard()
+            else:
+                self._discard_upload()
+
+    @property
+    def nbytes_store(self) -> int:
+        """Bytes of the store's ``dat`` and ``index`` so far (``checksums`` not counted)."""
+        return self.nbytes_out + self._index_bytes
 
     @property
     def closed(self) -> bool:
@@ -557,7 +640,7 @@ class SZWriter:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<SZWriter {str(self.path)!r} ({state}): {self.n_reads} reads written>"
+        return f"<SZWriter {self.location!r} ({state}): {self.n_reads} reads written>"
 
 
 def _column_cells(f: Field, column: np.ndarray[Any, Any], ids: Sequence[str]) -> list[str]:

@@ -24,15 +24,22 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from xsz.source._object import ObjectSource
+    from xsz.source._upload import StoreUpload
 
 __all__ = [
     "ByteSource",
     "LocalSource",
     "Location",
     "ObjectSource",
+    "StoreUpload",
     "is_url",
+    "local_path",
+    "open_upload",
     "open_source",
+    "store_at",
+    "store_keys",
     "upload_store",
+    "url_size",
 ]
 
 Location = str | os.PathLike[str]
@@ -93,9 +100,53 @@ def upload_store(
     _upload_store(local, url, storage_options, overwrite=overwrite)
 
 
+def open_upload(
+    url: str, storage_options: Mapping[str, Any] | None = None, *, overwrite: bool = False
+) -> StoreUpload:
+    """A `StoreUpload` of a new SZ store at the object storage `url`: ``dat`` streamed
+    as a multipart upload, nothing visible at `url` until `StoreUpload.commit`.
+
+    Raises `StoreExistsError` when a store is at `url` and not `overwrite` (or the
+    prefix holds other objects), `UsageError` when obstore refuses the URL.
+    """
+    from xsz.source._object import store_at
+    from xsz.source._upload import StoreUpload
+
+    return StoreUpload(store_at(url, storage_options), url.rstrip("/"), overwrite=overwrite)
+
+
+def store_at(url: str, storage_options: Mapping[str, Any] | None = None) -> Any:
+    """The obstore store rooted at the object storage `url` (``UsageError`` if obstore
+    refuses the URL or the options)."""
+    from xsz.source._object import store_at as _store_at
+
+    return _store_at(url, storage_options)
+
+
+def store_keys(store: Any, limit: int = 100) -> list[str]:
+    """Up to `limit` keys of objects under the obstore `store` (relative to its root)."""
+    from xsz.source._upload import store_keys as _store_keys
+
+    return _store_keys(store, limit)
+
+
+def url_size(url: str, storage_options: Mapping[str, Any] | None = None) -> int:
+    """Bytes of every object under the object storage prefix `url`."""
+    import obstore
+
+    total = 0
+    for batch in obstore.list(store_at(url, storage_options)):
+        total += sum(int(meta["size"]) for meta in batch)
+    return total
+
+
 def __getattr__(name: str) -> Any:
     if name == "ObjectSource":  # imports obstore only when asked for
         from xsz.source._object import ObjectSource
 
         return ObjectSource
+    if name == "StoreUpload":
+        from xsz.source._upload import StoreUpload
+
+        return StoreUpload
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

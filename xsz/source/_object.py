@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -26,6 +27,7 @@ from obstore.store import from_url
 from xsz.errors import StoreExistsError, SZFormatError, UsageError
 from xsz.source._base import ByteSource
 from xsz.source._local import OPTIONAL
+from xsz.source._upload import CHECKSUMS_TAG, DAT_TAG, put_with_tags
 
 if TYPE_CHECKING:
     import os
@@ -33,15 +35,13 @@ if TYPE_CHECKING:
 
     from obstore.store import ObjectStore
 
-__all__ = ["ObjectSource", "is_url", "upload_store"]
+__all__ = ["ObjectSource", "is_url", "store_at", "upload_store"]
 
 MAX_GAP: Final = 1 << 20
 """Ranges of one batch closer than this are fetched with one GET (a GET costs
 about what a megabyte takes to transfer)."""
 MAX_SPAN: Final = 1 << 26
 """A coalesced GET grows no larger than this (unless one range is larger)."""
-PART_BYTES: Final = 16 << 20
-"""Part size of a multipart upload of ``dat`` (memory held per part in flight)."""
 THREADS: Final = 16
 """GETs of one batch in flight at once."""
 CHECKSUMS_HEAD: Final = 1 << 20
@@ -49,6 +49,22 @@ CHECKSUMS_HEAD: Final = 1 << 20
 some 80,000 reads, every frame's CRC-32)."""
 _NOT_FOUND: Final = (NotFoundError, FileNotFoundError)
 """What obstore raises for a missing object (the built-in one, in practice)."""
+_ATTEMPTS: Final = 20
+"""Opens tried while the store keeps being replaced under us."""
+_CLIENT_KEYS: Final = frozenset(
+    {
+        "allow_http",
+        "allow_invalid_certificates",
+        "connect_timeout",
+        "http1_only",
+        "http2_only",
+        "pool_idle_timeout",
+        "proxy_url",
+        "timeout",
+        "user_agent",
+    }
+)
+"""obstore's client settings, taken flat in `storage_options` too (as ``-S`` gives them)."""
 _URL: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -99,12 +115,36 @@ class ObjectSource(ByteSource):
         self._sizes: dict[str, int] = {}
         self._tags: dict[str, str | None] = {}
         self._cache: dict[str, bytes] = {}
+        self._written: dict[str, str] = {}
         self._open()
 
     def _key(self, name: str) -> str:
         return f"{self._prefix}/{name}" if self._prefix else name
 
     def _open(self) -> None:
+        for attempt in range(_ATTEMPTS):
+            self._sizes.clear()
+            self._tags.clear()
+            self._cache.clear()
+            self._open_once()
+            if self._matched():
+                return
+            time.sleep(0.05 * (attempt + 1))
+        raise SZFormatError(
+            f"{self.location} keeps being replaced while it is opened: its 'index' names "
+            "other 'dat' or 'checksums' objects than those found; try again"
+        )
+
+    def _matched(self) -> bool:
+        """Whether ``dat`` and ``checksums`` are the objects ``index`` was committed with
+        (the ETags xsz's writers record with it; stores uploaded otherwise pass)."""
+        for name, key in (("dat", DAT_TAG), ("checksums", CHECKSUMS_TAG)):
+            wanted = self._written.get(key)
+            if wanted is not None and self._tags.get(name) != wanted:
+                return False
+        return True
+
+    def _open_once(self) -> None:
         try:
             index = self._get("index")
         except _NOT_FOUND:
@@ -112,6 +152,11 @@ class ObjectSource(ByteSource):
                 f"no SZ store at {self.location}: it has no 'index' object"
             ) from None
         self._remember("index", index.meta)
+        self._written = {
+            key: str(value)
+            for key, value in (index.attributes or {}).items()
+            if key in (DAT_TAG, CHECKSUMS_TAG)
+        }
         self._cache["index"] = bytes(index.bytes())
         try:
             self._remember("dat", obstore.head(self._store, self._key("dat")))
@@ -236,14 +281,28 @@ def _reopen(url: str, storage_options: dict[str, Any], store: ObjectStore | None
     return ObjectSource(url, storage_options, store=store)
 
 
+def store_at(url: str, storage_options: Mapping[str, Any] | None = None) -> ObjectStore:
+    """The obstore store rooted at `url` (`UsageError` if obstore refuses it)."""
+    return _from_url(url, dict(storage_options or {}))
+
+
 def _from_url(url: str, storage_options: dict[str, Any]) -> ObjectStore:
     options = dict(storage_options)
+    client = dict(options.get("client_options") or {})
+    for key in _CLIENT_KEYS & options.keys():  # flat settings (``-S allow_http=true``)
+        client[key] = options.pop(key)
     if url.startswith("http://"):  # asked for by name: plain HTTP is what is wanted
-        options["client_options"] = {"allow_http": True, **options.get("client_options", {})}
+        client = {"allow_http": True, **client}
+    if client:
+        options["client_options"] = client
     try:
         return from_url(url.rstrip("/"), **options)
     except (BaseError, ValueError, TypeError) as exc:
         raise UsageError(f"cannot open {url} through obstore: {exc}") from exc
+    except BaseException as exc:  # obstore panics on some unknown settings
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise UsageError(f"cannot open {url} through obstore: {exc}") from None
 
 
 def _coalesce(starts: list[int], stops: list[int]) -> list[tuple[int, int, list[int]]]:
@@ -292,10 +351,13 @@ def upload_store(
             f"(the store written is kept at {root})"
         )
     try:
-        if exists:
-            obstore.delete(store, "index")  # the old store is gone before a byte changes
-        for name in ("dat", *OPTIONAL, "index"):
-            _put_file(store, root, name)
+        with contextlib.ExitStack() as stack:
+            files = {
+                name: stack.enter_context(open(root / name, "rb"))
+                for name in ("dat", *OPTIONAL, "index")
+                if (root / name).is_file()
+            }
+            put_with_tags(store, files, replace=exists)
     except (BaseError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SZFormatError(
@@ -309,14 +371,3 @@ def _exists(store: ObjectStore, name: str) -> bool:
     except _NOT_FOUND:
         return False
     return True
-
-
-def _put_file(store: ObjectStore, root: Path, name: str) -> None:
-    """Upload ``root/name`` (in parts when large); remove an old optional file the
-    store no longer has."""
-    if (root / name).is_file():
-        with open(root / name, "rb") as fh:
-            obstore.put(store, name, fh, chunk_size=PART_BYTES)
-    elif name in OPTIONAL:
-        with contextlib.suppress(*_NOT_FOUND):
-            obstore.delete(store, name)

@@ -24,8 +24,8 @@ from xsz.convert._detect import FORMATS, SIGNAL_FORMATS, detect_format
 from xsz.convert._export import export_pod5
 from xsz.convert._fast5_export import export_fast5
 from xsz.convert._import import ImportSummary, import_reads
-from xsz.convert._open import Reads, open_reads
 from xsz.convert._many import import_many, locate_reads, subset_many
+from xsz.convert._open import Reads, open_reads
 from xsz.convert._options import CODECS, LAYOUTS
 from xsz.convert._read_fields import (
     BASECALL_FIELDS,

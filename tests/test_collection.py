@@ -321,6 +321,9 @@ def test_s3_collection_matches_local(s3_tree, tree, merged, reads, tmp_path):
         .equals(pq.read_table(tree[2]).drop_columns(["store"]))
     )
     assert build_index(base, index, storage_options=options).read == []  # stamps by listing
+    globbed = find_stores(f"{base}/flowcell1/*.sz", options)
+    assert [r.location for r in globbed] == urls[3:]
+    assert [r.location for r in find_stores(urls[4], options)] == [urls[4]]
     want = xr.open_dataset(merged, engine="sz").load()
     ds = xsz.open_collection(base, index=index, storage_options=options)
     ids = [reads[k][0] for k in (45, 0, 22)]

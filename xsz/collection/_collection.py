@@ -199,10 +199,10 @@ class Collection:
             reader.close()
             raise self._stale(k)
         with self._lock:
-            self.opens += 1
             if k in self._open:  # another thread was quicker
                 reader.close()
                 return self._open[k]
+            self.opens += 1
             self._open[k] = reader
             while len(self._open) > MAX_OPEN:  # its files close when its last user lets go
                 self._open.popitem(last=False)

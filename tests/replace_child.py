@@ -33,6 +33,9 @@ from tests.kill_child import ATTRIBUTES, DATASETS, reads
 N_READS = 12
 
 
+MIN_REPLACES = 20
+
+
 def versions() -> dict[str, list[tuple[Any, ...]]]:
     """Two versions with different read IDs, read counts and values."""
     return {"A": reads("A", N_READS), "B": reads("B", N_READS + 5)}
@@ -99,11 +102,15 @@ def read_loop(path: Path, stop: Path) -> dict[str, Any]:
 
 
 def write_loop(path: Path, seconds: float, count: int) -> dict[str, Any]:
-    """Replace `path` with B, A, B ... until `count` replaces or `seconds` have passed."""
+    """Replace `path` with B, A, B ... until `count` replaces or `seconds` have passed.
+
+    At least `MIN_REPLACES` replaces whatever the time, so that a machine
+    starved of CPU still gives the readers several versions to see.
+    """
     all_versions = versions()
     end = time.monotonic() + seconds
     done = 0
-    while done < count and time.monotonic() < end:
+    while done < count and (time.monotonic() < end or done < MIN_REPLACES):
         write_version(path, all_versions["BA"[done % 2]], api=done % 4 >= 2)
         done += 1
     return {"replaces": done}

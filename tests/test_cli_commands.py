@@ -441,3 +441,38 @@ def test_stats_agree_with_the_accessor(called):
     assert got.calibration is not None and got.calibration.startswith("pod5 / slow5")
     assert got.signal["mean"] == pytest.approx(pa.mean(), rel=1e-6)
     assert got.signal["sd"] == pytest.approx(pa.std(), rel=1e-5)
+
+
+def test_cli_stats_of_listed_reads(called, tmp_path, capsys):
+    path, records = called
+    chosen = [records[i] for i in (7, 2, 19)]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{r[0]}\n" for r in chosen))
+    assert main(["stats", str(path), "-q", "--ids", str(ids), "--per-read"]) == 0
+    _, rows = tsv(capsys.readouterr().out)
+    means, sds, pooled = pa_stats(chosen)
+    assert [r["read_id"] for r in rows] == [r[0] for r in chosen]
+    assert [float(r["pA_mean"]) for r in rows] == pytest.approx(means, rel=1e-9)
+    assert [float(r["pA_sd"]) for r in rows] == pytest.approx(sds, rel=1e-9)
+    assert main(["stats", str(path), "-q", "--ids", str(ids), "-o", str(tmp_path / "s.tsv")]) == 0
+    summary = dict(line.split("\t") for line in (tmp_path / "s.tsv").read_text().splitlines())
+    assert int(summary["reads"]) == 3
+    assert int(summary["samples_total"]) == sum(len(r[7]) for r in chosen)
+    assert float(summary["pA_mean"]) == pytest.approx(pooled.mean(), rel=1e-5)
+
+
+def test_cli_split_listed_reads(called, tmp_path):
+    path, records = called
+    listed = [records[i][0] for i in (25, 3, 11, 4, 3)]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(listed) + "\n")
+    out = tmp_path / "by"
+    assert main(["split", str(path), str(out), "--by", "run_id", "--ids", str(ids), "-q"]) == 0
+    for run in ("run0", "run1"):
+        with SZReader(out / f"run_id_{run}.sz") as reader:
+            want = [r[0] for i, r in enumerate(records) if i in (3, 4, 11, 25) and r[3] == run]
+            assert reader.ids.tolist() == want  # the source's order
+    parts = tmp_path / "parts"
+    assert main(["split", str(path), str(parts), "--count", "3", "--ids", str(ids), "-q"]) == 0
+    with SZReader(parts / "part_00001.sz") as reader:
+        assert reader.ids.tolist() == [records[25][0]]

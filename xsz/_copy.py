@@ -134,11 +134,13 @@ def split(
     *,
     by: str | None = None,
     count: int | None = None,
+    read_ids: Iterable[object] | None = None,
     overwrite: bool = False,
     progress: bool | Callable[[int, int | None], object] = False,
     storage_options: Mapping[str, Any] | None = None,
 ) -> dict[Path, int]:
-    """Split `src` into stores in `outdir` (made if missing), each read in one.
+    """Split `src` (or its reads `read_ids`) into stores in `outdir` (made if
+    missing), each read in one.
 
     ``by=COLUMN`` (an attribute, or a `read_columns` name) gives one store per
     value, ``COLUMN_VALUE.sz`` (characters other than letters, digits, ``.``,
@@ -154,21 +156,24 @@ def split(
         raise UsageError(f"count= is the number of reads per store, at least 1; got {count}")
     out = Path(outdir)
     with SZReader(src, storage_options) as reader:
-        n = len(reader)
+        chosen = np.arange(len(reader))
+        if read_ids is not None:
+            chosen = np.unique(reader.rows(read_ids))  # in src's order
+        n = len(chosen)
         groups: list[tuple[str, npt.NDArray[np.int64]]] = []
         if count is not None:
             width = max(5, len(str(max(n - 1, 0) // count)))
             for k, start in enumerate(range(0, n, count)):
-                groups.append((f"part_{k:0{width}d}", np.arange(start, min(start + count, n))))
+                groups.append((f"part_{k:0{width}d}", chosen[start : start + count]))
         else:
             assert by is not None
             columns = read_columns(reader)
             if by not in columns:
                 raise unknown_field(by, list(columns), reader.path)
-            values = column_values(reader, columns[by])
+            values = column_values(reader, columns[by])[chosen]
             uniques, inverse = np.unique(values, return_inverse=True)
-            order = np.argsort(inverse, kind="stable")
-            bounds = np.searchsorted(inverse[order], np.arange(len(uniques) + 1))
+            order = chosen[np.argsort(inverse, kind="stable")]
+            bounds = np.searchsorted(np.sort(inverse, kind="stable"), np.arange(len(uniques) + 1))
             for k, value in enumerate(uniques.tolist()):
                 groups.append((f"{by}_{_file_part(value)}", order[bounds[k] : bounds[k + 1]]))
         paths: dict[str, Path] = {}

@@ -72,7 +72,11 @@ def _stats(args: argparse.Namespace) -> int:
 
     with _open(args) as reader:
         got = read_stats(
-            reader, signal=not args.no_signal, n_threads=args.threads, progress=not args.quiet
+            reader,
+            rows=reader.rows(read_ids(args.ids)) if args.ids else None,
+            signal=not args.no_signal,
+            n_threads=args.threads,
+            progress=not args.quiet,
         )
     if args.per_read:
         per = got.per_read
@@ -210,6 +214,7 @@ def _split(args: argparse.Namespace) -> int:
         args.outdir,
         by=args.by,
         count=args.count,
+        read_ids=read_ids(args.ids) if args.ids else None,
         overwrite=args.force,
         progress=not args.quiet,
         storage_options=storage_options(args),
@@ -265,6 +270,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "offset/range/digitisation; raw units without them), which decodes every read.",
     )
     p.add_argument("path")
+    p.add_argument("--ids", metavar="FILE", help=f"only these reads: {IDS_HELP}")
     p.add_argument("--per-read", action="store_true", help="a TSV line per read instead")
     p.add_argument("--no-signal", action="store_true", help="skip mean/sd (read the index only)")
     p.add_argument("-o", "--output", help="write the TSV (summary or --per-read) to this file")
@@ -321,5 +327,6 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--by", metavar="COLUMN", help="e.g. run_id, channel, end_reason")
     how.add_argument("--count", type=int, metavar="N", help="reads per store")
+    p.add_argument("--ids", metavar="FILE", help=f"only these reads: {IDS_HELP}")
     p.add_argument("--force", action="store_true", help="replace stores already in OUTDIR")
     p.set_defaults(func=_split)

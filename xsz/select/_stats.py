@@ -115,24 +115,27 @@ def _calibration(
 def read_stats(
     reader: SZReader,
     *,
+    rows: npt.NDArray[np.int64] | None = None,
     signal: bool = True,
     n_threads: int = 1,
     progress: bool | Callable[[int, int | None], object] = False,
 ) -> StoreStats:
-    """Summarise `reader`: samples per read (from the index), durations (with a
-    `SAMPLE_RATES` attribute) and, with `signal`, each read's mean and standard
-    deviation, in pA when a `CALIBRATIONS` rule applies (decoding every read, a
-    batch at a time by `n_threads` threads).
+    """Summarise the reads `rows` of `reader` (default: all): samples per read
+    (from the index), durations (with a `SAMPLE_RATES` attribute) and, with
+    `signal`, each read's mean and standard deviation, in pA when a
+    `CALIBRATIONS` rule applies (decoding every read, a batch at a time by
+    `n_threads` threads).
 
     The store-wide mean and sd pool every sample of every read.
     """
-    n = len(reader)
+    chosen = np.arange(len(reader)) if rows is None else reader.check_rows(rows)
+    n = len(chosen)
     name = signal_dataset(reader)
     out = StoreStats(n_reads=n, dataset=name)
-    ids = reader.ids
+    ids = reader.ids[chosen]
     if name is None:
         return out
-    counts = reader.counts(name).astype(np.int64)
+    counts = reader.counts(name).astype(np.int64)[chosen]
     out.samples = {
         "total": float(counts.sum()),
         "mean": float(counts.mean()) if n else 0.0,
@@ -146,7 +149,7 @@ def read_stats(
     rate = next((a for a in SAMPLE_RATES if a in attributes), None)
     if rate is not None:
         with np.errstate(all="ignore"):
-            duration = counts / reader.index.attribute(rate).astype(np.float64)
+            duration = counts / reader.index.attribute(rate)[chosen].astype(np.float64)
         out.rate_attribute = rate
         out.duration = {
             "total": float(np.nansum(duration)),
@@ -155,18 +158,22 @@ def read_stats(
     mean, sd = np.full(n, np.nan), np.full(n, np.nan)
     if signal and n:
         calibration = _calibration(reader)
-        offset, scale = (np.zeros(n), np.ones(n)) if calibration is None else calibration[1:]
+        offset, scale = (
+            (np.zeros(n), np.ones(n))
+            if calibration is None
+            else (calibration[1][chosen], calibration[2][chosen])
+        )
         out.calibration = None if calibration is None else calibration[0]
         update = progress_counter(progress, n, "stats")
         for start in range(0, n, STATS_BATCH):
-            rows = np.arange(start, min(start + STATS_BATCH, n))
-            part = counts[rows]
+            batch = np.arange(start, min(start + STATS_BATCH, n))
+            part = counts[batch]
             values = np.empty(int(part.sum()), dtype=reader.schema[name].dtype)
-            reader.read_into(name, rows, values, n_threads=n_threads)
+            reader.read_into(name, chosen[batch], values, n_threads=n_threads)
             raw_mean, raw_sd = _moments(values.astype(np.float64), part)
-            mean[rows] = (raw_mean + offset[rows]) * scale[rows]
-            sd[rows] = raw_sd * np.abs(scale[rows])
-            update(len(rows))
+            mean[batch] = (raw_mean + offset[batch]) * scale[batch]
+            sd[batch] = raw_sd * np.abs(scale[batch])
+            update(len(batch))
         has = counts > 0
         if has.any():
             w = counts[has].astype(np.float64)

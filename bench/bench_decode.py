@@ -28,6 +28,10 @@ rounds (bench/_timing.py), stores open and page cache warm:
   against `SZReader.dataset` on 1 thread (realistic corpus only: one chunk a
   read, so the short corpus measures zarr's cost per chunk).
 
+Last, `read_into` on one thread against the earlier decode path
+(python-zstandard a frame, the scalar loops: what ``XSZ_NO_LIBZSTD=1
+XSZ_NO_SIMD=1`` gives), in child processes taking turns, by CPU time.
+
 Each case's best wall time and best process CPU time (all its threads) are
 kept; ratios are of two cases of the same run, of wall times, and for the
 one-thread cases also of CPU times: on a shared, loaded machine a one-thread
@@ -300,6 +304,45 @@ def bench(
     return rows_out
 
 
+EARLIER = {"XSZ_NO_LIBZSTD": "1", "XSZ_NO_SIMD": "1"}
+"""The environment that gives the earlier decode path: python-zstandard a frame,
+the scalar streamvbyte loops."""
+_CHILD = """
+import sys, time
+import numpy as np
+from xsz.format import SZReader
+reader = SZReader(sys.argv[1])
+rows = np.arange(len(reader))
+out = np.empty(int(reader.counts("Raw").sum()), np.int16)
+best = float("inf")
+for _ in range(int(sys.argv[2])):
+    cpu = time.process_time()
+    reader.read_into("Raw", rows, out)
+    best = min(best, time.process_time() - cpu)
+print(best)
+"""
+
+
+def against_earlier(path: Path, rounds: int) -> tuple[float, float]:
+    """Best CPU time of `read_into` on one thread, this path and the earlier one
+    (`EARLIER`), each in child processes taking turns for `rounds` rounds."""
+    import subprocess
+
+    best = [float("inf"), float("inf")]
+    for _ in range(rounds):
+        for k, extra in enumerate(({}, EARLIER)):
+            env = {**os.environ, **extra}
+            done = subprocess.run(
+                [sys.executable, "-c", _CHILD, str(path), "3"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            best[k] = min(best[k], float(done.stdout))
+    return best[0], best[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reads", type=int, default=2000)
@@ -320,6 +363,11 @@ def main() -> None:
         for name, s, cpu, wait, speed in bench(label, reads, args.rounds):
             cell = "" if s is None else f"{s * 1e3:.1f} ms"
             print(f"| {name} | {cell} | {cpu} | {wait} | {speed} |")
+        now, before = against_earlier(make(label, reads)[0], args.rounds)
+        print(
+            f"| read_into 1 thread, CPU: this path {now * 1e3:.1f} ms, the earlier one "
+            f"(python-zstandard, scalar loops) {before * 1e3:.1f} ms | | | | {before / now:.2f}x |"
+        )
     print(f"\nload avg after: {os.getloadavg()[0]:.2f}")
 
 

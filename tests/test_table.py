@@ -486,3 +486,34 @@ def test_verify_reads_the_whole_table(copy, stores, capsys):
     assert len(problems) == 1 and "attribute 'a_f64' differ" in problems[0].message
     assert main(["verify", "-q", str(copy)]) == 1
     assert "table" in capsys.readouterr().err
+
+
+def test_open_from_table_hashes_the_index_only_when_its_file_changed(tmp_path, monkeypatch):
+    """The table records the stamp of the index file it was made from (size, inode,
+    mtime, ctime): while it is the same file, unchanged, the open does not read it;
+    a copy, or the file written since (ctime moves on), is hashed again."""
+    import time
+
+    from xsz.format import _reader
+
+    path = tmp_path / "s.sz"
+    write(path, table=True)
+    hashed = []
+    real = _reader._hash_file
+    monkeypatch.setattr(_reader, "_hash_file", lambda fd: hashed.append(fd) or real(fd))
+    assert opened_from_table(path) and not hashed
+    copy = tmp_path / "copy.sz"
+    shutil.copytree(path, copy)  # new files, same bytes: hashed, then trusted
+    assert opened_from_table(copy) and len(hashed) == 1
+    time.sleep(0.05)  # past the file system's clock tick: the write moves ctime on
+    index = bytearray((path / "index").read_bytes())
+    at = index.rindex(b"\t") - 2
+    index[at : at + 1] = b"7" if index[at : at + 1] != b"7" else b"8"
+    with open(path / "index", "r+b") as fh:  # in place: same inode, same size
+        fh.write(bytes(index))
+    with pytest.raises(SZFormatError, match="does not match its CRC-32"):
+        SZReader(path)
+    assert len(hashed) == 2
+    (path / "checksums").unlink()  # as pysz's: the table is not trusted, the text is read
+    with pytest.raises(SZFormatError, match=r"s\.sz/index: line 62 .* is not SIZE:COUNT"):
+        SZReader(path)

@@ -37,7 +37,7 @@ from xsz.format._checksums import crc32, read_checksums
 from xsz.format._coalesce import coalesce
 from xsz.format._index import check_ranges, index_from_table, read_index
 from xsz.format._records import has_checksum
-from xsz.format._table import TABLE, IndexTable, Unusable, read_table_head
+from xsz.format._table import TABLE, IndexTable, Unusable, index_stamp, read_table_head
 from xsz.source import ByteSource, LocalSource, open_source
 
 if TYPE_CHECKING:
@@ -126,14 +126,17 @@ class SZReader:
         if head is None:
             return None
         fd, where = self.source.fileno("index"), f"{self.path}/index"
+        unchanged = index_stamp(os.fstat(fd)) == head.index_stamp
         with ThreadPoolExecutor(1, thread_name_prefix="xsz-hash") as pool:
-            hashed = pool.submit(_hash_file, fd)  # while the table is read here
+            # the index is hashed (while the table is read here) unless its file is
+            # the very one the table was made from
+            hashed = None if unchanged else pool.submit(_hash_file, fd)
             try:
                 index = index_from_table(_first_lines(fd), IndexTable(self.source, head), where)
             except (Unusable, SZFormatError) as exc:  # the text then says what is wrong
                 log.warning("%s/%s is ignored: %s", self.path, TABLE, exc)
                 index = None
-            size, crc = hashed.result()
+            size, crc = hashed.result() if hashed else (head.index_bytes, head.index_crc32)
         if self.checksums is not None:
             self.checksums.check_index_crc(size, crc, where)
         if (size, crc) != (head.index_bytes, head.index_crc32):
@@ -148,7 +151,10 @@ class SZReader:
         to check for a reader opened from the text."""
         if not self.index.from_table:
             return
-        text = read_index(self.source.read("index"), where=f"{self.path}/index")
+        data = self.source.read("index")
+        if self.checksums is not None:  # an open from the table need not hash the index
+            self.checksums.check_index(data, f"{self.path}/index")
+        text = read_index(data, where=f"{self.path}/index")
         ours = self.index
         pairs = [("LENGTH", ours.length, text.length), ("OFFSET", ours.offset, text.offset)]
         for f in self.schema.datasets:

@@ -8,21 +8,29 @@ little-endian array, and the read IDs sorted (fixed width, for
 ``dat``; a store without ``table`` (pysz's, or a small one) opens as before.
 
 The file is never trusted on its own word. Its first line is a JSON head, a
-TAB and the CRC-32 of that JSON in hex; the head gives the size and CRC-32 of
-the index it was made from, and the place, type and CRC-32 of every section::
+TAB and the CRC-32 of that JSON in hex; the head gives the size, CRC-32 and
+file stamp (`index_stamp`) of the index it was made from, the place and type
+of every section, and where the CRC-32 of each block of `BLOCK_ITEMS` values
+is::
 
     {"xsz_table": 1, "index_bytes": 146599571, "index_crc32": 3735928559,
-     "rows": 1000000, "columns": ["LENGTH", "OFFSET", ...],
-     "sections": [["OFFSET", "<i8", 0, 8000000, 12345678], ...]}\\t1a2b3c4d\\n<sections>
+     "index_stamp": [146599571, 1234, 1733433600000000000, 1733433600000000000],
+     "rows": 1000000, "columns": ["LENGTH", "OFFSET", ...], "unique_ids": true,
+     "block_items": 4096, "sections": [["OFFSET", "<i8", 0, 8000000], ...],
+     "crcs": [START, SIZE, CRC32]}\t1a2b3c4d\n<sections><block CRC-32s>
 
-A store is opened from its table only when the index (read and hashed as it
-is on every open) has exactly that size and CRC-32, its column line is the
-table's, and the sections the open needs (byte ranges, frame sizes, counts)
-match their CRC-32 and pass the checks `read_index` makes of the same numbers.
+A store is opened from its table only when its index is the one the table was
+made from: the very file, unchanged (same stamp: size, inode, mtime and ctime,
+which the kernel moves on at every write), or else a file of exactly that size
+and CRC-32 (the index is hashed, not parsed, and checked against the
+``checksums`` file as any open does); when its column line is the table's;
+and when the sections the open needs (byte ranges, frame sizes, counts) match
+their CRC-32s and pass the checks `read_index` makes of the same numbers.
 Otherwise (an edited, stale, cut or foreign table) the table is ignored and
-the index parsed as text, which names whatever is wrong in it. Other sections
-are read, and their CRC-32 checked, on first use: a table changed in place
-after the open raises `SZFormatError`.
+the index parsed as text, which names whatever is wrong in it. Every other
+block is checked against its CRC-32 when it is first read: a table changed in
+place after the open raises `SZFormatError`. ``xsz verify`` hashes the index
+and compares every section with its text (`SZReader.check_table`).
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLOCK_ITEMS",
+    "index_stamp",
     "MIN_READS",
     "TABLE",
     "IndexTable",
@@ -110,6 +119,8 @@ class TableHead:
     """Where the blocks' CRC-32s are (from the end of the head line), their size,
     and their own CRC-32."""
     body_offset: int
+    index_stamp: list[int] | None
+    """The index file's `index_stamp` when the table was written."""
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -207,7 +218,12 @@ def _sort_order(ids: np.ndarray[Any, Any]) -> npt.NDArray[np.intp]:
 
 
 def format_table(
-    index: SZIndex, index_bytes: int, index_crc32: int, *, block_items: int = BLOCK_ITEMS
+    index: SZIndex,
+    index_bytes: int,
+    index_crc32: int,
+    *,
+    block_items: int = BLOCK_ITEMS,
+    stamp: Sequence[int] | None = None,
 ) -> list[bytes]:
     """The content of a ``table`` file for `index` (parsed from text of `index_bytes`
     bytes whose CRC-32 is `index_crc32`), as pieces to write one after the other."""
@@ -253,6 +269,7 @@ def format_table(
             "xsz_table": VERSION,
             "index_bytes": index_bytes,
             "index_crc32": index_crc32,
+            "index_stamp": list(stamp) if stamp is not None else None,
             "rows": len(index),
             "columns": index.schema.columns,
             "unique_ids": unique,
@@ -273,11 +290,22 @@ def write_table(
     *,
     block_items: int = BLOCK_ITEMS,
 ) -> None:
-    """Write ``directory/table`` for `index` (fsynced)."""
+    """Write ``directory/table`` for `index` (fsynced), which must have been parsed from
+    ``directory/index`` (`index_bytes` bytes, CRC-32 `index_crc32`): its file's stamp
+    is recorded, so that an open need not hash it again while it is unchanged."""
+    stamp = index_stamp(os.stat(directory / "index"))
+    pieces = format_table(index, index_bytes, index_crc32, block_items=block_items, stamp=stamp)
     with open(directory / TABLE, "wb") as fh:
-        fh.writelines(format_table(index, index_bytes, index_crc32, block_items=block_items))
+        fh.writelines(pieces)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def index_stamp(st: os.stat_result) -> list[int]:
+    """What changes whenever the index file does: its size, its inode, and the times
+    of its last change (``ctime`` is set by the kernel on every write, and no
+    program can set it back)."""
+    return [st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -313,6 +341,11 @@ def _parse_head(start: bytes, size: int) -> TableHead:
     columns = doc["columns"]
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise TypeError("'columns' is not a list of names")
+    stamp = doc.get("index_stamp")
+    if stamp is not None and not (
+        isinstance(stamp, list) and len(stamp) == 4 and all(type(v) is int for v in stamp)
+    ):
+        raise TypeError("'index_stamp' is not four integers")
     if not isinstance(doc["unique_ids"], bool):
         raise TypeError("'unique_ids' is not true or false")
     body = size - (end + 1)
@@ -343,6 +376,7 @@ def _parse_head(start: bytes, size: int) -> TableHead:
         sections,
         (crcs[0], crcs[1], crcs[2]),
         end + 1,
+        stamp,
     )
 
 

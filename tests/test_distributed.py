@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
-from tests.s3 import keys_at, s3_prefix_fixture, s3_server_fixture  # noqa: F401 (fixtures)
+from tests.conftest import BUCKET, SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
+from tests.s3 import keys_at, s3_prefix_fixture  # noqa: F401 (fixtures)
 from xsz.convert import import_many, locate_reads, subset_many
 from xsz.errors import DuplicateReadError, ReadNotFoundError, StoreExistsError
 from xsz.format import Schema, SZReader, SZWriter
@@ -57,7 +57,7 @@ def same_stores(a: str | Path, b: str | Path, options_a=None, options_b=None) ->
             for key, value in p.items():
                 if isinstance(value, np.ndarray):
                     np.testing.assert_array_equal(value, q[key])
-                elif isinstance(value, float) and np.isnan(value):
+                elif isinstance(value, float | np.floating) and np.isnan(value):
                     assert np.isnan(q[key])
                 else:
                     assert value == q[key], (row, key)
@@ -68,7 +68,7 @@ def stores(s3_server, tmp_path_factory):
     """`N_STORES` stores of distinct reads, written to S3 and locally: (urls, paths, reads)."""
     _, options = s3_server
     root = tmp_path_factory.mktemp("stores")
-    prefix = f"s3://xsz-write/{uuid.uuid4().hex[:8]}"
+    prefix = f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}"
     urls, paths, every = [], [], []
     for k in range(N_STORES):
         reads = [(f"s{k}_{r[0]}", *r[1:]) for r in make_reads(15, seed=100 + k, length=1200)]

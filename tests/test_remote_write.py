@@ -18,7 +18,7 @@ import pytest
 import xarray as xr
 
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
-from tests.s3 import keys_at, s3_client, s3_prefix_fixture, s3_server_fixture  # noqa: F401
+from tests.s3 import keys_at, s3_client, s3_prefix_fixture  # noqa: F401
 from xsz.cli import main
 from xsz.errors import StoreExistsError, SZFormatError, XszError
 from xsz.format import Schema, SZReader, SZWriter
@@ -42,7 +42,7 @@ def assert_same_reads(a: SZReader, b: SZReader) -> None:
         for key, value in x.items():
             if isinstance(value, np.ndarray):
                 np.testing.assert_array_equal(value, y[key], err_msg=f"{row} {key}")
-            elif isinstance(value, float) and np.isnan(value):
+            elif isinstance(value, float | np.floating) and np.isnan(value):
                 assert np.isnan(y[key])
             else:
                 assert value == y[key], (row, key)

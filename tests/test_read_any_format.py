@@ -146,7 +146,7 @@ def test_read_any_format_verify_finds_damage(source_data, tmp_path):
 
 
 @pytest.mark.parametrize("name", [*FILES, "zarr"])
-def test_read_any_format_cli_info_get_verify(data, name, tmp_path, capsys):
+def test_read_any_format_cli_info_get_view_verify(data, name, tmp_path, capsys):
     if name == "zarr":
         import_reads(data / "squigualiser/r9.4_450bps/reads.blow5", tmp_path / "a.sz")
         to_zarr(tmp_path / "a.sz", tmp_path / "a.zip")
@@ -166,6 +166,15 @@ def test_read_any_format_cli_info_get_verify(data, name, tmp_path, capsys):
     assert f"OK ({fmt}: {n:,} reads decoded" in capsys.readouterr().out
     assert main(["get", str(path), "no-such-read"]) == 1
     assert "no read with ID 'no-such-read'" in capsys.readouterr().err
+    assert main(["view", str(path), "-c", "read_id,channel,Raw_count"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "read_id\tchannel\tRaw_count"
+    with open_reads(path) as reads:
+        channels, counts = reads.attribute("channel"), reads.counts("Raw")
+    assert lines[1:] == [
+        f"{rid}\t{c}\t{k}"
+        for rid, c, k in zip(ids, channels.tolist(), counts.tolist(), strict=True)
+    ]
 
 
 def test_read_any_format_cli_verify_damaged(source_data, tmp_path, capsys):

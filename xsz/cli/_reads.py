@@ -53,7 +53,7 @@ def _columns(values: list[str] | None) -> list[str] | None:
 def _view(args: argparse.Namespace) -> int:
     from xsz.select import read_columns, resolve_columns, tsv_lines
 
-    with _open(args) as reader:
+    with _open_any(args) as reader:
         if args.list_columns:
             for name, c in read_columns(reader).items():
                 kind = "text" if c.text else "number"

@@ -129,10 +129,18 @@ def column_values(reader: SZReader, column: Column) -> np.ndarray[Any, Any]:
 
     Attributes and the counts of streamvbyte datasets come from the index; counts
     of float datasets and lengths of text datasets from the frame headers (one
-    small read per frame, done once).
+    small read per frame, done once). `reader` may also be an `xsz.convert.Reads`
+    (a pod5, SLOW5, BLOW5, FAST5 or Zarr source), whose ``attribute`` gives the
+    attributes; such sources hold no text datasets whose lengths could be asked.
     """
     if column.source == "attribute":
-        return reader.index.attribute(column.field)
+        index = getattr(reader, "index", None)
+        values: np.ndarray[Any, Any] = (
+            reader.attribute(column.field)  # type: ignore[attr-defined]
+            if index is None  # not an SZReader: an xsz.convert.Reads
+            else index.attribute(column.field)
+        )
+        return values
     if column.source == "count":
         return reader.counts(column.field)
     return reader.content_sizes(column.field)

@@ -16,11 +16,6 @@
  *     unless every value fits int16 (delta) or uint16: a crafted or corrupt
  *     payload of wider values is refused, never wrapped.
  *
- * encode(values, itemsize, signed, delta) -> bytes
- *     Encode a C-contiguous, aligned buffer of `itemsize` (2 or 4) byte integers
- *     (sign-extended when `signed`), byte-identical to the reference C
- *     streamvbyte encoder.
- *
  * decode_frame(frame, count, out, kind, itemsize) -> bool
  * decode_frames(blocks, frames, out, kind, itemsize, first) -> int
  *     Whole zstd frames (kind 0: streamvbyte, 1: zigzag-delta, 2: raw items)
@@ -31,6 +26,11 @@
  *
  * The decode loops exist twice: scalar, and SSSE3/SSE4.1 (chosen at import when
  * the CPU has them and XSZ_NO_SIMD is not set; `impl` picks one for tests).
+ *
+ * encode(values, itemsize, signed, delta) -> bytes
+ *     Encode a C-contiguous, aligned buffer of `itemsize` (2 or 4) byte integers
+ *     (sign-extended when `signed`), byte-identical to the reference C
+ *     streamvbyte encoder.
  *
  * Every size, count and position that comes from the caller is checked with
  * overflow-free comparisons before any byte is read or written: the arguments
@@ -96,6 +96,8 @@ struct group {
 static struct group GROUPS[256];
 typedef char group_is_32_bytes[sizeof(struct group) == 32 ? 1 : -1];
 
+static void init_decode_paths(void); /* SIMD tables and CPU check, libzstd: below */
+
 static void init_groups(void)
 {
     for (unsigned keys = 0; keys < 256; keys++) {
@@ -108,6 +110,7 @@ static void init_groups(void)
         }
         GROUPS[keys].length = at;
     }
+    init_decode_paths();
 }
 
 /* The range check of the 16-bit loops. WIDE_NONE: 32-bit items, none.
@@ -848,6 +851,17 @@ static void scratch_trim(struct zstd_local *local)
 static void load_zstd(void) {}
 #endif /* XSZ_ZSTD */
 
+/* Called once, by init_groups() at import: the SIMD shuffle tables, whether the
+ * SIMD loops are used (the CPU has SSSE3 and SSE4.1, XSZ_NO_SIMD unset), libzstd. */
+static void init_decode_paths(void)
+{
+#ifdef XSZ_SIMD
+    init_shuf();
+#endif
+    SIMD_ON = simd_supported() && getenv("XSZ_NO_SIMD") == NULL;
+    load_zstd();
+}
+
 /* The arguments shared by decode_frame and decode_frames: kind, itemsize, impl. */
 static int check_kind(int kind, int itemsize, int impl)
 {
@@ -1061,10 +1075,5 @@ static struct PyModuleDef kernels_module = {
 PyMODINIT_FUNC PyInit__kernels(void)
 {
     init_groups();
-#ifdef XSZ_SIMD
-    init_shuf();
-#endif
-    SIMD_ON = simd_supported() && getenv("XSZ_NO_SIMD") == NULL;
-    load_zstd();
     return PyModule_Create(&kernels_module);
 }

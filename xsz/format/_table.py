@@ -16,7 +16,7 @@ is::
     {"xsz_table": 1, "index_bytes": 146599571, "index_crc32": 3735928559,
      "index_stamp": [146599571, 1234, 1733433600000000000, 1733433600000000000],
      "rows": 1000000, "columns": ["LENGTH", "OFFSET", ...], "unique_ids": true,
-     "block_items": 4096, "sections": [["OFFSET", "<i8", 0, 8000000], ...],
+     "block_items": 256, "sections": [["OFFSET", "<i8", 0, 8000000], ...],
      "crcs": [START, SIZE, CRC32]}\t1a2b3c4d\n<sections><block CRC-32s>
 
 A store is opened from its table only when its index is the one the table was
@@ -78,11 +78,12 @@ VERSION: Final = 1
 MIN_READS: Final = 1 << 17
 """Stores of this many reads or more get a ``table`` by default: smaller indexes
 parse in under 0.1 s."""
-BLOCK_ITEMS: Final = 4096
+BLOCK_ITEMS: Final = 256
 """Values per block: every block of a section has its own CRC-32, so one read's
-attributes or ID are read (and checked) without the whole column."""
+attributes or ID are read (and checked) a few kB at a time, not whole columns."""
 _PROMOTE: Final = 16
-"""A section is read whole after this many of its blocks were read alone."""
+"""A section is read whole once more than half its blocks (and this many) were read
+alone; a lookup of more IDs than this at once reads the sorted IDs whole."""
 MAX_ID_BYTES: Final = 256
 """The sorted ID section is left out when an ID is longer (fixed width)."""
 _ALIGN: Final = 64
@@ -473,7 +474,7 @@ class IndexTable:
         if block is None:
             with self._lock:
                 self._partial[name] = self._partial.get(name, 0) + 1
-                whole = self._partial[name] > _PROMOTE
+                whole = self._partial[name] > max(_PROMOTE, -(-s.items // per) // 2)
             if whole:
                 return self.array(name, dtype, items)[lo:hi]
             block = self._read(s, b0, b1)

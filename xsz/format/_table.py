@@ -406,6 +406,8 @@ class IndexTable:
         self._blocks: dict[tuple[str, int], np.ndarray[Any, Any]] = {}
         self._partial: dict[str, int] = {}
         self._checked: set[str] = set()
+        self._sections: dict[tuple[str, str, int | None], Section] = {}
+        self._has_ids = all(k in head.sections for k in ("ids", "id_rows", "id_fences"))
         at, nbytes, crc = head.crcs
         data = source.read(TABLE, head.body_offset + at, nbytes)
         if len(data) != nbytes or crc32(data) != crc:
@@ -416,12 +418,18 @@ class IndexTable:
         return self.head.rows
 
     def _section(self, name: str, dtype: str, items: int | None) -> Section:
+        """Section `name`, which must hold `items` values (default: one a row) of `dtype`."""
+        key = (name, dtype, items)
+        s = self._sections.get(key)
+        if s is not None:
+            return s
         s = self.head.sections.get(name)
         items = self.head.rows if items is None else items
         if s is None:
             raise Unusable(f"it has no section {name!r}")
         if s.dtype.str != np.dtype(dtype).str or s.items != items:
             raise Unusable(f"section {name!r} is not {items} values of {dtype}")
+        self._sections[key] = s
         return s
 
     def _read(self, s: Section, b0: int, b1: int) -> np.ndarray[Any, Any]:
@@ -580,7 +588,7 @@ class IndexTable:
         return self.head.unique_ids
 
     def has_ids(self) -> bool:
-        return all(self.has(k) for k in ("ids", "id_rows", "id_fences"))
+        return self._has_ids
 
     def find(self, read_ids: Sequence[object]) -> npt.NDArray[np.int64]:
         """The row of each of `read_ids` (the last row of equal IDs), -1 for those

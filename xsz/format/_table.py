@@ -16,7 +16,7 @@ is::
     {"xsz_table": 1, "index_bytes": 146599571, "index_crc32": 3735928559,
      "index_stamp": [146599571, 1234, 1733433600000000000, 1733433600000000000],
      "rows": 1000000, "columns": ["LENGTH", "OFFSET", ...], "unique_ids": true,
-     "block_items": 4096, "sections": [["OFFSET", "<i8", 0, 8000000], ...],
+     "block_items": 256, "sections": [["OFFSET", "<i8", 0, 8000000], ...],
      "crcs": [START, SIZE, CRC32]}\t1a2b3c4d\n<sections><block CRC-32s>
 
 A store is opened from its table only when its index is the one the table was
@@ -78,11 +78,14 @@ VERSION: Final = 1
 MIN_READS: Final = 1 << 17
 """Stores of this many reads or more get a ``table`` by default: smaller indexes
 parse in under 0.1 s."""
-BLOCK_ITEMS: Final = 4096
+BLOCK_ITEMS: Final = 256
 """Values per block: every block of a section has its own CRC-32, so one read's
-attributes or ID are read (and checked) without the whole column."""
+attributes or ID are read (and checked) a few kB at a time, not whole columns."""
 _PROMOTE: Final = 16
-"""A section is read whole after this many of its blocks were read alone."""
+"""A section is read whole once more than a 16th of its blocks (and this many) were
+read alone (then its blocks have cost a 16th of reading it whole, and lookups go
+on: 1,000 random lookups of 1 M reads read whole columns after 245); a lookup of
+more IDs than this at once reads the sorted IDs whole."""
 MAX_ID_BYTES: Final = 256
 """The sorted ID section is left out when an ID is longer (fixed width)."""
 _ALIGN: Final = 64
@@ -405,6 +408,8 @@ class IndexTable:
         self._blocks: dict[tuple[str, int], np.ndarray[Any, Any]] = {}
         self._partial: dict[str, int] = {}
         self._checked: set[str] = set()
+        self._sections: dict[tuple[str, str, int | None], Section] = {}
+        self._has_ids = all(k in head.sections for k in ("ids", "id_rows", "id_fences"))
         at, nbytes, crc = head.crcs
         data = source.read(TABLE, head.body_offset + at, nbytes)
         if len(data) != nbytes or crc32(data) != crc:
@@ -415,12 +420,18 @@ class IndexTable:
         return self.head.rows
 
     def _section(self, name: str, dtype: str, items: int | None) -> Section:
+        """Section `name`, which must hold `items` values (default: one a row) of `dtype`."""
+        key = (name, dtype, items)
+        s = self._sections.get(key)
+        if s is not None:
+            return s
         s = self.head.sections.get(name)
         items = self.head.rows if items is None else items
         if s is None:
             raise Unusable(f"it has no section {name!r}")
         if s.dtype.str != np.dtype(dtype).str or s.items != items:
             raise Unusable(f"section {name!r} is not {items} values of {dtype}")
+        self._sections[key] = s
         return s
 
     def _read(self, s: Section, b0: int, b1: int) -> np.ndarray[Any, Any]:
@@ -473,7 +484,7 @@ class IndexTable:
         if block is None:
             with self._lock:
                 self._partial[name] = self._partial.get(name, 0) + 1
-                whole = self._partial[name] > _PROMOTE
+                whole = self._partial[name] > max(_PROMOTE, -(-s.items // per) // 16)
             if whole:
                 return self.array(name, dtype, items)[lo:hi]
             block = self._read(s, b0, b1)
@@ -579,7 +590,7 @@ class IndexTable:
         return self.head.unique_ids
 
     def has_ids(self) -> bool:
-        return all(self.has(k) for k in ("ids", "id_rows", "id_fences"))
+        return self._has_ids
 
     def find(self, read_ids: Sequence[object]) -> npt.NDArray[np.int64]:
         """The row of each of `read_ids` (the last row of equal IDs), -1 for those

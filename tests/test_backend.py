@@ -287,7 +287,10 @@ def test_backend_unknown_read_id_is_a_keyerror_naming_it(store):
 
 def test_backend_plain_isel_detaches_ragged_variables(store, reads):
     ds = xr.open_dataset(store, engine="sz")
-    moved = ds.isel(read=[1, 0])  # xarray cannot move samples with reads here
+    with pytest.raises(UsageError, match=r"would move the reads but not their samples"):
+        ds.isel(read=[1, 0])  # xarray cannot move samples with reads here: refused
+    assert ds.Offset.isel(read=[1, 0]).values.tolist() == [reads[1][1], reads[0][1]]
+    moved = ds.roll(read=1, roll_coords=True)  # roll: the samples stay, the index says so
     assert isinstance(moved.xindexes["read"], DetachedReadIndex)
     assert moved.sizes["Raw_sample"] == ds.sizes["Raw_sample"]
     with pytest.raises(UsageError, match=r"ds.sz.isel"):

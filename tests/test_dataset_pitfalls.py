@@ -3,9 +3,9 @@ with a message that says what to do:
 
 - ``ds.offset.sel(read=i)`` (a DataArray without the samples the read index also
   selects): xarray's error names the sample dimension with the advice;
-- a plain ``ds.isel(read=...)`` moves the reads but not their samples (xarray gives an
-  index no say over other dimensions): the result says so, ``ds.sz`` refuses it with
-  the way out, and ``ds.sz.isel`` / ``ds.sel`` select the samples;
+- a plain ``ds.isel(read=...)`` would move the reads but not their samples (xarray
+  gives an index no say over other dimensions): refused with the way out,
+  ``ds.sz.isel`` / ``ds.sel``, which select the samples;
 - writing a dask-chunked Dataset with zarr needs regular chunks on ``read`` too: the
   README's advice, ``ds.chunk({"read": -1, "Raw_sample": ...})``, round-trips.
 """
@@ -66,10 +66,24 @@ def test_dataset_pitfalls_dataarray_sel_says_what_to_do(store):
     np.testing.assert_array_equal(one.Move.values, np.concatenate([x["Move"] for x in want]))
 
 
-def test_dataset_pitfalls_plain_isel_is_named_and_refused(store):
+def test_dataset_pitfalls_plain_isel_is_refused_with_the_way_out(store):
     ds = xr.open_dataset(store, engine="sz")
-    moved = ds.isel(read=[3, 1])
-    assert "ragged variables not selected" in repr(moved.xindexes["read"]._repr_inline_(80))
+    for select in (
+        lambda: ds.isel(read=[3, 1]),
+        lambda: ds.isel(read=2),
+        lambda: ds.head(read=2),
+        lambda: ds.isel(read=xr.DataArray([3, 1], dims="read")),  # xarray's fancy path
+    ):
+        with pytest.raises(UsageError, match=r"use ds\.sz\.isel\(read=\.\.\.\)"):
+            select()
+    # what has no samples to leave behind is selected as usual
+    assert ds.offset.isel(read=[3, 1]).values.tolist() == [3.0, 1.0]
+    assert ds[["offset", "channel"]].isel(read=[2]).channel.values.tolist() == [102]
+    assert ds.isel(read=slice(None)).sizes == ds.sizes
+    assert ds.isel(Raw_sample=slice(0, 5)).sizes["Raw_sample"] == 5
+    # roll moves reads without samples too: the index says so and ds.sz refuses it
+    moved = ds.roll(read=1, roll_coords=True)
+    assert "ragged variables not selected" in moved.xindexes["read"]._repr_inline_(80)
     with pytest.raises(UsageError, match=r"ds\.sz\.isel\(read=\.\.\.\) instead"):
         moved.sz["Raw"][0]
     right = ds.sz.isel(read=[3, 1])

@@ -96,7 +96,7 @@ class SZAccessor:
 
         The Dataset's own `SZReadIndex` when it has one, else one made from the
         count variables (loaded). Raises `UsageError` when the ragged variables
-        do not match the reads (after a plain ``ds.isel(read=...)``).
+        do not match the reads (after ``roll``, alignment or ``concat`` along ``read``).
         """
         ds = self._ds
         if READ_DIM not in ds.dims:

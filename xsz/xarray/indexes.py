@@ -9,10 +9,12 @@ its `sel` returns indexers for the sample dimensions too::
 
     ds.sel(read=["r7", "r2"])   # Raw holds r7's samples then r2's; Raw_count matches
 
-Positional selection goes through the same index: ``ds.sz.isel(read=[6, 1])``
-(plain ``ds.isel(read=...)`` only reaches the ``read`` dimension: xarray gives
-an index no say over other dimensions, so it leaves the samples alone, and the
-result gets a `DetachedReadIndex`, which says so and which ``ds.sz`` refuses).
+Positional selection goes through the same index: ``ds.sz.isel(read=[6, 1])``.
+A plain ``ds.isel(read=...)`` only reaches the ``read`` dimension (xarray gives
+an index no say over other dimensions), so on a Dataset with ragged variables
+it is refused with a `UsageError` naming the way out; what else moves reads
+without their samples (``roll``, alignment, ``concat``) gets a
+`DetachedReadIndex`, which says so and which ``ds.sz`` refuses.
 
 Because `SZReadIndex.sel` returns sample indexers, label selection needs the
 sample dimensions to be there: on a DataArray or a Dataset without them
@@ -23,7 +25,9 @@ ragged variables present.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -36,7 +40,8 @@ from xsz.mapping import READ_DIM
 from xsz.xarray._ragged import Positions, sample_indexer, starts_of
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterable, Mapping, Sequence
+    from collections.abc import Hashable, Iterable, Sequence
+    from types import FrameType
 
     import numpy.typing as npt
 
@@ -97,8 +102,9 @@ class SZReadIndex(PandasIndex):
 
     Notes
     -----
-    Anything that moves reads without the samples (plain ``isel``, ``roll``,
-    alignment, ``concat``) gives a `DetachedReadIndex`; `sel` and
+    A plain ``isel`` of reads on a Dataset with ragged variables is refused
+    (`UsageError`); anything else that moves reads without the samples
+    (``roll``, alignment, ``concat``) gives a `DetachedReadIndex`; `sel` and
     ``ds.sz.isel`` give a new `SZReadIndex` for the reads they select.
     Set one on a Dataset of the same layout with
     ``ds.drop_indexes("read").set_xindex("read", SZReadIndex,
@@ -159,6 +165,13 @@ class SZReadIndex(PandasIndex):
             self.coord_dtype if coord_dtype is None else coord_dtype,
             fastpath=True,
         )
+
+    def isel(self, indexers: Mapping[Any, Any]) -> PandasIndex | None:
+        # docstring inherited
+        indexer = indexers.get(self.dim)
+        if self.starts and not (isinstance(indexer, slice) and indexer == slice(None)):
+            _refuse_plain_isel(self)
+        return super().isel(indexers)
 
     @classmethod
     def concat(  # type: ignore[override]
@@ -292,3 +305,41 @@ class SZReadIndex(PandasIndex):
             indexes={name: new},
             variables=new.create_variables(),
         )
+
+
+_ISEL_FRAMES: Final = {"isel": "indexers", "_isel_fancy": "valid_indexers"}
+"""xarray's Dataset methods that select by position, and their local holding the indexers."""
+
+
+def _refuse_plain_isel(index: SZReadIndex) -> None:
+    """Raise `UsageError` when a Dataset with ragged variables selects reads by position
+    without their samples (a plain ``ds.isel(read=...)``).
+
+    xarray gives an index only its own dimension's indexer, so the Dataset and its
+    other indexers are found in the calling frames (xarray's ``Dataset.isel`` or
+    ``Dataset._isel_fancy``, a few frames up). Where they are not found (another
+    xarray, a DataArray) nothing is refused: the result then gets a
+    `DetachedReadIndex`, which ``ds.sz`` refuses.
+    """
+    from xarray import Dataset
+
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(6):
+        if frame is None:
+            return
+        name = _ISEL_FRAMES.get(frame.f_code.co_name)
+        ds = frame.f_locals.get("self")
+        if name is not None and isinstance(ds, Dataset):
+            given = frame.f_locals.get(name)
+            if not isinstance(given, Mapping):
+                return
+            left = [d for d in index.starts if d in ds.dims and d not in given]
+            if left:
+                ragged = [str(n) for n, v in ds.data_vars.items() if set(v.dims) & set(left)]
+                raise UsageError(
+                    f"ds.isel({index.dim}=...) would move the reads but not their samples "
+                    f"({', '.join(ragged)} on {', '.join(map(str, left))}): use "
+                    f"ds.sz.isel({index.dim}=...), or ds.sel({index.dim}=ids)"
+                )
+            return
+        frame = frame.f_back

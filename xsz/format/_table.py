@@ -229,7 +229,7 @@ def format_table(
     *,
     block_items: int = BLOCK_ITEMS,
     stamp: Sequence[int] | None = None,
-) -> list[bytes]:
+) -> list[bytes | memoryview]:
     """The content of a ``table`` file for `index` (parsed from text of `index_bytes`
     bytes whose CRC-32 is `index_crc32`), as pieces to write one after the other."""
     arrays: list[tuple[str, np.ndarray[Any, Any]]] = [
@@ -251,12 +251,12 @@ def format_table(
         more, unique = _id_sections(index, index.schema[id_field], block_items)
         arrays += more
     sections: list[list[object]] = []
-    body: list[bytes] = []
+    body: list[bytes | memoryview] = []  # the arrays' own memory: no copy of the table
     crcs: list[int] = []
     at = 0
     for name, array in arrays:
         dtype = np.dtype(array.dtype).newbyteorder("<") if array.dtype.itemsize > 1 else array.dtype
-        data = np.ascontiguousarray(array, dtype=dtype).tobytes()
+        data = memoryview(np.ascontiguousarray(array, dtype=dtype).reshape(-1).view(np.uint8))
         pad = -at % _ALIGN
         body.append(b"\0" * pad)
         at += pad

@@ -43,6 +43,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -441,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(*args.child, args.dir)))
         return 0
     corpora = [str(n) for n in args.sizes] + (["realistic"] if args.realistic else [])
-    command = " ".join([".venv/bin/python bench/bench_scale.py", *(argv or sys.argv[1:])])
+    command = shlex.join([".venv/bin/python", "bench/bench_scale.py", *(argv or sys.argv[1:])])
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     lines = [f"`{command}`; {machine}; load avg before: {os.getloadavg()[0]:.2f}", ""]
     for corpus in corpora:

@@ -16,7 +16,7 @@ is::
     {"xsz_table": 1, "index_bytes": 146599571, "index_crc32": 3735928559,
      "index_stamp": [146599571, 1234, 1733433600000000000, 1733433600000000000],
      "rows": 1000000, "columns": ["LENGTH", "OFFSET", ...], "unique_ids": true,
-     "block_items": 256, "sections": [["OFFSET", "<i8", 0, 8000000], ...],
+     "block_items": 256, "sections": [["OFFSET", "<i8", 0, 8000000, CRC32], ...],
      "crcs": [START, SIZE, CRC32]}\t1a2b3c4d\n<sections><block CRC-32s>
 
 A store is opened from its table only when its index is the one the table was
@@ -102,6 +102,8 @@ class Section:
     """Where it starts, from the end of the head line."""
     nbytes: int
     first_block: int
+    crc32: int
+    """Of the whole section (each block has its own too)."""
     """Where its blocks' CRC-32s start in the ``crcs`` section."""
 
     @property
@@ -227,7 +229,7 @@ def format_table(
     *,
     block_items: int = BLOCK_ITEMS,
     stamp: Sequence[int] | None = None,
-) -> list[bytes]:
+) -> list[bytes | memoryview]:
     """The content of a ``table`` file for `index` (parsed from text of `index_bytes`
     bytes whose CRC-32 is `index_crc32`), as pieces to write one after the other."""
     arrays: list[tuple[str, np.ndarray[Any, Any]]] = [
@@ -249,16 +251,16 @@ def format_table(
         more, unique = _id_sections(index, index.schema[id_field], block_items)
         arrays += more
     sections: list[list[object]] = []
-    body: list[bytes] = []
+    body: list[bytes | memoryview] = []  # the arrays' own memory: no copy of the table
     crcs: list[int] = []
     at = 0
     for name, array in arrays:
         dtype = np.dtype(array.dtype).newbyteorder("<") if array.dtype.itemsize > 1 else array.dtype
-        data = np.ascontiguousarray(array, dtype=dtype).tobytes()
+        data = memoryview(np.ascontiguousarray(array, dtype=dtype).reshape(-1).view(np.uint8))
         pad = -at % _ALIGN
         body.append(b"\0" * pad)
         at += pad
-        sections.append([name, dtype.str, at, len(data)])
+        sections.append([name, dtype.str, at, len(data), crc32(data)])
         step = block_items * dtype.itemsize
         crcs += [crc32(data[k : k + step]) for k in range(0, len(data), step)]
         body.append(data)
@@ -357,15 +359,15 @@ def _parse_head(start: bytes, size: int) -> TableHead:
     sections: dict[str, Section] = {}
     first = 0
     for entry in doc["sections"]:
-        name, dtype, at, nbytes = entry
+        name, dtype, at, nbytes, crc = entry
         if not isinstance(name, str) or not isinstance(dtype, str):
             raise TypeError("a section's name and type are text")
-        if not all(type(v) is int and v >= 0 for v in (at, nbytes)) or at + nbytes > crcs[0]:
+        if not all(type(v) is int and v >= 0 for v in (at, nbytes, crc)) or at + nbytes > crcs[0]:
             raise ValueError(f"section {name!r} lies outside the file")
         dt = np.dtype(dtype) if dtype in _NUMERIC or _is_id_dtype(dtype) else None
         if dt is None or nbytes % dt.itemsize:
             raise ValueError(f"section {name!r} has the type {dtype!r}")
-        section = sections[name] = Section(name, dt, at, nbytes, first)
+        section = sections[name] = Section(name, dt, at, nbytes, first, crc)
         first += -(-section.items // numbers[3])
     if first * 4 != crcs[1]:
         raise ValueError(f"{crcs[1] // 4} block CRC-32s for {first} blocks")
@@ -441,10 +443,15 @@ class IndexTable:
         data = self.source.read(TABLE, self.head.body_offset + s.start + lo, hi - lo)
         if len(data) != hi - lo:
             raise Unusable(f"section {s.name!r} is cut short")
-        view = memoryview(data)
-        for b in range(b0, b1):
-            if crc32(view[(b - b0) * step : (b - b0 + 1) * step]) != self._crcs[s.first_block + b]:
-                raise Unusable(f"block {b} of section {s.name!r} does not match its CRC-32")
+        if lo == 0 and hi == s.nbytes:  # the whole section: its own CRC-32, at once
+            if crc32(data) != s.crc32:
+                raise Unusable(f"section {s.name!r} does not match its CRC-32")
+        else:
+            view = memoryview(data)
+            for b in range(b0, b1):
+                found = crc32(view[(b - b0) * step : (b - b0 + 1) * step])
+                if found != self._crcs[s.first_block + b]:
+                    raise Unusable(f"block {b} of section {s.name!r} does not match its CRC-32")
         array = np.frombuffer(data, s.dtype)
         return array.astype(s.dtype.newbyteorder("="), copy=False)
 
@@ -644,7 +651,14 @@ def find_sorted(
 
 
 def _le(f: Field) -> str:
-    return f.dtype.newbyteorder("<").str if f.dtype.itemsize > 1 else f.dtype.str
+    """The little-endian type text of `f`'s values, as its section holds them."""
+    text = _LE.get(f.code)
+    if text is None:
+        text = _LE[f.code] = f.dtype.newbyteorder("<").str if f.dtype.itemsize > 1 else f.dtype.str
+    return text
+
+
+_LE: dict[str, str] = {}
 
 
 def _query(read_ids: Sequence[object], dtype: np.dtype[Any]) -> tuple[Any, npt.NDArray[np.bool_]]:

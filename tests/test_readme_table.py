@@ -16,7 +16,7 @@ from xsz.cli._main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 TITLE = "### Coming from pod5 / slow5tools"
-OUTPUTS = {".sz", ".txt", ".fastq", ".pod5", ".tsv", ".npz"}
+OUTPUTS = {".sz", ".txt", ".fastq", ".pod5", ".tsv", ".npz", ".fast5", ".blow5", ".slow5"}
 BLOW5 = DATA / "squigualiser" / "r9.4_450bps"
 FAST5 = DATA / "pod5-file-format" / "multi_fast5_zip.fast5"
 
@@ -85,3 +85,6 @@ def test_readme_table_commands_run_on_real_data(tmp_path, monkeypatch, capsys):
     with SZReader("again.sz") as reader:
         assert sorted(reader.ids.tolist()) == sorted(ids)  # a.sz's reads once
     assert Path("calls.fastq").read_text().count("\n+\n") == len(ids)
+    for exported in ("back.blow5", "back.slow5", "back.fast5"):
+        with xsz.open_reads(exported) as reads:
+            assert sorted(str(i) for i in reads.ids) == sorted(ids), exported

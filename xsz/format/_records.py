@@ -1,14 +1,31 @@
-"""Records on their way into ``dat``: checked values, their frames, their index cells."""
+"""Records on their way into ``dat``: checked values, their frames, their index cells.
+
+Reads put one by one gather in a `Batch`, column by column, and `encode_batch` encodes a whole
+batch in a few calls that release the GIL (`xsz.codec.encode_payloads`,
+`xsz.codec.compress_many`): no Python work per read beyond checking it. Frames
+that come finished (`SZWriter.put_frames`) go through `compress_records`, one
+`Prepared` record at a time.
+"""
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zstandard
 
-from xsz.codec import ZSTD_MAGIC, compress, encode_payload, kind_of, max_payload_size
+from xsz.codec import (
+    ZSTD_MAGIC,
+    compress,
+    compress_many,
+    encode_payload,
+    encode_payloads,
+    kind_of,
+    max_payload_size,
+    text_payloads,
+)
 from xsz.errors import CodecError
 from xsz.format._checksums import crc32
 from xsz.format._values import _fail
@@ -19,10 +36,14 @@ if TYPE_CHECKING:
     from xsz.format._schema import Field
 
 __all__ = [
+    "Batch",
+    "Done",
     "Encoded",
     "Prepared",
     "check_frame",
     "compress_records",
+    "done_records",
+    "encode_batch",
     "has_checksum",
     "with_checksum",
 ]
@@ -81,6 +102,160 @@ def compress_records(
         else:
             out.append((b"".join(frames), line, crcs, checked))
     return out
+
+
+class Batch:
+    """Checked reads waiting for their encoder, column by column.
+
+    ``cells[i]`` is read i's attribute cells joined by TABs; ``columns[j]`` holds
+    dataset j's values: for a numeric dataset, the arrays of the reads that have
+    values (``counts[j][i]`` values are read i's), for a text one, one str per read.
+    """
+
+    __slots__ = ("cells", "columns", "counts", "has_attributes", "ids", "nbytes")
+
+    def __init__(self, n_datasets: int, has_attributes: bool) -> None:
+        self.has_attributes = has_attributes
+        self.ids: list[object] = []
+        self.cells: list[str] = []
+        self.columns: list[list[Any]] = [[] for _ in range(n_datasets)]
+        self.counts: list[list[int]] = [[] for _ in range(n_datasets)]
+        self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, read_id: object, cells: str, values: list[Any]) -> None:
+        """Take one checked read: numeric values as 1-D arrays of their dataset's
+        dtype that nobody else will change, text as str."""
+        nbytes = 0
+        for column, counts, value in zip(self.columns, self.counts, values, strict=True):
+            if type(value) is str:
+                column.append(value)
+                counts.append(0)
+                nbytes += len(value)
+                continue
+            counts.append(len(value))
+            if len(value):
+                nbytes += value.nbytes
+                column.append(value if value.flags.c_contiguous else np.ascontiguousarray(value))
+        self.ids.append(read_id)
+        self.cells.append(cells)
+        self.nbytes += nbytes
+
+    def records(self, fields: Sequence[Field]) -> list[Prepared]:
+        """The reads one by one (to find which one an encoder cannot take)."""
+        columns: list[list[Any]] = []
+        for f, column, counts in zip(fields, self.columns, self.counts, strict=True):
+            columns.append(column if f.is_text else list(_split(column, counts, f.dtype)))
+        return [
+            Prepared(
+                read_id, [cells] if self.has_attributes else [], [c[i] for c in columns], counts_i
+            )
+            for i, (read_id, cells, counts_i) in enumerate(
+                zip(self.ids, self.cells, self._counts(fields), strict=True)
+            )
+        ]
+
+    def _counts(self, fields: Sequence[Field]) -> list[list[int | None]]:
+        return [
+            [n if f.has_count else None for f, n in zip(fields, row, strict=True)]
+            for row in zip(*self.counts, strict=True)
+        ] or [[] for _ in self.ids]
+
+
+def _split(parts: list[Any], counts: list[int], dtype: np.dtype[Any]) -> Any:
+    """Each read's values out of `parts` (the buffers of a `Batch` column)."""
+    it = iter(parts)
+    current, at = np.empty(0, dtype), 0
+    for n in counts:
+        while n and at == len(current):
+            current, at = np.frombuffer(next(it), dtype), 0
+        yield current[at : at + n]
+        at += n
+
+
+@dataclass(slots=True)
+class Done:
+    """Encoded reads, ready for ``dat``: their frames back to back, each read's
+    byte length, the text of each read's index line after LENGTH and OFFSET, each
+    frame's CRC-32, whether every frame carries zstd's content checksum, and the
+    reads that could not be encoded (read ID, error)."""
+
+    blob: bytes
+    lengths: list[int]
+    rest: list[str]
+    crcs: array[int]
+    checked: bool
+    failed: list[tuple[object, BaseException]]
+
+
+def encode_batch(fields: Sequence[Field], batch: Batch, level: int, checksum: bool) -> Done:
+    """Encode a whole `Batch` in a few calls; should that fail, read by read, so
+    only the reads that cannot be encoded are left out (and named)."""
+    try:
+        return _encode_batch(fields, batch, level, checksum)
+    except Exception:  # find the read(s) at fault, and keep the others
+        return done_records(fields, batch.records(fields), level, checksum)
+
+
+def _encode_batch(fields: Sequence[Field], batch: Batch, level: int, checksum: bool) -> Done:
+    n = len(batch)
+    datas: list[bytes] = []
+    segments: list[Any] = []
+    for f, column, counts in zip(fields, batch.columns, batch.counts, strict=True):
+        if f.is_text:
+            data, segs = text_payloads(column)
+        else:
+            data, segs = encode_payloads(column, np.array(counts, np.int64), f.dtype)
+        datas.append(data)
+        segments.append(segs)
+    if len(fields) == 1:
+        data, segs = datas[0], segments[0]
+    elif not fields:
+        data, segs = b"", np.empty((0, 2), np.uint64)
+    else:  # one buffer; frames in record order (read 0's datasets, then read 1's, ...)
+        base = 0
+        for segs, part in zip(segments, datas, strict=True):
+            segs[:, 0] += base
+            base += len(part)
+        data = b"".join(datas)
+        segs = np.stack(segments, axis=1).reshape(-1, 2)
+    blob, sizes, frames = compress_many(data, segs, level=level, checksum=checksum)
+    sizes = sizes.reshape(n, len(fields))
+    crcs = array("I", map(crc32, frames))
+    columns: list[list[str]] = [batch.cells] if batch.has_attributes else []
+    for j, f in enumerate(fields):
+        size_text = map(str, sizes[:, j].tolist())
+        if f.has_count:
+            columns.append(list(map("%s:%d".__mod__, zip(size_text, batch.counts[j], strict=True))))
+        else:
+            columns.append([f"{s}:" for s in size_text])
+    rest = list(map("\t".join, zip(*columns, strict=True))) if len(columns) > 1 else columns[0]
+    return Done(blob, sizes.sum(axis=1).tolist(), rest, crcs, checksum, [])
+
+
+def done_records(
+    fields: Sequence[Field], items: list[Prepared], level: int, checksum: bool
+) -> Done:
+    """`compress_records` as a `Done`: the reads that failed are left out, named."""
+    blobs: list[bytes] = []
+    lengths: list[int] = []
+    rest: list[str] = []
+    crcs = array("I")
+    checked = True
+    failed: list[tuple[object, BaseException]] = []
+    for item, result in zip(items, compress_records(fields, items, level, checksum), strict=True):
+        if isinstance(result, Exception):
+            failed.append((item.read_id, result))
+            continue
+        blob, line, frame_crcs, frames_checked = result
+        blobs.append(blob)
+        lengths.append(len(blob))
+        rest.append(line.decode("utf-8"))
+        crcs.extend(frame_crcs)
+        checked &= frames_checked
+    return Done(b"".join(blobs), lengths, rest, crcs, checked, failed)
 
 
 def has_checksum(frame: bytes | memoryview) -> bool:

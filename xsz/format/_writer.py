@@ -23,6 +23,7 @@ import threading
 from array import array
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,7 +40,7 @@ from xsz.errors import (
 )
 from xsz.format._checksums import CHECKSUMS, crc32, format_checksums
 from xsz.format._index import format_header
-from xsz.format._records import Encoded, Prepared, check_frame, compress_records
+from xsz.format._records import Batch, Done, Prepared, check_frame, done_records, encode_batch
 from xsz.format._schema import parse_header
 from xsz.format._staging import Staging, check_replaceable
 from xsz.format._values import attribute_text, dataset_values
@@ -52,7 +53,11 @@ if TYPE_CHECKING:
 __all__ = ["SZWriter"]
 
 TASK_BYTES: Final = 1 << 20
-"""Small records are encoded in groups of about this many input bytes per task."""
+"""Reads are encoded in batches of about this many input bytes per task..."""
+TASK_READS: Final = 4096
+"""... or of this many reads, whichever comes first."""
+_LINE: Final = "%d\t%d\t%s\n"
+"""An index line: LENGTH, OFFSET, then the attribute and dataset cells."""
 DAT_BUFFER: Final = 1 << 20
 """``dat`` is written in pieces of about this size."""
 INDEX_BUFFER: Final = 1 << 16
@@ -138,7 +143,7 @@ class SZWriter:
             if n_threads > 0
             else None
         )
-        self._pending: deque[tuple[Future[list[Encoded | Exception]], list[Prepared]]] = deque()
+        self._pending: deque[tuple[Future[Done], Batch | list[Prepared], int]] = deque()
         self._pending_bytes = 0
         self._max_pending_bytes = max_pending_bytes
         self._max_pending_tasks = 4 * max(n_threads, 1) + 4
@@ -147,6 +152,14 @@ class SZWriter:
             [f.name for f in schema.attributes].index(schema.id_field) if schema.id_field else None
         )
         self._failures: list[RecordError] = []
+        # the hot path of put: fields, dtypes and the last text of each float attribute
+        self._n_attr, self._n_fields = len(schema.attributes), len(schema.fields)
+        self._attrs = schema.attributes
+        self._attr_is_text = [f.is_text for f in schema.attributes]
+        self._sets = [(f, f.dtype, f.is_text) for f in schema.datasets]
+        self._last_text: list[tuple[object, type, str]] = [(None, type(None), "")] * self._n_attr
+        self._batch = Batch(len(schema.datasets), bool(schema.attributes))
+        self._taken = 0  # reads accepted so far
         self._syncer: ThreadPoolExecutor | None = None
         self._sync: Future[None] | None = None
         self._synced = 0
@@ -161,23 +174,31 @@ class SZWriter:
 
         Arrays are copied before `put` returns (they are encoded later, in other
         threads), so the caller may reuse them at once; ``copy=False`` skips that
-        for arrays nobody else will touch (fresh ones from a file reader).
+        for large arrays nobody else will touch (fresh ones from a file reader).
         """
-        self.put_many([fields], copy=copy)
+        with self._lock:
+            if self._closed or self._broken is not None:
+                self._check_open()
+            read_id, cells, values = self._check(fields, self._taken, copy)
+            if self._ids is not None:
+                if read_id in self._ids:
+                    raise self._duplicate(read_id)
+                self._ids.add(read_id)  # type: ignore[arg-type]
+            self._take(read_id, cells, values)
 
     def put_many(self, records: Iterable[Sequence[object]], *, copy: bool = True) -> None:
         """Add several reads; all are checked first, so either all or none are taken."""
         with self._lock:
             self._check_open()
-            base = self.n_reads + sum(len(items) for _, items in self._pending)
-            prepared: list[Prepared] = []
-            batch_ids: set[str] = set()
-            for k, record in enumerate(records):
-                item = self._prepare(record, base + k, copy)
-                self._claim_id(item.read_id, batch_ids)
-                prepared.append(item)
-            self._commit_ids(batch_ids)
-            self._submit(prepared)
+            base = self._taken
+            checked = [self._check(record, base + k, copy) for k, record in enumerate(records)]
+            if self._ids is not None:
+                batch_ids: set[str] = set()
+                for read_id, _, _ in checked:
+                    self._claim_id(read_id, batch_ids)
+                self._commit_ids(batch_ids)
+            for read_id, cells, values in checked:
+                self._take(read_id, cells, values)
 
     def put_frames(
         self,
@@ -193,7 +214,7 @@ class SZWriter:
         """
         with self._lock:
             self._check_open()
-            position = self.n_reads + sum(len(items) for _, items in self._pending)
+            position = self._taken
             read_id = self._read_id(attributes, position)
             cells = self._attr_cells(attributes, read_id)
             if len(frames) != len(self.schema.datasets) or len(counts) != len(frames):
@@ -207,7 +228,10 @@ class SZWriter:
             batch_ids: set[str] = set()
             self._claim_id(read_id, batch_ids)
             self._commit_ids(batch_ids)
-            self._submit([Prepared(read_id, cells, list(frames), list(counts), encoded=True)])
+            self._flush_batch()  # the reads put before this one go first
+            self._taken += 1
+            item = Prepared(read_id, cells, list(frames), list(counts), encoded=True)
+            self._submit(item.nbytes, [item])
 
     def _check_open(self) -> None:
         if self._closed:
@@ -235,86 +259,120 @@ class SZWriter:
             for f, v in zip(self.schema.attributes, values, strict=True)
         ]
 
-    def _prepare(self, record: Sequence[object], position: int, copy: bool) -> Prepared:
-        try:
-            record = tuple(record)
-        except TypeError:
-            raise RecordError(
-                f"record #{position}: expected a sequence of fields, got {type(record).__name__}",
-                read_id=f"#{position}",
-            ) from None
-        read_id = self._read_id(record, position)
-        n_attr, n_fields = len(self.schema.attributes), len(self.schema.fields)
-        if len(record) != n_fields:
+    def _check(
+        self, record: Sequence[object], position: int, copy: bool
+    ) -> tuple[object, str, list[Any]]:
+        """Check one read: its ID, its attribute cells joined by TABs, and its dataset
+        values (1-D arrays of their dataset's dtype, copies of the caller's if `copy`,
+        or str). Nothing is taken."""
+        if type(record) is not tuple:
+            try:
+                record = tuple(record)
+            except TypeError:
+                raise RecordError(
+                    f"record #{position}: expected a sequence of fields, "
+                    f"got {type(record).__name__}",
+                    read_id=f"#{position}",
+                ) from None
+        n_attr = self._n_attr
+        if len(record) != self._n_fields:
+            read_id = self._read_id(record, position)
             names = ", ".join(f.name for f in self.schema.fields)
             raise RecordError(
-                f"read {read_id!r}: expected {n_fields} fields ({names}), got {len(record)}",
+                f"read {read_id!r}: expected {self._n_fields} fields ({names}), got {len(record)}",
                 read_id=read_id,
             )
-        cells = self._attr_cells(record[:n_attr], read_id)
+        read_id = record[self._id_pos] if self._id_pos is not None else f"#{position}"
+        cells: list[str] = []
+        last, texts = self._last_text, self._attr_is_text
+        for k in range(n_attr):
+            value: Any = record[k]
+            kind = type(value)
+            if kind is str:
+                if texts[k] and value.isascii() and value.isprintable():  # no TAB, CR, LF
+                    cells.append(value)
+                    continue
+            elif kind is float and value == last[k][0] and value and kind is last[k][1]:
+                cells.append(last[k][2])  # same nonzero value: same text (no -0.0 vs 0.0)
+                continue
+            text = attribute_text(self._attrs[k], value, read_id)
+            if kind is float:
+                last[k] = (value, kind, text)
+            cells.append(text)
         values: list[Any] = []
-        counts: list[int | None] = []
-        for f, value in zip(self.schema.datasets, record[n_attr:], strict=True):
+        for (f, dt, is_text), value in zip(self._sets, record[n_attr:], strict=True):
+            if (
+                not is_text
+                and type(value) is np.ndarray
+                and value.ndim == 1
+                and (value.dtype is dt or value.dtype == dt)
+            ):
+                values.append(value.copy() if copy else value)
+                continue
             checked = dataset_values(f, value, read_id)
-            if isinstance(checked, np.ndarray):
-                # Own the values: the caller may reuse its array as soon as put returns.
-                shared = checked is value or checked.base is not None
-                values.append(checked.copy() if copy and shared else checked)
-                counts.append(len(checked))
-            else:
-                values.append(checked)
-                counts.append(None)
-        return Prepared(read_id, cells, values, counts)
+            # Own the values: the caller may reuse its array as soon as put returns.
+            if (
+                copy
+                and isinstance(checked, np.ndarray)
+                and (checked is value or checked.base is not None)
+            ):
+                checked = checked.copy()
+            values.append(checked)
+        return read_id, "\t".join(cells), values
+
+    def _take(self, read_id: object, cells: str, values: list[Any]) -> None:
+        """Add a checked read to the batch; hand the batch to an encoder once full."""
+        batch = self._batch
+        batch.add(read_id, cells, values)
+        self._taken += 1
+        if batch.nbytes >= TASK_BYTES or len(batch) >= TASK_READS:
+            self._flush_batch()
+
+    def _duplicate(self, read_id: object) -> DuplicateReadError:
+        return DuplicateReadError(
+            f"read {read_id!r} was already put into {self.path}; read IDs must be unique",
+            read_id=read_id,
+            field=self.schema.id_field,
+        )
 
     def _claim_id(self, read_id: object, batch: set[str]) -> None:
         if self._ids is None:
             return
         assert isinstance(read_id, str)
         if read_id in self._ids or read_id in batch:
-            raise DuplicateReadError(
-                f"read {read_id!r} was already put into {self.path}; read IDs must be unique",
-                read_id=read_id,
-                field=self.schema.id_field,
-            )
+            raise self._duplicate(read_id)
         batch.add(read_id)
 
     def _commit_ids(self, batch: set[str]) -> None:
         if self._ids is not None:
             self._ids |= batch
 
-    def _submit(self, items: list[Prepared]) -> None:
-        tasks: list[list[Prepared]] = []
-        group: list[Prepared] = []
-        size = 0
-        for item in items:
-            group.append(item)
-            size += item.nbytes
-            if size >= TASK_BYTES:
-                tasks.append(group)
-                group, size = [], 0
-        if group:
-            tasks.append(group)
+    def _flush_batch(self) -> None:
+        """Hand the reads gathered so far to an encoder, as one task."""
+        batch = self._batch
+        if len(batch):
+            self._batch = Batch(len(self.schema.datasets), bool(self.schema.attributes))
+            self._submit(batch.nbytes, batch)
+
+    def _submit(self, nbytes: int, task: Batch | list[Prepared]) -> None:
         fields = self.schema.datasets
-        for task in tasks:
-            if self._pool is None:
-                done: Future[list[Encoded | Exception]] = Future()
-                try:
-                    done.set_result(compress_records(fields, task, self.level, self.checksum))
-                except Exception as exc:  # reported like a pool failure
-                    done.set_exception(exc)
-                self._pending.append((done, task))
-            else:
-                future = self._pool.submit(
-                    compress_records, fields, task, self.level, self.checksum
-                )
-                self._pending.append((future, task))
-            self._pending_bytes += sum(item.nbytes for item in task)
-            self._drain(block=False)
-            while self._pending and (
-                self._pending_bytes > self._max_pending_bytes
-                or len(self._pending) > self._max_pending_tasks
-            ):
-                self._drain_one()
+        encode = encode_batch if isinstance(task, Batch) else done_records
+        if self._pool is None:
+            done: Future[Done] = Future()
+            try:
+                done.set_result(encode(fields, task, self.level, self.checksum))  # type: ignore[arg-type]
+            except Exception as exc:  # reported like a pool failure
+                done.set_exception(exc)
+        else:
+            done = self._pool.submit(encode, fields, task, self.level, self.checksum)  # type: ignore[arg-type]
+        self._pending.append((done, task, nbytes))
+        self._pending_bytes += nbytes
+        self._drain(block=False)
+        while self._pending and (
+            self._pending_bytes > self._max_pending_bytes
+            or len(self._pending) > self._max_pending_tasks
+        ):
+            self._drain_one()
 
     # --- writing ---------------------------------------------------------------------
 
@@ -323,40 +381,39 @@ class SZWriter:
             self._drain_one()
 
     def _drain_one(self) -> None:
-        future, items = self._pending.popleft()
-        self._pending_bytes -= sum(item.nbytes for item in items)
+        future, task, nbytes = self._pending.popleft()
+        self._pending_bytes -= nbytes
         try:
-            results = future.result()
+            done = future.result()
         except Exception as exc:  # the task itself failed
-            results = [exc] * len(items)
-        for item, result in zip(items, results, strict=True):
-            if isinstance(result, Exception):  # keep going, report at close
-                self._failures.append(
-                    RecordError(
-                        f"read {item.read_id!r} could not be encoded: {result}",
-                        read_id=item.read_id,
-                    )
-                )
-                continue
-            blob, cells, crcs, checked = result
-            line = b"%d\t%d\t%s\n" % (len(blob), self.nbytes_out, cells)
-            try:
-                self._dat.write(blob)
-                self._lines += line
-                if (
-                    len(self._lines) >= INDEX_BUFFER
-                    or self.nbytes_out + len(blob) - self._lined >= DAT_BUFFER
-                ):
-                    self._write_lines(self.nbytes_out + len(blob))
-            except BaseException as exc:  # dat and index may disagree now: take no more
-                self._broken = exc
-                raise
-            self._index_bytes += len(line)
-            self._index_crc = crc32(line, self._index_crc)
-            self._crcs.extend(crcs)
-            self._all_checked &= checked
-            self.nbytes_out += len(blob)
-            self.n_reads += 1
+            ids = task.ids if isinstance(task, Batch) else [item.read_id for item in task]
+            done = Done(b"", [], [], array("I"), True, [(read_id, exc) for read_id in ids])
+        for read_id, problem in done.failed:  # keep going, report at close
+            self._failures.append(
+                RecordError(f"read {read_id!r} could not be encoded: {problem}", read_id=read_id)
+            )
+        if not done.lengths:
+            return
+        start = self.nbytes_out
+        offsets = accumulate(done.lengths[:-1], initial=start)
+        lines = "".join(
+            map(_LINE.__mod__, zip(done.lengths, offsets, done.rest, strict=True))
+        ).encode("utf-8")
+        end = start + len(done.blob)
+        try:
+            self._dat.write(done.blob)
+            self._lines += lines
+            if len(self._lines) >= INDEX_BUFFER or end - self._lined >= DAT_BUFFER:
+                self._write_lines(end)
+        except BaseException as exc:  # dat and index may disagree now: take no more
+            self._broken = exc
+            raise
+        self._index_bytes += len(lines)
+        self._index_crc = crc32(lines, self._index_crc)
+        self._crcs.extend(done.crcs)
+        self._all_checked &= done.checked
+        self.nbytes_out = end
+        self.n_reads += len(done.lengths)
         if self.nbytes_out - self._synced >= SYNC_BYTES:
             self._sync_in_background()
 
@@ -391,6 +448,7 @@ class SZWriter:
                 return
             try:
                 if self._broken is None:
+                    self._flush_batch()
                     self._drain(block=True)
                     self._finish_files()
             except BaseException as exc:
@@ -444,7 +502,8 @@ class SZWriter:
 
     def _shutdown(self, *, cancel: bool) -> None:
         if cancel:
-            for future, _ in self._pending:
+            self._batch = Batch(len(self.schema.datasets), bool(self.schema.attributes))
+            for future, _, _ in self._pending:
                 future.cancel()
             self._pending.clear()
         for pool in (self._pool, self._syncer):

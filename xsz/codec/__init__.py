@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from xsz.codec._batch import compress_many, encode_payloads, text_payloads
+from xsz.codec._batch import MULTI_BELOW, compress_many, encode_payloads, text_payloads
 from xsz.codec._svb import (
     DEFAULT_LEVEL,
     STR,
@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_LEVEL",
     "FLOAT80_NAME",
     "FUSED_PIPELINE",
+    "MULTI_BELOW",
     "STR",
     "ZSTD_MAGIC",
     "Kind",

@@ -12,7 +12,7 @@ zstandard C backend the same bytes come from the one-read functions.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import zstandard
@@ -34,7 +34,11 @@ if TYPE_CHECKING:
 
     Buffer = bytes | bytearray | memoryview
 
-__all__ = ["compress_many", "encode_payloads", "text_payloads"]
+__all__ = ["MULTI_BELOW", "compress_many", "encode_payloads", "text_payloads"]
+
+MULTI_BELOW: Final = 1 << 15
+"""`compress_many` hands frames to zstandard all at once when they average fewer
+bytes than this, and one by one (a context kept per thread) otherwise."""
 
 
 def _segments(lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
@@ -71,6 +75,8 @@ def encode_payloads(
     if kind == "utf8":
         raise CodecError("text is encoded with text_payloads, not encode_payloads")
     counts = np.ascontiguousarray(counts, dtype=np.int64)
+    if len(counts) and counts.min() < 0:
+        raise CodecError(f"a count of values must be >= 0, got {counts.min()}")
     if kind == "raw":
         data = b"".join(np.ascontiguousarray(np.frombuffer(p, dt)).tobytes() for p in parts)
         if counts.sum() * dt.itemsize != len(data):
@@ -103,26 +109,33 @@ def text_payloads(texts: Sequence[str]) -> tuple[bytes, npt.NDArray[np.uint64]]:
 
 def compress_many(
     data: Buffer, segments: npt.NDArray[np.uint64], *, level: int, checksum: bool
-) -> tuple[bytes, npt.NDArray[np.int64], Sequence[Buffer]]:
-    """The zstd frames of the `segments` of `data`, in the order of `segments`.
+) -> tuple[Sequence[Buffer], npt.NDArray[np.int64]]:
+    """The zstd frames of the `segments` of `data`, in the order of `segments`,
+    and each frame's size. The GIL is released while compressing.
 
-    Returns the frames back to back, each frame's size, and the frames one by
-    one (buffers, e.g. to checksum each). The GIL is released while compressing.
+    Examples
+    --------
+    >>> frames, sizes = compress_many(b"ACGTACGT", np.array([[0, 4], [4, 4]]), level=3,
+    ...                               checksum=False)
+    >>> b"".join(frames) == compress(b"ACGT") * 2, sizes.tolist()
+    (True, [13, 13])
     """
     segments = np.ascontiguousarray(segments, dtype=np.uint64).reshape(-1, 2)
     n = len(segments)
     frames: Sequence[Buffer]
     cctx = _compressor(level, checksum)
     multi = getattr(cctx, "multi_compress_to_buffer", None)
-    if n and multi is not None and int(segments[:, 1].sum()) > 0:
+    total = int(segments[:, 1].sum()) if n else 0
+    # zstandard makes a new context for every call (its tables allocated and
+    # cleared again): worth it for many small frames, not for a few large ones
+    if multi is not None and 0 < total < n * MULTI_BELOW:
         try:
             frames = multi(zstandard.BufferWithSegments(data, segments.tobytes()), threads=0)
         except NotImplementedError:  # pragma: no cover - zstandard's cffi backend
             frames = _one_by_one(data, segments, level, checksum)
     else:
         frames = _one_by_one(data, segments, level, checksum)
-    sizes = np.fromiter(map(len, frames), np.int64, n)
-    return b"".join(frames), sizes, frames
+    return frames, np.fromiter(map(len, frames), np.int64, n)
 
 
 def _one_by_one(

@@ -17,6 +17,7 @@ import numpy as np
 import zstandard
 
 from xsz.codec import (
+    MULTI_BELOW,
     ZSTD_MAGIC,
     compress,
     compress_many,
@@ -32,6 +33,8 @@ from xsz.format._values import _fail
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    import numpy.typing as npt
 
     from xsz.format._schema import Field
 
@@ -66,7 +69,9 @@ class Prepared:
 
 
 def _payload(value: Any) -> bytes:
-    return value.encode("utf-8") if isinstance(value, str) else encode_payload(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return value if isinstance(value, bytes) else encode_payload(value)  # bytes: made already
 
 
 Encoded = tuple[bytes, bytes, list[int], bool]
@@ -107,12 +112,13 @@ def compress_records(
 class Batch:
     """Checked reads waiting for their encoder, column by column.
 
-    ``cells[i]`` is read i's attribute cells joined by TABs; ``columns[j]`` holds
-    dataset j's values: for a numeric dataset, the arrays of the reads that have
-    values (``counts[j][i]`` values are read i's), for a text one, one str per read.
+    ``cells[i]`` is read i's attribute cells joined by TABs; ``columns[j][i]`` is
+    read i's value of dataset j: a 1-D array of the dataset's dtype, its
+    streamvbyte payload already made (bytes), or a str; ``counts[j][i]`` its
+    number of values (0 for text).
     """
 
-    __slots__ = ("cells", "columns", "counts", "has_attributes", "ids", "nbytes")
+    __slots__ = ("cells", "columns", "counts", "encoded", "has_attributes", "ids", "nbytes")
 
     def __init__(self, n_datasets: int, has_attributes: bool) -> None:
         self.has_attributes = has_attributes
@@ -120,69 +126,57 @@ class Batch:
         self.cells: list[str] = []
         self.columns: list[list[Any]] = [[] for _ in range(n_datasets)]
         self.counts: list[list[int]] = [[] for _ in range(n_datasets)]
+        self.encoded = 0  # payloads made already
         self.nbytes = 0
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def add(self, read_id: object, cells: str, values: list[Any]) -> None:
-        """Take one checked read: numeric values as 1-D arrays of their dataset's
-        dtype that nobody else will change, text as str."""
+        """Take one checked read: numeric values as C-contiguous 1-D arrays of their
+        dataset's dtype that nobody else will change, or as ``(payload, count)``;
+        text as str."""
         nbytes = 0
         for column, counts, value in zip(self.columns, self.counts, values, strict=True):
-            if type(value) is str:
+            kind = type(value)
+            if kind is str:
                 column.append(value)
                 counts.append(0)
                 nbytes += len(value)
-                continue
-            counts.append(len(value))
-            if len(value):
+            elif kind is tuple:
+                payload, n = value
+                column.append(payload)
+                counts.append(n)
+                nbytes += len(payload)
+                self.encoded += 1
+            else:
+                column.append(value)
+                counts.append(len(value))
                 nbytes += value.nbytes
-                column.append(value if value.flags.c_contiguous else np.ascontiguousarray(value))
         self.ids.append(read_id)
         self.cells.append(cells)
         self.nbytes += nbytes
 
     def records(self, fields: Sequence[Field]) -> list[Prepared]:
         """The reads one by one (to find which one an encoder cannot take)."""
-        columns: list[list[Any]] = []
-        for f, column, counts in zip(fields, self.columns, self.counts, strict=True):
-            columns.append(column if f.is_text else list(_split(column, counts, f.dtype)))
-        return [
-            Prepared(
-                read_id, [cells] if self.has_attributes else [], [c[i] for c in columns], counts_i
-            )
-            for i, (read_id, cells, counts_i) in enumerate(
-                zip(self.ids, self.cells, self._counts(fields), strict=True)
-            )
-        ]
-
-    def _counts(self, fields: Sequence[Field]) -> list[list[int | None]]:
-        return [
+        cells = [[c] if self.has_attributes else [] for c in self.cells]
+        counts = [
             [n if f.has_count else None for f, n in zip(fields, row, strict=True)]
             for row in zip(*self.counts, strict=True)
         ] or [[] for _ in self.ids]
-
-
-def _split(parts: list[Any], counts: list[int], dtype: np.dtype[Any]) -> Any:
-    """Each read's values out of `parts` (the buffers of a `Batch` column)."""
-    it = iter(parts)
-    current, at = np.empty(0, dtype), 0
-    for n in counts:
-        while n and at == len(current):
-            current, at = np.frombuffer(next(it), dtype), 0
-        yield current[at : at + n]
-        at += n
+        values = [list(row) for row in zip(*self.columns, strict=True)] or [[] for _ in self.ids]
+        return [Prepared(*record) for record in zip(self.ids, cells, values, counts, strict=True)]
 
 
 @dataclass(slots=True)
 class Done:
-    """Encoded reads, ready for ``dat``: their frames back to back, each read's
-    byte length, the text of each read's index line after LENGTH and OFFSET, each
-    frame's CRC-32, whether every frame carries zstd's content checksum, and the
-    reads that could not be encoded (read ID, error)."""
+    """Encoded reads, ready for ``dat``: their frames in order (whole records back
+    to back, to be written as they are), each read's byte length, the text of each
+    read's index line after LENGTH and OFFSET, each frame's CRC-32, whether every
+    frame carries zstd's content checksum, and the reads that could not be
+    encoded (read ID, error)."""
 
-    blob: bytes
+    frames: list[Any]
     lengths: list[int]
     rest: list[str]
     crcs: array[int]
@@ -199,40 +193,74 @@ def encode_batch(fields: Sequence[Field], batch: Batch, level: int, checksum: bo
         return done_records(fields, batch.records(fields), level, checksum)
 
 
+def _column_payloads(
+    f: Field, column: list[Any], counts: list[int], encoded: bool
+) -> tuple[bytes, npt.NDArray[np.uint64], list[int], list[bytes]]:
+    """A column's payloads: those made here, back to back, with their segments;
+    and the reads whose payload came made, with those payloads."""
+    if f.is_text:
+        data, segs = text_payloads(column)
+        return data, segs, [], []
+    if not encoded:
+        data, segs = encode_payloads(column, np.array(counts, np.int64), f.dtype)
+        return data, segs, [], []
+    made = [i for i, v in enumerate(column) if type(v) is bytes]
+    todo = [i for i, v in enumerate(column) if type(v) is not bytes]
+    data, part = encode_payloads(
+        [column[i] for i in todo], np.array([counts[i] for i in todo], np.int64), f.dtype
+    )
+    segs = np.zeros((len(column), 2), np.uint64)
+    segs[todo] = part
+    return data, segs, made, [column[i] for i in made]
+
+
 def _encode_batch(fields: Sequence[Field], batch: Batch, level: int, checksum: bool) -> Done:
-    n = len(batch)
-    datas: list[bytes] = []
-    segments: list[Any] = []
-    for f, column, counts in zip(fields, batch.columns, batch.counts, strict=True):
-        if f.is_text:
-            data, segs = text_payloads(column)
+    n, k = len(batch), len(fields)
+    columns = [
+        _column_payloads(f, column, counts, bool(batch.encoded))
+        for f, column, counts in zip(fields, batch.columns, batch.counts, strict=True)
+    ]
+    frames: Any
+    if not batch.encoded and k and sum(len(c[0]) for c in columns) < n * k * MULTI_BELOW:
+        # many small payloads: all compressed in one call, from one buffer, in record
+        # order (read 0's datasets, then read 1's, ...)
+        if k == 1:
+            data, segs = columns[0][0], columns[0][1]
         else:
-            data, segs = encode_payloads(column, np.array(counts, np.int64), f.dtype)
-        datas.append(data)
-        segments.append(segs)
-    if len(fields) == 1:
-        data, segs = datas[0], segments[0]
-    elif not fields:
-        data, segs = b"", np.empty((0, 2), np.uint64)
-    else:  # one buffer; frames in record order (read 0's datasets, then read 1's, ...)
-        base = 0
-        for segs, part in zip(segments, datas, strict=True):
-            segs[:, 0] += base
-            base += len(part)
-        data = b"".join(datas)
-        segs = np.stack(segments, axis=1).reshape(-1, 2)
-    blob, sizes, frames = compress_many(data, segs, level=level, checksum=checksum)
-    sizes = sizes.reshape(n, len(fields))
-    crcs = array("I", map(crc32, frames))
-    columns: list[list[str]] = [batch.cells] if batch.has_attributes else []
+            base = 0
+            for column in columns:
+                column[1][:, 0] += base
+                base += len(column[0])
+            data = b"".join(c[0] for c in columns)
+            segs = np.stack([c[1] for c in columns], axis=1).reshape(-1, 2)
+        many, sizes = compress_many(data, segs, level=level, checksum=checksum)
+        crcs = array("I", map(crc32, many))
+        frames = [b"".join(many)]
+    else:  # large payloads (or some made already): one by one, nothing copied again
+        payloads: list[list[Any]] = []
+        for data, segs, made, made_payloads in columns:
+            view = memoryview(data)
+            these: list[Any] = [view[a : a + b] for a, b in segs.tolist()]
+            for i, payload in zip(made, made_payloads, strict=True):
+                these[i] = payload
+            payloads.append(these)
+        frames = [
+            compress(p, level=level, checksum=checksum)
+            for row in zip(*payloads, strict=True)
+            for p in row
+        ]
+        sizes = np.fromiter(map(len, frames), np.int64, len(frames))
+        crcs = array("I", map(crc32, frames))
+    sizes = sizes.reshape(n, k)
+    cells: list[list[str]] = [batch.cells] if batch.has_attributes else []
     for j, f in enumerate(fields):
         size_text = map(str, sizes[:, j].tolist())
         if f.has_count:
-            columns.append(list(map("%s:%d".__mod__, zip(size_text, batch.counts[j], strict=True))))
+            cells.append(list(map("%s:%d".__mod__, zip(size_text, batch.counts[j], strict=True))))
         else:
-            columns.append([f"{s}:" for s in size_text])
-    rest = list(map("\t".join, zip(*columns, strict=True))) if len(columns) > 1 else columns[0]
-    return Done(blob, sizes.sum(axis=1).tolist(), rest, crcs, checksum, [])
+            cells.append([f"{s}:" for s in size_text])
+    rest = list(map("\t".join, zip(*cells, strict=True))) if len(cells) > 1 else cells[0]
+    return Done(frames, sizes.sum(axis=1).tolist(), rest, crcs, checksum, [])
 
 
 def done_records(
@@ -255,7 +283,7 @@ def done_records(
         rest.append(line.decode("utf-8"))
         crcs.extend(frame_crcs)
         checked &= frames_checked
-    return Done(b"".join(blobs), lengths, rest, crcs, checked, failed)
+    return Done(blobs, lengths, rest, crcs, checked, failed)
 
 
 def has_checksum(frame: bytes | memoryview) -> bool:

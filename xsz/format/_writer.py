@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from xsz.codec import DEFAULT_LEVEL
+from xsz.codec import DEFAULT_LEVEL, encode_payload
 from xsz.errors import (
     DuplicateReadError,
     RecordError,
@@ -48,7 +48,7 @@ from xsz.format._values import attribute_text, dataset_values
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from xsz.format._schema import Schema
+    from xsz.format._schema import Field, Schema
 
 __all__ = ["SZWriter"]
 
@@ -56,6 +56,11 @@ TASK_BYTES: Final = 1 << 20
 """Reads are encoded in batches of about this many input bytes per task..."""
 TASK_READS: Final = 4096
 """... or of this many reads, whichever comes first."""
+ENCODE_AT_PUT: Final = 1 << 16
+"""A streamvbyte dataset's array of at least this many bytes that `SZWriter.put` must
+copy is encoded there instead (its payload is the copy; zstd runs in the encoders)."""
+_IOV_MAX: Final = 512
+"""Buffers handed to one ``writev`` (POSIX guarantees at least 16; Linux takes 1024)."""
 _LINE: Final = "%d\t%d\t%s\n"
 """An index line: LENGTH, OFFSET, then the attribute and dataset cells."""
 DAT_BUFFER: Final = 1 << 20
@@ -66,6 +71,23 @@ then written after the frames they describe (a killed writer loses at most that)
 SYNC_BYTES: Final = 1 << 23
 """After this many new bytes in ``dat``, flush them to disk in the background, so
 the fsync in `SZWriter.close` has little left to do."""
+
+
+_TEXT: Final = "text"
+_F64: Final = "F64"
+
+
+def _fast_path(f: Field) -> object:
+    """How `SZWriter.put` turns the common values of attribute `f` into text at once:
+    `_TEXT`, `_F64`, the (low, high) range of an integer type, or ``None``."""
+    if f.is_text:
+        return _TEXT
+    if f.code == "F64":
+        return _F64
+    if f.dtype.kind in "iu":
+        info = np.iinfo(f.dtype)
+        return (int(info.min), int(info.max))
+    return None
 
 
 class SZWriter:
@@ -155,9 +177,9 @@ class SZWriter:
         # the hot path of put: fields, dtypes and the last text of each float attribute
         self._n_attr, self._n_fields = len(schema.attributes), len(schema.fields)
         self._attrs = schema.attributes
-        self._attr_is_text = [f.is_text for f in schema.attributes]
-        self._sets = [(f, f.dtype, f.is_text) for f in schema.datasets]
-        self._last_text: list[tuple[object, type, str]] = [(None, type(None), "")] * self._n_attr
+        self._attr_fast = [_fast_path(f) for f in schema.attributes]
+        self._sets = [(f, f.dtype, f.is_text, f.has_count) for f in schema.datasets]
+        self._last_text: list[tuple[object, str]] = [(None, "")] * self._n_attr
         self._batch = Batch(len(schema.datasets), bool(schema.attributes))
         self._taken = 0  # reads accepted so far
         self._syncer: ThreadPoolExecutor | None = None
@@ -180,11 +202,16 @@ class SZWriter:
             if self._closed or self._broken is not None:
                 self._check_open()
             read_id, cells, values = self._check(fields, self._taken, copy)
-            if self._ids is not None:
-                if read_id in self._ids:
+            ids = self._ids
+            if ids is not None:
+                if read_id in ids:
                     raise self._duplicate(read_id)
-                self._ids.add(read_id)  # type: ignore[arg-type]
-            self._take(read_id, cells, values)
+                ids.add(read_id)  # type: ignore[arg-type]
+            batch = self._batch
+            batch.add(read_id, cells, values)
+            self._taken += 1
+            if batch.nbytes >= TASK_BYTES or len(batch.ids) >= TASK_READS:
+                self._flush_batch()
 
     def put_many(self, records: Iterable[Sequence[object]], *, copy: bool = True) -> None:
         """Add several reads; all are checked first, so either all or none are taken."""
@@ -284,39 +311,53 @@ class SZWriter:
             )
         read_id = record[self._id_pos] if self._id_pos is not None else f"#{position}"
         cells: list[str] = []
-        last, texts = self._last_text, self._attr_is_text
+        last, fast = self._last_text, self._attr_fast
         for k in range(n_attr):
+            # the common cases first, each giving exactly `attribute_text`'s cell
             value: Any = record[k]
-            kind = type(value)
+            kind, how = type(value), fast[k]
             if kind is str:
-                if texts[k] and value.isascii() and value.isprintable():  # no TAB, CR, LF
+                if how is _TEXT and value.isascii() and value.isprintable():  # no TAB/CR/LF
                     cells.append(value)
                     continue
-            elif kind is float and value == last[k][0] and value and kind is last[k][1]:
-                cells.append(last[k][2])  # same nonzero value: same text (no -0.0 vs 0.0)
+            elif kind is float:
+                if how is _F64:
+                    cells.append(repr(value))  # numpy 2 prints float64 as Python does
+                    continue
+                if value == last[k][0] and value:  # same nonzero value: same text
+                    cells.append(last[k][1])
+                    continue
+            elif kind is int and type(how) is tuple and how[0] <= value <= how[1]:
+                cells.append(str(value))
                 continue
             text = attribute_text(self._attrs[k], value, read_id)
             if kind is float:
-                last[k] = (value, kind, text)
+                last[k] = (value, text)
             cells.append(text)
         values: list[Any] = []
-        for (f, dt, is_text), value in zip(self._sets, record[n_attr:], strict=True):
+        for (f, dt, is_text, svb), value in zip(self._sets, record[n_attr:], strict=True):
             if (
                 not is_text
                 and type(value) is np.ndarray
                 and value.ndim == 1
                 and (value.dtype is dt or value.dtype == dt)
             ):
-                values.append(value.copy() if copy else value)
+                if not copy:
+                    values.append(
+                        value if value.flags.c_contiguous else np.ascontiguousarray(value)
+                    )
+                elif svb and value.nbytes >= ENCODE_AT_PUT:  # encoding copies it anyway
+                    values.append((encode_payload(value), len(value)))
+                else:
+                    values.append(value.copy())
                 continue
             checked = dataset_values(f, value, read_id)
-            # Own the values: the caller may reuse its array as soon as put returns.
-            if (
-                copy
-                and isinstance(checked, np.ndarray)
-                and (checked is value or checked.base is not None)
-            ):
-                checked = checked.copy()
+            if isinstance(checked, np.ndarray):
+                # Own the values: the caller may reuse its array as soon as put returns.
+                if copy and (checked is value or checked.base is not None):
+                    checked = checked.copy()
+                elif not checked.flags.c_contiguous:
+                    checked = np.ascontiguousarray(checked)
             values.append(checked)
         return read_id, "\t".join(cells), values
 
@@ -325,7 +366,7 @@ class SZWriter:
         batch = self._batch
         batch.add(read_id, cells, values)
         self._taken += 1
-        if batch.nbytes >= TASK_BYTES or len(batch) >= TASK_READS:
+        if batch.nbytes >= TASK_BYTES or len(batch.ids) >= TASK_READS:
             self._flush_batch()
 
     def _duplicate(self, read_id: object) -> DuplicateReadError:
@@ -387,7 +428,7 @@ class SZWriter:
             done = future.result()
         except Exception as exc:  # the task itself failed
             ids = task.ids if isinstance(task, Batch) else [item.read_id for item in task]
-            done = Done(b"", [], [], array("I"), True, [(read_id, exc) for read_id in ids])
+            done = Done([], [], [], array("I"), True, [(read_id, exc) for read_id in ids])
         for read_id, problem in done.failed:  # keep going, report at close
             self._failures.append(
                 RecordError(f"read {read_id!r} could not be encoded: {problem}", read_id=read_id)
@@ -399,9 +440,9 @@ class SZWriter:
         lines = "".join(
             map(_LINE.__mod__, zip(done.lengths, offsets, done.rest, strict=True))
         ).encode("utf-8")
-        end = start + len(done.blob)
+        end = start + sum(done.lengths)
         try:
-            self._dat.write(done.blob)
+            self._write_frames(done.frames, end - start)
             self._lines += lines
             if len(self._lines) >= INDEX_BUFFER or end - self._lined >= DAT_BUFFER:
                 self._write_lines(end)
@@ -416,6 +457,23 @@ class SZWriter:
         self.n_reads += len(done.lengths)
         if self.nbytes_out - self._synced >= SYNC_BYTES:
             self._sync_in_background()
+
+    def _write_frames(self, frames: list[Any], nbytes: int) -> None:
+        """Append `frames` to ``dat``: through its buffer when small, else straight
+        to the file in one system call (no copy into the buffer first)."""
+        if nbytes < DAT_BUFFER or len(frames) == 1:
+            self._dat.writelines(frames)
+            return
+        self._dat.flush()
+        fd = self._dat.fileno()
+        views = [memoryview(frame).cast("B") for frame in frames]
+        while views:
+            written = os.writev(fd, views[:_IOV_MAX])
+            while views and written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            if views and written:  # a short write: the rest of this frame next time
+                views[0] = views[0][written:]
 
     def _write_lines(self, described: int) -> None:
         """Write the index lines held back (describing ``dat[:described]``), once the

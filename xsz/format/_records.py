@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -171,17 +172,32 @@ class Batch:
 @dataclass(slots=True)
 class Done:
     """Encoded reads, ready for ``dat``: their frames in order (whole records back
-    to back, to be written as they are), each read's byte length, the text of each
-    read's index line after LENGTH and OFFSET, each frame's CRC-32, whether every
-    frame carries zstd's content checksum, and the reads that could not be
-    encoded (read ID, error)."""
+    to back, to be written as they are), each read's byte length, each frame's
+    CRC-32, whether every frame carries zstd's content checksum, and the reads
+    that could not be encoded (read ID, error). Each read's index line is
+    ``form % (LENGTH, OFFSET, *cells)``, its cells one per list of `cells`."""
 
     frames: list[Any]
     lengths: list[int]
-    rest: list[str]
+    form: str
+    cells: list[list[Any]]
     crcs: array[int]
     checked: bool
     failed: list[tuple[object, BaseException]]
+
+    def lines(self, start: int) -> bytes:
+        """The index lines of these reads, the first at byte `start` of ``dat``."""
+        offsets = accumulate(self.lengths[:-1], initial=start)
+        rows = zip(self.lengths, offsets, *self.cells, strict=True)
+        return "".join(map(self.form.__mod__, rows)).encode("utf-8")
+
+
+def _form(fields: Sequence[Field], has_attributes: bool) -> str:
+    """`Done.form` for a batch: its cells are the attribute text, then each
+    dataset's frame size (and count, for streamvbyte datasets)."""
+    cells = ["%s"] if has_attributes else []
+    cells += ["%d:%d" if f.has_count else "%d:" for f in fields]
+    return "%d\t%d\t" + "\t".join(cells) + "\n"
 
 
 def encode_batch(fields: Sequence[Field], batch: Batch, level: int, checksum: bool) -> Done:
@@ -252,15 +268,13 @@ def _encode_batch(fields: Sequence[Field], batch: Batch, level: int, checksum: b
         sizes = np.fromiter(map(len, frames), np.int64, len(frames))
         crcs = array("I", map(crc32, frames))
     sizes = sizes.reshape(n, k)
-    cells: list[list[str]] = [batch.cells] if batch.has_attributes else []
+    cells: list[list[Any]] = [batch.cells] if batch.has_attributes else []
     for j, f in enumerate(fields):
-        size_text = map(str, sizes[:, j].tolist())
+        cells.append(sizes[:, j].tolist())
         if f.has_count:
-            cells.append(list(map("%s:%d".__mod__, zip(size_text, batch.counts[j], strict=True))))
-        else:
-            cells.append([f"{s}:" for s in size_text])
-    rest = list(map("\t".join, zip(*cells, strict=True))) if len(cells) > 1 else cells[0]
-    return Done(frames, sizes.sum(axis=1).tolist(), rest, crcs, checksum, [])
+            cells.append(batch.counts[j])
+    form = _form(fields, batch.has_attributes)
+    return Done(frames, sizes.sum(axis=1).tolist(), form, cells, crcs, checksum, [])
 
 
 def done_records(
@@ -283,7 +297,7 @@ def done_records(
         rest.append(line.decode("utf-8"))
         crcs.extend(frame_crcs)
         checked &= frames_checked
-    return Done(blobs, lengths, rest, crcs, checked, failed)
+    return Done(blobs, lengths, "%d\t%d\t%s\n", [rest], crcs, checked, failed)
 
 
 def has_checksum(frame: bytes | memoryview) -> bool:

@@ -23,7 +23,6 @@ import threading
 from array import array
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -61,8 +60,6 @@ ENCODE_AT_PUT: Final = 1 << 16
 copy is encoded there instead (its payload is the copy; zstd runs in the encoders)."""
 _IOV_MAX: Final = 512
 """Buffers handed to one ``writev`` (POSIX guarantees at least 16; Linux takes 1024)."""
-_LINE: Final = "%d\t%d\t%s\n"
-"""An index line: LENGTH, OFFSET, then the attribute and dataset cells."""
 DAT_BUFFER: Final = 1 << 20
 """``dat`` is written in pieces of about this size."""
 INDEX_BUFFER: Final = 1 << 16
@@ -428,7 +425,7 @@ class SZWriter:
             done = future.result()
         except Exception as exc:  # the task itself failed
             ids = task.ids if isinstance(task, Batch) else [item.read_id for item in task]
-            done = Done([], [], [], array("I"), True, [(read_id, exc) for read_id in ids])
+            done = Done([], [], "", [], array("I"), True, [(read_id, exc) for read_id in ids])
         for read_id, problem in done.failed:  # keep going, report at close
             self._failures.append(
                 RecordError(f"read {read_id!r} could not be encoded: {problem}", read_id=read_id)
@@ -436,10 +433,7 @@ class SZWriter:
         if not done.lengths:
             return
         start = self.nbytes_out
-        offsets = accumulate(done.lengths[:-1], initial=start)
-        lines = "".join(
-            map(_LINE.__mod__, zip(done.lengths, offsets, done.rest, strict=True))
-        ).encode("utf-8")
+        lines = done.lines(start)
         end = start + sum(done.lengths)
         try:
             self._write_frames(done.frames, end - start)

@@ -467,8 +467,10 @@ static PyObject *kernels_encode_many(PyObject *self, PyObject *args)
             goto done;
         }
     }
-    /* check the payloads against the parts, and add up the worst case (5 bytes a
-     * value at most, plus a control byte per 4), without overflow */
+    /* check the payloads against the parts, and add up the worst case (a control
+     * byte per 4 values, and 4 bytes a value at most; 3 for 16-bit values unless
+     * sign-extended without delta), without overflow */
+    Py_ssize_t widest = (itemsize == 2 && (delta || !is_signed)) ? 3 : 4;
     Py_ssize_t part = 0, left = n_parts ? views[0].len / itemsize : 0, worst = 3;
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t c = counts[i];
@@ -481,7 +483,7 @@ static PyObject *kernels_encode_many(PyObject *self, PyObject *args)
             goto done;
         }
         left -= (Py_ssize_t)c;
-        Py_ssize_t need = (Py_ssize_t)c / 4 + (c % 4 != 0) + 4 * (Py_ssize_t)c;
+        Py_ssize_t need = (Py_ssize_t)c / 4 + (c % 4 != 0) + widest * (Py_ssize_t)c;
         if (need > PY_SSIZE_T_MAX - worst) {
             PyErr_SetString(PyExc_ValueError, "the payloads are too large");
             goto done;

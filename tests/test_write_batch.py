@@ -364,3 +364,40 @@ def test_text_payloads_are_utf8_back_to_back():
     data, segments = text_payloads(["", "ACGT", "é", ""])
     assert data == "ACGTé".encode()
     assert segments.tolist() == [[0, 0], [0, 4], [4, 2], [6, 0]]
+
+
+@pytest.mark.parametrize("short_writes", [False, True])
+def test_large_frames_go_to_dat_whole_even_through_short_writes(
+    tmp_path, monkeypatch, short_writes
+):
+    """Batches of large frames are written with writev, straight to the file: every
+    byte lands in order, also when the system writes only part of what it is given."""
+    import xsz.format._writer as writer_module
+
+    calls = []
+    if short_writes:
+        real = writer_module.os.writev
+
+        def stingy(fd, buffers):
+            calls.append(len(buffers))
+            first = memoryview(buffers[0]).cast("B")
+            return real(fd, [first[: max(1, len(first) // 3)]])
+
+        monkeypatch.setattr(writer_module.os, "writev", stingy)
+    schema = Schema.build([("ID", str)], [("Raw", np.int16), ("Wide", np.int32)])
+    rng = np.random.default_rng(2)
+    reads = [
+        (
+            f"r{i}",
+            rng.integers(-(2**15), 2**15, n).astype(np.int16),
+            rng.integers(0, 9, n // 2, dtype=np.int32),
+        )
+        for i, n in enumerate([400_000, 10, 300_000, 0, 500_000])
+    ]
+    path = tmp_path / "s.sz"
+    with SZWriter(path, schema, n_threads=2) as writer:
+        for record in reads:
+            writer.put(*record)
+    assert _files(path) == _expected(schema, reads, True)
+    assert verify(path) == []
+    assert not short_writes or len(calls) > 10

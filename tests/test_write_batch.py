@@ -403,3 +403,21 @@ def test_large_frames_go_to_dat_whole_even_through_short_writes(
     assert _files(path) == _expected(schema, reads, True)
     assert verify(path) == []
     assert not short_writes or len(calls) > 10
+
+
+@pytest.mark.parametrize("n_threads", [0, 2])
+def test_batches_of_small_reads_take_the_one_call_path(tmp_path, monkeypatch, n_threads):
+    """Small reads of any schema are encoded a batch at a time, never read by read
+    (the path kept for finding a read at fault): the fast path must not fail
+    quietly into the slow one."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a batch fell back to encoding read by read")
+
+    monkeypatch.setattr(records_module, "done_records", refuse)
+    reads = _reads(8, 400, big_every=0)
+    path = tmp_path / "s.sz"
+    with SZWriter(path, SCHEMA, n_threads=n_threads) as writer:
+        for record in reads:
+            writer.put(*record)
+    assert _files(path) == _expected(SCHEMA, reads, True)

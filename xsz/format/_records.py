@@ -119,7 +119,16 @@ class Batch:
     number of values (0 for text).
     """
 
-    __slots__ = ("cells", "columns", "counts", "encoded", "has_attributes", "ids", "nbytes")
+    __slots__ = (
+        "cells",
+        "columns",
+        "counts",
+        "encoded",
+        "has_attributes",
+        "ids",
+        "made",
+        "nbytes",
+    )
 
     def __init__(self, n_datasets: int, has_attributes: bool) -> None:
         self.has_attributes = has_attributes
@@ -127,7 +136,8 @@ class Batch:
         self.cells: list[str] = []
         self.columns: list[list[Any]] = [[] for _ in range(n_datasets)]
         self.counts: list[list[int]] = [[] for _ in range(n_datasets)]
-        self.encoded = 0  # payloads made already
+        self.encoded = 0  # reads whose payload came made (large arrays encoded at put)
+        self.made: list[tuple[bytes, npt.NDArray[np.uint64]] | None] = [None] * n_datasets
         self.nbytes = 0
 
     def __len__(self) -> int:
@@ -157,6 +167,23 @@ class Batch:
         self.ids.append(read_id)
         self.cells.append(cells)
         self.nbytes += nbytes
+
+    def small(self) -> bool:
+        """Whether this batch is many small reads (encoded best all at once)."""
+        return not self.encoded and self.nbytes < len(self.ids) * MULTI_BELOW
+
+    def make_payloads(self, fields: Sequence[Field]) -> None:
+        """Make the streamvbyte payloads of every numeric dataset now, in the calling
+        thread (the GIL released meanwhile); the encoder then only compresses."""
+        for j, f in enumerate(fields):
+            if f.is_text or self.made[j] is not None:
+                continue
+            try:
+                self.made[j] = encode_payloads(
+                    self.columns[j], np.array(self.counts[j], np.int64), f.dtype
+                )
+            except Exception:  # the encoder tries again, read by read
+                return
 
     def records(self, fields: Sequence[Field]) -> list[Prepared]:
         """The reads one by one (to find which one an encoder cannot take)."""
@@ -210,31 +237,40 @@ def encode_batch(fields: Sequence[Field], batch: Batch, level: int, checksum: bo
 
 
 def _column_payloads(
-    f: Field, column: list[Any], counts: list[int], encoded: bool
+    f: Field,
+    column: list[Any],
+    counts: list[int],
+    encoded: bool,
+    made: tuple[bytes, npt.NDArray[np.uint64]] | None,
 ) -> tuple[bytes, npt.NDArray[np.uint64], list[int], list[bytes]]:
-    """A column's payloads: those made here, back to back, with their segments;
-    and the reads whose payload came made, with those payloads."""
+    """A column's payloads: those made here (or by `Batch.make_payloads`), back to
+    back, with their segments; and the reads whose payload came made at put, with
+    those payloads."""
+    if made is not None:
+        return made[0], made[1], [], []
     if f.is_text:
         data, segs = text_payloads(column)
         return data, segs, [], []
     if not encoded:
         data, segs = encode_payloads(column, np.array(counts, np.int64), f.dtype)
         return data, segs, [], []
-    made = [i for i, v in enumerate(column) if type(v) is bytes]
+    ready = [i for i, v in enumerate(column) if type(v) is bytes]
     todo = [i for i, v in enumerate(column) if type(v) is not bytes]
     data, part = encode_payloads(
         [column[i] for i in todo], np.array([counts[i] for i in todo], np.int64), f.dtype
     )
     segs = np.zeros((len(column), 2), np.uint64)
     segs[todo] = part
-    return data, segs, made, [column[i] for i in made]
+    return data, segs, ready, [column[i] for i in ready]
 
 
 def _encode_batch(fields: Sequence[Field], batch: Batch, level: int, checksum: bool) -> Done:
     n, k = len(batch), len(fields)
     columns = [
-        _column_payloads(f, column, counts, bool(batch.encoded))
-        for f, column, counts in zip(fields, batch.columns, batch.counts, strict=True)
+        _column_payloads(f, column, counts, bool(batch.encoded), made)
+        for f, column, counts, made in zip(
+            fields, batch.columns, batch.counts, batch.made, strict=True
+        )
     ]
     frames: Any
     if not batch.encoded and k and sum(len(c[0]) for c in columns) < n * k * MULTI_BELOW:
@@ -243,12 +279,15 @@ def _encode_batch(fields: Sequence[Field], batch: Batch, level: int, checksum: b
         if k == 1:
             data, segs = columns[0][0], columns[0][1]
         else:
-            base = 0
-            for column in columns:
-                column[1][:, 0] += base
-                base += len(column[0])
+            bases = np.cumsum([0] + [len(c[0]) for c in columns[:-1]], dtype=np.uint64)
             data = b"".join(c[0] for c in columns)
-            segs = np.stack([c[1] for c in columns], axis=1).reshape(-1, 2)
+            segs = np.stack(
+                [
+                    c[1] + np.array([base, 0], np.uint64)
+                    for c, base in zip(columns, bases, strict=True)
+                ],
+                axis=1,
+            ).reshape(-1, 2)
         many, sizes = compress_many(data, segs, level=level, checksum=checksum)
         crcs = array("I", map(crc32, many))
         frames = [b"".join(many)]

@@ -390,6 +390,12 @@ class SZWriter:
         batch = self._batch
         if len(batch):
             self._batch = Batch(len(self.schema.datasets), bool(self.schema.attributes))
+            if self._pool is not None and batch.small():
+                # streamvbyte here, zstd in the encoders: while this thread makes the
+                # payloads the GIL is free, so the encoders never wait long for it
+                # (the thread that puts holds it otherwise, and each encoder would
+                # wait up to the switch interval every time it needs it)
+                batch.make_payloads(self.schema.datasets)
             self._submit(batch.nbytes, batch)
 
     def _submit(self, nbytes: int, task: Batch | list[Prepared]) -> None:

@@ -421,3 +421,18 @@ def test_batches_of_small_reads_take_the_one_call_path(tmp_path, monkeypatch, n_
         for record in reads:
             writer.put(*record)
     assert _files(path) == _expected(SCHEMA, reads, True)
+
+
+def test_put_frames_between_puts_keeps_put_order(tmp_path):
+    """A finished frame put between batched reads lands after them and before the
+    next ones (the batch is handed over first)."""
+    schema = Schema.build([("ID", str)], [("Raw", np.int16)])
+    reads = [(f"r{i}", np.arange(i * 10, dtype=np.int16)) for i in range(60)]
+    path = tmp_path / "s.sz"
+    with SZWriter(path, schema, n_threads=2) as writer:
+        for i, (rid, raw) in enumerate(reads):
+            if i % 7 == 3:
+                writer.put_frames([rid], [encode_array(raw, checksum=True)], [len(raw)])
+            else:
+                writer.put(rid, raw)
+    assert _files(path) == _expected(schema, reads, True)

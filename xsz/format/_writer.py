@@ -1,8 +1,10 @@
 """`SZWriter`: append reads to a new SZ store, encode in threads, commit atomically.
 
-Every record is checked when it is put (`xsz.format._values`), then encoded by
-a thread pool (zstd releases the GIL) and appended to ``dat`` in put order by
-whichever thread puts or closes. The number and size of records waiting for
+Every record is checked when it is put (`xsz.format._values`) and joins a batch
+(`xsz.format._records.Batch`, about `TASK_BYTES` or `TASK_READS`); a whole batch
+is encoded by one task of a thread pool in a few calls that release the GIL
+(no task, future or index line per read), and appended to ``dat`` in put order
+by whichever thread puts or closes. The number and size of batches waiting for
 their encoder are bounded, so memory stays flat however fast `put` is called.
 
 A record is checked, encoded and given its index line whole before any byte
@@ -193,7 +195,7 @@ class SZWriter:
 
         Arrays are copied before `put` returns (they are encoded later, in other
         threads), so the caller may reuse them at once; ``copy=False`` skips that
-        for large arrays nobody else will touch (fresh ones from a file reader).
+        for arrays nobody else will touch (fresh ones from a file reader).
         """
         with self._lock:
             if self._closed or self._broken is not None:

@@ -324,14 +324,20 @@ def test_convert_resume_keeps_the_reads_a_killed_import_wrote(tmp_path, monkeypa
     taken = ops.recover(sibling.path, tmp_path / "peek.sz").kept
     assert 0 < taken < n
     encoded = []
-    put_many = xsz.format.SZWriter.put_many
+    put, put_many = xsz.format.SZWriter.put, xsz.format.SZWriter.put_many
 
     def counting(self, records, **kw):
         records = list(records)
         encoded.extend(r[0] for r in records)
         return put_many(self, records, **kw)
 
+    def counting_one(self, *fields, **kw):
+        encoded.append(fields[0])
+        return put(self, *fields, **kw)
+
+    # reads reach the writer one by one (put) or in lists (put_many): count both
     monkeypatch.setattr(xsz.format.SZWriter, "put_many", counting)
+    monkeypatch.setattr(xsz.format.SZWriter, "put", counting_one)
     assert main(["convert", "-q", "--resume", str(src), str(dst)]) == 0
     assert len(encoded) == n - taken  # the reads on disk were not encoded again
     assert stale_siblings(dst) == []

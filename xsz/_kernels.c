@@ -21,6 +21,11 @@
  *     (sign-extended when `signed`), byte-identical to the reference C
  *     streamvbyte encoder.
  *
+ * encode_many(parts, counts, itemsize, signed, delta) -> (payloads, segments)
+ *     Encode many payloads (counts[i] values each, taken in order from the
+ *     buffers in `parts`) with the GIL released once: the payloads back to back
+ *     and their (offset, length) pairs, as zstandard's BufferWithSegments takes.
+ *
  * decode_frame(frame, count, out, kind, itemsize) -> bool
  * decode_frames(blocks, frames, out, kind, itemsize, first) -> int
  *     Whole zstd frames (kind 0: streamvbyte, 1: zigzag-delta, 2: raw items)
@@ -587,6 +592,128 @@ static PyObject *kernels_encode(PyObject *self, PyObject *args)
     return result;
 }
 
+/* encode_many(parts, counts, itemsize, signed, delta) -> (payloads, segments)
+ * Encode many payloads with the GIL released once. Payload i is the next
+ * counts[i] values of the buffers in `parts`, taken in order (a part holds
+ * whole payloads back to back; none straddles two parts, and every part is used
+ * up). `payloads` holds the payloads back to back; `segments` one (offset,
+ * length) pair of uint64 per payload, the layout of zstandard's
+ * BufferWithSegments. */
+static PyObject *kernels_encode_many(PyObject *self, PyObject *args)
+{
+    PyObject *parts_arg;
+    Py_buffer counts_buf;
+    int itemsize, is_signed, delta;
+    if (!PyArg_ParseTuple(args, "Oy*ipp", &parts_arg, &counts_buf, &itemsize, &is_signed,
+                          &delta))
+        return NULL;
+    PyObject *result = NULL, *parts = NULL, *payloads = NULL, *segments = NULL;
+    Py_buffer *views = NULL;
+    int64_t *counts = NULL;
+    Py_ssize_t n = 0, n_parts = 0, acquired = 0;
+    if (itemsize != 2 && itemsize != 4) {
+        PyErr_Format(PyExc_ValueError, "itemsize must be 2 or 4, got %d", itemsize);
+        goto done;
+    }
+    if (counts_buf.len % 8 != 0) {
+        PyErr_SetString(PyExc_ValueError, "counts must be int64 values");
+        goto done;
+    }
+    n = counts_buf.len / 8;
+    /* a tuple: Python code run while a part exports its buffer cannot resize it */
+    parts = PySequence_Tuple(parts_arg);
+    if (parts == NULL)
+        goto done;
+    n_parts = PyTuple_GET_SIZE(parts);
+    counts = PyMem_Malloc(n ? (size_t)n * sizeof(int64_t) : 1);
+    views = PyMem_Calloc((size_t)(n_parts ? n_parts : 1), sizeof(Py_buffer));
+    if (counts == NULL || views == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(counts, counts_buf.buf, (size_t)n * sizeof(int64_t));
+    for (; acquired < n_parts; acquired++) {
+        Py_buffer *v = &views[acquired];
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(parts, acquired), v, PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        if (v->len % itemsize != 0 || !is_aligned(v->buf, v->len, itemsize)) {
+            PyErr_Format(PyExc_ValueError,
+                         "part %zd is not a whole, aligned number of %d-byte items", acquired,
+                         itemsize);
+            acquired++;
+            goto done;
+        }
+    }
+    /* check the payloads against the parts, and add up the worst case (a control
+     * byte per 4 values, and 4 bytes a value at most; 3 for 16-bit values unless
+     * sign-extended without delta), without overflow */
+    Py_ssize_t widest = (itemsize == 2 && (delta || !is_signed)) ? 3 : 4;
+    Py_ssize_t part = 0, left = n_parts ? views[0].len / itemsize : 0, worst = 3;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t c = counts[i];
+        while (c > 0 && left == 0 && part + 1 < n_parts)
+            left = views[++part].len / itemsize;
+        if (c < 0 || c > (int64_t)left) {
+            PyErr_Format(PyExc_ValueError,
+                         "payload %zd: %lld values do not fit what is left of part %zd (%zd)", i,
+                         (long long)c, part, left);
+            goto done;
+        }
+        left -= (Py_ssize_t)c;
+        Py_ssize_t need = (Py_ssize_t)c / 4 + (c % 4 != 0) + widest * (Py_ssize_t)c;
+        if (need > PY_SSIZE_T_MAX - worst) {
+            PyErr_SetString(PyExc_ValueError, "the payloads are too large");
+            goto done;
+        }
+        worst += need;
+    }
+    while (left == 0 && part + 1 < n_parts)
+        left = views[++part].len / itemsize;
+    if (left != 0 || part + 1 < n_parts) {
+        PyErr_Format(PyExc_ValueError, "%zd values of part %zd are left over", left, part);
+        goto done;
+    }
+    payloads = PyBytes_FromStringAndSize(NULL, worst);
+    segments = PyBytes_FromStringAndSize(NULL, n * 16);
+    if (payloads == NULL || segments == NULL)
+        goto done;
+    Py_ssize_t size = 0;
+    {
+        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(payloads);
+        uint64_t *segs = (uint64_t *)PyBytes_AS_STRING(segments);
+        Py_BEGIN_ALLOW_THREADS
+        Py_ssize_t p = 0, at = 0; /* part, item position inside it */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t c = (Py_ssize_t)counts[i];
+            while (c > 0 && at == views[p].len / itemsize) {
+                p++;
+                at = 0;
+            }
+            const char *values = c > 0 ? (const char *)views[p].buf + at * itemsize : NULL;
+            Py_ssize_t len = c > 0 ? encode_impl(values, c, itemsize, is_signed, delta, out + size)
+                                   : 0;
+            segs[2 * i] = (uint64_t)size;
+            segs[2 * i + 1] = (uint64_t)len;
+            size += len;
+            at += c;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    if (_PyBytes_Resize(&payloads, size) < 0)
+        goto done; /* payloads is NULL now */
+    result = PyTuple_Pack(2, payloads, segments);
+done:
+    for (Py_ssize_t i = 0; i < acquired; i++)
+        PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    PyMem_Free(counts);
+    Py_XDECREF(parts);
+    Py_XDECREF(payloads);
+    Py_XDECREF(segments);
+    PyBuffer_Release(&counts_buf);
+    return result;
+}
+
 /* Check payload i's span, counts[i] values at positions[i], against an out of
  * `capacity` items; without overflow, whatever the int64s hold. */
 static int span_fits(Py_ssize_t i, int64_t count, int64_t position, Py_ssize_t capacity)
@@ -1050,6 +1177,9 @@ static PyMethodDef kernels_methods[] = {
      "simd_enabled() -> bool: whether decoding uses the SIMD loops by default."},
     {"encode", kernels_encode, METH_VARARGS,
      "encode(values, itemsize, signed, delta) -> bytes: streamvbyte (+zigzag-delta) of values."},
+    {"encode_many", kernels_encode_many, METH_VARARGS,
+     "encode_many(parts, counts, itemsize, signed, delta) -> (payloads, segments): many "
+     "payloads at once, back to back, with their (offset, length) uint64 pairs."},
     {NULL, NULL, 0, NULL},
 };
 

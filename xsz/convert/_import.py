@@ -7,6 +7,8 @@ import logging
 import os
 import shutil
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from xsz._progress import nothing, progress_hook
 from xsz.convert._dest import path_size
 from xsz.convert._moves import MoveSource, check_basecalls
+from xsz.convert._pod5 import Pod5Source
 from xsz.convert._read_fields import NO_BASECALLS, import_schema
 from xsz.convert._sources import open_source, source_files, source_names
 from xsz.errors import ReadNotFoundError, SourceError, XszError
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from collections.abc import Set as AbstractSet
 
+    from xsz.convert._blocks import Block, Encoded
     from xsz.convert._sources import Source
 
 __all__ = ["LEVEL", "ImportSummary", "import_reads"]
@@ -38,6 +42,9 @@ not help."""
 PENDING_BYTES: Final = 1 << 24
 """Signal bytes that may wait for the writer's threads: with the read being
 decoded, what an import holds in memory (a few reads)."""
+BLOCKS = True
+"""Import sources that can (pod5 with VBZ signal) a block of reads at a time
+(`xsz.convert._blocks`); ``False`` takes every source read by read (for tests)."""
 RUN_SUMMARY: Final = ("flow_cell_id", "sample_id", "experiment_name", "sequencing_kit")
 """Run fields repeated at the top of the header (one value, or a list if runs differ)."""
 
@@ -83,6 +90,7 @@ class _Import:
         self.files = files
         self.selection = selection
         self.moves = moves
+        self.n_threads = 2
         self.kept: Source | None = None  # a single source stays open between the passes
         self.found: set[str] = set()  # the selected reads met so far
         self.n_reads = 0
@@ -136,6 +144,14 @@ class _Import:
         for path, fmt in self.files:
             source, self.kept = self.kept or open_source(path, fmt), None
             try:
+                if (
+                    self.moves is None
+                    and BLOCKS
+                    and isinstance(source, Pod5Source)
+                    and source.can_block()
+                ):
+                    self.stream_blocks(source, writer, update, done)
+                    continue
                 for read in source.reads(self.selection):
                     if self.selection is not None:
                         self.found.add(read.read_id)
@@ -171,6 +187,53 @@ class _Import:
         self.check_found(self.found)
         if self.moves is not None and self.n_called == 0:
             raise self.no_match()
+
+    def stream_blocks(
+        self,
+        source: Pod5Source,
+        writer: SZWriter,
+        update: Callable[[int], None],
+        done: AbstractSet[str],
+    ) -> None:
+        """`stream` for a source that gives blocks (`Pod5Source.blocks`): each block is
+        encoded by a thread of a pool (the work releases the GIL), and the blocks are
+        put in order, a few at most waiting."""
+        threads = max(self.n_threads, 1)
+        pending: deque[tuple[Block, Future[Encoded]]] = deque()
+
+        def put_first() -> None:
+            block, future = pending.popleft()
+            encoded = future.result()
+            writer.put_encoded(
+                block.read_ids,
+                block.cells,
+                encoded.frames,
+                encoded.sizes,
+                block.counts,
+                encoded.crcs,
+                checksummed=writer.checksum,
+            )
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="xsz-import") as pool:
+            try:
+                for taken, n_samples, block in source.blocks(self.selection, done):
+                    if block is not None:
+                        pending.append(
+                            (block, pool.submit(block.encode, writer.level, writer.checksum))
+                        )
+                        while len(pending) > threads:
+                            put_first()
+                    if self.selection is not None:
+                        self.found.update(taken)
+                    for k in range(self.n_reads + 1, self.n_reads + len(taken) + 1):
+                        update(k)  # the convention: after each read
+                    self.n_reads += len(taken)
+                    self.n_samples += n_samples
+                while pending:
+                    put_first()
+            finally:
+                for _, future in pending:
+                    future.cancel()
 
     def check_found(self, found: set[str]) -> None:
         if self.selection is None:
@@ -371,6 +434,7 @@ def import_reads(
     if read_ids is not None:
         selection = frozenset([read_ids] if isinstance(read_ids, str) else read_ids)
     job = _Import(files, selection, MoveSource(moves) if moves is not None else None)
+    job.n_threads = n_threads
     writer: SZWriter | None = None
     held: _Held | None = None
     finished = False

@@ -23,6 +23,7 @@ from xsz.format._staging import (
     replace_path,
     stale_siblings,
 )
+from xsz.format._values import attribute_text
 from xsz.format._writer import SZWriter
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Schema",
     "Sibling",
     "Staging",
+    "attribute_text",
     "check_replaceable",
     "check_store",
     "chunk_plan",

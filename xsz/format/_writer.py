@@ -209,6 +209,78 @@ class SZWriter:
             self._commit_ids(batch_ids)
             self._submit([Prepared(read_id, cells, list(frames), list(counts), encoded=True)])
 
+    def put_encoded(
+        self,
+        read_ids: Sequence[str],
+        cells: Sequence[str],
+        frames: bytes,
+        sizes: np.ndarray[Any, np.dtype[np.int64]],
+        counts: np.ndarray[Any, np.dtype[np.int64]],
+        crcs: np.ndarray[Any, np.dtype[np.uint32]],
+        *,
+        checksummed: bool,
+    ) -> None:
+        """Add a block of reads of a one-dataset schema whose frames are made already.
+
+        For importers that make frames and index cells a block at a time (no
+        Python object per read): `cells` holds each read's attribute cells as
+        `attribute_text` makes them, tab-joined; `frames` the reads' frames back
+        to back, of `sizes` bytes, of `counts` elements, with CRC-32s `crcs`;
+        `checksummed` says whether every frame carries zstd's content checksum.
+        The IDs are checked to be new (`DuplicateReadError`, nothing taken); the
+        cells and frames are the caller's to get right. Reads put before are
+        written first.
+        """
+        with self._lock:
+            self._check_open()
+            n = len(read_ids)
+            if len(self.schema.datasets) != 1 or self._ids is None:
+                raise UsageError("put_encoded needs a schema with an ID and one dataset")
+            if not (len(cells) == len(sizes) == len(counts) == len(crcs) == n):
+                raise UsageError(f"put_encoded: {n} read IDs but other lengths differ")
+            if int(sizes.sum()) != len(frames):
+                raise UsageError(
+                    f"put_encoded: the frames hold {len(frames)} bytes, not {int(sizes.sum())}"
+                )
+            batch = set(read_ids)
+            if len(batch) != n or not self._ids.isdisjoint(batch):
+                seen: set[str] = set()
+                for read_id in read_ids:
+                    self._claim_id(read_id, seen)
+            self._drain(block=True)
+            ends = np.cumsum(sizes) + self.nbytes_out
+            count_cells = (
+                counts.astype(str).tolist() if self.schema.datasets[0].has_count else [""] * n
+            )
+            lines = "".join(
+                [
+                    f"{size}\t{end - size}\t{cell}\t{size}:{count}\n"
+                    for size, end, cell, count in zip(
+                        sizes.tolist(), ends.tolist(), cells, count_cells, strict=True
+                    )
+                ]
+            ).encode("utf-8")
+            try:
+                self._dat.write(frames)
+                self._lines += lines
+                if (
+                    len(self._lines) >= INDEX_BUFFER
+                    or self.nbytes_out + len(frames) - self._lined >= DAT_BUFFER
+                ):
+                    self._write_lines(self.nbytes_out + len(frames))
+            except BaseException as exc:  # dat and index may disagree now: take no more
+                self._broken = exc
+                raise
+            self._ids |= batch
+            self._index_bytes += len(lines)
+            self._index_crc = crc32(lines, self._index_crc)
+            self._crcs.frombytes(crcs.astype(np.uint32).tobytes())
+            self._all_checked &= checksummed
+            self.nbytes_out += len(frames)
+            self.n_reads += n
+            if self.nbytes_out - self._synced >= SYNC_BYTES:
+                self._sync_in_background()
+
     def _check_open(self) -> None:
         if self._closed:
             raise UsageError(f"SZWriter for {self.path} is closed")

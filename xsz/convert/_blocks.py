@@ -103,7 +103,7 @@ class Block:
                 *(zstandard.BufferWithSegments(buf, segs) for buf, segs in self.chunks)
             )
             plain = zstandard.ZstdDecompressor().multi_decompress_to_buffer(sources, threads=0)
-        except zstandard.ZstdError:
+        except (zstandard.ZstdError, ValueError):  # ValueError: no content size
             self._blame()
             raise  # pragma: no cover - _blame raises
         pieces = [plain[i] for i in range(len(plain))]

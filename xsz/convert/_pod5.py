@@ -157,6 +157,7 @@ class Pod5Source:
                 digitisation[run_id] = math.nan
         row_count = int(self._reader.signal_batch_row_count)
         signal_table = self._reader.signal_table
+        n_signal_batches = signal_table.num_record_batches
         cached: dict[int, tuple[Any, np.ndarray, np.ndarray]] = {}
 
         def signal_batch(k: int) -> tuple[Any, np.ndarray, np.ndarray]:
@@ -195,6 +196,11 @@ class Pod5Source:
             chunk_start = np.empty(len(rows), np.int64)
             chunk_len = np.empty(len(rows), np.int64)
             for k in np.unique(chunk_batch).tolist():
+                if k >= n_signal_batches:
+                    r = int(np.flatnonzero(chunk_batch == k)[0])
+                    raise SourceError(
+                        f"{self.path}: signal row {int(rows[r])} is past the signal table"
+                    )
                 _, offsets, samples = signal_batch(k)
                 at = chunk_batch == k
                 r = chunk_row[at]

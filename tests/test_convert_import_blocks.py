@@ -48,7 +48,9 @@ def test_svb16_of_the_tests_is_pods():
     assert zstandard.ZstdDecompressor().decompress(compressed.tobytes()) == svb16(signal)
 
 
-@pytest.mark.parametrize("lengths", [[0], [1], [7, 8, 9], [1000], [3, 0, 5000, 17], [0, 0]])
+@pytest.mark.parametrize(
+    "lengths", [[0], [1], [7, 8, 9], [1000], [3, 0, 5000, 17], [0, 0], list(range(41))]
+)
 def test_vbz_to_svb_gives_the_payload_of_the_samples(lengths):
     rng = np.random.default_rng(sum(lengths))
     k = kernels()
@@ -304,3 +306,24 @@ def test_a_read_naming_a_missing_signal_row(tmp_path, monkeypatch):
     with pytest.raises(SourceError, match="past the signal table"):
         import_reads(src, tmp_path / "out.sz")
     assert not (tmp_path / "out.sz").exists()
+
+
+def test_vbz_to_svb_without_simd_gives_the_same_bytes():
+    """XSZ_NO_SIMD takes the plain svb16 loop (what CPUs without SSSE3 run)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, sys\n"
+        "from tests.test_convert_import_blocks import "
+        "test_vbz_to_svb_gives_the_payload_of_the_samples as check\n"
+        "for lengths in ([0], [7, 8, 9], [3, 0, 5000, 17], list(range(41))):\n"
+        "    check(lengths)\n"
+        "print('ok')\n"
+    )
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent
+    env = {**__import__("os").environ, "XSZ_NO_SIMD": "1", "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "ok"

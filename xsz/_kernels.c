@@ -596,6 +596,76 @@ static void svb16_decode(const uint8_t *in, Py_ssize_t len, Py_ssize_t n, int16_
     }
 }
 
+
+/* x86 with SSSE3 (checked at run time): svb16_decode 8 values at a time through a
+ * byte shuffle (twice as fast, measured). Elsewhere, or on an older CPU, or with
+ * XSZ_NO_SIMD set in the environment, svb16_decode does the work. (A shuffle
+ * encoder of streamvbyte measured slower than encode_i16 here, so there is none.) */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define XSZ_SSSE3 1
+static uint8_t SVB16_SHUF[256][16]; /* key byte -> where each of 8 lanes' 2 bytes come from */
+static int HAVE_SSSE3;
+
+static void init_shuffles(void)
+{
+    for (int key = 0; key < 256; key++) {
+        int at = 0;
+        for (int j = 0; j < 8; j++) {
+            int two = (key >> j) & 1;
+            SVB16_SHUF[key][2 * j] = (uint8_t)at++;
+            SVB16_SHUF[key][2 * j + 1] = two ? (uint8_t)at++ : 0x80;
+        }
+    }
+    __builtin_cpu_init();
+    HAVE_SSSE3 = __builtin_cpu_supports("ssse3") && getenv("XSZ_NO_SIMD") == NULL;
+}
+
+__attribute__((target("ssse3")))
+static void svb16_decode_ssse3(const uint8_t *in, Py_ssize_t len, Py_ssize_t n, int16_t *out)
+{
+    const uint8_t *keys = in, *data = in + (n + 7) / 8, *end = in + len;
+    __m128i prev = _mm_setzero_si128(); /* the last value, in every lane */
+    const __m128i one = _mm_set1_epi16(1), zero = _mm_setzero_si128();
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n && end - data >= 16; i += 8) {
+        unsigned key = keys[i / 8];
+        __m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)data),
+                                     _mm_loadu_si128((const __m128i *)SVB16_SHUF[key]));
+        data += 8 + __builtin_popcount(key);
+        v = _mm_xor_si128(_mm_srli_epi16(v, 1), _mm_sub_epi16(zero, _mm_and_si128(v, one)));
+        v = _mm_add_epi16(v, _mm_slli_si128(v, 2));
+        v = _mm_add_epi16(v, _mm_slli_si128(v, 4));
+        v = _mm_add_epi16(v, _mm_slli_si128(v, 8));
+        v = _mm_add_epi16(v, prev);
+        _mm_storeu_si128((__m128i *)(out + i), v);
+        prev = _mm_shuffle_epi8(v, _mm_set1_epi16(0x0f0e));
+    }
+    uint16_t last = (uint16_t)_mm_cvtsi128_si32(prev);
+    for (; i < n; i++) {
+        unsigned two = (keys[i / 8] >> (i % 8)) & 1u;
+        uint16_t v = two ? (uint16_t)(data[0] | (unsigned)data[1] << 8) : data[0];
+        data += 1 + two;
+        last = (uint16_t)(last + ((v >> 1) ^ (uint16_t)(0u - (v & 1u))));
+        out[i] = (int16_t)last;
+    }
+}
+
+#else
+static void init_shuffles(void) {}
+#endif
+
+static void transcode_chunk(const uint8_t *in, Py_ssize_t len, Py_ssize_t n, int16_t *out)
+{
+#ifdef XSZ_SSSE3
+    if (HAVE_SSSE3) {
+        svb16_decode_ssse3(in, len, n, out);
+        return;
+    }
+#endif
+    svb16_decode(in, len, n, out);
+}
+
 static PyObject *kernels_vbz_to_svb(PyObject *self, PyObject *args)
 {
     PyObject *chunks_obj, *result = NULL, *seq = NULL, *payloads = NULL, *segments = NULL;
@@ -673,7 +743,7 @@ static PyObject *kernels_vbz_to_svb(PyObject *self, PyObject *args)
                 failed = r;
                 break;
             }
-            svb16_decode(in, len, m, tmp + n);
+            transcode_chunk(in, len, m, tmp + n);
             n += m;
         }
         if (failed >= 0)
@@ -809,5 +879,6 @@ static PyMethodDef import_methods[] = {
 static int add_import_kernels(PyObject *module)
 {
     init_crc();
+    init_shuffles();
     return PyModule_AddFunctions(module, import_methods);
 }

@@ -163,7 +163,7 @@ class Pod5Source:
         def signal_batch(k: int) -> tuple[Any, np.ndarray, np.ndarray]:
             hit = cached.get(k)
             if hit is None:
-                if len(cached) > 8:
+                if len(cached) > 64:  # a read batch takes chunks from a few signal batches
                     cached.clear()
                 batch = signal_table.get_batch(k)
                 column = batch.column("signal")
@@ -258,9 +258,9 @@ class Pod5Source:
             dig = np.array([digitisation[name] for name in run_names], np.float64)[run_codes]
             texts = [
                 ids,
-                channel.astype(str).tolist(),
-                well.astype(str).tolist(),
-                read_number.astype(str).tolist(),
+                list(map(str, channel.tolist())),
+                list(map(str, well.tolist())),
+                list(map(str, read_number.tolist())),
                 list(map(repr, cols.start.to_numpy().astype(np.float64).tolist())),
                 [run_texts[name][1] for name in run_names],
                 list(map(repr, cols.calibration_offset.to_numpy().astype(np.float64).tolist())),

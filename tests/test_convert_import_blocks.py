@@ -327,3 +327,11 @@ def test_vbz_to_svb_without_simd_gives_the_same_bytes():
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "ok"
+
+
+def test_float_cells_keep_signed_zeros_and_nans():
+    from xsz.convert._pod5 import _reprs
+
+    values = np.array([0.0, -0.0, np.nan, 1.5, -1.5] * 20 + [1e300, 5e-324], np.float64)
+    assert _reprs(values) == [repr(v) for v in values.tolist()]
+    assert _reprs(values[:10]) == [repr(v) for v in values[:10].tolist()]

@@ -33,6 +33,19 @@ BLOCK_SAMPLES = 1 << 21
 __all__ = ["Pod5Source"]
 
 
+def _reprs(values: np.ndarray[Any, np.dtype[np.float64]]) -> list[str]:
+    """``repr`` of each value (the index text of an F64 from a Python float), each
+    distinct value formatted once when values repeat (calibrations, median levels)."""
+    if len(values) < 64:
+        return list(map(repr, values.tolist()))
+    # distinct bit patterns, not values: -0.0 and 0.0 print differently
+    bits, where = np.unique(np.ascontiguousarray(values).view(np.int64), return_inverse=True)
+    if len(bits) > len(values) // 2:
+        return list(map(repr, values.tolist()))
+    texts = list(map(repr, bits.view(np.float64).tolist()))
+    return [texts[k] for k in where.tolist()]
+
+
 class Pod5Source:
     """One pod5 file, open for reading.
 
@@ -256,26 +269,28 @@ class Pod5Source:
                     attribute_text(fields[name], int(values[r]), ids[r])
             scale = cols.calibration_scale.to_numpy().astype(np.float64)
             dig = np.array([digitisation[name] for name in run_names], np.float64)[run_codes]
+            # constant for a run: sampling_rate, digitisation; for a run and end
+            # reason: end_reason and run_id (the last two cells)
+            rate = [run_texts[name][1] for name in run_names]
+            digs = [run_texts[name][2] for name in run_names]
+            tails = [
+                [f"{reason}\t{run_texts[name][0]}" for name in run_names] for reason in reason_names
+            ]
+            run_list = run_codes.tolist()
             texts = [
                 ids,
                 list(map(str, channel.tolist())),
                 list(map(str, well.tolist())),
                 list(map(str, read_number.tolist())),
-                list(map(repr, cols.start.to_numpy().astype(np.float64).tolist())),
-                [run_texts[name][1] for name in run_names],
-                list(map(repr, cols.calibration_offset.to_numpy().astype(np.float64).tolist())),
-                list(map(repr, scale.tolist())),
-                list(map(repr, (scale * dig).tolist())),
-                [run_texts[name][2] for name in run_names],
-                list(map(repr, cols.median_before.to_numpy().astype(np.float64).tolist())),
-                reason_names,
-                [run_texts[name][0] for name in run_names],
+                _reprs(cols.start.to_numpy().astype(np.float64)),
+                [rate[c] for c in run_list],
+                _reprs(cols.calibration_offset.to_numpy().astype(np.float64)),
+                _reprs(scale),
+                _reprs(scale * dig),
+                [digs[c] for c in run_list],
+                _reprs(cols.median_before.to_numpy().astype(np.float64)),
+                [tails[e][c] for e, c in zip(reason_codes.tolist(), run_list, strict=True)],
             ]
-            # per-run and per-reason cells by code
-            texts[5] = [texts[5][c] for c in run_codes.tolist()]
-            texts[9] = [texts[9][c] for c in run_codes.tolist()]
-            texts[12] = [texts[12][c] for c in run_codes.tolist()]
-            texts[11] = [reason_names[c] for c in reason_codes.tolist()]
             cells = list(map("\t".join, zip(*texts, strict=True)))
             wanted = np.flatnonzero(keep)
             taken_samples = read_samples[wanted]

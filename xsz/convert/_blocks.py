@@ -112,10 +112,10 @@ class Block:
         except (zstandard.ZstdError, ValueError):  # ValueError: no content size
             self._blame()
             raise  # pragma: no cover - _blame raises
-        pieces = [plain[i] for i in range(len(plain))]
+        svb = [plain[i] for i in range(len(plain))]
         if self.reorder is not None:
-            pieces = [pieces[i] for i in self.reorder.tolist()]
-        payloads, segments, failed = k.vbz_to_svb(pieces, self.samples, self.read_chunks)
+            svb = [svb[i] for i in self.reorder.tolist()]
+        payloads, segments, failed = k.vbz_to_svb(svb, self.samples, self.read_chunks)
         if failed >= 0:
             self.decode_one(failed)
             raise SourceError(f"{self.locate(failed)}: the VBZ signal does not decode")

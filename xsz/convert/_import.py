@@ -299,8 +299,8 @@ def import_reads(
 ) -> ImportSummary:
     """Import nanopore reads (pod5, SLOW5/BLOW5, FAST5) into a new SZ store.
 
-    Reads stream from the source through the format's own reader into
-    `xsz.format.SZWriter`: a few reads are in memory at any time, however long.
+    Reads stream from the source into `xsz.format.SZWriter`: a few reads (for
+    pod5, a few blocks of about 2 M samples) are in memory at any time.
     The raw signal is kept exactly (int16 ADC values) with its calibration, so
     ``pA = (Raw + offset) * scale``.
 
@@ -325,9 +325,11 @@ def import_reads(
     overwrite
         Replace an existing SZ store at `sz_path` (only once the import succeeded).
     n_threads
-        zstd threads of the writer (0: compress in the calling thread). The
-        readers of pod5 and SLOW5/BLOW5 hold the GIL while they decode, so on two
-        cores more threads gain little (BENCHMARKS.md, "Import").
+        Encoding threads (0: encode in the calling thread). A pod5 file with VBZ
+        signal is read a block of reads at a time, its compressed chunks
+        transcoded by these threads without the GIL (`xsz.convert._blocks`); the
+        readers of SLOW5/BLOW5 and FAST5 hold the GIL while they decode, so there
+        more threads gain little (BENCHMARKS.md, "Import" and "Issue 11: import").
     level
         zstd level of the frames (1; any level reads back, see `LEVEL`).
     checksum

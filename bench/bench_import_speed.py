@@ -260,6 +260,89 @@ def best(cases: dict[str, Callable[[], object]], rounds: int) -> dict[str, tuple
     return out
 
 
+def breakdown(src: Path, work: Path) -> list[str]:
+    """Where an import of `src` spends its CPU, stage by stage, one thread (process
+    time): the main thread's blocks (IDs, index cells) and `SZWriter.put_encoded`,
+    and each step of `Block.encode` (the encoding threads' work)."""
+    import zstandard
+
+    from xsz.convert._blocks import kernels
+    from xsz.convert._pod5 import Pod5Source
+    from xsz.convert._read_fields import import_schema
+    from xsz.format import SZWriter
+
+    k = kernels()
+    spent = dict.fromkeys(
+        [
+            "blocks (main)",
+            "zstd decompress",
+            "vbz_to_svb",
+            "zstd compress",
+            "join_crc",
+            "put_encoded (main)",
+        ],
+        0.0,
+    )
+    source = Pod5Source(src)
+    t = time.process_time()
+    blocks = [b for _, _, b in source.blocks() if b is not None]
+    spent["blocks (main)"] = time.process_time() - t
+    dest = work / "breakdown.sz"
+    shutil.rmtree(dest, ignore_errors=True)
+    writer = SZWriter(dest, import_schema(basecalls=False), n_threads=0)
+    n_samples = n_reads = 0
+    for b in blocks:
+        n_samples += int(b.counts.sum())
+        n_reads += len(b.read_ids)
+        t = time.process_time()
+        sources = zstandard.BufferWithSegmentsCollection(
+            *(zstandard.BufferWithSegments(buf, segs) for buf, segs in b.chunks)
+        )
+        plain = zstandard.ZstdDecompressor().multi_decompress_to_buffer(sources, threads=0)
+        svb = [plain[i] for i in range(len(plain))]
+        if b.reorder is not None:
+            svb = [svb[i] for i in b.reorder.tolist()]
+        t = _step(spent, "zstd decompress", t)
+        payloads, segments, _ = k.vbz_to_svb(svb, b.samples, b.read_chunks)
+        t = _step(spent, "vbz_to_svb", t)
+        cctx = zstandard.ZstdCompressor(level=1, write_content_size=True, write_checksum=True)
+        frames = cctx.multi_compress_to_buffer(
+            zstandard.BufferWithSegments(payloads, segments), threads=0
+        )
+        t = _step(spent, "zstd compress", t)
+        blob, crcs, sizes = k.join_crc([frames[i] for i in range(len(frames))])
+        t = _step(spent, "join_crc", t)
+        writer.put_encoded(
+            b.read_ids,
+            b.cells,
+            blob,
+            np.frombuffer(sizes, np.int64),
+            b.counts,
+            np.frombuffer(crcs, np.uint32),
+            checksummed=True,
+        )
+        _step(spent, "put_encoded (main)", t)
+    writer.close()
+    shutil.rmtree(dest, ignore_errors=True)
+    source.close()
+    rows = [
+        f"| {src.name}: {name} | {sec / n_samples * 1e9:.2f} | {sec / n_reads * 1e6:.2f} |"
+        for name, sec in spent.items()
+    ]
+    total = sum(spent.values())
+    rows.append(
+        f"| {src.name}: all (one thread) | {total / n_samples * 1e9:.2f} | "
+        f"{total / n_reads * 1e6:.2f} |"
+    )
+    return rows
+
+
+def _step(spent: dict[str, float], name: str, t: float) -> float:
+    now = time.process_time()
+    spent[name] += now - t
+    return now
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", type=int, default=1_000_000, help="short reads (1,000 samples)")
@@ -267,11 +350,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/xsz-bench-import"))
     parser.add_argument("--only", choices=["pod5", "blow5"], default=None)
+    parser.add_argument(
+        "--breakdown", action="store_true", help="only the CPU of each stage (pod5 corpora)"
+    )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     dest = args.work / "out.sz"
     merged = args.work / "merged.pod5"
     print(f"# {machine()}; load {os.getloadavg()[0]:.1f} at start")
+    if args.breakdown:
+        print("| stage | ns / sample | µs / read |\n| --- | ---: | ---: |")
+        for kind in ("short", "realistic"):
+            src = corpus(
+                args.work, kind, "pod5", _reads_needed(kind, args.short, args.realistic_mb)
+            )
+            print("\n".join(breakdown(src, args.work)), flush=True)
+        return 0
     rows = []
     for kind in ("short", "realistic"):
         n = _reads_needed(kind, args.short, args.realistic_mb)

@@ -204,6 +204,19 @@ def xsz_convert(src: Path, dest: Path) -> None:
     subprocess.run([str(BIN / "xsz"), "convert", "-q", str(src), str(dest)], check=True)
 
 
+def import_in_process(src: Path, dest: Path, *, blocks: bool) -> None:
+    """`import_reads` in this process, pod5 a block at a time or read by read (the
+    path before issue 11, `xsz.convert._import.BLOCKS`)."""
+    import xsz.convert._import as im
+    from xsz.convert import import_reads
+
+    im.BLOCKS = blocks
+    try:
+        import_reads(src, dest, overwrite=True)
+    finally:
+        im.BLOCKS = True
+
+
 def pod5_merge(src: Path, dest: Path) -> None:
     dest.unlink(missing_ok=True)
     subprocess.run(
@@ -351,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/xsz-bench-import"))
     parser.add_argument("--only", choices=["pod5", "blow5"], default=None)
     parser.add_argument(
+        "--plain", action="store_true", help="also import_reads read by read (pod5), in process"
+    )
+    parser.add_argument(
         "--breakdown", action="store_true", help="only the CPU of each stage (pod5 corpora)"
     )
     args = parser.parse_args(argv)
@@ -379,6 +395,13 @@ def main(argv: list[str] | None = None) -> int:
                     "pod5 merge": lambda s=src: pod5_merge(s, merged),
                     "pod5 read all": lambda s=src: pod5_read(s),
                 }
+                if args.plain:
+                    cases["import_reads, blocks (in process)"] = lambda s=src: import_in_process(
+                        s, dest, blocks=True
+                    )
+                    cases["import_reads, read by read (in process)"] = lambda s=src: (
+                        import_in_process(s, dest, blocks=False)
+                    )
             else:
                 cases = {
                     "xsz convert": lambda s=src: xsz_convert(s, dest),

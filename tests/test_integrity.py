@@ -331,14 +331,18 @@ def test_convert_resume_keeps_the_reads_a_killed_import_wrote(tmp_path, monkeypa
 
     put_encoded = xsz.format.SZWriter.put_encoded
 
+    blocks = []
+
     def counting_blocks(self, read_ids, *args, **kw):  # pod5 imports a block at a time
         encoded.extend(read_ids)
+        blocks.append(len(read_ids))
         return put_encoded(self, read_ids, *args, **kw)
 
     monkeypatch.setattr(xsz.format.SZWriter, "put_many", counting)
     monkeypatch.setattr(xsz.format.SZWriter, "put_encoded", counting_blocks)
     assert main(["convert", "-q", "--resume", str(src), str(dst)]) == 0
     assert len(encoded) == n - taken  # the reads on disk were not encoded again
+    assert sum(blocks) == n - taken  # through the pod5 block path
     assert stale_siblings(dst) == []
     assert ops.verify(dst) == []
     assert same(values(dst), values(tmp_path / "whole.sz"))

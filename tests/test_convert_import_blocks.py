@@ -233,6 +233,30 @@ def test_blocks_with_a_selection_and_resume(chunky, tmp_path, monkeypatch):
     assert not (tmp_path / "x.sz").exists()
 
 
+@pytest.mark.parametrize("lengths", [[1000, 0], [0], [0, 0, 5], [5, 0, 0], [7], [3, 3]])
+def test_blocks_of_empty_signals(tmp_path, monkeypatch, lengths):
+    src = tmp_path / "empty.pod5"
+    with pod5.Writer(src) as writer:
+        for i, m in enumerate(lengths):
+            writer.add_read(
+                pod5.Read(
+                    read_id=uuid.UUID(int=i + 1),
+                    pore=pod5.Pore(channel=1, well=1, pore_type="p"),
+                    calibration=pod5.Calibration(offset=0.0, scale=1.0),
+                    read_number=i,
+                    start_sample=0,
+                    median_before=0.0,
+                    end_reason=pod5.EndReason.from_reason_with_default_forced(
+                        pod5.EndReasonEnum.UNKNOWN
+                    ),
+                    run_info=_run_info(),
+                    signal=np.arange(m, dtype=np.int16) if i % 2 else np.zeros(m, np.int16),
+                )
+            )
+    blocks, reads = both_ways(monkeypatch, src, tmp_path)
+    assert blocks == reads
+
+
 def test_uncompressed_pod5_is_read_by_read(tmp_path, monkeypatch):
     src = many_chunks_pod5(
         tmp_path / "plain.pod5",

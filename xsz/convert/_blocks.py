@@ -105,10 +105,13 @@ class Block:
         for the work; raises `SourceError` naming the first read whose signal is corrupt."""
         k = kernels()
         try:
-            sources = zstandard.BufferWithSegmentsCollection(  # type: ignore[no-untyped-call]
-                *(zstandard.BufferWithSegments(buf, segs) for buf, segs in self.chunks)
-            )
-            plain = zstandard.ZstdDecompressor().multi_decompress_to_buffer(sources, threads=0)
+            if not self.chunks:  # reads without signal
+                plain: Any = []
+            else:
+                sources = zstandard.BufferWithSegmentsCollection(  # type: ignore[no-untyped-call]
+                    *(zstandard.BufferWithSegments(buf, segs) for buf, segs in self.chunks)
+                )
+                plain = zstandard.ZstdDecompressor().multi_decompress_to_buffer(sources, threads=0)
         except (zstandard.ZstdError, ValueError):  # ValueError: no content size
             self._blame()
             raise  # pragma: no cover - _blame raises
@@ -122,11 +125,17 @@ class Block:
         cctx = zstandard.ZstdCompressor(
             level=level, write_content_size=True, write_checksum=checksum
         )
-        frames = cctx.multi_compress_to_buffer(
-            zstandard.BufferWithSegments(payloads, segments), threads=0
-        )
-        pieces: list[Any] = [frames[i] for i in range(len(frames))]
-        if frames.size() >= LARGE_FRAME * len(pieces):  # few, large: zlib-ng's SIMD CRC
+        pieces: list[Any]
+        if np.frombuffer(segments, np.uint64)[1::2].any():
+            frames = cctx.multi_compress_to_buffer(
+                zstandard.BufferWithSegments(payloads, segments), threads=0
+            )
+            pieces = [frames[i] for i in range(len(frames))]
+            size = frames.size()
+        else:  # zstd's multi_* take no block of nothing but empty signals
+            pieces = [cctx.compress(b"")] * len(self.read_ids)
+            size = 0
+        if size >= LARGE_FRAME * len(pieces):  # few, large frames
             sizes = np.array([len(p) for p in pieces], np.int64)
             crcs = np.array([crc32(p) for p in pieces], np.uint32)
             return Encoded(b"".join(pieces), sizes, crcs)

@@ -168,7 +168,7 @@ class Pod5Source:
                 digitisation[run_id] = float(info["adc_max"] - info["adc_min"] + 1)
             except (KeyError, TypeError):
                 digitisation[run_id] = math.nan
-        row_count = int(self._reader.signal_batch_row_count)
+        row_count = max(int(self._reader.signal_batch_row_count), 1)  # 0: no signal
         signal_table = self._reader.signal_table
         n_signal_batches = signal_table.num_record_batches
         cached: dict[int, tuple[Any, np.ndarray, np.ndarray]] = {}
@@ -203,7 +203,8 @@ class Pod5Source:
             # chunks of each read: absolute signal rows
             sig = cols.signal
             row_starts = sig.offsets.to_numpy().astype(np.int64)
-            rows = sig.values.to_numpy().astype(np.int64)
+            row_starts -= row_starts[0]
+            rows = sig.flatten().to_numpy().astype(np.int64)  # (flatten: of this slice)
             chunk_batch, chunk_row = np.divmod(rows, row_count)
             chunk_samples = np.empty(len(rows), np.int64)
             chunk_start = np.empty(len(rows), np.int64)
@@ -225,12 +226,9 @@ class Pod5Source:
                 chunk_samples[at] = samples[r]
                 chunk_start[at] = offsets[r]
                 chunk_len[at] = offsets[r + 1] - offsets[r]
-            read_samples = (
-                np.add.reduceat(chunk_samples, row_starts[:-1])
-                if len(rows)
-                else np.zeros(n, np.int64)
-            )
-            read_samples[row_starts[:-1] == row_starts[1:]] = 0
+            summed = np.zeros(len(rows) + 1, np.int64)
+            np.cumsum(chunk_samples, out=summed[1:])
+            read_samples = summed[row_starts[1:]] - summed[row_starts[:-1]]  # 0 without chunks
             runs = cols.run_info
             run_names = [str(v) for v in runs.dictionary.to_pylist()]
             run_codes = runs.indices.to_numpy()

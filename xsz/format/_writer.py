@@ -376,6 +376,64 @@ class SZWriter:
             self._taken += n
             self._submit_prepared(prepared)
 
+    def put_encoded(
+        self,
+        read_ids: Sequence[str],
+        cells: Sequence[str],
+        frames: bytes,
+        sizes: np.ndarray[Any, np.dtype[np.int64]],
+        counts: np.ndarray[Any, np.dtype[np.int64]],
+        crcs: np.ndarray[Any, np.dtype[np.uint32]],
+        *,
+        checksummed: bool,
+    ) -> None:
+        """Add a block of reads of a one-dataset schema whose frames are made already.
+
+        For importers that make frames and index cells a block at a time (no
+        Python object per read): `cells` holds each read's attribute cells as
+        `attribute_text` makes them, tab-joined; `frames` the reads' frames back
+        to back, of `sizes` bytes, of `counts` elements, with CRC-32s `crcs`;
+        `checksummed` says whether every frame carries zstd's content checksum.
+        The IDs are checked to be new (`DuplicateReadError`, nothing taken); the
+        cells and frames are the caller's to get right. Reads put before are
+        written first (the pending batch is handed to an encoder, then the block
+        queued after it as one task that is done already).
+        """
+        with self._lock:
+            self._check_open()
+            n = len(read_ids)
+            if len(self.schema.datasets) != 1 or self._ids is None:
+                raise UsageError("put_encoded needs a schema with an ID and one dataset")
+            if not (len(cells) == len(sizes) == len(counts) == len(crcs) == n):
+                raise UsageError(f"put_encoded: {n} read IDs but other lengths differ")
+            if int(sizes.sum()) != len(frames):
+                raise UsageError(
+                    f"put_encoded: the frames hold {len(frames)} bytes, not {int(sizes.sum())}"
+                )
+            batch = set(read_ids)
+            if len(batch) != n or not self._ids.isdisjoint(batch):
+                seen: set[str] = set()
+                for read_id in read_ids:
+                    self._claim_id(read_id, seen)
+            self._commit_ids(batch)
+            self._flush_batch()  # the reads put before these go first
+            self._taken += n
+            if not n:
+                return
+            count_cells = (
+                counts.astype(str).tolist() if self.schema.datasets[0].has_count else [""] * n
+            )
+            done = Done(
+                [frames],
+                sizes.tolist(),
+                "%d\t%d\t%s\t%d:%s\n",
+                [list(cells), sizes.tolist(), count_cells],
+                array("I", crcs.astype(np.uint32).tobytes()),
+                checksummed,
+                [],
+            )
+            self._submit(len(frames), done)  # written in put order, as the batches are
+
     def _check_open(self) -> None:
         if self._closed:
             raise UsageError(f"SZWriter for {self.location} is closed")

@@ -30,7 +30,7 @@ from xsz.codec import (
     text_payloads,
 )
 from xsz.errors import CodecError, DuplicateReadError, RecordError
-from xsz.format import Schema, SZReader, SZWriter, format_header, parse_header
+from xsz.format import Schema, SZReader, SZWriter, crc32, format_header, parse_header
 from xsz.format._values import attribute_text
 from xsz.ops import verify
 
@@ -436,3 +436,65 @@ def test_put_frames_between_puts_keeps_put_order(tmp_path):
             else:
                 writer.put(rid, raw)
     assert _files(path) == _expected(schema, reads, True)
+
+
+@pytest.mark.parametrize("n_threads", [0, 2])
+def test_finished_frames_of_every_kind_keep_put_order_between_batched_puts(tmp_path, n_threads):
+    """put_frames_many, put_frames_columns and put_encoded (the integ merge of the
+    batched writer with the copying and import paths) each hand the pending batch
+    over first, so the store holds the reads in put order, byte for byte; a bad or
+    repeated read refuses the whole call and leaves the IDs free."""
+    schema = Schema.build([("ID", str), ("Offset", np.int32)], [("Raw", np.int16)])
+    reads = [(f"r{i}", i - 30, np.arange(i * 7, dtype=np.int16) - i) for i in range(108)]
+    frames = [encode_array(raw, checksum=True) for _, _, raw in reads]
+    path = tmp_path / "s.sz"
+    with SZWriter(path, schema, n_threads=n_threads) as writer:
+        i = 0
+        while i < len(reads):
+            kind = [0, 1, 0, 2, 0, 3][(i // 3) % 6]  # batched puts before each other kind
+            group = range(i, min(i + 3, len(reads)))
+            if kind == 0:
+                for k in group:
+                    writer.put(*reads[k])
+            elif kind == 1:
+                bad = [(["r0", 1], [frames[0]], [len(reads[0][2])])]  # r0 is taken
+                with pytest.raises(DuplicateReadError):
+                    writer.put_frames_many(
+                        [
+                            ([reads[k][0], reads[k][1]], [frames[k]], [len(reads[k][2])])
+                            for k in group
+                        ]
+                        + bad
+                    )
+                writer.put_frames_many(
+                    [([reads[k][0], reads[k][1]], [frames[k]], [len(reads[k][2])]) for k in group]
+                )
+            elif kind == 2:
+                columns = [
+                    np.array([reads[k][0] for k in group]),
+                    np.array([reads[k][1] for k in group], np.int32),
+                ]
+                with pytest.raises(RecordError):  # a frame that cannot hold its count
+                    writer.put_frames_columns(
+                        columns, [[frames[k]] for k in group], [[10**6] for k in group]
+                    )
+                writer.put_frames_columns(
+                    columns, [[frames[k]] for k in group], [[len(reads[k][2])] for k in group]
+                )
+            else:
+                ids = [reads[k][0] for k in group]
+                sizes = np.array([len(frames[k]) for k in group], np.int64)
+                counts = np.array([len(reads[k][2]) for k in group], np.int64)
+                crcs = np.array([crc32(frames[k]) for k in group], np.uint32)
+                cells = [f"{reads[k][0]}\t{reads[k][1]}" for k in group]
+                blob = b"".join(frames[k] for k in group)
+                with pytest.raises(DuplicateReadError):
+                    writer.put_encoded(
+                        [*ids[:-1], "r0"], cells, blob, sizes, counts, crcs, checksummed=True
+                    )
+                writer.put_encoded(ids, cells, blob, sizes, counts, crcs, checksummed=True)
+            i += len(group)
+        with pytest.raises(DuplicateReadError):
+            writer.put(*reads[-1])
+    assert _files(path) == _expected(schema, reads, True)
+    assert verify(path) == []

@@ -118,14 +118,14 @@ def _compressed_file(dest: Path, how: str) -> Callable[[], object]:
     return write
 
 
-def _sz_writer(dest: Path) -> Callable[[], object]:
+def _sz_writer(dest: Path, n: int = N_READS) -> Callable[[], object]:
     from xsz.format import Schema, SZWriter
 
-    data = reads("B")
+    data = reads("B", n)
     schema = Schema.build(ATTRIBUTES, DATASETS)
 
     def write() -> None:
-        with SZWriter(dest, schema, overwrite=True) as writer:
+        with SZWriter(dest, schema, overwrite=True, n_threads=2) as writer:
             for record in data:
                 writer.put(*record)
 
@@ -242,6 +242,8 @@ WRITERS: dict[str, tuple[str, Callable[[Path, Path], Callable[[], object]]]] = {
     "CompressedFile.put_chunk": ("sz", lambda d, s: _compressed_file(d, "put_chunk")),
     "CompressedFile.q_in": ("sz", lambda d, s: _compressed_file(d, "q_in")),
     "SZWriter": ("sz", lambda d, s: _sz_writer(d)),
+    # thousands of reads: many batches in flight, kills land mid-batch and mid-dat
+    "SZWriter, many batches": ("sz", lambda d, s: _sz_writer(d, 3000)),
     "SZStore+zarr": ("sz", lambda d, s: _szstore_zarr(d)),
     "ds.to_zarr(SZStore)": ("sz", _xarray_to_zarr),
     "ds.sz.to_sz": ("sz", _to_sz),

@@ -304,13 +304,14 @@ def test_cli_convert_usage_errors(pod5_file, tmp_path, capsys):
     assert "already pod5" in capsys.readouterr().err
 
 
-def failing_third_call(real, failure):
-    """`real` (a method) failing on its third call (Ctrl-C or a full disk); `.calls` counts."""
+def failing_third_call(real, failure, at=3):
+    """`real` (a method) failing on its third call (or `at`: Ctrl-C or a full disk);
+    `.calls` counts."""
     calls = []
 
     def fail(self, *args, **kwargs):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == at:
             if failure == "interrupt":
                 raise KeyboardInterrupt
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -331,6 +332,10 @@ def test_cli_convert_interrupted_or_disk_full_leaves_nothing(
     fail = failing_third_call(Writer.put_frames if dst != "out.sz" else Writer.put, failure)
     if dst == "out.sz":
         monkeypatch.setattr(Writer, "put", fail)
+        # pod5 with VBZ signal is put a block of reads at a time
+        monkeypatch.setattr(
+            Writer, "put_encoded", failing_third_call(Writer.put_encoded, failure, 1)
+        )
         source = src
     else:  # Zarr -> SZ goes through put_frames; make the Zarr first
         assert main(["convert", str(src), str(tmp_path / "in.zarr"), "-q"]) == 0

@@ -324,16 +324,34 @@ def test_convert_resume_keeps_the_reads_a_killed_import_wrote(tmp_path, monkeypa
     taken = ops.recover(sibling.path, tmp_path / "peek.sz").kept
     assert 0 < taken < n
     encoded = []
-    put_many = xsz.format.SZWriter.put_many
+    put, put_many = xsz.format.SZWriter.put, xsz.format.SZWriter.put_many
 
     def counting(self, records, **kw):
         records = list(records)
         encoded.extend(r[0] for r in records)
         return put_many(self, records, **kw)
 
+    def counting_one(self, *fields, **kw):
+        encoded.append(fields[0])
+        return put(self, *fields, **kw)
+
+    put_encoded = xsz.format.SZWriter.put_encoded
+
+    blocks = []
+
+    def counting_blocks(self, read_ids, *args, **kw):  # pod5 imports a block at a time
+        encoded.extend(read_ids)
+        blocks.append(len(read_ids))
+        return put_encoded(self, read_ids, *args, **kw)
+
+    # reads reach the writer one by one (put), in lists (put_many) or in blocks of
+    # finished frames (put_encoded): count all three
     monkeypatch.setattr(xsz.format.SZWriter, "put_many", counting)
+    monkeypatch.setattr(xsz.format.SZWriter, "put", counting_one)
+    monkeypatch.setattr(xsz.format.SZWriter, "put_encoded", counting_blocks)
     assert main(["convert", "-q", "--resume", str(src), str(dst)]) == 0
     assert len(encoded) == n - taken  # the reads on disk were not encoded again
+    assert sum(blocks) == n - taken  # through the pod5 block path
     assert stale_siblings(dst) == []
     assert ops.verify(dst) == []
     assert same(values(dst), values(tmp_path / "whole.sz"))

@@ -32,6 +32,14 @@
  *     (sign-extended when `signed`), byte-identical to the reference C
  *     streamvbyte encoder.
  *
+ * encode_many(parts, counts, itemsize, signed, delta) -> (payloads, segments)
+ *     Encode many payloads (counts[i] values each, taken in order from the
+ *     buffers in `parts`) with the GIL released once: the payloads back to back
+ *     and their (offset, length) pairs, as zstandard's BufferWithSegments takes.
+ *
+ * vbz_to_svb, join_crc: pod5's VBZ chunks to SZ payloads, and frames' CRC-32
+ *     (the pod5 import; see their section at the end).
+ *
  * Every size, count and position that comes from the caller is checked with
  * overflow-free comparisons before any byte is read or written: the arguments
  * may come from a corrupt or crafted store.
@@ -590,6 +598,128 @@ static PyObject *kernels_encode(PyObject *self, PyObject *args)
     return result;
 }
 
+/* encode_many(parts, counts, itemsize, signed, delta) -> (payloads, segments)
+ * Encode many payloads with the GIL released once. Payload i is the next
+ * counts[i] values of the buffers in `parts`, taken in order (a part holds
+ * whole payloads back to back; none straddles two parts, and every part is used
+ * up). `payloads` holds the payloads back to back; `segments` one (offset,
+ * length) pair of uint64 per payload, the layout of zstandard's
+ * BufferWithSegments. */
+static PyObject *kernels_encode_many(PyObject *self, PyObject *args)
+{
+    PyObject *parts_arg;
+    Py_buffer counts_buf;
+    int itemsize, is_signed, delta;
+    if (!PyArg_ParseTuple(args, "Oy*ipp", &parts_arg, &counts_buf, &itemsize, &is_signed,
+                          &delta))
+        return NULL;
+    PyObject *result = NULL, *parts = NULL, *payloads = NULL, *segments = NULL;
+    Py_buffer *views = NULL;
+    int64_t *counts = NULL;
+    Py_ssize_t n = 0, n_parts = 0, acquired = 0;
+    if (itemsize != 2 && itemsize != 4) {
+        PyErr_Format(PyExc_ValueError, "itemsize must be 2 or 4, got %d", itemsize);
+        goto done;
+    }
+    if (counts_buf.len % 8 != 0) {
+        PyErr_SetString(PyExc_ValueError, "counts must be int64 values");
+        goto done;
+    }
+    n = counts_buf.len / 8;
+    /* a tuple: Python code run while a part exports its buffer cannot resize it */
+    parts = PySequence_Tuple(parts_arg);
+    if (parts == NULL)
+        goto done;
+    n_parts = PyTuple_GET_SIZE(parts);
+    counts = PyMem_Malloc(n ? (size_t)n * sizeof(int64_t) : 1);
+    views = PyMem_Calloc((size_t)(n_parts ? n_parts : 1), sizeof(Py_buffer));
+    if (counts == NULL || views == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(counts, counts_buf.buf, (size_t)n * sizeof(int64_t));
+    for (; acquired < n_parts; acquired++) {
+        Py_buffer *v = &views[acquired];
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(parts, acquired), v, PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        if (v->len % itemsize != 0 || !is_aligned(v->buf, v->len, itemsize)) {
+            PyErr_Format(PyExc_ValueError,
+                         "part %zd is not a whole, aligned number of %d-byte items", acquired,
+                         itemsize);
+            acquired++;
+            goto done;
+        }
+    }
+    /* check the payloads against the parts, and add up the worst case (a control
+     * byte per 4 values, and 4 bytes a value at most; 3 for 16-bit values unless
+     * sign-extended without delta), without overflow */
+    Py_ssize_t widest = (itemsize == 2 && (delta || !is_signed)) ? 3 : 4;
+    Py_ssize_t part = 0, left = n_parts ? views[0].len / itemsize : 0, worst = 3;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t c = counts[i];
+        while (c > 0 && left == 0 && part + 1 < n_parts)
+            left = views[++part].len / itemsize;
+        if (c < 0 || c > (int64_t)left) {
+            PyErr_Format(PyExc_ValueError,
+                         "payload %zd: %lld values do not fit what is left of part %zd (%zd)", i,
+                         (long long)c, part, left);
+            goto done;
+        }
+        left -= (Py_ssize_t)c;
+        Py_ssize_t need = (Py_ssize_t)c / 4 + (c % 4 != 0) + widest * (Py_ssize_t)c;
+        if (need > PY_SSIZE_T_MAX - worst) {
+            PyErr_SetString(PyExc_ValueError, "the payloads are too large");
+            goto done;
+        }
+        worst += need;
+    }
+    while (left == 0 && part + 1 < n_parts)
+        left = views[++part].len / itemsize;
+    if (left != 0 || part + 1 < n_parts) {
+        PyErr_Format(PyExc_ValueError, "%zd values of part %zd are left over", left, part);
+        goto done;
+    }
+    payloads = PyBytes_FromStringAndSize(NULL, worst);
+    segments = PyBytes_FromStringAndSize(NULL, n * 16);
+    if (payloads == NULL || segments == NULL)
+        goto done;
+    Py_ssize_t size = 0;
+    {
+        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(payloads);
+        uint64_t *segs = (uint64_t *)PyBytes_AS_STRING(segments);
+        Py_BEGIN_ALLOW_THREADS
+        Py_ssize_t p = 0, at = 0; /* part, item position inside it */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t c = (Py_ssize_t)counts[i];
+            while (c > 0 && at == views[p].len / itemsize) {
+                p++;
+                at = 0;
+            }
+            const char *values = c > 0 ? (const char *)views[p].buf + at * itemsize : NULL;
+            Py_ssize_t len = c > 0 ? encode_impl(values, c, itemsize, is_signed, delta, out + size)
+                                   : 0;
+            segs[2 * i] = (uint64_t)size;
+            segs[2 * i + 1] = (uint64_t)len;
+            size += len;
+            at += c;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    if (_PyBytes_Resize(&payloads, size) < 0)
+        goto done; /* payloads is NULL now */
+    result = PyTuple_Pack(2, payloads, segments);
+done:
+    for (Py_ssize_t i = 0; i < acquired; i++)
+        PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    PyMem_Free(counts);
+    Py_XDECREF(parts);
+    Py_XDECREF(payloads);
+    Py_XDECREF(segments);
+    PyBuffer_Release(&counts_buf);
+    return result;
+}
+
 /* Check payload i's span, counts[i] values at positions[i], against an out of
  * `capacity` items; without overflow, whatever the int64s hold. */
 static int span_fits(Py_ssize_t i, int64_t count, int64_t position, Py_ssize_t capacity)
@@ -1064,6 +1194,9 @@ static PyMethodDef kernels_methods[] = {
      "simd_enabled() -> bool: whether decoding uses the SIMD loops by default."},
     {"encode", kernels_encode, METH_VARARGS,
      "encode(values, itemsize, signed, delta) -> bytes: streamvbyte (+zigzag-delta) of values."},
+    {"encode_many", kernels_encode_many, METH_VARARGS,
+     "encode_many(parts, counts, itemsize, signed, delta) -> (payloads, segments): many "
+     "payloads at once, back to back, with their (offset, length) uint64 pairs."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1072,8 +1205,357 @@ static struct PyModuleDef kernels_module = {
     "Fused streamvbyte kernels for svb-zstd payloads (GIL released).", -1, kernels_methods,
 };
 
+static int add_import_kernels(PyObject *module); /* pod5 import, at the end */
+
 PyMODINIT_FUNC PyInit__kernels(void)
 {
     init_groups();
-    return PyModule_Create(&kernels_module);
+    PyObject *module = PyModule_Create(&kernels_module);
+    if (module != NULL && add_import_kernels(module) < 0)
+        Py_CLEAR(module);
+    return module;
+}
+
+/* ===================================================================================
+ * pod5 import (xsz.convert): VBZ signal chunks to SZ payloads, and frames' CRC-32.
+ *
+ * vbz_to_svb(chunks, samples, read_chunks) -> (payloads, segments, failed)
+ *     `chunks` is a sequence of buffers, each the zstd-decompressed content of one
+ *     pod5 VBZ signal chunk: svb16 (1-bit keys: ceil(n/8) key bytes, then each
+ *     value in 1 or 2 little-endian bytes) of zigzag-coded 16-bit deltas, the
+ *     first from 0. `samples` (int64) holds each chunk's sample count and
+ *     `read_chunks` (int64, n_reads + 1) where each read's chunks start. Returns
+ *     the SZ I16 payloads of the reads back to back (the bytes `encode` makes of
+ *     the read's int16 samples), their (offset, length) as uint64 pairs, and -1;
+ *     or (None, None, k) when read k has a chunk whose length does not fit its
+ *     count and keys (nothing is read out of bounds).
+ *
+ * join_crc(frames) -> (blob, crcs, sizes)
+ *     The buffers of `frames` back to back, the CRC-32 (zlib's) of each as
+ *     uint32s and the length of each as int64s.
+ * =================================================================================== */
+
+static Py_ssize_t svb16_length(const uint8_t *keys, Py_ssize_t n)
+{
+    /* bytes of an svb16 chunk of n values with these keys (key bits past n ignored) */
+    Py_ssize_t full = n / 8, twos = 0;
+    for (Py_ssize_t k = 0; k < full; k++)
+        twos += __builtin_popcount(keys[k]);
+    if (n % 8)
+        twos += __builtin_popcount(keys[full] & ((1u << (n % 8)) - 1u));
+    return (n + 7) / 8 + n + twos;
+}
+
+/* Decode one svb16 chunk of n values, len bytes, into out, as pod5 does (16-bit
+ * wrap-around deltas from 0). The caller checked len with svb16_length. */
+static void svb16_decode(const uint8_t *in, Py_ssize_t len, Py_ssize_t n, int16_t *out)
+{
+    const uint8_t *keys = in, *data = in + (n + 7) / 8, *end = in + len;
+    uint16_t prev = 0;
+    Py_ssize_t i = 0;
+    /* 8 values at a time while 16 bytes remain: data[1] is always in bounds */
+    for (; i + 8 <= n && end - data >= 16; i += 8) {
+        unsigned key = keys[i / 8];
+        for (unsigned j = 0; j < 8; j++) {
+            unsigned two = (key >> j) & 1u;
+            uint16_t v = (uint16_t)(data[0] | ((unsigned)data[1] << 8 & (0u - two)));
+            data += 1 + two;
+            prev = (uint16_t)(prev + ((v >> 1) ^ (uint16_t)(0u - (v & 1u))));
+            out[i + j] = (int16_t)prev;
+        }
+    }
+    for (; i < n; i++) {
+        unsigned two = (keys[i / 8] >> (i % 8)) & 1u;
+        uint16_t v = two ? (uint16_t)(data[0] | (unsigned)data[1] << 8) : data[0];
+        data += 1 + two;
+        prev = (uint16_t)(prev + ((v >> 1) ^ (uint16_t)(0u - (v & 1u))));
+        out[i] = (int16_t)prev;
+    }
+}
+
+
+/* x86 with SSSE3 (checked at run time): svb16_decode 8 values at a time through a
+ * byte shuffle (twice as fast, measured). Elsewhere, or on an older CPU, or with
+ * XSZ_NO_SIMD set in the environment, svb16_decode does the work. (A shuffle
+ * encoder of streamvbyte measured slower than encode_i16 here, so there is none.) */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define XSZ_SSSE3 1
+static uint8_t SVB16_SHUF[256][16]; /* key byte -> where each of 8 lanes' 2 bytes come from */
+static int HAVE_SSSE3;
+
+static void init_shuffles(void)
+{
+    for (int key = 0; key < 256; key++) {
+        int at = 0;
+        for (int j = 0; j < 8; j++) {
+            int two = (key >> j) & 1;
+            SVB16_SHUF[key][2 * j] = (uint8_t)at++;
+            SVB16_SHUF[key][2 * j + 1] = two ? (uint8_t)at++ : 0x80;
+        }
+    }
+    __builtin_cpu_init();
+    HAVE_SSSE3 = __builtin_cpu_supports("ssse3") && getenv("XSZ_NO_SIMD") == NULL;
+}
+
+__attribute__((target("ssse3")))
+static void svb16_decode_ssse3(const uint8_t *in, Py_ssize_t len, Py_ssize_t n, int16_t *out)
+{
+    const uint8_t *keys = in, *data = in + (n + 7) / 8, *end = in + len;
+    __m128i prev = _mm_setzero_si128(); /* the last value, in every lane */
+    const __m128i one = _mm_set1_epi16(1), zero = _mm_setzero_si128();
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n && end - data >= 16; i += 8) {
+        unsigned key = keys[i / 8];
+        __m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)data),
+                                     _mm_loadu_si128((const __m128i *)SVB16_SHUF[key]));
+        data += 8 + __builtin_popcount(key);
+        v = _mm_xor_si128(_mm_srli_epi16(v, 1), _mm_sub_epi16(zero, _mm_and_si128(v, one)));
+        v = _mm_add_epi16(v, _mm_slli_si128(v, 2));
+        v = _mm_add_epi16(v, _mm_slli_si128(v, 4));
+        v = _mm_add_epi16(v, _mm_slli_si128(v, 8));
+        v = _mm_add_epi16(v, prev);
+        _mm_storeu_si128((__m128i *)(out + i), v);
+        prev = _mm_shuffle_epi8(v, _mm_set1_epi16(0x0f0e));
+    }
+    uint16_t last = (uint16_t)_mm_cvtsi128_si32(prev);
+    for (; i < n; i++) {
+        unsigned two = (keys[i / 8] >> (i % 8)) & 1u;
+        uint16_t v = two ? (uint16_t)(data[0] | (unsigned)data[1] << 8) : data[0];
+        data += 1 + two;
+        last = (uint16_t)(last + ((v >> 1) ^ (uint16_t)(0u - (v & 1u))));
+        out[i] = (int16_t)last;
+    }
+}
+
+#else
+static void init_shuffles(void) {}
+#endif
+
+static void transcode_chunk(const uint8_t *in, Py_ssize_t len, Py_ssize_t n, int16_t *out)
+{
+#ifdef XSZ_SSSE3
+    if (HAVE_SSSE3) {
+        svb16_decode_ssse3(in, len, n, out);
+        return;
+    }
+#endif
+    svb16_decode(in, len, n, out);
+}
+
+static PyObject *kernels_vbz_to_svb(PyObject *self, PyObject *args)
+{
+    PyObject *chunks_obj, *result = NULL, *seq = NULL, *payloads = NULL, *segments = NULL;
+    Py_buffer samples_buf = {0}, reads_buf = {0};
+    Py_buffer *views = NULL;
+    Py_ssize_t n_views = 0;
+    int16_t *tmp = NULL;
+    if (!PyArg_ParseTuple(args, "Oy*y*", &chunks_obj, &samples_buf, &reads_buf))
+        return NULL;
+    seq = PySequence_Fast(chunks_obj, "chunks must be a sequence of buffers");
+    if (seq == NULL)
+        goto done;
+    Py_ssize_t n_chunks = PySequence_Fast_GET_SIZE(seq);
+    if (samples_buf.len != n_chunks * (Py_ssize_t)sizeof(int64_t) ||
+        reads_buf.len % (Py_ssize_t)sizeof(int64_t) || reads_buf.len < (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "samples must be one int64 a chunk, read_chunks n_reads + 1");
+        goto done;
+    }
+    const int64_t *samples = (const int64_t *)samples_buf.buf;
+    const int64_t *starts = (const int64_t *)reads_buf.buf;
+    Py_ssize_t n_reads = reads_buf.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    if (starts[0] != 0 || starts[n_reads] != n_chunks) {
+        PyErr_SetString(PyExc_ValueError, "read_chunks must run from 0 to the number of chunks");
+        goto done;
+    }
+    Py_ssize_t total = 0, longest = 0;
+    for (Py_ssize_t r = 0; r < n_reads; r++) {
+        if (starts[r + 1] < starts[r]) {
+            PyErr_SetString(PyExc_ValueError, "read_chunks must not decrease");
+            goto done;
+        }
+        int64_t n = 0;
+        for (int64_t c = starts[r]; c < starts[r + 1]; c++) {
+            if (samples[c] < 0 || samples[c] > ((int64_t)1 << 40) || n > ((int64_t)1 << 40)) {
+                PyErr_Format(PyExc_ValueError, "chunk %lld: bad sample count %lld", (long long)c,
+                             (long long)samples[c]);
+                goto done;
+            }
+            n += samples[c];
+        }
+        if (n > longest)
+            longest = (Py_ssize_t)n;
+        /* zigzag deltas of int16 values take at most 3 bytes; 3 bytes of slack */
+        Py_ssize_t room = (Py_ssize_t)(n / 4 + (n % 4 != 0) + 3 * n + 3);
+        if (total > PY_SSIZE_T_MAX / 2 - room) {
+            PyErr_SetString(PyExc_ValueError, "too many samples for one call");
+            goto done;
+        }
+        total += room;
+    }
+    views = PyMem_Calloc(n_chunks ? n_chunks : 1, sizeof(Py_buffer));
+    tmp = PyMem_RawMalloc((longest ? longest : 1) * sizeof(int16_t));
+    payloads = PyBytes_FromStringAndSize(NULL, total ? total : 1);
+    segments = PyBytes_FromStringAndSize(NULL, (n_reads ? n_reads : 1) * 2 * sizeof(uint64_t));
+    if (views == NULL || tmp == NULL || payloads == NULL || segments == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    for (; n_views < n_chunks; n_views++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, n_views), &views[n_views],
+                               PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+    }
+    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(payloads);
+    uint64_t *segs = (uint64_t *)PyBytes_AS_STRING(segments);
+    Py_ssize_t failed = -1, pos = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < n_reads && failed < 0; r++) {
+        Py_ssize_t n = 0;
+        for (int64_t c = starts[r]; c < starts[r + 1]; c++) {
+            const uint8_t *in = (const uint8_t *)views[c].buf;
+            Py_ssize_t len = views[c].len, m = (Py_ssize_t)samples[c];
+            if (len < (m + 7) / 8 || svb16_length(in, m) != len) {
+                failed = r;
+                break;
+            }
+            transcode_chunk(in, len, m, tmp + n);
+            n += m;
+        }
+        if (failed >= 0)
+            break;
+        Py_ssize_t size = encode_i16(tmp, n, out + pos);
+        segs[2 * r] = (uint64_t)pos;
+        segs[2 * r + 1] = (uint64_t)size;
+        pos += size;
+    }
+    Py_END_ALLOW_THREADS
+    if (failed >= 0) {
+        result = Py_BuildValue("OOn", Py_None, Py_None, failed);
+        goto done;
+    }
+    if (_PyBytes_Resize(&payloads, pos ? pos : 1) < 0)
+        goto done;
+    if (_PyBytes_Resize(&segments, n_reads * 2 * (Py_ssize_t)sizeof(uint64_t)) < 0)
+        goto done;
+    result = Py_BuildValue("OOn", payloads, segments, (Py_ssize_t)-1);
+done:
+    for (Py_ssize_t k = 0; k < n_views; k++)
+        PyBuffer_Release(&views[k]);
+    PyMem_Free(views);
+    PyMem_RawFree(tmp);
+    Py_XDECREF(payloads);
+    Py_XDECREF(segments);
+    Py_XDECREF(seq);
+    PyBuffer_Release(&samples_buf);
+    PyBuffer_Release(&reads_buf);
+    return result;
+}
+
+/* CRC-32 (zlib's polynomial), slicing by 8 */
+static uint32_t CRC_TABLE[8][256];
+
+static void init_crc(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1u ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        CRC_TABLE[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            CRC_TABLE[t][i] = (CRC_TABLE[t - 1][i] >> 8) ^ CRC_TABLE[0][CRC_TABLE[t - 1][i] & 0xffu];
+}
+
+static uint32_t crc32_of(const uint8_t *p, Py_ssize_t n)
+{
+    uint32_t c = 0xffffffffu;
+    while (n >= 8) {
+        uint32_t lo = load4_le(p) ^ c, hi = load4_le(p + 4);
+        c = CRC_TABLE[7][lo & 0xff] ^ CRC_TABLE[6][(lo >> 8) & 0xff] ^
+            CRC_TABLE[5][(lo >> 16) & 0xff] ^ CRC_TABLE[4][lo >> 24] ^
+            CRC_TABLE[3][hi & 0xff] ^ CRC_TABLE[2][(hi >> 8) & 0xff] ^
+            CRC_TABLE[1][(hi >> 16) & 0xff] ^ CRC_TABLE[0][hi >> 24];
+        p += 8;
+        n -= 8;
+    }
+    while (n-- > 0)
+        c = CRC_TABLE[0][(c ^ *p++) & 0xffu] ^ (c >> 8);
+    return c ^ 0xffffffffu;
+}
+
+static PyObject *kernels_join_crc(PyObject *self, PyObject *args)
+{
+    PyObject *frames_obj, *seq, *blob = NULL, *crcs = NULL, *sizes = NULL, *result = NULL;
+    Py_buffer *views = NULL;
+    Py_ssize_t n_views = 0, total = 0;
+    if (!PyArg_ParseTuple(args, "O", &frames_obj))
+        return NULL;
+    seq = PySequence_Fast(frames_obj, "frames must be a sequence of buffers");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    views = PyMem_Calloc(n ? n : 1, sizeof(Py_buffer));
+    if (views == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; n_views < n; n_views++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, n_views), &views[n_views],
+                               PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        if (total > PY_SSIZE_T_MAX / 2 - views[n_views].len) {
+            n_views++;
+            PyErr_SetString(PyExc_ValueError, "frames too large");
+            goto done;
+        }
+        total += views[n_views].len;
+    }
+    blob = PyBytes_FromStringAndSize(NULL, total);
+    crcs = PyBytes_FromStringAndSize(NULL, (n ? n : 1) * sizeof(uint32_t));
+    sizes = PyBytes_FromStringAndSize(NULL, (n ? n : 1) * sizeof(int64_t));
+    if (blob == NULL || crcs == NULL || sizes == NULL)
+        goto done;
+    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(blob);
+    uint32_t *crc_out = (uint32_t *)PyBytes_AS_STRING(crcs);
+    int64_t *size_out = (int64_t *)PyBytes_AS_STRING(sizes);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < n; k++) {
+        size_out[k] = (int64_t)views[k].len;
+        memcpy(out, views[k].buf, views[k].len);
+        crc_out[k] = crc32_of(out, views[k].len);
+        out += views[k].len;
+    }
+    Py_END_ALLOW_THREADS
+    if (_PyBytes_Resize(&crcs, n * (Py_ssize_t)sizeof(uint32_t)) < 0 ||
+        _PyBytes_Resize(&sizes, n * (Py_ssize_t)sizeof(int64_t)) < 0)
+        goto done;
+    result = PyTuple_Pack(3, blob, crcs, sizes);
+done:
+    for (Py_ssize_t k = 0; k < n_views; k++)
+        PyBuffer_Release(&views[k]);
+    PyMem_Free(views);
+    Py_XDECREF(blob);
+    Py_XDECREF(crcs);
+    Py_XDECREF(sizes);
+    Py_DECREF(seq);
+    return result;
+}
+
+static PyMethodDef import_methods[] = {
+    {"vbz_to_svb", kernels_vbz_to_svb, METH_VARARGS,
+     "vbz_to_svb(chunks, samples, read_chunks) -> (payloads, segments, failed): pod5 svb16 "
+     "chunks to SZ I16 payloads."},
+    {"join_crc", kernels_join_crc, METH_VARARGS,
+     "join_crc(frames) -> (blob, crcs, sizes): frames back to back, their CRC-32s and sizes."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int add_import_kernels(PyObject *module)
+{
+    init_crc();
+    init_shuffles();
+    return PyModule_AddFunctions(module, import_methods);
 }

@@ -163,6 +163,8 @@ class CompressedFile:
                 storage_options=storage_options,
             )
             self.header = self._writer.header
+            # put is the writer's own: no layer of Python between a read and SZWriter
+            self.put = self._writer.put  # type: ignore[method-assign]
         else:
             raise UsageError(f"mode should be either 'w' or 'r', got {mode!r}")
         self._schema = schema
@@ -224,7 +226,11 @@ class CompressedFile:
         return self._writer
 
     def put(self, *data: Any) -> None:
-        """Add one read: attribute values, then dataset values, in schema order."""
+        """Add one read: attribute values, then dataset values, in schema order.
+
+        Open for writing, this is `SZWriter.put` of the writer itself (bound when
+        the file is opened), so a read costs what it costs there.
+        """
         self._need_writer().put(*data)
 
     def put_chunk(self, chunk: Sequence[Sequence[Any]]) -> None:

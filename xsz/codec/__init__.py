@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from xsz.codec._batch import MULTI_BELOW, compress_many, encode_payloads, text_payloads
 from xsz.codec._svb import (
     DEFAULT_LEVEL,
     STR,
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_LEVEL",
     "FLOAT80_NAME",
     "FUSED_PIPELINE",
+    "MULTI_BELOW",
     "STR",
     "ZSTD_MAGIC",
     "Kind",
@@ -60,6 +62,7 @@ __all__ = [
     "apply_zarr_settings",
     "enable_rectilinear_chunks",
     "compress",
+    "compress_many",
     "decode_array",
     "decode_bytes",
     "decode_blocks_into",
@@ -68,6 +71,7 @@ __all__ = [
     "decode_text",
     "encode_array",
     "encode_payload",
+    "encode_payloads",
     "encode_text",
     "frame_content_sizes",
     "kind_of",
@@ -75,6 +79,7 @@ __all__ = [
     "max_payload_size",
     "normalize_dtype",
     "svb_count",
+    "text_payloads",
 ]
 
 _ZARR_NAMES = frozenset(

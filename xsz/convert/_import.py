@@ -7,6 +7,8 @@ import logging
 import os
 import shutil
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from xsz._progress import nothing, progress_hook
 from xsz.convert._dest import path_size
 from xsz.convert._moves import MoveSource, check_basecalls
+from xsz.convert._pod5 import Pod5Source
 from xsz.convert._read_fields import NO_BASECALLS, import_schema
 from xsz.convert._sources import open_source, source_files, source_names
 from xsz.errors import ReadNotFoundError, SourceError, UsageError, XszError
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from collections.abc import Set as AbstractSet
 
+    from xsz.convert._blocks import Block, Encoded
     from xsz.convert._sources import Source
 
 __all__ = ["LEVEL", "ImportSummary", "import_reads"]
@@ -39,6 +43,9 @@ not help."""
 PENDING_BYTES: Final = 1 << 24
 """Signal bytes that may wait for the writer's threads: with the read being
 decoded, what an import holds in memory (a few reads)."""
+BLOCKS = True
+"""Import sources that can (pod5 with VBZ signal) a block of reads at a time
+(`xsz.convert._blocks`); ``False`` takes every source read by read (for tests)."""
 RUN_SUMMARY: Final = ("flow_cell_id", "sample_id", "experiment_name", "sequencing_kit")
 """Run fields repeated at the top of the header (one value, or a list if runs differ)."""
 
@@ -84,6 +91,7 @@ class _Import:
         self.files = files
         self.selection = selection
         self.moves = moves
+        self.n_threads = 2
         self.kept: Source | None = None  # a single source stays open between the passes
         self.found: set[str] = set()  # the selected reads met so far
         self.n_reads = 0
@@ -137,6 +145,14 @@ class _Import:
         for path, fmt in self.files:
             source, self.kept = self.kept or open_source(path, fmt), None
             try:
+                if (
+                    self.moves is None
+                    and BLOCKS
+                    and isinstance(source, Pod5Source)
+                    and source.can_block()
+                ):
+                    self.stream_blocks(source, writer, update, done)
+                    continue
                 for read in source.reads(self.selection):
                     if self.selection is not None:
                         self.found.add(read.read_id)
@@ -172,6 +188,53 @@ class _Import:
         self.check_found(self.found)
         if self.moves is not None and self.n_called == 0:
             raise self.no_match()
+
+    def stream_blocks(
+        self,
+        source: Pod5Source,
+        writer: SZWriter,
+        update: Callable[[int], None],
+        done: AbstractSet[str],
+    ) -> None:
+        """`stream` for a source that gives blocks (`Pod5Source.blocks`): each block is
+        encoded by a thread of a pool (the work releases the GIL), and the blocks are
+        put in order, a few at most waiting."""
+        threads = max(self.n_threads, 1)
+        pending: deque[tuple[Block, Future[Encoded]]] = deque()
+
+        def put_first() -> None:
+            block, future = pending.popleft()
+            encoded = future.result()
+            writer.put_encoded(
+                block.read_ids,
+                block.cells,
+                encoded.frames,
+                encoded.sizes,
+                block.counts,
+                encoded.crcs,
+                checksummed=writer.checksum,
+            )
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="xsz-import") as pool:
+            try:
+                for taken, n_samples, block in source.blocks(self.selection, done):
+                    if block is not None:
+                        pending.append(
+                            (block, pool.submit(block.encode, writer.level, writer.checksum))
+                        )
+                        while len(pending) > threads:
+                            put_first()
+                    if self.selection is not None:
+                        self.found.update(taken)
+                    for k in range(self.n_reads + 1, self.n_reads + len(taken) + 1):
+                        update(k)  # the convention: after each read
+                    self.n_reads += len(taken)
+                    self.n_samples += n_samples
+                while pending:
+                    put_first()
+            finally:
+                for _, future in pending:
+                    future.cancel()
 
     def check_found(self, found: set[str]) -> None:
         if self.selection is None:
@@ -238,8 +301,8 @@ def import_reads(
 ) -> ImportSummary:
     """Import nanopore reads (pod5, SLOW5/BLOW5, FAST5) into a new SZ store.
 
-    Reads stream from the source through the format's own reader into
-    `xsz.format.SZWriter`: a few reads are in memory at any time, however long.
+    Reads stream from the source into `xsz.format.SZWriter`: a few reads (for
+    pod5, a few blocks of about 2 M samples) are in memory at any time.
     The raw signal is kept exactly (int16 ADC values) with its calibration, so
     ``pA = (Raw + offset) * scale``.
 
@@ -266,9 +329,11 @@ def import_reads(
     overwrite
         Replace an existing SZ store at `sz_path` (only once the import succeeded).
     n_threads
-        zstd threads of the writer (0: compress in the calling thread). The
-        readers of pod5 and SLOW5/BLOW5 hold the GIL while they decode, so on two
-        cores more threads gain little (BENCHMARKS.md, "Import").
+        Encoding threads (0: encode in the calling thread). A pod5 file with VBZ
+        signal is read a block of reads at a time, its compressed chunks
+        transcoded by these threads without the GIL (`xsz.convert._blocks`); the
+        readers of SLOW5/BLOW5 and FAST5 hold the GIL while they decode, so there
+        more threads gain little (BENCHMARKS.md, "Import" and "Issue 11: import").
     level
         zstd level of the frames (1; any level reads back, see `LEVEL`).
     checksum
@@ -407,6 +472,7 @@ def import_reads(
     if read_ids is not None:
         selection = frozenset([read_ids] if isinstance(read_ids, str) else read_ids)
     job = _Import(files, selection, MoveSource(moves) if moves is not None else None)
+    job.n_threads = n_threads
     writer: SZWriter | None = None
     held: _Held | None = None
     finished = False

@@ -25,6 +25,7 @@ from xsz.format._staging import (
 )
 from xsz.format._table import MIN_READS as TABLE_MIN_READS
 from xsz.format._table import TABLE, write_table
+from xsz.format._values import attribute_text
 from xsz.format._writer import SZWriter
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Staging",
     "TABLE",
     "TABLE_MIN_READS",
+    "attribute_text",
     "check_replaceable",
     "check_store",
     "chunk_plan",

@@ -1,8 +1,10 @@
 """`SZWriter`: append reads to a new SZ store, encode in threads, commit atomically.
 
-Every record is checked when it is put (`xsz.format._values`), then encoded by
-a thread pool (zstd releases the GIL) and appended to ``dat`` in put order by
-whichever thread puts or closes. The number and size of records waiting for
+Every record is checked when it is put (`xsz.format._values`) and joins a batch
+(`xsz.format._records.Batch`, about `TASK_BYTES` or `TASK_READS`); a whole batch
+is encoded by one task of a thread pool in a few calls that release the GIL
+(no task, future or index line per read), and appended to ``dat`` in put order
+by whichever thread puts or closes. The number and size of batches waiting for
 their encoder are bounded, so memory stays flat however fast `put` is called.
 
 A record is checked, encoded and given its index line whole before any byte
@@ -37,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from xsz.codec import DEFAULT_LEVEL
+from xsz.codec import DEFAULT_LEVEL, encode_payload
 from xsz.errors import (
     DuplicateReadError,
     RecordError,
@@ -48,7 +50,7 @@ from xsz.errors import (
 )
 from xsz.format._checksums import CHECKSUMS, crc32, format_checksums
 from xsz.format._index import format_header, read_index
-from xsz.format._records import Encoded, Prepared, check_frame, compress_records
+from xsz.format._records import Batch, Done, Prepared, check_frame, done_records, encode_batch
 from xsz.format._schema import parse_header
 from xsz.format._staging import Staging, check_replaceable
 from xsz.format._table import MIN_READS as TABLE_MIN_READS
@@ -65,7 +67,14 @@ if TYPE_CHECKING:
 __all__ = ["SZWriter"]
 
 TASK_BYTES: Final = 1 << 20
-"""Small records are encoded in groups of about this many input bytes per task."""
+"""Reads are encoded in batches of about this many input bytes per task..."""
+TASK_READS: Final = 4096
+"""... or of this many reads, whichever comes first."""
+ENCODE_AT_PUT: Final = 1 << 16
+"""A streamvbyte dataset's array of at least this many bytes that `SZWriter.put` must
+copy is encoded there instead (its payload is the copy; zstd runs in the encoders)."""
+_IOV_MAX: Final = 512
+"""Buffers handed to one ``writev`` (POSIX guarantees at least 16; Linux takes 1024)."""
 DAT_BUFFER: Final = 1 << 20
 """``dat`` is written in pieces of about this size."""
 INDEX_BUFFER: Final = 1 << 16
@@ -74,6 +83,23 @@ then written after the frames they describe (a killed writer loses at most that)
 SYNC_BYTES: Final = 1 << 23
 """After this many new bytes in ``dat``, flush them to disk in the background, so
 the fsync in `SZWriter.close` has little left to do."""
+
+
+_TEXT: Final = "text"
+_F64: Final = "F64"
+
+
+def _fast_path(f: Field) -> object:
+    """How `SZWriter.put` turns the common values of attribute `f` into text at once:
+    `_TEXT`, `_F64`, the (low, high) range of an integer type, or ``None``."""
+    if f.is_text:
+        return _TEXT
+    if f.code == "F64":
+        return _F64
+    if f.dtype.kind in "iu":
+        info = np.iinfo(f.dtype)
+        return (int(info.min), int(info.max))
+    return None
 
 
 class SZWriter:
@@ -186,7 +212,7 @@ class SZWriter:
             if n_threads > 0
             else None
         )
-        self._pending: deque[tuple[Future[list[Encoded | Exception]], list[Prepared]]] = deque()
+        self._pending: deque[tuple[Future[Done], Batch | list[Prepared] | Done, int]] = deque()
         self._pending_bytes = 0
         self._max_pending_bytes = max_pending_bytes
         self._max_pending_tasks = 4 * max(n_threads, 1) + 4
@@ -195,6 +221,14 @@ class SZWriter:
             [f.name for f in schema.attributes].index(schema.id_field) if schema.id_field else None
         )
         self._failures: list[RecordError] = []
+        # the hot path of put: fields, dtypes and the last text of each float attribute
+        self._n_attr, self._n_fields = len(schema.attributes), len(schema.fields)
+        self._attrs = schema.attributes
+        self._attr_fast = [_fast_path(f) for f in schema.attributes]
+        self._sets = [(f, f.dtype, f.is_text, f.has_count) for f in schema.datasets]
+        self._last_text: list[tuple[object, str]] = [(None, "")] * self._n_attr
+        self._batch = Batch(len(schema.datasets), bool(schema.attributes))
+        self._taken = 0  # reads accepted so far
         self._syncer: ThreadPoolExecutor | None = None
         self._sync: Future[None] | None = None
         self._synced = 0
@@ -211,21 +245,34 @@ class SZWriter:
         threads), so the caller may reuse them at once; ``copy=False`` skips that
         for arrays nobody else will touch (fresh ones from a file reader).
         """
-        self.put_many([fields], copy=copy)
+        with self._lock:
+            if self._closed or self._broken is not None:
+                self._check_open()
+            read_id, cells, values = self._check(fields, self._taken, copy)
+            ids = self._ids
+            if ids is not None:
+                if read_id in ids:
+                    raise self._duplicate(read_id)
+                ids.add(read_id)  # type: ignore[arg-type]
+            batch = self._batch
+            batch.add(read_id, cells, values)
+            self._taken += 1
+            if batch.nbytes >= TASK_BYTES or len(batch.ids) >= TASK_READS:
+                self._flush_batch()
 
     def put_many(self, records: Iterable[Sequence[object]], *, copy: bool = True) -> None:
         """Add several reads; all are checked first, so either all or none are taken."""
         with self._lock:
             self._check_open()
-            base = self.n_reads + sum(len(items) for _, items in self._pending)
-            prepared: list[Prepared] = []
-            batch_ids: set[str] = set()
-            for k, record in enumerate(records):
-                item = self._prepare(record, base + k, copy)
-                self._claim_id(item.read_id, batch_ids)
-                prepared.append(item)
-            self._commit_ids(batch_ids)
-            self._submit(prepared)
+            base = self._taken
+            checked = [self._check(record, base + k, copy) for k, record in enumerate(records)]
+            if self._ids is not None:
+                batch_ids: set[str] = set()
+                for read_id, _, _ in checked:
+                    self._claim_id(read_id, batch_ids)
+                self._commit_ids(batch_ids)
+            for read_id, cells, values in checked:
+                self._take(read_id, cells, values)
 
     def put_frames(
         self,
@@ -251,7 +298,7 @@ class SZWriter:
         in one batch: a bad record refuses the whole batch, before any of it is written."""
         with self._lock:
             self._check_open()
-            position = self.n_reads + sum(len(items) for _, items in self._pending)
+            position = self._taken
             batch_ids: set[str] = set()
             prepared = []
             for k, (attributes, frames, counts) in enumerate(records):
@@ -268,7 +315,9 @@ class SZWriter:
                 self._claim_id(read_id, batch_ids)
                 prepared.append(Prepared(read_id, cells, list(frames), list(counts), encoded=True))
             self._commit_ids(batch_ids)
-            self._submit(prepared)
+            self._flush_batch()  # the reads put before these go first
+            self._taken += len(prepared)
+            self._submit_prepared(prepared)
 
     def put_frames_columns(
         self,
@@ -295,7 +344,7 @@ class SZWriter:
         ids = (
             [str(v) for v in attributes[self._id_pos]]
             if self._id_pos is not None
-            else [f"#{self.n_reads + k}" for k in range(n)]
+            else [f"#{self._taken + k}" for k in range(n)]  # for messages
         )
         texts = [
             _column_cells(f, np.asarray(column), ids)
@@ -304,10 +353,11 @@ class SZWriter:
         lines = ["\t".join(parts) for parts in zip(*texts, strict=True)] if texts else [""] * n
         with self._lock:
             self._check_open()
+            position = self._taken
             batch_ids: set[str] = set()
             prepared = []
             for k in range(n):
-                read_id = ids[k] if self._id_pos is not None else f"#{self.n_reads + k}"
+                read_id = ids[k] if self._id_pos is not None else f"#{position + k}"
                 if len(frames[k]) != len(self.schema.datasets) or len(counts[k]) != len(frames[k]):
                     raise RecordError(
                         f"read {read_id!r}: expected {len(self.schema.datasets)} frames and "
@@ -322,7 +372,67 @@ class SZWriter:
                     Prepared(read_id, cells, list(frames[k]), list(counts[k]), encoded=True)
                 )
             self._commit_ids(batch_ids)
-            self._submit(prepared)
+            self._flush_batch()  # the reads put before these go first
+            self._taken += n
+            self._submit_prepared(prepared)
+
+    def put_encoded(
+        self,
+        read_ids: Sequence[str],
+        cells: Sequence[str],
+        frames: bytes,
+        sizes: np.ndarray[Any, np.dtype[np.int64]],
+        counts: np.ndarray[Any, np.dtype[np.int64]],
+        crcs: np.ndarray[Any, np.dtype[np.uint32]],
+        *,
+        checksummed: bool,
+    ) -> None:
+        """Add a block of reads of a one-dataset schema whose frames are made already.
+
+        For importers that make frames and index cells a block at a time (no
+        Python object per read): `cells` holds each read's attribute cells as
+        `attribute_text` makes them, tab-joined; `frames` the reads' frames back
+        to back, of `sizes` bytes, of `counts` elements, with CRC-32s `crcs`;
+        `checksummed` says whether every frame carries zstd's content checksum.
+        The IDs are checked to be new (`DuplicateReadError`, nothing taken); the
+        cells and frames are the caller's to get right. Reads put before are
+        written first (the pending batch is handed to an encoder, then the block
+        queued after it as one task that is done already).
+        """
+        with self._lock:
+            self._check_open()
+            n = len(read_ids)
+            if len(self.schema.datasets) != 1 or self._ids is None:
+                raise UsageError("put_encoded needs a schema with an ID and one dataset")
+            if not (len(cells) == len(sizes) == len(counts) == len(crcs) == n):
+                raise UsageError(f"put_encoded: {n} read IDs but other lengths differ")
+            if int(sizes.sum()) != len(frames):
+                raise UsageError(
+                    f"put_encoded: the frames hold {len(frames)} bytes, not {int(sizes.sum())}"
+                )
+            batch = set(read_ids)
+            if len(batch) != n or not self._ids.isdisjoint(batch):
+                seen: set[str] = set()
+                for read_id in read_ids:
+                    self._claim_id(read_id, seen)
+            self._commit_ids(batch)
+            self._flush_batch()  # the reads put before these go first
+            self._taken += n
+            if not n:
+                return
+            count_cells = (
+                counts.astype(str).tolist() if self.schema.datasets[0].has_count else [""] * n
+            )
+            done = Done(
+                [frames],
+                sizes.tolist(),
+                "%d\t%d\t%s\t%d:%s\n",
+                [list(cells), sizes.tolist(), count_cells],
+                array("I", crcs.astype(np.uint32).tobytes()),
+                checksummed,
+                [],
+            )
+            self._submit(len(frames), done)  # written in put order, as the batches are
 
     def _check_open(self) -> None:
         if self._closed:
@@ -350,86 +460,157 @@ class SZWriter:
             for f, v in zip(self.schema.attributes, values, strict=True)
         ]
 
-    def _prepare(self, record: Sequence[object], position: int, copy: bool) -> Prepared:
-        try:
-            record = tuple(record)
-        except TypeError:
-            raise RecordError(
-                f"record #{position}: expected a sequence of fields, got {type(record).__name__}",
-                read_id=f"#{position}",
-            ) from None
-        read_id = self._read_id(record, position)
-        n_attr, n_fields = len(self.schema.attributes), len(self.schema.fields)
-        if len(record) != n_fields:
+    def _check(
+        self, record: Sequence[object], position: int, copy: bool
+    ) -> tuple[object, str, list[Any]]:
+        """Check one read: its ID, its attribute cells joined by TABs, and its dataset
+        values (1-D arrays of their dataset's dtype, copies of the caller's if `copy`,
+        or str). Nothing is taken."""
+        if type(record) is not tuple:
+            try:
+                record = tuple(record)
+            except TypeError:
+                raise RecordError(
+                    f"record #{position}: expected a sequence of fields, "
+                    f"got {type(record).__name__}",
+                    read_id=f"#{position}",
+                ) from None
+        n_attr = self._n_attr
+        if len(record) != self._n_fields:
+            read_id = self._read_id(record, position)
             names = ", ".join(f.name for f in self.schema.fields)
             raise RecordError(
-                f"read {read_id!r}: expected {n_fields} fields ({names}), got {len(record)}",
+                f"read {read_id!r}: expected {self._n_fields} fields ({names}), got {len(record)}",
                 read_id=read_id,
             )
-        cells = self._attr_cells(record[:n_attr], read_id)
+        read_id = record[self._id_pos] if self._id_pos is not None else f"#{position}"
+        cells: list[str] = []
+        last, fast = self._last_text, self._attr_fast
+        for k in range(n_attr):
+            # the common cases first, each giving exactly `attribute_text`'s cell
+            value: Any = record[k]
+            kind, how = type(value), fast[k]
+            if kind is str:
+                if how is _TEXT and value.isascii() and value.isprintable():  # no TAB/CR/LF
+                    cells.append(value)
+                    continue
+            elif kind is float:
+                if how is _F64:
+                    cells.append(repr(value))  # numpy 2 prints float64 as Python does
+                    continue
+                if value == last[k][0] and value:  # same nonzero value: same text
+                    cells.append(last[k][1])
+                    continue
+            elif kind is int and type(how) is tuple and how[0] <= value <= how[1]:
+                cells.append(str(value))
+                continue
+            text = attribute_text(self._attrs[k], value, read_id)
+            if kind is float:
+                last[k] = (value, text)
+            cells.append(text)
         values: list[Any] = []
-        counts: list[int | None] = []
-        for f, value in zip(self.schema.datasets, record[n_attr:], strict=True):
+        for (f, dt, is_text, svb), value in zip(self._sets, record[n_attr:], strict=True):
+            if (
+                not is_text
+                and type(value) is np.ndarray
+                and value.ndim == 1
+                and (value.dtype is dt or value.dtype == dt)
+            ):
+                if not copy:
+                    values.append(
+                        value if value.flags.c_contiguous else np.ascontiguousarray(value)
+                    )
+                elif svb and value.nbytes >= ENCODE_AT_PUT:  # encoding copies it anyway
+                    values.append((encode_payload(value), len(value)))
+                else:
+                    values.append(value.copy())
+                continue
             checked = dataset_values(f, value, read_id)
             if isinstance(checked, np.ndarray):
                 # Own the values: the caller may reuse its array as soon as put returns.
-                shared = checked is value or checked.base is not None
-                values.append(checked.copy() if copy and shared else checked)
-                counts.append(len(checked))
-            else:
-                values.append(checked)
-                counts.append(None)
-        return Prepared(read_id, cells, values, counts)
+                if copy and (checked is value or checked.base is not None):
+                    checked = checked.copy()
+                elif not checked.flags.c_contiguous:
+                    checked = np.ascontiguousarray(checked)
+            values.append(checked)
+        return read_id, "\t".join(cells), values
+
+    def _take(self, read_id: object, cells: str, values: list[Any]) -> None:
+        """Add a checked read to the batch; hand the batch to an encoder once full."""
+        batch = self._batch
+        batch.add(read_id, cells, values)
+        self._taken += 1
+        if batch.nbytes >= TASK_BYTES or len(batch.ids) >= TASK_READS:
+            self._flush_batch()
+
+    def _duplicate(self, read_id: object) -> DuplicateReadError:
+        return DuplicateReadError(
+            f"read {read_id!r} was already put into {self.location}; read IDs must be unique",
+            read_id=read_id,
+            field=self.schema.id_field,
+        )
 
     def _claim_id(self, read_id: object, batch: set[str]) -> None:
         if self._ids is None:
             return
         assert isinstance(read_id, str)
         if read_id in self._ids or read_id in batch:
-            raise DuplicateReadError(
-                f"read {read_id!r} was already put into {self.location}; read IDs must be unique",
-                read_id=read_id,
-                field=self.schema.id_field,
-            )
+            raise self._duplicate(read_id)
         batch.add(read_id)
 
     def _commit_ids(self, batch: set[str]) -> None:
         if self._ids is not None:
             self._ids |= batch
 
-    def _submit(self, items: list[Prepared]) -> None:
-        tasks: list[list[Prepared]] = []
-        group: list[Prepared] = []
-        size = 0
+    def _flush_batch(self) -> None:
+        """Hand the reads gathered so far to an encoder, as one task."""
+        batch = self._batch
+        if len(batch):
+            self._batch = Batch(len(self.schema.datasets), bool(self.schema.attributes))
+            if self._pool is not None and batch.small():
+                # streamvbyte here, zstd in the encoders: while this thread makes the
+                # payloads the GIL is free, so the encoders never wait long for it
+                # (the thread that puts holds it otherwise, and each encoder would
+                # wait up to the switch interval every time it needs it)
+                batch.make_payloads(self.schema.datasets)
+            self._submit(batch.nbytes, batch)
+
+    def _submit_prepared(self, items: list[Prepared]) -> None:
+        """Hand reads whose frames are made already to the encoders (which copy them
+        and make their index cells), in tasks of about `TASK_BYTES` or `TASK_READS`."""
+        task: list[Prepared] = []
+        nbytes = 0
         for item in items:
-            group.append(item)
-            size += item.nbytes
-            if size >= TASK_BYTES:
-                tasks.append(group)
-                group, size = [], 0
-        if group:
-            tasks.append(group)
+            task.append(item)
+            nbytes += item.nbytes
+            if nbytes >= TASK_BYTES or len(task) >= TASK_READS:
+                self._submit(nbytes, task)
+                task, nbytes = [], 0
+        if task:
+            self._submit(nbytes, task)
+
+    def _submit(self, nbytes: int, task: Batch | list[Prepared] | Done) -> None:
         fields = self.schema.datasets
-        for task in tasks:
-            if self._pool is None:
-                done: Future[list[Encoded | Exception]] = Future()
-                try:
-                    done.set_result(compress_records(fields, task, self.level, self.checksum))
-                except Exception as exc:  # reported like a pool failure
-                    done.set_exception(exc)
-                self._pending.append((done, task))
-            else:
-                future = self._pool.submit(
-                    compress_records, fields, task, self.level, self.checksum
-                )
-                self._pending.append((future, task))
-            self._pending_bytes += sum(item.nbytes for item in task)
-            self._drain(block=False)
-            while self._pending and (
-                self._pending_bytes > self._max_pending_bytes
-                or len(self._pending) > self._max_pending_tasks
-            ):
-                self._drain_one()
+        encode = encode_batch if isinstance(task, Batch) else done_records
+        if isinstance(task, Done):  # made whole already (put_encoded): nothing to encode
+            done: Future[Done] = Future()
+            done.set_result(task)
+        elif self._pool is None:
+            done = Future()
+            try:
+                done.set_result(encode(fields, task, self.level, self.checksum))  # type: ignore[arg-type]
+            except Exception as exc:  # reported like a pool failure
+                done.set_exception(exc)
+        else:
+            done = self._pool.submit(encode, fields, task, self.level, self.checksum)  # type: ignore[arg-type]
+        self._pending.append((done, task, nbytes))
+        self._pending_bytes += nbytes
+        self._drain(block=False)
+        while self._pending and (
+            self._pending_bytes > self._max_pending_bytes
+            or len(self._pending) > self._max_pending_tasks
+        ):
+            self._drain_one()
 
     # --- writing ---------------------------------------------------------------------
 
@@ -438,42 +619,65 @@ class SZWriter:
             self._drain_one()
 
     def _drain_one(self) -> None:
-        future, items = self._pending.popleft()
-        self._pending_bytes -= sum(item.nbytes for item in items)
+        future, task, nbytes = self._pending.popleft()
+        self._pending_bytes -= nbytes
         try:
-            results = future.result()
+            done = future.result()
         except Exception as exc:  # the task itself failed
-            results = [exc] * len(items)
-        for item, result in zip(items, results, strict=True):
-            if isinstance(result, Exception):  # keep going, report at close
-                self._failures.append(
-                    RecordError(
-                        f"read {item.read_id!r} could not be encoded: {result}",
-                        read_id=item.read_id,
-                    )
-                )
-                continue
-            blob, cells, crcs, checked = result
-            line = b"%d\t%d\t%s\n" % (len(blob), self.nbytes_out, cells)
-            try:
-                self._dat.write(blob)
-                self._lines += line
-                if (
-                    len(self._lines) >= INDEX_BUFFER
-                    or self.nbytes_out + len(blob) - self._lined >= DAT_BUFFER
-                ):
-                    self._write_lines(self.nbytes_out + len(blob))
-            except BaseException as exc:  # dat and index may disagree now: take no more
-                self._broken = exc
-                raise
-            self._index_bytes += len(line)
-            self._index_crc = crc32(line, self._index_crc)
-            self._crcs.extend(crcs)
-            self._all_checked &= checked
-            self.nbytes_out += len(blob)
-            self.n_reads += 1
+            if isinstance(task, Batch):
+                ids = task.ids
+            elif isinstance(task, Done):  # pragma: no cover - its future holds it already
+                ids = []
+            else:
+                ids = [item.read_id for item in task]
+            done = Done([], [], "", [], array("I"), True, [(read_id, exc) for read_id in ids])
+        for read_id, problem in done.failed:  # keep going, report at close
+            self._failures.append(
+                RecordError(f"read {read_id!r} could not be encoded: {problem}", read_id=read_id)
+            )
+        if not done.lengths:
+            return
+        start = self.nbytes_out
+        lines = done.lines(start)
+        end = start + sum(done.lengths)
+        try:
+            self._write_frames(done.frames, end - start)
+            self._lines += lines
+            if len(self._lines) >= INDEX_BUFFER or end - self._lined >= DAT_BUFFER:
+                self._write_lines(end)
+        except BaseException as exc:  # dat and index may disagree now: take no more
+            self._broken = exc
+            raise
+        self._index_bytes += len(lines)
+        self._index_crc = crc32(lines, self._index_crc)
+        self._crcs.extend(done.crcs)
+        self._all_checked &= done.checked
+        self.nbytes_out = end
+        self.n_reads += len(done.lengths)
         if self.nbytes_out - self._synced >= SYNC_BYTES:
             self._sync_in_background()
+
+    def _write_frames(self, frames: list[Any], nbytes: int) -> None:
+        """Append `frames` to ``dat``: through its buffer when small, else straight
+        to the file in one system call (no copy into the buffer first). An upload
+        takes them one by one (it has no file descriptor)."""
+        if self._upload is not None:
+            for frame in frames:
+                self._dat.write(frame)
+            return
+        if nbytes < DAT_BUFFER or len(frames) == 1:
+            self._dat.writelines(frames)
+            return
+        self._dat.flush()
+        fd = self._dat.fileno()
+        views = [memoryview(frame).cast("B") for frame in frames]
+        while views:
+            written = os.writev(fd, views[:_IOV_MAX])
+            while views and written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            if views and written:  # a short write: the rest of this frame next time
+                views[0] = views[0][written:]
 
     def _write_lines(self, described: int) -> None:
         """Write the index lines held back (describing ``dat[:described]``), once the
@@ -510,6 +714,7 @@ class SZWriter:
                 return
             try:
                 if self._broken is None:
+                    self._flush_batch()
                     self._drain(block=True)
                     self._finish_files()
             except BaseException as exc:
@@ -597,7 +802,8 @@ class SZWriter:
 
     def _shutdown(self, *, cancel: bool) -> None:
         if cancel:
-            for future, _ in self._pending:
+            self._batch = Batch(len(self.schema.datasets), bool(self.schema.attributes))
+            for future, _, _ in self._pending:
                 future.cancel()
             self._pending.clear()
         for pool in (self._pool, self._syncer):

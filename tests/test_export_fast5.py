@@ -13,7 +13,6 @@ import math
 import numpy as np
 import pytest
 
-from tests import DATA, requires_data
 from xsz.cli import main
 from xsz.convert import detect_format, export_fast5, import_reads, import_schema
 from xsz.errors import SchemaError, StoreExistsError
@@ -33,10 +32,11 @@ SOURCES = [
 VBZ_FILTER = 32020
 
 
-@pytest.fixture(params=["made", pytest.param("real", marks=requires_data)])
-def data(request, source_data):
-    """The directory of nanopore files: made by the tests, or the real ones."""
-    return source_data if request.param == "made" else DATA
+@pytest.fixture
+def data(source_data):
+    """The directory of nanopore files (made by the tests; tests/test_real_data.py
+    runs these tests again on the real ones)."""
+    return source_data
 
 
 def store_reads(path) -> list[dict]:

@@ -13,7 +13,6 @@ import warnings
 import numpy as np
 import pytest
 
-from tests import DATA, requires_data
 from xsz.cli import main
 from xsz.convert import convert, export_slow5, import_reads
 from xsz.errors import SchemaError, StoreExistsError, UsageError, XszWarning
@@ -33,10 +32,11 @@ PRIMARY = ("read_id", "read_group", "digitisation", "offset", "range", "sampling
 CORE_AUX = ("channel_number", "median_before", "read_number", "start_mux", "start_time")
 
 
-@pytest.fixture(params=["made", pytest.param("real", marks=requires_data)])
-def data(request, source_data):
-    """The directory of nanopore files: made by the tests, or the real ones."""
-    return source_data if request.param == "made" else DATA
+@pytest.fixture
+def data(source_data):
+    """The directory of nanopore files (made by the tests; tests/test_real_data.py
+    runs these tests again on the real ones)."""
+    return source_data
 
 
 def slow5_reads(path) -> tuple[list[dict], list[dict], list[str]]:

@@ -15,7 +15,6 @@ import shutil
 import numpy as np
 import pytest
 
-from tests import DATA, requires_data
 from xsz.cli import main
 from xsz.convert import import_reads, open_reads, to_zarr, verify_reads
 from xsz.errors import ReadNotFoundError, SchemaError, SourceError
@@ -35,10 +34,11 @@ FILES = {
 }
 
 
-@pytest.fixture(params=["made", pytest.param("real", marks=requires_data)])
-def data(request, source_data):
-    """The directory of nanopore files: made by the tests, or the real ones."""
-    return source_data if request.param == "made" else DATA
+@pytest.fixture
+def data(source_data):
+    """The directory of nanopore files (made by the tests; tests/test_real_data.py
+    runs these tests again on the real ones)."""
+    return source_data
 
 
 def same(a: object, b: object) -> bool:

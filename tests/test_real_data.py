@@ -52,6 +52,26 @@ from tests.test_convert_import import (
     test_import_truncated_source_is_refused,
 )
 from tests.test_convert_zarr import test_to_zarr_real_reads_round_trip
+from tests.test_export_fast5 import (
+    test_export_fast5_cli_and_refusals,
+    test_export_fast5_matches_the_source_by_h5py,
+    test_export_fast5_pod5_fields_and_hard_linked_runs,
+    test_export_fast5_round_trip_through_xsz_import,
+)
+from tests.test_export_slow5 import (
+    test_export_slow5_cli_convert,
+    test_export_slow5_from_fast5_one_read_group_per_run,
+    test_export_slow5_from_pod5_keeps_pod5_fields,
+    test_export_slow5_reads_back_equal_by_pyslow5,
+    test_export_slow5_round_trip_through_xsz_import,
+    test_export_slow5_selection_in_order_asked,
+)
+from tests.test_read_any_format import (
+    test_read_any_format_cli_info_get_view_verify,
+    test_read_any_format_nanopore_file_equals_its_import,
+    test_read_any_format_sz_and_refusals,
+    test_read_any_format_zarr_equals_its_store,
+)
 
 if not (DATA / "signal_sample.npz").is_file():
     pytest.skip(NO_DATA, allow_module_level=True)
@@ -94,6 +114,20 @@ __all__ = [
     "test_import_store_opens_with_compressedfile",
     "test_import_truncated_source_is_refused",
     "test_to_zarr_real_reads_round_trip",
+    "test_export_fast5_cli_and_refusals",
+    "test_export_fast5_matches_the_source_by_h5py",
+    "test_export_fast5_pod5_fields_and_hard_linked_runs",
+    "test_export_fast5_round_trip_through_xsz_import",
+    "test_export_slow5_cli_convert",
+    "test_export_slow5_from_fast5_one_read_group_per_run",
+    "test_export_slow5_from_pod5_keeps_pod5_fields",
+    "test_export_slow5_reads_back_equal_by_pyslow5",
+    "test_export_slow5_round_trip_through_xsz_import",
+    "test_export_slow5_selection_in_order_asked",
+    "test_read_any_format_cli_info_get_view_verify",
+    "test_read_any_format_nanopore_file_equals_its_import",
+    "test_read_any_format_sz_and_refusals",
+    "test_read_any_format_zarr_equals_its_store",
 ]
 
 
@@ -101,3 +135,9 @@ __all__ = [
 def source_data():
     """The real nanopore files, in place of the ones the tests write (conftest)."""
     return DATA
+
+
+@pytest.fixture
+def data(source_data):
+    """The real nanopore files, for the tests of test_read_any_format and the exports."""
+    return source_data

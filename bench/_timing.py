@@ -62,3 +62,35 @@ def load_sample() -> tuple[list, dict]:
     signal, offsets = z["signal"], z["offsets"]
     reads = [signal[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
     return reads, z
+
+
+def pod5_run_info(**fields: object) -> object:
+    """A `pod5.RunInfo` for the files the benchmarks write (`fields` replace the defaults)."""
+    import datetime
+
+    import pod5
+
+    start = datetime.datetime(2024, 1, 1)
+    defaults: dict[str, object] = {
+        "acquisition_id": "bench",
+        "acquisition_start_time": start,
+        "adc_max": 4095,
+        "adc_min": -4096,
+        "context_tags": {},
+        "experiment_name": "bench",
+        "flow_cell_id": "FC",
+        "flow_cell_product_code": "FLO",
+        "protocol_name": "bench",
+        "protocol_run_id": "bench",
+        "protocol_start_time": start,
+        "sample_id": "bench",
+        "sample_rate": 4000,
+        "sequencing_kit": "SQK",
+        "sequencer_position": "X1",
+        "sequencer_position_type": "x",
+        "software": "xsz bench",
+        "system_name": "x",
+        "system_type": "x",
+        "tracking_id": {},
+    }
+    return pod5.RunInfo(**{**defaults, **fields})

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from _timing import pod5_run_info
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -59,19 +60,13 @@ def signal_pool(rng: np.random.Generator, n: int) -> np.ndarray:
 def write_pod5(path: Path, ids: list[str], signals: list[np.ndarray], rng) -> None:
     import pod5
 
-    run = pod5.RunInfo(
+    run = pod5_run_info(
         acquisition_id="bench-run",
         acquisition_start_time=datetime(2026, 1, 1, tzinfo=UTC),
-        adc_max=4095,
-        adc_min=-4096,
         context_tags={"sample_frequency": "5000"},
-        experiment_name="bench",
         flow_cell_id="FAX00000",
         flow_cell_product_code="FLO-MIN114",
-        protocol_name="bench",
-        protocol_run_id="bench",
         protocol_start_time=datetime(2026, 1, 1, tzinfo=UTC),
-        sample_id="bench",
         sample_rate=5000,
         sequencing_kit="SQK-LSK114",
         sequencer_position="MN00000",

@@ -45,7 +45,6 @@ average is printed with the tables.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import sys
 import time
@@ -56,7 +55,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import ROOT, load_sample, machine
+from _timing import ROOT, load_sample, machine, pod5_run_info
 
 from xsz.codec import decode_blocks_into
 from xsz.format import Schema, SZReader, SZWriter
@@ -96,28 +95,7 @@ def write_xsz(path: Path, reads: list[np.ndarray], ids: list[str]) -> None:
 def write_pod5(path: Path, reads: list[np.ndarray], ids: list[str]) -> None:
     import pod5
 
-    run_info = pod5.RunInfo(
-        acquisition_id="bench",
-        acquisition_start_time=datetime.datetime(2024, 1, 1),
-        adc_max=4095,
-        adc_min=-4096,
-        context_tags={},
-        experiment_name="bench",
-        flow_cell_id="FC",
-        flow_cell_product_code="FLO",
-        protocol_name="bench",
-        protocol_run_id="bench",
-        protocol_start_time=datetime.datetime(2024, 1, 1),
-        sample_id="bench",
-        sample_rate=4000,
-        sequencing_kit="SQK",
-        sequencer_position="X1",
-        sequencer_position_type="x",
-        software="xsz bench",
-        system_name="x",
-        system_type="x",
-        tracking_id={},
-    )
+    run_info = pod5_run_info()
     with pod5.Writer(path) as writer:
         for i, (rid, raw) in enumerate(zip(ids, reads, strict=True)):
             writer.add_read(

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from _timing import pod5_run_info
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,28 +109,7 @@ def make_pod5(path: Path, copies: int) -> None:
     import pod5
 
     z = _signal_sample()
-    run = pod5.RunInfo(
-        acquisition_id="bench",
-        acquisition_start_time=pod5.pod5_types.datetime.datetime(2024, 1, 1),
-        adc_max=4095,
-        adc_min=-4096,
-        context_tags={},
-        experiment_name="bench",
-        flow_cell_id="",
-        flow_cell_product_code="",
-        protocol_name="",
-        protocol_run_id="",
-        protocol_start_time=pod5.pod5_types.datetime.datetime(2024, 1, 1),
-        sample_id="bench",
-        sample_rate=4000,
-        sequencing_kit="",
-        sequencer_position="",
-        sequencer_position_type="",
-        software="xsz bench",
-        system_name="",
-        system_type="",
-        tracking_id={},
-    )
+    run = pod5_run_info()
     path.unlink(missing_ok=True)
     with pod5.Writer(path) as writer:
         for c in range(copies):

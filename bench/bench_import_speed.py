@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _timing import load_sample, machine
+from _timing import load_sample, machine, pod5_run_info
 
 BIN = Path(sys.executable).parent
 SHORT = 1_000
@@ -53,28 +53,15 @@ SHORT = 1_000
 
 
 def _run_info():  # type: ignore[no-untyped-def]
-    import datetime
 
-    import pod5
-
-    return pod5.RunInfo(
+    return pod5_run_info(
         acquisition_id="bench-run",
-        acquisition_start_time=datetime.datetime(2024, 1, 1),
-        adc_max=4095,
-        adc_min=-4096,
         context_tags={"sample_frequency": "4000"},
-        experiment_name="bench",
         flow_cell_id="FAK00000",
         flow_cell_product_code="FLO-MIN106",
-        protocol_name="bench",
-        protocol_run_id="bench",
-        protocol_start_time=datetime.datetime(2024, 1, 1),
-        sample_id="bench",
-        sample_rate=4000,
         sequencing_kit="sqk-lsk109",
         sequencer_position="MN00000",
         sequencer_position_type="minion",
-        software="xsz bench",
         system_name="",
         system_type="",
         tracking_id={"run_id": "bench-run"},

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from _timing import pod5_run_info
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -144,32 +145,8 @@ def write_xsz(c: Corpus, path: Path) -> None:
 
 
 def _run_info() -> Any:
-    import datetime
 
-    import pod5
-
-    return pod5.RunInfo(
-        acquisition_id="bench",
-        acquisition_start_time=datetime.datetime(2024, 1, 1),
-        adc_max=4095,
-        adc_min=-4096,
-        context_tags={},
-        experiment_name="bench",
-        flow_cell_id="",
-        flow_cell_product_code="",
-        protocol_name="",
-        protocol_run_id="",
-        protocol_start_time=datetime.datetime(2024, 1, 1),
-        sample_id="bench",
-        sample_rate=4000,
-        sequencing_kit="",
-        sequencer_position="",
-        sequencer_position_type="",
-        software="xsz bench",
-        system_name="",
-        system_type="",
-        tracking_id={},
-    )
+    return pod5_run_info()
 
 
 def write_pod5(c: Corpus, path: Path) -> None:

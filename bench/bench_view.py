@@ -23,11 +23,10 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from _timing import machine
+from _timing import machine, pod5_run_info
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent
@@ -57,29 +56,7 @@ def write_pod5(path: Path, n: int, samples: int) -> None:
     import pod5
 
     rng = np.random.default_rng(0)
-    started = datetime(2026, 1, 1, tzinfo=UTC)
-    run_info = pod5.RunInfo(
-        acquisition_id="bench",
-        acquisition_start_time=started,
-        adc_max=4095,
-        adc_min=-4096,
-        context_tags={},
-        experiment_name="bench",
-        flow_cell_id="BENCH",
-        flow_cell_product_code="BENCH",
-        protocol_name="bench",
-        protocol_run_id="bench",
-        protocol_start_time=started,
-        sample_id="bench",
-        sample_rate=4000,
-        sequencing_kit="none",
-        sequencer_position="",
-        sequencer_position_type="",
-        software="bench",
-        system_name="",
-        system_type="",
-        tracking_id={},
-    )
+    run_info = pod5_run_info()
     with pod5.Writer(path) as writer:
         for i in range(n):
             writer.add_read(

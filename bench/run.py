@@ -14,7 +14,6 @@ rounds, best time kept; the ratio column is xsz's speed over the peer's.
 from __future__ import annotations
 
 import argparse
-import datetime
 import shutil
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import best_times, load_sample, machine
+from _timing import best_times, load_sample, machine, pod5_run_info
 
 from xsz.format import Schema, SZReader, SZWriter
 
@@ -56,28 +55,7 @@ def write_xsz(path: Path, reads: list, z: dict, threads: int, level: int = 3) ->
 def write_pod5(path: Path, reads: list, z: object) -> None:
     import pod5
 
-    run_info = pod5.RunInfo(
-        acquisition_id="bench",
-        acquisition_start_time=datetime.datetime(2024, 1, 1),
-        adc_max=4095,
-        adc_min=-4096,
-        context_tags={},
-        experiment_name="bench",
-        flow_cell_id="FC",
-        flow_cell_product_code="FLO",
-        protocol_name="bench",
-        protocol_run_id="bench",
-        protocol_start_time=datetime.datetime(2024, 1, 1),
-        sample_id="bench",
-        sample_rate=4000,
-        sequencing_kit="SQK",
-        sequencer_position="X1",
-        sequencer_position_type="x",
-        software="xsz bench",
-        system_name="x",
-        system_type="x",
-        tracking_id={},
-    )
+    run_info = pod5_run_info()
     with pod5.Writer(path) as writer:
         for i, raw in enumerate(reads):
             writer.add_read(

@@ -15,24 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.test_index_corrupt import ATTRIBUTES, DATASETS  # every attribute type
 from xsz.errors import ReadNotFoundError, SZFormatError, XszError
 from xsz.format import TABLE, Schema, SZReader, SZWriter, crc32, read_index, write_table
 from xsz.format import _table as table_module
 from xsz.format import _writer as writer_module
 
-ATTRIBUTES = [
-    ("ID", str),
-    ("a_i16", np.int16),
-    ("a_i32", np.int32),
-    ("a_u16", np.uint16),
-    ("a_u32", np.uint32),
-    ("a_f16", np.float16),
-    ("a_f32", np.float32),
-    ("a_f64", np.float64),
-    ("a_f128", np.longdouble),
-    ("note", str),
-]
-DATASETS = [("Raw", np.int16), ("Fastq", str), ("Move", np.uint16), ("Scale", np.float32)]
 SCHEMA = Schema.build(ATTRIBUTES, DATASETS)
 N = 60
 BLOCK = 4  # values a block in the tables written here: many blocks, reads across them

@@ -13,23 +13,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
-from xarray.core import indexing
 
 from xsz.collection import Collection
 from xsz.errors import DuplicateReadError, UsageError
 from xsz.format import chunk_plan
 from xsz.mapping import READ_DIM, group_attrs, layout
-from xsz.xarray._lazy import RaggedArray, Ranges, TextArray, _SZArray
+from xsz.xarray._lazy import Ranges, _SZArray
 from xsz.xarray._ragged import ragged_arange, starts_of
-from xsz.xarray.backend import default_chunk_bytes
-from xsz.xarray.indexes import SZReadIndex
+from xsz.xarray.backend import default_chunk_bytes, lazy_dataset
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Hashable, Iterable, Mapping
 
     import numpy.typing as npt
+    import xarray as xr
 
 __all__ = ["CollectionHandle", "open_collection"]
 
@@ -168,39 +166,16 @@ def _dataset(
     n = len(ids)
     starts = {name: starts_of(c) for name, c in counts.items()}
 
-    variables: dict[str, xr.Variable] = {}
-    index: SZReadIndex | None = None
-    for spec in specs:
-        attrs = dict(spec.attrs)
-        f = spec.field
-        if spec.role in ("read_id", "read_position"):
-            ragged: dict[Hashable, npt.NDArray[np.int64]] = {
-                s.dims[0]: starts[s.field.name] for s in specs if s.role == "ragged" and s.field
-            }
-            index = SZReadIndex.from_ids(ids, ragged, dim=READ_DIM)
-            variables[spec.name] = xr.Variable(spec.dims, ids, attrs)
-            continue
-        assert f is not None
-        if spec.role == "count":
-            variables[spec.name] = xr.Variable(spec.dims, counts[f.name], attrs)
-            continue
-        array: Any
-        if spec.role == "ragged":
-            array = RaggedArray(handle, f.name, starts[f.name], n_threads=n_threads)
-        elif spec.role == "text":
-            array = TextArray(handle, f.name, n, n_threads=n_threads)
-        else:
-            dtype = np.dtype(object) if spec.is_text else spec.dtype
-            array = CollectionAttributeArray(handle, f.name, dtype, n)
-        variables[spec.name] = xr.Variable(spec.dims, indexing.LazilyIndexedArray(array), attrs)
-
-    coords = xr.Coordinates()
-    if index is not None:
-        read_var = variables.pop(READ_DIM)
-        coords = xr.Coordinates(
-            index.create_variables({READ_DIM: read_var}), indexes={READ_DIM: index}
-        )
-    ds = xr.Dataset(variables, coords=coords, attrs=group_attrs(coll.header, coll.schema))
+    ds = lazy_dataset(
+        handle,
+        specs,
+        n,
+        lambda: ids,
+        starts,
+        CollectionAttributeArray,
+        n_threads=n_threads,
+        attrs=group_attrs(coll.header, coll.schema),
+    )
     if chunks is None:
         return ds
     if chunks:

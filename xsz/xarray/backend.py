@@ -36,7 +36,7 @@ from xsz.xarray._ragged import starts_of
 from xsz.xarray.indexes import SZReadIndex
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterable, Mapping
+    from collections.abc import Callable, Hashable, Iterable, Mapping
 
     import numpy.typing as npt
 
@@ -208,20 +208,53 @@ def _dataset(
 
     read_bytes = _read_bytes(reader, specs, starts)
     bounds = chunk_plan(read_bytes, chunk_bytes or default_chunk_bytes(int(read_bytes.sum())))
-    read_chunks = tuple(np.diff(bounds).tolist()) if n else None
 
+    return lazy_dataset(
+        source,
+        specs,
+        n,
+        reader.index.ids,
+        starts,
+        AttributeArray,
+        n_threads=n_threads,
+        attrs=group_attrs(reader.header, reader.schema),
+        bounds=bounds if n else None,
+    )
+
+
+def lazy_dataset(
+    handle: Any,
+    specs: list[VariableSpec],
+    n: int,
+    ids: Callable[[], np.ndarray[Any, Any]],
+    starts: Mapping[str, npt.NDArray[np.int64]],
+    attribute_array: Callable[[Any, str, np.dtype[Any], int], Any],
+    *,
+    n_threads: int,
+    attrs: dict[str, Any],
+    bounds: npt.NDArray[np.int64] | None = None,
+) -> xr.Dataset:
+    """The lazy Dataset of the variables `specs` over the reads of `handle` (one store's
+    `StoreHandle`, or a collection's handle: the engine and `open_collection` alike).
+
+    `n` reads; `ids` gives their IDs when the read coordinate is made; `starts` holds each
+    numeric dataset's sample starts (SZ name); `attribute_array(handle, name, dtype,
+    n)` makes an attribute's lazy array. With `bounds` (read boundaries of the chunk
+    plan) the variables carry them as ``preferred_chunks``.
+    """
+    read_chunks = tuple(np.diff(bounds).tolist()) if bounds is not None else None
     variables: dict[str, xr.Variable] = {}
     index: SZReadIndex | None = None
     for spec in specs:
-        attrs = dict(spec.attrs)
+        spec_attrs = dict(spec.attrs)
         f = spec.field
         if spec.role in ("read_id", "read_position"):
-            ids = reader.index.ids()
+            read_ids = ids()
             ragged: dict[Hashable, npt.NDArray[np.int64]] = {
                 s.dims[0]: starts[s.field.name] for s in specs if s.role == "ragged" and s.field
             }
-            index = SZReadIndex.from_ids(ids, ragged, dim=READ_DIM)
-            variables[spec.name] = xr.Variable(spec.dims, ids, attrs)
+            index = SZReadIndex.from_ids(read_ids, ragged, dim=READ_DIM)
+            variables[spec.name] = xr.Variable(spec.dims, read_ids, spec_attrs)
             continue
         assert f is not None
         encoding: dict[str, Any] = {}
@@ -229,20 +262,20 @@ def _dataset(
             encoding["preferred_chunks"] = {READ_DIM: read_chunks}
         if spec.role == "count":
             counts = np.diff(starts[f.name])
-            variables[spec.name] = xr.Variable(spec.dims, counts, attrs, encoding=encoding)
+            variables[spec.name] = xr.Variable(spec.dims, counts, spec_attrs, encoding=encoding)
             continue
         if spec.role == "ragged":
             s = starts[f.name]
-            array: Any = RaggedArray(source, f.name, s, n_threads=n_threads)
-            if n:
+            array: Any = RaggedArray(handle, f.name, s, n_threads=n_threads)
+            if bounds is not None:
                 encoding["preferred_chunks"] = {spec.dims[0]: tuple(np.diff(s[bounds]).tolist())}
         elif spec.role == "text":
-            array = TextArray(source, f.name, n, n_threads=n_threads)
+            array = TextArray(handle, f.name, n, n_threads=n_threads)
         else:  # text comes back as Python str objects, as for text datasets
             dtype = np.dtype(object) if spec.is_text else spec.dtype
-            array = AttributeArray(source, f.name, dtype, n)
+            array = attribute_array(handle, f.name, dtype, n)
         data = indexing.LazilyIndexedArray(array)
-        variables[spec.name] = xr.Variable(spec.dims, data, attrs, encoding=encoding)
+        variables[spec.name] = xr.Variable(spec.dims, data, spec_attrs, encoding=encoding)
 
     coords = xr.Coordinates()
     if index is not None:
@@ -250,7 +283,7 @@ def _dataset(
         coords = xr.Coordinates(
             index.create_variables({READ_DIM: read_var}), indexes={READ_DIM: index}
         )
-    return xr.Dataset(variables, coords=coords, attrs=group_attrs(reader.header, reader.schema))
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
 def _read_bytes(

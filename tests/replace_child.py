@@ -34,6 +34,7 @@ N_READS = 12
 
 
 MIN_REPLACES = 20
+WAIT_SECONDS = 60
 
 
 def versions() -> dict[str, list[tuple[Any, ...]]]:
@@ -78,7 +79,10 @@ def _open_and_read(path: Path, api: bool) -> list[tuple[Any, ...]]:
 
 
 def read_loop(path: Path, stop: Path) -> dict[str, Any]:
-    """Open and read `path` until `stop` exists; tally versions, mixes and failures."""
+    """Open and read `path` until `stop` exists; tally versions, mixes and failures.
+
+    Once this reader has seen both versions it says so with a file beside `stop`
+    (`seen_marker`), which the writer waits for."""
     expected = {v: [_key(r) for r in records] for v, records in versions().items()}
     counts = {"A": 0, "B": 0, "mixed": 0, "failed": 0}
     messages: list[str] = []
@@ -98,19 +102,35 @@ def read_loop(path: Path, stop: Path) -> dict[str, Any]:
             messages.append(f"a mix: {len(got)} reads, first {got[0][0] if got else None!r}")
         else:
             counts[version] += 1
+            if counts["A"] and counts["B"]:
+                seen_marker(stop, os.getpid()).touch()
     return {"opens": sum(counts.values()), **counts, "messages": messages[:5]}
 
 
-def write_loop(path: Path, seconds: float, count: int) -> dict[str, Any]:
+def seen_marker(stop: Path, pid: int) -> Path:
+    """The file by which reader `pid` says it has seen both versions."""
+    return stop.with_name(f"{stop.name}.seen-{pid}")
+
+
+def write_loop(
+    path: Path, seconds: float, count: int, stop: Path | None = None, readers: int = 0
+) -> dict[str, Any]:
     """Replace `path` with B, A, B ... until `count` replaces or `seconds` have passed.
 
-    At least `MIN_REPLACES` replaces whatever the time, so that a machine
-    starved of CPU still gives the readers several versions to see.
+    At least `MIN_REPLACES` replaces whatever the time, and, given the `stop` file
+    of `readers` readers, on (for up to `WAIT_SECONDS` more) until each has seen
+    both versions: a machine starved of CPU still gives every reader both.
     """
     all_versions = versions()
     end = time.monotonic() + seconds
+
+    def readers_waiting() -> bool:
+        if stop is None or time.monotonic() > end + WAIT_SECONDS:
+            return False
+        return len(list(stop.parent.glob(f"{stop.name}.seen-*"))) < readers
+
     done = 0
-    while done < count and (time.monotonic() < end or done < MIN_REPLACES):
+    while done < count and (time.monotonic() < end or done < MIN_REPLACES or readers_waiting()):
         write_version(path, all_versions["BA"[done % 2]], api=done % 4 >= 2)
         done += 1
     return {"replaces": done}
@@ -150,7 +170,8 @@ def exchange_killed(path: Path) -> None:
 def main(argv: list[str]) -> None:
     what, path = argv[0], Path(argv[1])
     if what == "write":
-        print(json.dumps(write_loop(path, float(argv[2]), int(argv[3]))), flush=True)
+        stop, readers = (Path(argv[4]), int(argv[5])) if len(argv) > 4 else (None, 0)
+        print(json.dumps(write_loop(path, float(argv[2]), int(argv[3]), stop, readers)), flush=True)
     elif what == "read":
         print(json.dumps(read_loop(path, Path(argv[2]))), flush=True)
     elif what == "swap-killed":

@@ -60,12 +60,12 @@ def test_replace_readers_see_one_whole_version(tmp_path: Path) -> None:
             assert reader.stdout is not None
             assert json.loads(reader.stdout.readline())["ready"]
         writer = subprocess.run(
-            _child("write", path, SECONDS, COUNT),
+            _child("write", path, SECONDS, COUNT, stop, len(readers)),
             capture_output=True,
             env=_env(),
             cwd=ROOT,
             text=True,
-            timeout=SECONDS + 120,
+            timeout=SECONDS + 180,
             check=False,
         )
     finally:
@@ -87,9 +87,7 @@ def test_replace_readers_see_one_whole_version(tmp_path: Path) -> None:
     assert sum(r["mixed"] + r["failed"] for r in results) == 0, bad
     assert replaces >= 10
     assert opens >= 10
-    # each reader opens as often as the machine lets it; under heavy load one
-    # may see only one version, but together they must have seen both
-    assert sum(r["A"] for r in results) and sum(r["B"] for r in results), results
+    assert all(r["A"] and r["B"] for r in results), "a reader never saw one of the versions"
     assert _ids(path) in (_version_ids("A"), _version_ids("B"))
     assert stale_siblings(path) == []
 

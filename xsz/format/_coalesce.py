@@ -20,13 +20,13 @@ MAX_SPAN: Final = 1 << 26
 
 
 def coalesce(
-    starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+    starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64], max_gap: int = MAX_GAP
 ) -> Iterator[tuple[int, int, list[int]]]:
     """Group the ranges ``[starts[i], ends[i])`` into few reads.
 
     Yields ``(lo, hi, members)``: one read of ``[lo, hi)`` covers the ranges
     ``members`` (positions into `starts`). Ranges may come in any order, repeat
-    or overlap; gaps up to `MAX_GAP` are read through, and a read grows past
+    or overlap; gaps up to `max_gap` are read through, and a read grows past
     `MAX_SPAN` only when a single range is that large.
 
     Examples
@@ -41,7 +41,7 @@ def coalesce(
     order = np.argsort(starts, kind="stable")
     s, e = starts[order].tolist(), ends[order].tolist()
     reach = np.maximum.accumulate(ends[order])
-    breaks = (np.flatnonzero(starts[order][1:] > reach[:-1] + MAX_GAP) + 1).tolist()
+    breaks = (np.flatnonzero(starts[order][1:] > reach[:-1] + max_gap) + 1).tolist()
     position = order.tolist()
     for a, b in zip([0, *breaks], [*breaks, n], strict=True):
         for lo_k, hi_k in _pieces(s, e, a, b):

@@ -450,7 +450,7 @@ class SZReader:
         """The bytes ``dat[starts[i]:ends[i]]`` for every i, with coalesced preads."""
         out: list[memoryview] = [memoryview(b"")] * len(starts)
         first, last = starts.tolist(), ends.tolist()
-        groups = list(coalesce(starts, ends))
+        groups = list(coalesce(starts, ends, self.source.gap))
         for (lo, _, members), data in zip(groups, self._preads(groups), strict=True):
             block = memoryview(data)
             for k in members:
@@ -465,7 +465,7 @@ class SZReader:
         """Like `fetch`, but whole coalesced reads: ``[(bytes, starts in it, sizes)]``
         and the order of the ranges across them (``order[j]``: which range is j-th)."""
         blocks, order = [], []
-        groups = list(coalesce(starts, ends))
+        groups = list(coalesce(starts, ends, self.source.gap))
         for (lo, _, members), data in zip(groups, self._preads(groups), strict=True):
             m = np.asarray(members, dtype=np.int64)
             blocks.append((data, starts[m] - lo, ends[m] - starts[m]))

@@ -25,6 +25,9 @@ class ByteSource(ABC):
     """The path or URL, for messages."""
     concurrent: bool = False
     """Whether `read_ranges` fetches its ranges concurrently (worth one call per batch)."""
+    gap: int = 1 << 16
+    """Bytes between two wanted ranges worth reading through rather than asking for
+    the second range apart."""
 
     @abstractmethod
     def size(self, name: str) -> int | None:

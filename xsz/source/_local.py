@@ -37,6 +37,9 @@ class LocalSource(ByteSource):
     ``index`` or ``dat``.
     """
 
+    gap = 1 << 13
+    """A ``pread`` more costs less than reading a larger gap through (from disk)."""
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.location = str(self.path)

@@ -93,6 +93,7 @@ class ObjectSource(ByteSource):
     """
 
     concurrent = True
+    gap = MAX_GAP
 
     def __init__(
         self,

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from xsz.codec._batch import MULTI_BELOW, compress_many, encode_payloads, text_payloads
+from xsz.codec._batch import (
+    MULTI_BELOW,
+    compress_many,
+    encode_payloads,
+    join_frames,
+    text_payloads,
+)
 from xsz.codec._svb import (
     DEFAULT_LEVEL,
     STR,
@@ -72,6 +78,7 @@ __all__ = [
     "encode_array",
     "encode_payload",
     "encode_payloads",
+    "join_frames",
     "encode_text",
     "frame_content_sizes",
     "kind_of",

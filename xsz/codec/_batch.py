@@ -12,6 +12,7 @@ zstandard C backend the same bytes come from the one-read functions.
 
 from __future__ import annotations
 
+import zlib
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
     Buffer = bytes | bytearray | memoryview
 
-__all__ = ["MULTI_BELOW", "compress_many", "encode_payloads", "text_payloads"]
+__all__ = ["MULTI_BELOW", "compress_many", "encode_payloads", "join_frames", "text_payloads"]
 
 MULTI_BELOW: Final = 1 << 15
 """`compress_many` hands frames to zstandard all at once when they average fewer
@@ -146,3 +147,12 @@ def _one_by_one(
         compress(view[start : start + length], level=level, checksum=checksum)
         for start, length in segments.tolist()
     ]
+
+
+def join_frames(frames: Sequence[Buffer]) -> tuple[bytes, npt.NDArray[np.uint32]]:
+    """`frames` back to back, and the CRC-32 of each: one call into C, without the
+    GIL, when xsz's kernels are built; zlib's `crc32` frame by frame otherwise."""
+    if _kernels is not None and hasattr(_kernels, "join_crc") and len(frames):
+        blob, crc_bytes, _ = _kernels.join_crc(frames)
+        return blob, np.frombuffer(crc_bytes, np.uint32)
+    return b"".join(frames), np.array([zlib.crc32(f) for f in frames], dtype=np.uint32)

@@ -10,11 +10,13 @@ through an index that no longer describes it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -24,16 +26,17 @@ from xsz._progress import progress_counter
 from xsz.collection._build import build_index, count_names, parse_schema
 from xsz.collection._index import COUNT_PREFIX, IndexFile, StoreEntry
 from xsz.collection._stores import find_stores, local_stamp, stamp_json
-from xsz.errors import StaleIndexError, UsageError
-from xsz.format import SZReader, SZWriter
-from xsz.source import is_url, local_path
+from xsz.errors import StaleIndexError, SZFormatError, UsageError
+from xsz.format import PickedStore, SZIndex, SZReader, SZWriter, chunk_plan, pick, read_index
+from xsz.source import is_url, local_path, open_source
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     import numpy.typing as npt
 
     from xsz.format import Schema
+    from xsz.source import ByteSource
 
 __all__ = ["Collection", "OnDuplicate", "subset"]
 
@@ -42,7 +45,13 @@ MAX_OPEN: Final = 64
 THREADS: Final = 8
 """Stores read at once by one batch (object storage: requests in flight)."""
 BATCH: Final = 512
-"""Reads per batch when copying."""
+"""Reads per batch when copying from a store read through `SZReader`."""
+WINDOW: Final = 64
+"""Stores whose picked index lines are parsed together when copying."""
+WINDOW_READS: Final = 65_536
+"""... and the reads they may hold at most (unless one store wants more)."""
+RECORD_BYTES: Final = 1 << 25
+"""Bytes of records fetched from one store at once when copying."""
 
 OnDuplicate = Literal["error", "first"]
 
@@ -177,6 +186,18 @@ class Collection:
 
     # --- stores ---------------------------------------------------------------------
 
+    def _options(self, k: int) -> Mapping[str, Any] | None:
+        location = self.stores[k].location
+        if is_url(location) and local_path(location) is None:
+            return self.storage_options
+        return None
+
+    def _opens_not(self, k: int, exc: Exception) -> StaleIndexError:
+        return StaleIndexError(
+            f"{self.stores[k].location} is indexed in {self.index_path} but does not open "
+            f"now ({exc}); bring the index up to date with `xsz index`"
+        )
+
     def reader(self, k: int) -> SZReader:
         """Store `k`, opened (and checked against the index) on first use."""
         with self._lock:
@@ -185,16 +206,10 @@ class Collection:
                 self._open.move_to_end(k)
                 return found
         store = self.stores[k]
-        options = self.storage_options if is_url(store.location) else None
-        if options is not None and local_path(store.location) is not None:
-            options = None
         try:
-            reader = SZReader(store.location, options)
+            reader = SZReader(store.location, self._options(k))
         except Exception as exc:
-            raise StaleIndexError(
-                f"{store.location} is indexed in {self.index_path} but does not open now "
-                f"({exc}); bring the index up to date with `xsz index`"
-            ) from exc
+            raise self._opens_not(k, exc) from exc
         if stamp_json(reader.stamp()) != store.stamp or len(reader) != store.n_reads:
             reader.close()
             raise self._stale(k)
@@ -207,6 +222,34 @@ class Collection:
             while len(self._open) > MAX_OPEN:  # its files close when its last user lets go
                 self._open.popitem(last=False)
             return reader
+
+    def pick(
+        self,
+        k: int,
+        rows: npt.NDArray[np.int64],
+        *,
+        columns: bytes,
+        datasets: tuple[str, ...],
+    ) -> PickedStore | None:
+        """The index lines and frame CRC-32s of `rows` of store `k` (`xsz.format.pick`),
+        its version checked against the index; ``None`` when the store must be read
+        through `reader` instead. The caller closes the picked store's source."""
+        store = self.stores[k]
+        try:
+            source: ByteSource = open_source(store.location, self._options(k))
+        except Exception as exc:
+            raise self._opens_not(k, exc) from exc
+        if stamp_json(source.stamp()) != store.stamp:
+            source.close()
+            raise self._stale(k)
+        try:
+            picked = pick(source, rows, columns=columns, datasets=datasets, n_reads=store.n_reads)
+        except BaseException:
+            source.close()
+            raise
+        if picked is None:
+            source.close()
+        return picked
 
     def close(self) -> None:
         """Close every open store and the index; idempotent."""
@@ -396,38 +439,187 @@ def subset(
     with Collection(
         paths, index=index, storage_options=storage_options, on_duplicate=on_duplicate
     ) as coll:
-        _, positions = coll.locate(read_ids)
-        positions = np.sort(positions)
+        ids, positions = coll.locate(read_ids)
+        order = np.argsort(positions, kind="stable")
+        positions = positions[order]
         by_store = coll._by_store(positions)
         update = progress_counter(progress, len(positions), "subset")
         with SZWriter(dst, coll.schema, header=coll.header, overwrite=overwrite) as writer:
-            _copy(coll, by_store, writer, update)
+            _copy(coll, by_store, np.asarray(ids, dtype=object)[order], writer, update)
     return len(positions)
 
 
 def _copy(
     coll: Collection,
     by_store: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    ids: npt.NDArray[Any],
     writer: SZWriter,
     update: Callable[[int], None],
 ) -> None:
+    """Copy the reads `by_store` (``ids[where]`` their IDs) into `writer`, store by store.
+
+    A window of stores at a time: each store's wanted index lines are picked out
+    of its index text (checked against its ``checksums`` file) and the lines of
+    the whole window parsed in one go; then their records are fetched (several
+    stores at once), checked frame by frame against their CRC-32s and written
+    with their lines as they are. A store that cannot be picked from (no
+    ``checksums`` file, say) is opened and read as `SZReader` reads it.
+    """
     schema: Schema = coll.schema
-    names = [f.name for f in schema.datasets]
-    jobs = [(k, rows[a : a + BATCH]) for k, rows, _ in by_store for a in range(0, len(rows), BATCH)]
+    prefix = coll.schema_text.encode("utf-8")
+    columns = prefix[prefix.index(b"\n") + 1 :]
+    datasets = tuple(f.name for f in schema.datasets)
+    windows = list(_windows(by_store))
 
-    def fetch(job: tuple[int, npt.NDArray[np.int64]]) -> tuple[SZReader, Any, Any]:
-        k, rows = job
-        reader = coll.reader(k)
-        frames = reader.frames(rows, names)
-        reader.check_frames(rows, frames, names)  # damage is refused, never copied
-        return reader, rows, frames
+    def pick_one(item: tuple[int, npt.NDArray[np.int64], Any]) -> PickedStore | None:
+        return coll.pick(item[0], item[1], columns=columns, datasets=datasets)
 
-    window = THREADS * 2
     with ThreadPoolExecutor(THREADS, thread_name_prefix="xsz-subset") as pool:
-        for start in range(0, len(jobs), window):
-            for reader, rows, frames in pool.map(fetch, jobs[start : start + window]):
-                attrs = [reader.index.attribute(f.name)[rows] for f in schema.attributes]
-                counts = [reader.index.count.get(n) for n in names]
-                per_read = [[None] * len(rows) if c is None else c[rows].tolist() for c in counts]
-                writer.put_frames_columns(attrs, frames, list(zip(*per_read, strict=True)))
-                update(len(rows))
+        # the next window's stores are picked while this one's are fetched and written
+        picking = [pool.submit(pick_one, item) for item in windows[0]] if windows else []
+        for w, window in enumerate(windows):
+            picked: list[PickedStore | None] = []
+            try:
+                picked = [f.result() for f in picking]
+                picking = (
+                    [pool.submit(pick_one, i) for i in windows[w + 1]]
+                    if w + 1 < len(windows)
+                    else []
+                )
+                jobs = _jobs(coll, window, picked, prefix, ids)
+                fetching = [pool.submit(_fetch, job) for job in jobs]
+                for job, result in zip(jobs, fetching, strict=True):
+                    update(_write(writer, job, result.result()))
+            except BaseException:
+                for f in picking:
+                    f.cancel()
+                for f in picking:
+                    if not f.cancelled() and f.exception() is None and f.result() is not None:
+                        f.result().source.close()  # type: ignore[union-attr]
+                raise
+            finally:
+                for p in picked:
+                    if p is not None:
+                        p.source.close()
+
+
+def _windows(
+    by_store: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+) -> Iterator[list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]]:
+    """`by_store` in runs of at most `WINDOW` stores and about `WINDOW_READS` reads."""
+    window: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+    n = 0
+    for item in by_store:
+        if window and (len(window) >= WINDOW or n + len(item[1]) > WINDOW_READS):
+            yield window
+            window, n = [], 0
+        window.append(item)
+        n += len(item[1])
+    if window:
+        yield window
+
+
+@dataclass
+class _Job:
+    """Reads of one store to copy: picked (``lines`` of ``index[at]``) or through
+    ``reader`` (``rows``)."""
+
+    k: int
+    ids: npt.NDArray[Any]
+    picked: PickedStore | None = None
+    index: SZIndex | None = None
+    at: slice = slice(0)
+    first: int = 0
+    """Where ``index[at]`` starts among the picked store's lines."""
+    reader: SZReader | None = None
+    rows: npt.NDArray[np.int64] | None = None
+
+
+def _jobs(
+    coll: Collection,
+    window: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    picked: list[PickedStore | None],
+    prefix: bytes,
+    ids: npt.NDArray[Any],
+) -> list[_Job]:
+    """The window's work in collection order, in pieces of bounded size; the picked
+    lines parsed (every check of `read_index`) and their IDs checked against the
+    collection index's."""
+    lines = [line for p in picked if p is not None for line in p.lines]
+    index = None
+    if lines:
+        try:
+            index = read_index(prefix + b"".join(lines), where="the index lines picked")
+        except SZFormatError:
+            for (k, _, _), p in zip(window, picked, strict=True):
+                if p is not None:
+                    coll.reader(k)  # names the store, line and cell at fault
+            raise
+        id_field = coll.schema.id_field
+        assert id_field is not None  # a collection's stores have IDs
+        found = index.attribute(id_field)
+    jobs: list[_Job] = []
+    start = 0
+    for (k, rows, where), p in zip(window, picked, strict=True):
+        if p is None:
+            reader = coll.reader(k)
+            jobs.extend(
+                _Job(k, ids[where[a : a + BATCH]], reader=reader, rows=rows[a : a + BATCH])
+                for a in range(0, len(rows), BATCH)
+            )
+            continue
+        assert index is not None
+        stop = start + len(rows)
+        if not np.array_equal(found[start:stop], ids[where]):
+            raise coll._stale(k)
+        bounds = chunk_plan(index.length[start:stop], RECORD_BYTES).tolist()
+        for a, b in itertools.pairwise(bounds):
+            jobs.append(
+                _Job(
+                    k,
+                    ids[where[a:b]],
+                    picked=p,
+                    index=index,
+                    at=slice(start + a, start + b),
+                    first=a,
+                )
+            )
+        start = stop
+    return jobs
+
+
+def _fetch(job: _Job) -> tuple[Any, ...]:
+    if job.picked is not None:
+        assert job.index is not None
+        return job.picked.records(job.index, job.at, job.first)
+    assert job.reader is not None and job.rows is not None
+    names = [f.name for f in job.reader.schema.datasets]
+    frames = job.reader.frames(job.rows, names)
+    job.reader.check_frames(job.rows, frames, names)  # damage is refused, never copied
+    return (frames,)
+
+
+def _write(writer: SZWriter, job: _Job, result: tuple[Any, ...]) -> int:
+    if job.picked is not None:
+        assert job.index is not None
+        records, lengths = result
+        first, picked = job.first, job.picked
+        writer.put_copied(
+            job.ids.tolist(),
+            picked.lines[first : first + len(job.ids)],
+            records,
+            lengths,
+            picked.crcs[first : first + len(job.ids)].reshape(-1),
+            checksummed=picked.zstd_checksums,
+        )
+        return len(job.ids)
+    reader, rows = job.reader, job.rows
+    assert reader is not None and rows is not None
+    (frames,) = result
+    schema = reader.schema
+    names = [f.name for f in schema.datasets]
+    attrs = [reader.index.attribute(f.name)[rows] for f in schema.attributes]
+    counts = [reader.index.count.get(n) for n in names]
+    per_read = [[None] * len(rows) if c is None else c[rows].tolist() for c in counts]
+    writer.put_frames_columns(attrs, frames, list(zip(*per_read, strict=True)))
+    return len(rows)

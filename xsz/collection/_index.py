@@ -473,7 +473,7 @@ class IndexFile:
         more than once unless `on_duplicate` is ``"first"`` (the first store of
         the collection that has it).
         """
-        wanted = np.unique(np.array([str(i) for i in read_ids], dtype=object))
+        wanted = np.array(sorted({str(i) for i in read_ids}), dtype=object)
         n = len(wanted)
         stores = np.zeros(n, dtype=np.int64)
         rows = np.zeros(n, dtype=np.int64)
@@ -495,12 +495,10 @@ class IndexFile:
         for g in np.unique(k).tolist():
             sel = np.flatnonzero(k == g)
             table = self.read_group(g)
-            ids = table.column("id")
-            query = pa.array(wanted[sel].tolist(), pa.string())
-            found = pc.index_in(query, value_set=ids).to_numpy(zero_copy_only=False)
-            if np.isnan(found.astype(float)).any():
-                raise self._missing(wanted[sel][np.isnan(found.astype(float))])
-            pos = found.astype(np.int64)
+            found = _positions(table.column("id"), wanted[sel])
+            if (found < 0).any():
+                raise self._missing(wanted[sel][found < 0])
+            pos = found
             dup = table.column("dup").to_numpy(zero_copy_only=False)[pos]
             if dup.any() and on_duplicate != "first":
                 rid = wanted[sel][dup][0]
@@ -540,3 +538,29 @@ class IndexFile:
     def close(self) -> None:
         """Release the file; idempotent."""
         self._file.close()
+
+
+def _positions(ids: pa.ChunkedArray, wanted: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """Where each of `wanted` (sorted str) first is among `ids` (a row group's IDs,
+    sorted), -1 where it is not. IDs of one length in ASCII (UUIDs, say) are
+    searched as fixed-width bytes, without a Python object per ID; others hashed."""
+    chunk = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+    if len(chunk) and len(wanted):
+        offsets = np.frombuffer(chunk.buffers()[1], np.int32)[
+            chunk.offset : chunk.offset + len(chunk) + 1
+        ]
+        width = int(offsets[1] - offsets[0])
+        data = chunk.buffers()[2]
+        if width > 0 and data is not None and bool((np.diff(offsets) == width).all()):
+            try:
+                query = np.array(wanted.tolist(), dtype=f"S{width}")
+            except UnicodeEncodeError:
+                query = None
+            if query is not None:
+                keys = np.frombuffer(data, f"S{width}", len(chunk), int(offsets[0]))
+                ok = np.array([len(w) == width for w in wanted.tolist()])
+                at = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+                hit = ok & (keys[at] == query)
+                return np.where(hit, at, -1).astype(np.int64)
+    found = pc.index_in(pa.array(wanted.tolist(), pa.string()), value_set=ids)
+    return np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int64)

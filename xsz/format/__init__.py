@@ -10,6 +10,7 @@ from __future__ import annotations
 from xsz.format._checksums import crc32
 from xsz.format._coalesce import chunk_plan
 from xsz.format._index import SZIndex, format_header, read_index
+from xsz.format._pick import PickedStore, pick
 from xsz.format._reader import SZReader, check_store
 from xsz.format._records import has_checksum, with_checksum
 from xsz.format._salvage import Salvage, salvage
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_HEADER",
     "ID_FIELD",
     "Field",
+    "PickedStore",
     "SZIndex",
     "SZReader",
     "SZWriter",
@@ -52,6 +54,7 @@ __all__ = [
     "lock_path",
     "has_checksum",
     "parse_header",
+    "pick",
     "read_index",
     "remove_stale",
     "replace_path",

@@ -206,7 +206,7 @@ class Done:
 
     frames: list[Any]
     lengths: list[int]
-    form: str
+    form: str | bytes
     cells: list[list[Any]]
     crcs: array[int]
     checked: bool
@@ -216,6 +216,8 @@ class Done:
         """The index lines of these reads, the first at byte `start` of ``dat``."""
         offsets = accumulate(self.lengths[:-1], initial=start)
         rows = zip(self.lengths, offsets, *self.cells, strict=True)
+        if isinstance(self.form, bytes):  # cells given as the bytes of the index
+            return b"".join(map(self.form.__mod__, rows))
         return "".join(map(self.form.__mod__, rows)).encode("utf-8")
 
 

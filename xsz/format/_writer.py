@@ -434,6 +434,59 @@ class SZWriter:
             )
             self._submit(len(frames), done)  # written in put order, as the batches are
 
+    def put_copied(
+        self,
+        read_ids: Sequence[str],
+        lines: Sequence[bytes],
+        records: bytes,
+        lengths: np.ndarray[Any, np.dtype[np.int64]],
+        crcs: np.ndarray[Any, np.dtype[np.uint32]],
+        *,
+        checksummed: bool,
+    ) -> None:
+        """Add reads copied whole out of another store of this schema.
+
+        `lines` holds each read's index line as that store has it (parsed and
+        checked by the caller, newline included): everything after its
+        ``OFFSET`` cell is kept as it is, so attributes, frame sizes and counts
+        are copied byte for byte and only the offset changes. `records` holds
+        the reads' records (every frame of a read, back to back) back to back,
+        of `lengths` bytes; `crcs` the CRC-32 of every frame, read by read;
+        `checksummed` whether every frame carries zstd's content checksum. The
+        IDs are checked to be new (`DuplicateReadError`, nothing taken).
+        """
+        with self._lock:
+            self._check_open()
+            n = len(read_ids)
+            if not (len(lines) == len(lengths) == n) or len(crcs) != n * len(self.schema.datasets):
+                raise UsageError(f"put_copied: {n} read IDs but other lengths differ")
+            if int(lengths.sum()) != len(records):
+                raise UsageError(
+                    f"put_copied: the records hold {len(records)} bytes, not {int(lengths.sum())}"
+                )
+            if self._ids is not None:
+                batch = set(read_ids)
+                if len(batch) != n or not self._ids.isdisjoint(batch):
+                    seen: set[str] = set()
+                    for read_id in read_ids:
+                        self._claim_id(read_id, seen)
+                self._commit_ids(batch)
+            self._flush_batch()  # the reads put before these go first
+            self._taken += n
+            if not n:
+                return
+            tails = [line.split(b"\t", 2)[2] for line in lines]
+            done = Done(
+                [records],
+                lengths.tolist(),
+                b"%d\t%d\t%s",
+                [tails],
+                array("I", crcs.astype(np.uint32).tobytes()),
+                checksummed,
+                [],
+            )
+            self._submit(len(records), done)  # written in put order, as the batches are
+
     def _check_open(self) -> None:
         if self._closed:
             raise UsageError(f"SZWriter for {self.location} is closed")

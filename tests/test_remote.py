@@ -246,6 +246,31 @@ def test_object_source_pickles_by_location(s3_store):
         copy.close()
 
 
+def test_sources_of_one_bucket_share_one_client(s3_store, local_store, monkeypatch):
+    """Making an obstore store costs ~15 ms of CPU: stores of one bucket read with the
+    same settings (and environment) share one; other settings, another environment or
+    a URL whose path is percent-encoded get their own, and every one reads right."""
+    from xsz.source._object import _rooted
+
+    url, options = s3_store
+    a, b = ObjectSource(url, options), ObjectSource(url, dict(options))
+    assert a._store is b._store and a._prefix == url.removeprefix(f"s3://{BUCKET}/")
+    other = dict(options, region="eu-west-1")
+    c = ObjectSource(url, other)
+    assert c._store is not a._store
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")  # another environment: another client
+    d = ObjectSource(url, options)
+    assert d._store is not a._store
+    want = (local_store / "dat").read_bytes()[10:30]
+    for source in (a, b, c, d):
+        assert source.read("dat", 10, 20) == want
+        source.close()
+    encoded = f"s3://{BUCKET}/with%20space/run.sz"
+    assert _rooted(encoded, options)[1] == ""  # a store of its own, at the URL as given
+    with pytest.raises(SZFormatError, match="no SZ store"):
+        ObjectSource(encoded, options)  # its own store, and nothing there
+
+
 def test_http_reads_cost_one_get_each(http_store, local_store, monkeypatch):
     import xsz.format._coalesce
 

@@ -13,9 +13,12 @@ concurrently.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -30,7 +33,6 @@ from xsz.source._local import OPTIONAL
 from xsz.source._upload import CHECKSUMS_TAG, DAT_TAG, put_with_tags
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Mapping, Sequence
 
     from obstore.store import ObjectStore
@@ -106,10 +108,11 @@ class ObjectSource(ByteSource):
         self.location = url.rstrip("/")
         self.storage_options = dict(storage_options or {})
         self._given = store
-        self._prefix = url.strip("/") if store is not None else ""
-        self._store: ObjectStore = (
-            store if store is not None else _from_url(url, self.storage_options)
-        )
+        if store is not None:
+            self._store: ObjectStore = store
+            self._prefix = url.strip("/")
+        else:
+            self._store, self._prefix = _rooted(url, self.storage_options)
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
@@ -285,6 +288,43 @@ def _reopen(url: str, storage_options: dict[str, Any], store: ObjectStore | None
 def store_at(url: str, storage_options: Mapping[str, Any] | None = None) -> ObjectStore:
     """The obstore store rooted at `url` (`UsageError` if obstore refuses it)."""
     return _from_url(url, dict(storage_options or {}))
+
+
+_SHARED: OrderedDict[tuple[object, ...], ObjectStore] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+_SHARED_MAX: Final = 32
+_ROOTED = re.compile(r"^(s3|s3a|gs|https?)://([^/?#]+)/([A-Za-z0-9._~/+=@,:-]*)$")
+"""URLs whose store is the bucket's (or host's) with the path as a key prefix: the
+path's characters are the same as a key and in a URL (nothing percent-encoded)."""
+_ENVIRONMENT: Final = ("AWS_", "GOOGLE_", "AZURE_")
+
+
+def _rooted(url: str, storage_options: dict[str, Any]) -> tuple[ObjectStore, str]:
+    """An obstore store for `url` and the prefix of `url`'s objects in it.
+
+    Making a store costs ~15 ms of CPU (a new HTTP client, settings read from the
+    environment): reading many stores of one bucket makes one, shared by every
+    source of this process with the same settings (and environment), and keeps
+    its connections open between stores. Other URLs get a store of their own.
+    """
+    match = _ROOTED.match(url.rstrip("/"))
+    if match is None or not match[3]:
+        return _from_url(url, storage_options), ""
+    root = f"{match[1]}://{match[2]}"
+    environment = sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENVIRONMENT))
+    settings = json.dumps(storage_options, sort_keys=True, default=repr)
+    key: tuple[object, ...] = (os.getpid(), root, settings, tuple(environment))
+    with _SHARED_LOCK:
+        store = _SHARED.get(key)
+        if store is not None:
+            _SHARED.move_to_end(key)
+            return store, match[3]
+    store = _from_url(root, storage_options)
+    with _SHARED_LOCK:
+        store = _SHARED.setdefault(key, store)
+        while len(_SHARED) > _SHARED_MAX:
+            _SHARED.popitem(last=False)
+    return store, match[3]
 
 
 def _from_url(url: str, storage_options: dict[str, Any]) -> ObjectStore:

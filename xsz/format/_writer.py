@@ -410,29 +410,14 @@ class SZWriter:
                 raise UsageError(
                     f"put_encoded: the frames hold {len(frames)} bytes, not {int(sizes.sum())}"
                 )
-            batch = set(read_ids)
-            if len(batch) != n or not self._ids.isdisjoint(batch):
-                seen: set[str] = set()
-                for read_id in read_ids:
-                    self._claim_id(read_id, seen)
-            self._commit_ids(batch)
-            self._flush_batch()  # the reads put before these go first
-            self._taken += n
+            self._take_block(read_ids)
             if not n:
                 return
             count_cells = (
                 counts.astype(str).tolist() if self.schema.datasets[0].has_count else [""] * n
             )
-            done = Done(
-                [frames],
-                sizes.tolist(),
-                "%d\t%d\t%s\t%d:%s\n",
-                [list(cells), sizes.tolist(), count_cells],
-                array("I", crcs.astype(np.uint32).tobytes()),
-                checksummed,
-                [],
-            )
-            self._submit(len(frames), done)  # written in put order, as the batches are
+            form, columns = "%d\t%d\t%s\t%d:%s\n", [list(cells), sizes.tolist(), count_cells]
+            self._submit_block(frames, sizes, form, columns, crcs, checksummed)
 
     def put_copied(
         self,
@@ -464,28 +449,39 @@ class SZWriter:
                 raise UsageError(
                     f"put_copied: the records hold {len(records)} bytes, not {int(lengths.sum())}"
                 )
-            if self._ids is not None:
-                batch = set(read_ids)
-                if len(batch) != n or not self._ids.isdisjoint(batch):
-                    seen: set[str] = set()
-                    for read_id in read_ids:
-                        self._claim_id(read_id, seen)
-                self._commit_ids(batch)
-            self._flush_batch()  # the reads put before these go first
-            self._taken += n
+            self._take_block(read_ids)
             if not n:
                 return
             tails = [line.split(b"\t", 2)[2] for line in lines]
-            done = Done(
-                [records],
-                lengths.tolist(),
-                b"%d\t%d\t%s",
-                [tails],
-                array("I", crcs.astype(np.uint32).tobytes()),
-                checksummed,
-                [],
-            )
-            self._submit(len(records), done)  # written in put order, as the batches are
+            self._submit_block(records, lengths, b"%d\t%d\t%s", [tails], crcs, checksummed)
+
+    def _take_block(self, read_ids: Sequence[str]) -> None:
+        """Take a block of reads made whole by the caller, after the reads put before:
+        their IDs checked to be new (`DuplicateReadError`, nothing taken)."""
+        if self._ids is not None:
+            batch = set(read_ids)
+            if len(batch) != len(read_ids) or not self._ids.isdisjoint(batch):
+                seen: set[str] = set()
+                for read_id in read_ids:
+                    self._claim_id(read_id, seen)
+            self._commit_ids(batch)
+        self._flush_batch()  # the reads put before these go first
+        self._taken += len(read_ids)
+
+    def _submit_block(
+        self,
+        data: bytes,
+        lengths: np.ndarray[Any, np.dtype[np.int64]],
+        form: str | bytes,
+        cells: list[list[Any]],
+        crcs: np.ndarray[Any, np.dtype[np.uint32]],
+        checksummed: bool,
+    ) -> None:
+        """Queue a block's records (`data`, of `lengths` bytes each) and index cells,
+        done already, to be written in put order as the batches are."""
+        crc_array = array("I", crcs.astype(np.uint32).tobytes())
+        done = Done([data], lengths.tolist(), form, cells, crc_array, checksummed, [])
+        self._submit(len(data), done)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -151,7 +151,9 @@ def test_stores_without_checksums_are_opened_and_copied_alike(stores, reads, tmp
             np.testing.assert_array_equal(rec["Move"], want[5])
 
 
-def test_flipped_frame_byte_is_refused_naming_store_read_and_dataset(stores, reads, tmp_path):
+def test_flipped_frame_byte_is_refused_naming_store_read_and_dataset(
+    stores, reads, tmp_path, monkeypatch
+):
     root, paths, index = fresh(stores, tmp_path)
     victim = paths[2]
     with SZReader(victim) as r:
@@ -160,10 +162,13 @@ def test_flipped_frame_byte_is_refused_naming_store_read_and_dataset(stores, rea
         rid = r.ids[row]
     old = (victim / "dat").read_bytes()[start + 5]
     same_stamp_edit(victim / "dat", start + 5, bytes([old ^ 0x10]))
-    ids = [reads[2 * PER_STORE + row][0], reads[0][0]]
+    ids = [reads[2 * PER_STORE + row][0], *(r[0] for r in reads[::7])]
     assert ids[0] == rid
+    monkeypatch.setattr(coll_mod, "WINDOW", 2)  # other windows picked while it fails
+    fds = len(os.listdir("/proc/self/fd"))
     with pytest.raises(SZFormatError) as err:
         subset(root, ids, tmp_path / "out.sz", index=index)
+    assert len(os.listdir("/proc/self/fd")) == fds  # every store picked is closed
     message = str(err.value)
     assert str(victim) in message and repr(rid) in message
     assert "'Move'" in message and "CRC-32" in message

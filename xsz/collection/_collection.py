@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -475,32 +475,37 @@ def _copy(
         return coll.pick(item[0], item[1], columns=columns, datasets=datasets)
 
     with ThreadPoolExecutor(THREADS, thread_name_prefix="xsz-subset") as pool:
-        # the next window's stores are picked while this one's are fetched and written
         picking = [pool.submit(pick_one, item) for item in windows[0]] if windows else []
         for w, window in enumerate(windows):
             picked: list[PickedStore | None] = []
             try:
                 picked = [f.result() for f in picking]
-                picking = (
-                    [pool.submit(pick_one, i) for i in windows[w + 1]]
-                    if w + 1 < len(windows)
-                    else []
-                )
+                picking = []
                 jobs = _jobs(coll, window, picked, prefix, ids)
                 fetching = [pool.submit(_fetch, job) for job in jobs]
+                if w + 1 < len(windows):  # picked while this window is fetched and written
+                    picking = [pool.submit(pick_one, item) for item in windows[w + 1]]
                 for job, result in zip(jobs, fetching, strict=True):
                     update(_write(writer, job, result.result()))
             except BaseException:
-                for f in picking:
-                    f.cancel()
-                for f in picking:
-                    if not f.cancelled() and f.exception() is None and f.result() is not None:
-                        f.result().source.close()  # type: ignore[union-attr]
+                _close_picked(picking)
                 raise
             finally:
                 for p in picked:
                     if p is not None:
                         p.source.close()
+
+
+def _close_picked(futures: list[Future[PickedStore | None]]) -> None:
+    """Close the stores `futures` picked (or cancel those not started)."""
+    for f in futures:
+        f.cancel()
+    for f in futures:
+        if f.cancelled() or f.exception() is not None:
+            continue
+        picked = f.result()
+        if picked is not None:
+            picked.source.close()
 
 
 def _windows(

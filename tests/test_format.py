@@ -306,12 +306,22 @@ def test_format_batched_reads_coalesce_and_keep_order(written, monkeypatch):
         original = reader._pread
         monkeypatch.setattr(reader, "_pread", lambda n, o: calls.append((n, o)) or original(n, o))
         rows = [5, 3, 4, 39, 0, 3]
+        monkeypatch.setattr(reader.source, "gap", 1 << 16)
         got = reader.dataset("Raw", rows)
         assert all(np.array_equal(g, reads[r][3]) for g, r in zip(got, rows, strict=True))
-        # rows 0, 3, 4, 5 (repeats included) in one pread; row 39 lies beyond MAX_GAP
+        # rows 0, 3, 4, 5 (repeats included) in one pread; row 39 lies beyond the gap
         assert len(calls) == 2
         assert calls[0][1] == 0 and calls[1][1] == reader.index.offset[39]
         calls.clear()
+        monkeypatch.setattr(reader.source, "gap", 0)  # nothing read through
+        got = reader.dataset("Raw", rows)
+        assert all(np.array_equal(g, reads[r][3]) for g, r in zip(got, rows, strict=True))
+        assert len(calls) == 5  # one a distinct row: other datasets' frames lie between
+        assert sum(n for n, _ in calls) == sum(
+            int(reader.index.frame_size["Raw"][r]) for r in set(rows)
+        )
+        calls.clear()
+        monkeypatch.setattr(reader.source, "gap", 1 << 16)
         moves = reader.dataset("Move", [1, 2])
         assert all(np.array_equal(m, reads[r][5]) for m, r in zip(moves, [1, 2], strict=True))
         assert len(calls) == 1  # neighbouring reads: one pread

@@ -81,7 +81,8 @@ class SZStore(ThreadedStore):
     Notes
     -----
     Creating an SZStore applies the zarr settings of `xsz.store` (rectilinear
-    chunk grids on; zarr's fused codec pipeline). The store pickles by path
+    chunk grids on; xsz's codec pipeline, zarr's fused one with bulk reads of
+    svb-zstd chunks, `xsz.codec.SZCodecPipeline`). The store pickles by path
     and reopens its files; a copy of a writing store, in any process, writes
     into the same spool, and only the original commits. zarr rewrites a chunk
     whole to change part of it; the spool keeps each version and what it was

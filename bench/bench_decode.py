@@ -1,6 +1,7 @@
 """Issue 11, the read side: decode per core and every read face on both cores, xsz vs pod5.
 
     .venv/bin/python bench/bench_decode.py [--reads 2000] [--short 20000] [--rounds 5]
+        [--zarr-only]
 
 Two corpora, made once under bench/out/ (ignored by git) from the real signal of
 ../shared/data/signal_sample.npz, each written with `SZWriter` and with pod5's
@@ -25,8 +26,9 @@ rounds (bench/_timing.py), stores open and page cache warm:
   scheduler, a worker a core; the default `n_threads`) against ``n_threads=1``
   and one dask worker;
 - zarr over `SZStore` (``zarr.open_array(SZStore(path), path="Raw")[:]``)
-  against `SZReader.dataset` on 1 thread (realistic corpus only: one chunk a
-  read, so the short corpus measures zarr's cost per chunk).
+  against `SZReader.dataset` on 1 thread (realistic corpus only), with xsz's
+  codec pipeline (what an SZStore selects) on a thread a core and on one, and
+  with zarr's own fused pipeline; ``--zarr-only`` runs just these.
 
 Last, `read_into` on one thread against the earlier decode path
 (python-zstandard a frame, the scalar loops: what ``XSZ_NO_LIBZSTD=1
@@ -169,9 +171,6 @@ def bench(
 ) -> list[tuple[str, float | None, str, str, str]]:
     import pod5
     import xarray as xr
-    import zarr
-
-    from xsz import SZStore
 
     sz, p5 = make(label, reads)
     nbytes = sum(r.nbytes for r in reads)
@@ -219,9 +218,7 @@ def bench(
         "xr chunks={} .Raw compute, default": lambda: ds_chunks.Raw.data.compute(),
     }
     if label == "realistic":
-        zraw = zarr.open_array(SZStore(sz), path="Raw", mode="r")
-        cases["SZReader.dataset, 1 thread"] = lambda: reader.dataset("Raw", n_threads=1)
-        cases["zarr over SZStore, [:]"] = lambda: zraw[:]
+        cases.update(zarr_cases(reader, sz))
     both = best_wall_cpu(cases, rounds)
     t = {name: wall for name, (wall, _, _) in both.items()}
     c = {name: cpu for name, (_, cpu, _) in both.items()}
@@ -269,17 +266,102 @@ def bench(
         ),
     ]
     if label == "realistic":
-        ratios.append(
-            (
-                "zarr over SZStore / SZReader.dataset 1 thread",
-                ratio("SZReader.dataset, 1 thread", "zarr over SZStore, [:]"),
-            )
-        )
+        ratios.extend(zarr_ratios(ratio))
     for name, r in ratios:
         rows_out.append((name, None, "", "", r))
     reader.close()
     p5r.close()
     return rows_out
+
+
+ZARR_FUSED = "zarr over SZStore, [:], zarr's fused pipeline"
+ZARR_XSZ = "zarr over SZStore, [:]"
+ZARR_NOTHING = "zarr over SZStore, [:], a pipeline reading nothing (zarr's own part)"
+
+
+def zarr_cases(reader: SZReader, sz: Path) -> dict[str, Callable[[], object]]:
+    """`SZReader.dataset` on one thread against zarr over `SZStore`: with xsz's
+    pipeline (what an SZStore selects, `xsz.codec.SZCodecPipeline`), with zarr's
+    own fused one (the pipeline before it), and with xsz's on one worker thread;
+    `[:]` and a slice cutting the first and last reads' chunks."""
+    import zarr
+
+    from xsz import SZStore
+    from xsz.codec import FUSED_PIPELINE, XSZ_PIPELINE
+
+    store = SZStore(sz)
+    with zarr.config.set({"codec_pipeline.path": FUSED_PIPELINE}):
+        fused = zarr.open_array(store, path="Raw", mode="r")
+    with zarr.config.set({"codec_pipeline.path": XSZ_PIPELINE}):
+        ours = zarr.open_array(store, path="Raw", mode="r")
+    want = np.concatenate(reader.dataset("Raw"))
+    assert np.array_equal(ours[:], want) and np.array_equal(fused[:], want)
+    cut = slice(12_345, len(want) - 12_345)
+
+    def one_worker() -> object:
+        with zarr.config.set({"codec_pipeline.max_workers": 1}):
+            return ours[:]
+
+    with zarr.config.set({"codec_pipeline.path": _no_read_pipeline()}):
+        nothing = zarr.open_array(store, path="Raw", mode="r")
+
+    return {
+        "SZReader.dataset, 1 thread": lambda: reader.dataset("Raw", n_threads=1),
+        ZARR_FUSED: lambda: fused[:],
+        ZARR_XSZ: lambda: ours[:],
+        "zarr over SZStore, [:], xsz's pipeline on 1 worker": one_worker,
+        "zarr over SZStore, [12345:-12345], zarr's fused pipeline": lambda: fused[cut],
+        "zarr over SZStore, [12345:-12345]": lambda: ours[cut],
+        ZARR_NOTHING: lambda: nothing[:],
+    }
+
+
+def _no_read_pipeline() -> str:
+    """A pipeline whose reads fetch and decode nothing (registered with zarr; its
+    path): what is left of ``[:]`` is zarr's own cost per chunk before the
+    pipeline (its indexer, a chunk spec and store path a chunk)."""
+    from zarr.registry import fully_qualified_name, register_pipeline
+
+    from xsz.codec import SZCodecPipeline
+
+    class NoReadPipeline(SZCodecPipeline):
+        async def read(self, batch_info, out, drop_axes=()):  # type: ignore[no-untyped-def]
+            return tuple({"status": "present"} for _ in batch_info)
+
+    register_pipeline(NoReadPipeline)
+    return fully_qualified_name(NoReadPipeline)
+
+
+def zarr_ratios(ratio: Callable[..., str]) -> list[tuple[str, str]]:
+    one = "SZReader.dataset, 1 thread"
+    return [
+        ("zarr over SZStore / SZReader.dataset 1 thread", ratio(one, ZARR_XSZ, cpu=True)),
+        ("same, zarr's fused pipeline (before)", ratio(one, ZARR_FUSED, cpu=True)),
+        ("zarr, xsz's pipeline / zarr's fused", ratio(ZARR_FUSED, ZARR_XSZ, cpu=True)),
+    ]
+
+
+def bench_zarr(reads: list[np.ndarray], rounds: int) -> None:
+    """Only the zarr cases (``--zarr-only``), on the realistic corpus."""
+    sz, _ = make("realistic", reads)
+    reader = SZReader(sz)
+    both = best_wall_cpu(zarr_cases(reader, sz), rounds)
+    nbytes = sum(r.nbytes for r in reads)
+    print("| case | best wall | best CPU | waiting for a core | speed (wall) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, (wall, cpu, wait) in both.items():
+        print(
+            f"| {name} | {wall * 1e3:.1f} ms | {cpu * 1e3:.1f} ms | {wait * 1e3:.1f} ms "
+            f"| {nbytes / wall / 1e6:,.0f} MB/s |"
+        )
+
+    def ratio(slow: str, fast: str, cpu: bool = False) -> str:
+        (ws, cs, _), (wf, cf, _) = both[slow], both[fast]
+        return f"{ws / wf:.2f}x (CPU time: {cs / cf:.2f}x)" if cpu else f"{ws / wf:.2f}x"
+
+    for name, r in zarr_ratios(ratio):
+        print(f"| {name} | | | | {r} |")
+    reader.close()
 
 
 EARLIER = {"XSZ_NO_LIBZSTD": "1", "XSZ_NO_SIMD": "1"}
@@ -326,8 +408,15 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=2000)
     parser.add_argument("--short", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--zarr-only", action="store_true", help="only zarr over SZStore (realistic corpus)"
+    )
     args = parser.parse_args()
     print(f"{machine()}; load avg before: {os.getloadavg()[0]:.2f}")
+    if args.zarr_only:
+        bench_zarr(corpus(args.reads, None, 11), args.rounds)
+        print(f"\nload avg after: {os.getloadavg()[0]:.2f}")
+        return
     for label, reads in (
         ("realistic", corpus(args.reads, None, 11)),
         ("short", corpus(args.short, 1000, 12)),

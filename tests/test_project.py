@@ -80,11 +80,11 @@ assert "zarr" not in sys.modules and "xarray" not in sys.modules
 import zarr
 assert not zarr.config.get("array.rectilinear_chunks")
 default = zarr.config.get("codec_pipeline.path")
-from xsz.codec import FUSED_PIPELINE, apply_zarr_settings
+from xsz.codec import XSZ_PIPELINE, apply_zarr_settings
 assert zarr.config.get("codec_pipeline.path") == default
 apply_zarr_settings()
 assert zarr.config.get("array.rectilinear_chunks")
-assert zarr.config.get("codec_pipeline.path") == FUSED_PIPELINE
+assert zarr.config.get("codec_pipeline.path") == XSZ_PIPELINE
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZARR_")}
     subprocess.run([sys.executable, "-W", "error", "-c", code], check=True, env=env, cwd=ROOT)

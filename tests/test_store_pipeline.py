@@ -18,6 +18,7 @@ from zarr.core.buffer import cpu
 from tests.conftest import SCHEMA_ATTRS, SCHEMA_DATASETS, make_reads
 from tests.test_store_write import assert_same_reads, copy_keys
 from xsz import SZStore
+from xsz.codec import XSZ_PIPELINE
 from xsz.errors import (
     CodecError,
     SZFormatError,
@@ -101,13 +102,19 @@ def test_store_dask_distributed_workers_read_and_write(sz_fixtures, cluster_clie
 
 
 PIPELINES = pytest.mark.parametrize(
-    "pipeline", ["BatchedCodecPipeline", "FusedCodecPipeline"], ids=["batched", "fused"]
+    "pipeline",
+    [
+        "zarr.core.codec_pipeline.BatchedCodecPipeline",
+        "zarr.core.codec_pipeline.FusedCodecPipeline",
+        XSZ_PIPELINE,
+    ],
+    ids=["batched", "fused", "xsz"],
 )
 
 
 @pytest.fixture
 def pipeline_config(pipeline):
-    with zarr.config.set({"codec_pipeline.path": f"zarr.core.codec_pipeline.{pipeline}"}):
+    with zarr.config.set({"codec_pipeline.path": pipeline}):
         yield
 
 

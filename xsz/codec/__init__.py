@@ -47,9 +47,11 @@ if TYPE_CHECKING:
     from xsz.codec._zarr_config import (
         BATCHED_PIPELINE,
         FUSED_PIPELINE,
+        XSZ_PIPELINE,
         apply_zarr_settings,
         enable_rectilinear_chunks,
     )
+    from xsz.codec._zarr_pipeline import SZCodecPipeline
     from xsz.codec._zdtype import FLOAT80_NAME
 
 __all__ = [
@@ -60,8 +62,10 @@ __all__ = [
     "FUSED_PIPELINE",
     "MULTI_BELOW",
     "STR",
+    "XSZ_PIPELINE",
     "ZSTD_MAGIC",
     "Kind",
+    "SZCodecPipeline",
     "SvbZstd",
     "SvbZstdCodec",
     "TracedBuffer",
@@ -94,8 +98,10 @@ _ZARR_NAMES = frozenset(
         "BATCHED_PIPELINE",
         "FLOAT80_NAME",
         "FUSED_PIPELINE",
+        "SZCodecPipeline",
         "SvbZstdCodec",
         "TracedBuffer",
+        "XSZ_PIPELINE",
         "apply_zarr_settings",
         "enable_rectilinear_chunks",
     }
@@ -111,9 +117,9 @@ def __getattr__(name: str) -> object:
 
         return SvbZstd
     if name in _ZARR_NAMES:  # these import zarr: only on demand
-        from xsz.codec import _zarr_codec, _zarr_config, _zdtype
+        from xsz.codec import _zarr_codec, _zarr_config, _zarr_pipeline, _zdtype
 
-        for module in (_zarr_codec, _zarr_config, _zdtype):
+        for module in (_zarr_codec, _zarr_config, _zarr_pipeline, _zdtype):
             if name in module.__all__:
                 return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

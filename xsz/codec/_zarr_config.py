@@ -16,17 +16,21 @@ zarr setting                   value             why
 ``array.rectilinear_chunks``   ``True``          zarr reads and writes no array with a
                                                  rectilinear chunk grid (every ragged array
                                                  of an SZStore) while the flag is off
-``codec_pipeline.path``        `FUSED_PIPELINE`  one chunk per read means many small
-                                                 chunks; the fused pipeline fetches and
-                                                 decodes them synchronously in a thread pool
-                                                 instead of scheduling coroutines per chunk
-                                                 (measured: BENCHMARKS.md, issue 3)
+``codec_pipeline.path``        `XSZ_PIPELINE`    one chunk per read means many small
+                                                 chunks; `SZCodecPipeline` is zarr's fused
+                                                 pipeline (chunks fetched and decoded
+                                                 synchronously, not a coroutine each:
+                                                 BENCHMARKS.md, issue 3) that reads the
+                                                 chunks of numeric svb-zstd arrays in bulk
+                                                 (BENCHMARKS.md, "Issue 11: zarr over
+                                                 SZStore")
 =============================  ================  ==========================================
 
 Both are process-wide (zarr has no per-store settings). The pipeline is
 switched only while it is still zarr's default, and only once per process, so
-a pipeline you set yourself, before or after, stays. The fused pipeline falls
-back to zarr's batched behaviour for stores without synchronous I/O. An
+a pipeline you set yourself, before or after, stays. Arrays that are not
+numeric svb-zstd ones go through zarr's `FusedCodecPipeline` unchanged, which
+falls back to zarr's batched behaviour for stores without synchronous I/O. An
 unpickled store (a dask worker's copy) applies the settings in its process.
 """
 
@@ -37,9 +41,17 @@ import sys
 import threading
 from typing import Final
 
-__all__ = ["BATCHED_PIPELINE", "FUSED_PIPELINE", "apply_zarr_settings", "enable_rectilinear_chunks"]
+__all__ = [
+    "BATCHED_PIPELINE",
+    "FUSED_PIPELINE",
+    "XSZ_PIPELINE",
+    "apply_zarr_settings",
+    "enable_rectilinear_chunks",
+]
 
 FUSED_PIPELINE: Final = "zarr.core.codec_pipeline.FusedCodecPipeline"
+XSZ_PIPELINE: Final = "xsz.codec.SZCodecPipeline"
+"""xsz's pipeline (`SZCodecPipeline`), registered with zarr once it is imported."""
 BATCHED_PIPELINE: Final = "zarr.core.codec_pipeline.BatchedCodecPipeline"
 """zarr 3.4's default codec pipeline."""
 
@@ -60,7 +72,7 @@ def apply_zarr_settings(*, pipeline: bool = True) -> None:
         if pipeline and not _pipeline_done:
             _pipeline_done = True
             if zarr.config.get("codec_pipeline.path") == BATCHED_PIPELINE:
-                updates["codec_pipeline.path"] = FUSED_PIPELINE
+                updates["codec_pipeline.path"] = XSZ_PIPELINE
         if updates:
             zarr.config.set(updates)
 

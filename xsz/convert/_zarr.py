@@ -142,7 +142,7 @@ def to_zarr(
     Notes
     -----
     Like `xsz.SZStore`, this applies xsz's zarr settings to the process
-    (`xsz.codec.apply_zarr_settings`: rectilinear chunk grids on, zarr's fused codec
+    (`xsz.codec.apply_zarr_settings`: rectilinear chunk grids on, xsz's codec
     pipeline). Reading the ``"reads"`` layout needs the first in the reading
     process too: ``zarr.config.set({"array.rectilinear_chunks": True})``, the
     environment variable ``ZARR_ARRAY__RECTILINEAR_CHUNKS=True``, or any

@@ -16,8 +16,10 @@ values written for one read.
 
 zarr settings: creating an SZStore turns on ``array.rectilinear_chunks``
 (without it zarr reads and writes no array with a rectilinear chunk grid) and,
-while zarr's codec pipeline is its default, selects zarr's fused pipeline;
-both process-wide and once (`xsz.codec.apply_zarr_settings`).
+while zarr's codec pipeline is its default, selects xsz's
+(`xsz.codec.SZCodecPipeline`: zarr's fused pipeline, reading numeric svb-zstd
+chunks in bulk through `SZStore.get_blocks_sync`); both process-wide and once
+(`xsz.codec.apply_zarr_settings`).
 
 The layout's building blocks are public too, for `xsz.convert`'s ``to_zarr``
 and ``from_zarr``, which write and read the same hierarchy outside an SZStore:

@@ -21,7 +21,7 @@ import zarr
 from zarr.core.buffer import cpu, default_buffer_prototype
 
 from xsz.codec import TracedBuffer, apply_zarr_settings
-from xsz.errors import StoreExistsError, TruncatedStoreError, UsageError
+from xsz.errors import StoreExistsError, SZFormatError, TruncatedStoreError, UsageError
 from xsz.format import Staging, SZReader, check_replaceable, parse_header
 from xsz.source import is_url
 from xsz.store._arrays import Frame, hierarchy
@@ -34,8 +34,9 @@ from xsz.store._view import SZView, name_unreadable_keys
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
+    import numpy.typing as npt
     from zarr.abc.store import ByteRequest
     from zarr.core.buffer import Buffer, BufferPrototype
 
@@ -80,7 +81,8 @@ class SZStore(ThreadedStore):
     Notes
     -----
     Creating an SZStore applies the zarr settings of `xsz.store` (rectilinear
-    chunk grids on; zarr's fused codec pipeline). The store pickles by path
+    chunk grids on; xsz's codec pipeline, zarr's fused one with bulk reads of
+    svb-zstd chunks, `xsz.codec.SZCodecPipeline`). The store pickles by path
     and reopens its files; a copy of a writing store, in any process, writes
     into the same spool, and only the original commits. zarr rewrites a chunk
     whole to change part of it; the spool keeps each version and what it was
@@ -418,6 +420,70 @@ class SZStore(ThreadedStore):
     ) -> Buffer | None:
         """`get` without an event loop (zarr's ``SupportsGetSync``)."""
         return self._get(key, prototype, byte_range, on_loop=False)
+
+    def get_blocks_sync(self, keys: Sequence[str]) -> tuple[list[bytes], npt.NDArray[np.int64]]:
+        """The whole values of many `keys` at once, for a reader that takes them in
+        bulk (xsz's codec pipeline, `xsz.codec.SZCodecPipeline`).
+
+        Returns ``(blocks, table)``: the value of ``keys[i]`` is
+        ``blocks[b][start:start + size]`` for ``b, start, size = table[i]``, and
+        ``b == -1`` where there is none. In a read-only store the frames in
+        ``dat`` are fetched with coalesced preads (`SZReader.fetch_blocks`) and
+        handed over unchecked: the caller decodes them, and a frame that does not
+        decode must be read again with `get_sync`, whose checks name it. A
+        writing store reads key by key, as `get_sync` does.
+        """
+        self._ensure_open_sync()
+        n = len(keys)
+        table = np.zeros((n, 3), dtype=np.int64)
+        table[:, 0] = -1
+        blocks: list[bytes] = []
+        view = self._view
+        if self._spool is not None or view is None:
+            for i, key in enumerate(keys):
+                one = self._fetch(key, None, on_loop=False)
+                if one is not None:
+                    table[i] = len(blocks), 0, len(one[0])
+                    blocks.append(one[0])
+            return blocks, table
+        wanted: dict[str, tuple[list[int], list[int]]] = {}
+        for i, key in enumerate(keys):
+            name, sep, index = key.rpartition("/c/")
+            array = view.array(name) if sep and index.isascii() and index.isdigit() else None
+            if array is not None and array.rows is not None and str(int(index)) == index:
+                rows_at, chunks_at = wanted.setdefault(name, ([], []))
+                rows_at.append(i)
+                chunks_at.append(int(index))
+                continue
+            value = view.resolve(key)  # a document or an index chunk, or nothing
+            if isinstance(value, bytes):
+                table[i] = len(blocks), 0, len(value)
+                blocks.append(value)
+            elif value is not None:  # (a frame of an odd key: read alone)
+                table[i] = len(blocks), 0, value.size
+                blocks.append(view.read(value, 0, value.size)[0])
+        for name, (where_list, chunk_list) in wanted.items():
+            frames = view.array(name)
+            assert frames is not None and frames.rows is not None  # a frame array, as above
+            chunks = np.asarray(chunk_list, np.int64)
+            inside = chunks < len(frames.rows)
+            where, rows = np.asarray(where_list, np.int64)[inside], frames.rows[chunks[inside]]
+            starts, sizes = frames.offsets[rows], frames.sizes[rows]
+            fetched, order = self._reader_or_closed().fetch_blocks(starts, starts + sizes)
+            first = 0
+            for data, block_starts, block_sizes in fetched:
+                members = where[order[first : first + len(block_starts)]]
+                first += len(block_starts)
+                table[members, 0] = len(blocks)
+                table[members, 1] = block_starts
+                table[members, 2] = block_sizes
+                blocks.append(data)
+        return blocks, table
+
+    def _reader_or_closed(self) -> SZReader:
+        if self._reader is None:
+            raise SZFormatError(f"{self!r} has no open reader")
+        return self._reader
 
     def _get_on_loop(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None

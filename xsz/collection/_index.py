@@ -38,9 +38,11 @@ import pyarrow.parquet as pq
 from xsz.errors import DuplicateReadError, ReadNotFoundError, SZFormatError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     import numpy.typing as npt
+
+    from xsz.source import ObjectFile
 
 __all__ = [
     "FAN_IN",
@@ -51,6 +53,7 @@ __all__ = [
     "ROW_GROUP",
     "IndexFile",
     "StoreEntry",
+    "index_location",
     "write_index",
 ]
 
@@ -115,6 +118,15 @@ def digest(table: pa.Table) -> int:
                 values = np.asarray(chunk.to_numpy(zero_copy_only=False)).astype(np.int64)
                 crc = zlib.crc32(values.tobytes(), crc)
     return crc
+
+
+def index_location(path: str | os.PathLike[str]) -> Path | str:
+    """Where an index file is: a local `Path` (for a path or a ``file://`` URL), or
+    the object storage URL (``s3://``, ``gs://``, ``az://``, ``http(s)://``) as given."""
+    from xsz.source import local_path
+
+    local = local_path(path)
+    return str(path) if local is None else Path(local)
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -377,10 +389,25 @@ class IndexFile:
     damaged (the message names what).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self.path: Path | str = index_location(path)
+        self.remote: ObjectFile | None = None
+        """The object read through, for an index in object storage (counts its GETs)."""
         try:
-            self._file = pq.ParquetFile(self.path, page_checksum_verification=True)
+            if isinstance(self.path, str):  # object storage: range GETs of one version
+                from xsz.source import ObjectFile
+
+                self.remote = ObjectFile(self.path, storage_options)
+                self._file = pq.ParquetFile(
+                    self.remote,
+                    metadata=_footer(self.remote),
+                    page_checksum_verification=True,
+                    pre_buffer=True,  # a row group's column chunks: one range GET
+                )
+            else:
+                self._file = pq.ParquetFile(self.path, page_checksum_verification=True)
             raw = (self._file.metadata.metadata or {}).get(META_KEY)
         except FileNotFoundError:
             raise SZFormatError(f"no collection index at {self.path}") from None
@@ -444,10 +471,24 @@ class IndexFile:
             raise self._bad("its metadata is not a JSON object")
         return meta
 
+    @classmethod
+    def if_there(
+        cls, path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+    ) -> IndexFile | None:
+        """The index at `path` opened, ``None`` when there is no file (object) there."""
+        try:
+            return cls(path, storage_options)
+        except SZFormatError as exc:
+            if str(exc).startswith("no collection index at "):
+                return None
+            raise
+
     def read_group(self, k: int, columns: Sequence[str] | None = None) -> pa.Table:
         """Row group `k`, checked against its CRC-32 (all columns are read for that)."""
         try:
             table = self._file.read_row_group(k)
+        except SZFormatError:  # the remote file changed since it was opened
+            raise
         except (OSError, pa.ArrowException, KeyError, ValueError, TypeError) as exc:
             raise self._bad(f"row group {k} does not read ({exc})") from exc
         if not table.schema.equals(self.arrow_schema):
@@ -535,9 +576,31 @@ class IndexFile:
         for k in range(len(self.groups)):
             yield self.read_group(k)
 
+    def __enter__(self) -> IndexFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Release the file; idempotent."""
-        self._file.close()
+        file = getattr(self, "_file", None)
+        if file is not None:
+            file.close()
+        if self.remote is not None:
+            self.remote.close()
+
+
+def _footer(remote: ObjectFile) -> pq.FileMetaData | None:
+    """The Parquet footer of `remote` parsed from the bytes fetched at open (so that
+    opening costs no second GET); ``None`` when it is not all there."""
+    tail = remote.tail
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        return None
+    size = int.from_bytes(tail[-8:-4], "little") + 8
+    if size > len(tail):
+        return None
+    return pq.read_metadata(pa.BufferReader(b"PAR1" + tail[len(tail) - size :]))
 
 
 def _positions(ids: pa.ChunkedArray, wanted: npt.NDArray[Any]) -> npt.NDArray[np.int64]:

@@ -8,6 +8,7 @@ environment has none (checked)."""
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -242,8 +243,8 @@ def _hold_before_index(marker: str) -> None:
     def put(store, name, data, **kwargs):
         if name == "index":
             mine = f"{marker}.{os.getpid()}"
-            with open(mine, "w") as f:
-                f.write(str(os.getpid()))
+            with open(mine, "w") as f:  # pid, and the store's key prefix in the bucket
+                f.write(f"{os.getpid()}\n{getattr(store, 'prefix', '')}")
             try:
                 os.link(mine, marker)  # atomic: one worker holds, with its pid written
             except FileExistsError:
@@ -296,22 +297,20 @@ def test_worker_killed_mid_import_leaves_no_half_store(
     try:
         with ThreadPoolExecutor(1) as pool:
             job = pool.submit(import_many, pod5_files, dst, client=client, storage_options=options)
-            pid = int(_wait_for(marker))
-            assert pid in before
-            # the store being committed: dat is there, index is not, so it is no store
-            held = [k for k in keys_at(dst, options) if k.endswith("/dat")]
-            assert held, keys_at(dst, options)
-            half = {k.rsplit("/", 1)[0] for k in held} - {
-                k.rsplit("/", 1)[0] for k in keys_at(dst, options) if k.endswith("/index")
-            }
-            assert half  # at least the held one
-            for name in half:
+            text, key = _wait_for(marker).split("\n")
+            pid = int(text)
+            try:
+                assert pid in before
+                # the store being committed: dat is up, index is not, so it is no store
+                held = f"{dst}/{key.rsplit('/', 1)[-1]}"
+                assert held.endswith(".sz") and key.endswith(held.split(f"s3://{BUCKET}/")[1])
+                keys = keys_at(held, options)
+                assert "dat" in keys and "index" not in keys, keys
                 with pytest.raises(SZFormatError, match="no 'index'"):
-                    SZReader(f"{dst}/{name}", options)
-            assert {r.location for r in find_stores(dst, options)}.isdisjoint(
-                {f"{dst}/{name}" for name in half}
-            )
-            os.kill(pid, signal.SIGKILL)
+                    SZReader(held, options)
+                assert held not in {r.location for r in find_stores(dst, options)}
+            finally:
+                os.kill(pid, signal.SIGKILL)
             remote = job.result(timeout=90)
     finally:
         client.run(_release)
@@ -327,3 +326,52 @@ def test_worker_killed_mid_import_leaves_no_half_store(
     again = import_many(pod5_files, dst, client=client, storage_options=options, overwrite=True)
     for r, loc in zip(again, local, strict=True):
         same_stores(r.path, loc.path, options)
+
+
+def test_worker_killed_with_no_retries_left_raises_clearly(
+    client, s3_server, s3_prefix, pod5_files, tmp_path
+):
+    """The same kill when the scheduler allows no retry (``allowed-failures`` 0): dask's
+    KilledWorker, with a note naming the files and stores lost; every other store whole,
+    none half-way; running the lost file again completes the set."""
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xsz.collection import find_stores
+
+    _, options = s3_server
+    dst = f"{s3_prefix}/stores"
+    marker = tmp_path / "holding"
+    scheduler = client.cluster.scheduler  # in this process (LocalCluster)
+    allowed = scheduler.allowed_failures
+    scheduler.allowed_failures = 0
+    client.run(_hold_before_index, str(marker))
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            job = pool.submit(import_many, pod5_files, dst, client=client, storage_options=options)
+            os.kill(int(_wait_for(marker).split("\n")[0]), signal.SIGKILL)
+            with pytest.raises(distributed.KilledWorker) as caught:
+                job.result(timeout=90)
+    finally:
+        scheduler.allowed_failures = allowed
+        client.run(_release)
+    client.wait_for_workers(2, timeout=60)
+    note = "\n".join(getattr(caught.value, "__notes__", []))
+    # the tasks on the killed worker (the held one, and any queued there) are named
+    pairs = re.findall(r"([^\s(]+\.pod5) -> ([^\s,)]+\.sz)", note)
+    assert f"the workers running {len(pairs)} of {N_STORES} tasks died" in note, note
+    assert "none of theirs is at the destination" in note
+    lost = [src for src, _ in pairs]
+    assert set(lost) <= {str(p) for p in pod5_files} and lost
+    found = [r.location for r in find_stores(dst, options)]
+    assert sorted(found + [store for _, store in pairs]) == [
+        f"{dst}/batch_{k}.sz" for k in range(N_STORES)
+    ]
+    local = {s.path.name: s for s in import_many(pod5_files, tmp_path / "local", client=False)}
+    for url in found:  # every other store whole
+        same_stores(url, local[url.rsplit("/", 1)[1]].path, options)
+    import_many(lost, dst, client=client, storage_options=options)  # the lost ones again
+    found = [r.location for r in find_stores(dst, options)]
+    assert found == [f"{dst}/batch_{k}.sz" for k in range(N_STORES)]
+    for url in found:
+        same_stores(url, local[url.rsplit("/", 1)[1]].path, options)

@@ -141,6 +141,12 @@ def test_remote_index_reads_only_the_row_groups_a_lookup_needs(remote, reads, mo
         assert ids == [wanted]
         at = [r[0] for r in reads].index(wanted)
         assert (stores[0], rows[0]) == divmod(at, PER_STORE)
+        # every row group: contiguous, fetched in one GET per window of PREFETCH groups
+        assert len(index.lookup([r[0] for r in reads])[0]) == len(reads)
+        assert index.remote.gets == 3
+        monkeypatch.setattr(xsz.collection._index, "PREFETCH", 2)
+        assert sum(len(t) for t in index.batches()) == len(reads)
+        assert index.remote.gets == 3 + 4  # 7 groups, 2 at a time
     monkeypatch.setattr(xsz.source._file, "TAIL", 1 << 20)
     with IndexFile(url, options) as index:  # a small file: all of it in the first GET
         assert index.remote is not None and index.remote.size == len(data)

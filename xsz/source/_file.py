@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import io
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
 import obstore
 from obstore.exceptions import BaseError, NotFoundError, PreconditionError
 
 from xsz.errors import SZFormatError, UsageError
-from xsz.source._object import store_at
+from xsz.source._object import THREADS, _coalesce, store_at
 from xsz.source._upload import _first_line, _put
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from obstore.store import ObjectStore
 
@@ -72,6 +73,9 @@ class ObjectFile(io.RawIOBase):
         self._lock = threading.Lock()
         self._pos = 0
         self.gets = 0
+        """GETs made so far."""
+        self.fetched = 0
+        """Bytes fetched so far."""
         try:
             got = obstore.get(self._store, self._key, options={"range": {"suffix": TAIL}})
             tail = bytes(got.bytes())
@@ -87,11 +91,13 @@ class ObjectFile(io.RawIOBase):
             except (BaseError, OSError):
                 raise SZFormatError(f"cannot read {url}: {_first_line(exc)}") from exc
         self.gets += 1
+        self.fetched += len(tail)
         self.size = int(got.meta["size"])
         tag = got.meta.get("e_tag")
         self.e_tag: str | None = str(tag) if tag is not None else None
         self._tail = tail
         self._tail_at = self.size - len(tail)
+        self._blocks: list[tuple[int, bytes]] = []
 
     # --- io.RawIOBase ---------------------------------------------------------------------
 
@@ -140,6 +146,36 @@ class ObjectFile(io.RawIOBase):
             return b""
         if offset >= self._tail_at:
             return self._tail[offset - self._tail_at : end - self._tail_at]
+        for start, block in self._blocks:
+            if start <= offset and end <= start + len(block):
+                return block[offset - start : end - start]
+        return self._get(offset, end)
+
+    def prefetch(self, starts: Sequence[int], stops: Sequence[int]) -> None:
+        """Fetch the ranges ``[starts[i], stops[i])`` now (neighbours coalesced, the GETs
+        concurrent) and keep them for the reads that follow, until `drop_prefetched`."""
+        ranges = [  # what the tail fetched at open holds is not fetched again
+            (a, min(b, self.size))
+            for a, b in zip(starts, stops, strict=True)
+            if a < b and a < self._tail_at
+        ]
+        if not ranges:
+            return
+        groups = _coalesce([a for a, _ in ranges], [b for _, b in ranges])
+        spans = [(lo, hi) for lo, hi, _ in groups]
+        if len(spans) == 1:
+            blocks = [self._get(*spans[0])]
+        else:
+            with ThreadPoolExecutor(min(len(spans), THREADS)) as pool:
+                blocks = list(pool.map(lambda span: self._get(*span), spans))
+        self._blocks = [(lo, block) for (lo, _), block in zip(spans, blocks, strict=True)]
+
+    def drop_prefetched(self) -> None:
+        """Forget what `prefetch` fetched."""
+        self._blocks = []
+
+    def _get(self, offset: int, end: int) -> bytes:
+        """One range GET of bytes ``[offset, end)`` of the version opened."""
         options: dict[str, Any] = {"range": (offset, end)}
         if self.e_tag is not None:
             options["if_match"] = self.e_tag
@@ -155,6 +191,7 @@ class ObjectFile(io.RawIOBase):
             raise SZFormatError(f"cannot read {self.url}: {_first_line(exc)}") from exc
         with self._lock:
             self.gets += 1
+            self.fetched += len(data)
         if len(data) != end - offset:  # pragma: no cover - a server not honouring ranges
             raise SZFormatError(
                 f"{self.url}: asked for bytes {offset}-{end}, got {len(data)} bytes"
@@ -168,6 +205,7 @@ class ObjectFile(io.RawIOBase):
 
     def close(self) -> None:
         self._tail = b""
+        self._blocks = []
         super().close()
 
     def __repr__(self) -> str:

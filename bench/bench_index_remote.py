@@ -24,7 +24,7 @@ GET each, in turn) and ``whole`` (the first GET takes the whole object, as
 `xsz.source._file.TAIL` set past its size does). Cases interleave, ``--rounds``
 times, best kept; reported: wall seconds of the operation (interpreter start and
 imports excluded), CPU seconds of the process over the same span, GETs, bytes
-fetched, and peak RSS of the process (``ru_maxrss``, imports included, with the
+fetched, and peak RSS of the process (``VmHWM``, imports included, with the
 baseline after imports beside it).
 """
 
@@ -46,6 +46,15 @@ CASES = ("open", "few", "many", "all")
 MODES = ("ranges", "serial", "whole")
 
 
+def _hwm_kb() -> int:
+    """Peak resident memory of this process (kB): ``VmHWM``, which, unlike
+    ``ru_maxrss``, does not carry the parent's peak across ``exec``."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def child(url: str, case: str, mode: str, ids_file: str) -> None:
     """One case in this (fresh) process; prints a JSON line."""
     import xsz.collection._index
@@ -58,7 +67,7 @@ def child(url: str, case: str, mode: str, ids_file: str) -> None:
         xsz.source._file.TAIL = 1 << 40
     elif mode == "serial":
         xsz.collection._index.PREFETCH = 1
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base_rss = _hwm_kb()
     wall, cpu = time.perf_counter(), time.process_time()
     with IndexFile(url, options) as index:
         if case in ("few", "many"):
@@ -70,7 +79,7 @@ def child(url: str, case: str, mode: str, ids_file: str) -> None:
         assert index.remote is not None
         gets, fetched, size = index.remote.gets, index.remote.fetched, index.remote.size
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = _hwm_kb()
     print(
         json.dumps(
             {

@@ -8,6 +8,7 @@ environment has none (checked)."""
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -222,3 +223,155 @@ def test_import_many_failures(client, s3_server, s3_prefix, pod5_files, tmp_path
     local = import_many(pod5_files, tmp_path / "ok", client=False)
     for k in (0, 2, 3):  # every other task ran to its end, its store whole
         same_stores(f"{s3_prefix}/s/batch_{k}.sz", local[k].path, options)
+
+
+# --- a worker killed mid-job -------------------------------------------------------------
+
+
+def _hold_before_index(marker: str) -> None:
+    """In a worker: the first upload of a store's ``index`` (its commit) on this machine
+    writes this process's pid to `marker` and waits to be killed; later ones (the
+    marker exists) go ahead. ``dat`` and ``checksums`` are up by then: the worst
+    moment to die."""
+    import time
+
+    import xsz.source._upload as upload_module
+
+    real = getattr(upload_module, "_real_put", upload_module._put)
+    upload_module._real_put = real  # type: ignore[attr-defined]
+
+    def put(store, name, data, **kwargs):
+        if name == "index":
+            mine = f"{marker}.{os.getpid()}"
+            with open(mine, "w") as f:  # pid, and the store's key prefix in the bucket
+                f.write(f"{os.getpid()}\n{getattr(store, 'prefix', '')}")
+            try:
+                os.link(mine, marker)  # atomic: one worker holds, with its pid written
+            except FileExistsError:
+                pass
+            else:
+                time.sleep(60)  # killed here
+        return real(store, name, data, **kwargs)
+
+    upload_module._put = put
+
+
+def _release() -> None:
+    import xsz.source._upload as upload_module
+
+    real = getattr(upload_module, "_real_put", None)
+    if real is not None:
+        upload_module._put = real
+
+
+def _wait_for(path: Path, timeout: float = 30.0) -> str:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.exists() and path.read_text():
+            return path.read_text()
+        time.sleep(0.02)
+    raise AssertionError(f"no worker reached the commit of a store in {timeout} s")
+
+
+def test_worker_killed_mid_import_leaves_no_half_store(
+    client, s3_server, s3_prefix, pod5_files, tmp_path
+):
+    """A worker process SIGKILLed while it commits a store (``dat`` up, ``index`` not):
+    meanwhile the destination shows no store there; the scheduler runs the task again on
+    a live worker and import_many returns every store whole, equal to a local import;
+    running it again (``overwrite=True``) gives the same."""
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xsz.collection import find_stores
+    from xsz.errors import SZFormatError
+    from xsz.ops import verify
+
+    _, options = s3_server
+    dst = f"{s3_prefix}/stores"
+    marker = tmp_path / "holding"
+    before = set(client.run(os.getpid).values())
+    client.run(_hold_before_index, str(marker))
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            job = pool.submit(import_many, pod5_files, dst, client=client, storage_options=options)
+            text, key = _wait_for(marker).split("\n")
+            pid = int(text)
+            try:
+                assert pid in before
+                # the store being committed: dat is up, index is not, so it is no store
+                held = f"{dst}/{key.rsplit('/', 1)[-1]}"
+                assert held.endswith(".sz") and key.endswith(held.split(f"s3://{BUCKET}/")[1])
+                keys = keys_at(held, options)
+                assert "dat" in keys and "index" not in keys, keys
+                with pytest.raises(SZFormatError, match="no 'index'"):
+                    SZReader(held, options)
+                assert held not in {r.location for r in find_stores(dst, options)}
+            finally:
+                os.kill(pid, signal.SIGKILL)
+            remote = job.result(timeout=90)
+    finally:
+        client.run(_release)
+    client.wait_for_workers(2, timeout=60)
+    assert pid not in set(client.run(os.getpid).values())  # the nanny started a new one
+    local = import_many(pod5_files, tmp_path / "local", client=False)
+    assert [s.path for s in remote] == [f"{dst}/batch_{k}.sz" for k in range(N_STORES)]
+    found = [r.location for r in find_stores(dst, options)]
+    assert found == [s.path for s in remote]  # every store there, each whole
+    for r, loc in zip(remote, local, strict=True):
+        assert verify(r.path, storage_options=options) == []
+        same_stores(r.path, loc.path, options)
+    again = import_many(pod5_files, dst, client=client, storage_options=options, overwrite=True)
+    for r, loc in zip(again, local, strict=True):
+        same_stores(r.path, loc.path, options)
+
+
+def test_worker_killed_with_no_retries_left_raises_clearly(
+    client, s3_server, s3_prefix, pod5_files, tmp_path
+):
+    """The same kill when the scheduler allows no retry (``allowed-failures`` 0): dask's
+    KilledWorker, with a note naming the files and stores lost; every other store whole,
+    none half-way; running the lost file again completes the set."""
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xsz.collection import find_stores
+
+    _, options = s3_server
+    dst = f"{s3_prefix}/stores"
+    marker = tmp_path / "holding"
+    scheduler = client.cluster.scheduler  # in this process (LocalCluster)
+    allowed = scheduler.allowed_failures
+    scheduler.allowed_failures = 0
+    client.run(_hold_before_index, str(marker))
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            job = pool.submit(import_many, pod5_files, dst, client=client, storage_options=options)
+            os.kill(int(_wait_for(marker).split("\n")[0]), signal.SIGKILL)
+            with pytest.raises(distributed.KilledWorker) as caught:
+                job.result(timeout=90)
+    finally:
+        scheduler.allowed_failures = allowed
+        client.run(_release)
+    client.wait_for_workers(2, timeout=60)
+    note = "\n".join(getattr(caught.value, "__notes__", []))
+    # the tasks on the killed worker (the held one, and any queued there) are named
+    pairs = re.findall(r"([^\s(]+\.pod5) -> ([^\s,)]+\.sz)", note)
+    assert f"the workers running {len(pairs)} of {N_STORES} tasks died" in note, note
+    assert "none of theirs is at the destination" in note
+    lost = [src for src, _ in pairs]
+    assert set(lost) <= {str(p) for p in pod5_files} and lost
+    found = [r.location for r in find_stores(dst, options)]
+    assert sorted(found + [store for _, store in pairs]) == [
+        f"{dst}/batch_{k}.sz" for k in range(N_STORES)
+    ]
+    local = {s.path.name: s for s in import_many(pod5_files, tmp_path / "local", client=False)}
+    for url in found:  # every other store whole
+        same_stores(url, local[url.rsplit("/", 1)[1]].path, options)
+    import_many(lost, dst, client=client, storage_options=options)  # the lost ones again
+    found = [r.location for r in find_stores(dst, options)]
+    assert found == [f"{dst}/batch_{k}.sz" for k in range(N_STORES)]
+    for url in found:
+        same_stores(url, local[url.rsplit("/", 1)[1]].path, options)

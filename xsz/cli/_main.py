@@ -380,7 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("items", nargs="+", metavar="PATH... DST", help="the stores, then DST")
     p.add_argument("--ids", required=True, help=IDS_HELP)
-    p.add_argument("--index", help="the collection's index (from `xsz index`)")
+    p.add_argument(
+        "--index", help="the collection's index (from `xsz index`): a path or URL (s3://...)"
+    )
     p.add_argument(
         "--first", action="store_true", help="an ID in several stores: take the first store's"
     )
@@ -396,7 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Parquet file. If OUTPUT exists, only stores new or changed since are read.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("-o", "--output", required=True, help="the index file to write or update")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the index file to write or update: a path or URL (s3://..., uploaded whole)",
+    )
     p.add_argument("--rebuild", action="store_true", help="read every store again")
     p.set_defaults(func=_index)
 

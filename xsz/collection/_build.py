@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,12 +18,13 @@ from xsz.collection._index import (
     Duplicates,
     IndexFile,
     StoreEntry,
+    index_location,
     write_index,
 )
 from xsz.collection._stores import StoreRef, find_stores, stamp_json
 from xsz.errors import SchemaError, SZFormatError, UsageError
 from xsz.format import Schema, SZReader, format_header, read_index
-from xsz.source import open_source
+from xsz.source import open_source, upload_file
 
 if TYPE_CHECKING:
     import os
@@ -42,7 +44,8 @@ THREADS: Final = 8
 class IndexReport:
     """What `build_index` did."""
 
-    path: Path
+    path: Path | str
+    """The index file (a URL for one in object storage)."""
     n_stores: int
     n_reads: int
     read: list[str] = field(default_factory=list)
@@ -83,12 +86,15 @@ def build_index(
         The collection: stores, directory trees, globs, local or URLs
         (`xsz.collection.find_stores`); its order is the collection's order.
     out
-        The index file (local). If it exists, it is brought up to date: only
-        stores new or changed since (by their version stamp: inode, size and
-        time of each file, or ETag and size in object storage) are read;
-        stores no longer in `paths` are dropped.
+        The index file: a path, or a URL (``s3://``, ``gs://``, ``az://``,
+        ``http(s)://``) where it is uploaded once built locally (one PUT or one
+        multipart upload: a reader sees the old index or the new one, whole).
+        If it exists, it is brought up to date: only stores new or changed
+        since (by their version stamp: inode, size and time of each file, or
+        ETag and size in object storage) are read; stores no longer in `paths`
+        are dropped.
     storage_options
-        Settings for obstore, for URLs.
+        Settings for obstore, for URLs (the stores' and `out`'s).
     rebuild
         Read every store again, ignoring (and replacing) an existing `out`,
         also one that is damaged.
@@ -117,13 +123,22 @@ def build_index(
     """
     if run_rows < 1 or threads < 1:
         raise UsageError(f"run_rows and threads must be positive, got {run_rows}, {threads}")
-    out = Path(out)
+    where = index_location(out)
     refs = find_stores(paths, storage_options)
     old = None
-    if out.exists() and not rebuild:
-        old = IndexFile(out)
+    if not rebuild:
+        old = IndexFile.if_there(where, storage_options)
     try:
-        return _build(refs, out, old, storage_options, run_rows, threads, progress)
+        if isinstance(where, Path):
+            return _build(refs, where, old, storage_options, run_rows, threads, progress)
+        with tempfile.TemporaryDirectory(prefix="xsz-index-") as tmp:
+            local = Path(tmp) / "index.xszi"
+            report = _build(refs, local, old, storage_options, run_rows, threads, progress)
+            if old is not None:
+                old.close()  # read to the end; an upload may replace it now
+            upload_file(local, where, storage_options)
+            report.path = where
+            return report
     finally:
         if old is not None:
             old.close()

@@ -24,7 +24,7 @@ import numpy as np
 
 from xsz._progress import progress_counter
 from xsz.collection._build import build_index, count_names, parse_schema
-from xsz.collection._index import COUNT_PREFIX, IndexFile, StoreEntry
+from xsz.collection._index import COUNT_PREFIX, IndexFile, StoreEntry, index_location
 from xsz.collection._stores import find_stores, local_stamp, stamp_json
 from xsz.errors import StaleIndexError, SZFormatError, UsageError
 from xsz.format import PickedStore, SZIndex, SZReader, SZWriter, chunk_plan, pick, read_index
@@ -66,10 +66,11 @@ class Collection:
         `index`, they must be the stores it indexes (else `StaleIndexError`);
         without, the index's own list is used.
     index
-        An index file made by `build_index`. Without one, every store's index
-        is read now and a temporary index built.
+        An index file made by `build_index`: a path or a URL (``s3://`` ...,
+        read by range GETs of the version found at open). Without one, every
+        store's index is read now and a temporary index built.
     storage_options
-        Settings for obstore, for URLs.
+        Settings for obstore, for URLs (the stores' and the index's).
     on_duplicate
         What a lookup of an ID held twice does: ``"error"`` (default) raises
         `DuplicateReadError` naming the stores; ``"first"`` takes the read of
@@ -110,8 +111,8 @@ class Collection:
             index = Path(self._tmp.name) / "index.parquet"
             build_index(paths, index, storage_options=storage_options)
             check = False  # just read
-        self.index_path = Path(index)
-        self.index = IndexFile(self.index_path)
+        self.index_path = index_location(index)
+        self.index = IndexFile(self.index_path, self.storage_options)
         self._setup(self.index.stores, self.index.schema_text)
         if paths is not None:
             self._match(paths, check=check)
@@ -280,12 +281,14 @@ class Collection:
             "storage_options": self.storage_options,
             "on_duplicate": self.on_duplicate,
             "index_path": self.index_path,
+            "index_kept": self._tmp is None,  # a copy may open it again (not a temporary one)
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.storage_options = state["storage_options"]
         self.on_duplicate = state["on_duplicate"]
         self.index_path = state["index_path"]
+        self._index_kept = state.get("index_kept", False)
         self._tmp = None
         self.index = None  # type: ignore[assignment]  # a copy reads stores, not the index
         self._setup(state["stores"], state["schema_text"])
@@ -309,20 +312,27 @@ class Collection:
     def locate(self, read_ids: Iterable[object]) -> tuple[list[str], npt.NDArray[np.int64]]:
         """``(ids, positions)``: the distinct `read_ids`, sorted, and their collection
         positions. Reads only the index row groups that can hold them; opens no store."""
-        if self.index is None:
-            raise UsageError("this copy of the collection has no index (it was pickled)")
-        ids, stores, rows = self.index.lookup(read_ids, on_duplicate=self.on_duplicate)
+        ids, stores, rows = self._index().lookup(read_ids, on_duplicate=self.on_duplicate)
         return ids, self.offsets[stores] + rows
+
+    def _index(self) -> IndexFile:
+        """The index file; a pickled copy opens it again (by path or URL) on first use."""
+        if self.index is None:
+            if not getattr(self, "_index_kept", False):
+                raise UsageError("this copy of the collection has no index (a temporary one)")
+            with self._lock:
+                if self.index is None:
+                    self.index = IndexFile(self.index_path, self.storage_options)
+        return self.index
 
     def ids_and_counts(self) -> tuple[npt.NDArray[Any], dict[str, npt.NDArray[np.int64]]]:
         """Every read's ID and per-dataset counts, in collection order (from the index)."""
-        if self.index is None:
-            raise UsageError("this copy of the collection has no index (it was pickled)")
+        index = self._index()
         n = len(self)
         ids = np.empty(n, dtype=object)
         names = count_names(self.schema)
         counts = {name: np.zeros(n, dtype=np.int64) for name in names}
-        for table in self.index.batches():
+        for table in index.batches():
             at = self.offsets[table.column("store").to_numpy().astype(np.int64)] + table.column(
                 "row"
             ).to_numpy().astype(np.int64)

@@ -38,9 +38,11 @@ import pyarrow.parquet as pq
 from xsz.errors import DuplicateReadError, ReadNotFoundError, SZFormatError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     import numpy.typing as npt
+
+    from xsz.source import ObjectFile
 
 __all__ = [
     "FAN_IN",
@@ -51,6 +53,7 @@ __all__ = [
     "ROW_GROUP",
     "IndexFile",
     "StoreEntry",
+    "index_location",
     "write_index",
 ]
 
@@ -62,6 +65,8 @@ FAN_IN: Final = 64
 """Runs merged at once (more are merged in rounds)."""
 MERGE_ROWS: Final = 1 << 18
 """Rows buffered over all runs of one merge."""
+PREFETCH: Final = 8
+"""Row groups of an index in object storage fetched at once (concurrent GETs)."""
 DUP_SAMPLE: Final = 1000
 """Duplicated IDs the index names (it counts them all)."""
 COUNT_PREFIX: Final = "count/"
@@ -115,6 +120,15 @@ def digest(table: pa.Table) -> int:
                 values = np.asarray(chunk.to_numpy(zero_copy_only=False)).astype(np.int64)
                 crc = zlib.crc32(values.tobytes(), crc)
     return crc
+
+
+def index_location(path: str | os.PathLike[str]) -> Path | str:
+    """Where an index file is: a local `Path` (for a path or a ``file://`` URL), or
+    the object storage URL (``s3://``, ``gs://``, ``az://``, ``http(s)://``) as given."""
+    from xsz.source import local_path
+
+    local = local_path(path)
+    return str(path) if local is None else Path(local)
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -373,14 +387,38 @@ def _sealed(meta: dict[str, Any]) -> bytes:
 class IndexFile:
     """An index file, opened: its metadata checked, its row groups read on demand.
 
+    `path` is a local path or a URL (``s3://``, ``gs://``, ``az://``,
+    ``http(s)://``, ``file://``; obstore settings in `storage_options`). In
+    object storage it is read through `xsz.source.ObjectFile`: opening is one GET
+    of the file's last MiB (the footer is parsed from it), each lookup fetches
+    only the row groups it needs (`PREFETCH` at a time), and every GET is pinned
+    to the version seen at open, so an index replaced meanwhile raises
+    `SZFormatError` ("changed since it was opened").
+
     Raises `SZFormatError` when `path` is not an xsz collection index, or is
     damaged (the message names what).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self.path: Path | str = index_location(path)
+        self.remote: ObjectFile | None = None
+        """The object read through, for an index in object storage (counts its GETs)."""
         try:
-            self._file = pq.ParquetFile(self.path, page_checksum_verification=True)
+            if isinstance(self.path, str):  # object storage: range GETs of one version
+                from xsz.source import ObjectFile
+
+                self.remote = ObjectFile(self.path, storage_options)
+                self._file = pq.ParquetFile(
+                    self.remote,
+                    metadata=_footer(self.remote),
+                    page_checksum_verification=True,
+                    # no pre_buffer (its reads run on pyarrow's I/O threads, calling into
+                    # Python): `_prefetched` fetches each row group's bytes in one GET
+                )
+            else:
+                self._file = pq.ParquetFile(self.path, page_checksum_verification=True)
             raw = (self._file.metadata.metadata or {}).get(META_KEY)
         except FileNotFoundError:
             raise SZFormatError(f"no collection index at {self.path}") from None
@@ -444,10 +482,27 @@ class IndexFile:
             raise self._bad("its metadata is not a JSON object")
         return meta
 
+    @classmethod
+    def if_there(
+        cls, path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+    ) -> IndexFile | None:
+        """The index at `path` opened, ``None`` when there is no file (object) there."""
+        try:
+            return cls(path, storage_options)
+        except SZFormatError as exc:
+            if str(exc).startswith("no collection index at "):
+                return None
+            raise
+
     def read_group(self, k: int, columns: Sequence[str] | None = None) -> pa.Table:
         """Row group `k`, checked against its CRC-32 (all columns are read for that)."""
         try:
-            table = self._file.read_row_group(k)
+            # a file read through Python (object storage): no decoding threads; pyarrow's
+            # pool threads that called into Python can abort the process at its exit
+            # ("terminate called without an active exception", 7 runs of 12)
+            table = self._file.read_row_group(k, use_threads=self.remote is None)
+        except SZFormatError:  # the remote file changed since it was opened
+            raise
         except (OSError, pa.ArrowException, KeyError, ValueError, TypeError) as exc:
             raise self._bad(f"row group {k} does not read ({exc})") from exc
         if not table.schema.equals(self.arrow_schema):
@@ -492,7 +547,7 @@ class IndexFile:
         k[at_first & ~back] = where[at_first & ~back]
         if (k < 0).any():
             raise self._missing(wanted[k < 0])
-        for g in np.unique(k).tolist():
+        for g in self._prefetched(np.unique(k).tolist()):
             sel = np.flatnonzero(k == g)
             table = self.read_group(g)
             found = _positions(table.column("id"), wanted[sel])
@@ -518,7 +573,8 @@ class IndexFile:
 
     def _holders(self, rid: str, g: int) -> list[int]:
         holders: list[int] = []
-        for k in range(g, len(self.groups)):
+        last = int(np.searchsorted(self.firsts, rid, side="right"))
+        for k in self._prefetched(range(g, max(last, g + 1))):
             if self.firsts[k] > rid:
                 break
             table = self.read_group(k, ["id", "store"])
@@ -532,12 +588,65 @@ class IndexFile:
 
     def batches(self) -> Iterator[pa.Table]:
         """Every row group in order, checked."""
-        for k in range(len(self.groups)):
+        for k in self._prefetched(range(len(self.groups))):
             yield self.read_group(k)
+
+    def _prefetched(self, groups: Iterable[int]) -> Iterator[int]:
+        """`groups`, in order; for an index in object storage, the bytes of each window of
+        `PREFETCH` of them fetched at once (concurrent range GETs) before they are
+        yielded, and dropped after (memory: one window of row groups)."""
+        order = list(groups)
+        if self.remote is None:
+            yield from order
+            return
+        meta = self._file.metadata
+        for at in range(0, len(order), PREFETCH):
+            window = order[at : at + PREFETCH]
+            spans = [_group_span(meta.row_group(g)) for g in window]
+            self.remote.prefetch([a for a, _ in spans], [b for _, b in spans])
+            try:
+                yield from window
+            finally:
+                self.remote.drop_prefetched()
+
+    def __enter__(self) -> IndexFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Release the file; idempotent."""
-        self._file.close()
+        file = getattr(self, "_file", None)
+        if file is not None:
+            file.close()
+        if self.remote is not None:
+            self.remote.close()
+
+
+def _group_span(group: pq.RowGroupMetaData) -> tuple[int, int]:
+    """The bytes ``[start, stop)`` of a row group's column chunks in the file."""
+    starts, stops = [], []
+    for c in range(group.num_columns):
+        chunk = group.column(c)
+        start = chunk.data_page_offset
+        if chunk.has_dictionary_page and chunk.dictionary_page_offset is not None:
+            start = min(start, chunk.dictionary_page_offset)
+        starts.append(start)
+        stops.append(start + chunk.total_compressed_size)
+    return min(starts), max(stops)
+
+
+def _footer(remote: ObjectFile) -> pq.FileMetaData | None:
+    """The Parquet footer of `remote` parsed from the bytes fetched at open (so that
+    opening costs no second GET); ``None`` when it is not all there."""
+    tail = remote.tail
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        return None
+    size = int.from_bytes(tail[-8:-4], "little") + 8
+    if size > len(tail):
+        return None
+    return pq.read_metadata(pa.BufferReader(b"PAR1" + tail[len(tail) - size :]))
 
 
 def _positions(ids: pa.ChunkedArray, wanted: npt.NDArray[Any]) -> npt.NDArray[np.int64]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from xsz.errors import SZFormatError
-from xsz.source import is_url, local_path
+from xsz.source import is_url, local_path, store_at
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -150,7 +150,6 @@ def _walk(top: str) -> list[StoreRef]:
 def _remote(url: str, storage_options: Mapping[str, Any] | None) -> list[StoreRef]:
     import obstore
     from obstore.exceptions import BaseError
-    from obstore.store import from_url
 
     url = url.rstrip("/")
     scheme, _, rest = url.partition("://")
@@ -164,7 +163,7 @@ def _remote(url: str, storage_options: Mapping[str, Any] | None) -> list[StoreRe
     options = dict(storage_options or {})
     root = f"{scheme}://{bucket}/"
     try:
-        store = from_url(root, **options)
+        store = store_at(root, options)  # flat client settings (-S allow_http=true) too
         objects: dict[str, dict[str, dict[str, Any]]] = {}  # store key -> file name -> meta
         for batch in obstore.list(store, f"{prefix}/" if prefix else None, chunk_size=1000):
             for meta in batch:

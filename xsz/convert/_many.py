@@ -89,7 +89,28 @@ def _run(
 
     futures = [client.submit(func, *call, **kwargs, pure=False) for call in calls]
     wait(futures)  # type: ignore[no-untyped-call]  # let every task end, so no store is half-way when the error is raised
-    return list(client.gather(futures, errors="raise"))
+    try:
+        return list(client.gather(futures, errors="raise"))
+    except Exception as exc:
+        if type(exc).__name__ == "KilledWorker":
+            exc.add_note(_killed_note(calls, futures))
+        raise
+
+
+def _killed_note(calls: Sequence[tuple[Any, ...]], futures: Sequence[Any]) -> str:
+    """What a user needs when workers died running tasks (dask's ``KilledWorker``)."""
+    dead = [
+        call
+        for call, future in zip(calls, futures, strict=True)
+        if future.status == "error" and type(future.exception()).__name__ == "KilledWorker"
+    ]
+    named = ", ".join(" -> ".join(str(x) for x in call[:2]) for call in dead[:3])
+    more = f" and {len(dead) - 3} more" if len(dead) > 3 else ""
+    return (
+        f"xsz: the workers running {len(dead)} of {len(calls)} tasks died ({named}{more}); "
+        "a store is committed whole or not at all, so none of theirs is at the destination, "
+        "and every other task ran to its end. Run those again (or all with overwrite=True)."
+    )
 
 
 def import_many(

@@ -23,6 +23,7 @@ from xsz.source._local import LocalSource
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from xsz.source._file import ObjectFile
     from xsz.source._object import ObjectSource
     from xsz.source._upload import StoreUpload
 
@@ -30,6 +31,7 @@ __all__ = [
     "ByteSource",
     "LocalSource",
     "Location",
+    "ObjectFile",
     "ObjectSource",
     "StoreUpload",
     "is_url",
@@ -38,6 +40,7 @@ __all__ = [
     "open_source",
     "store_at",
     "store_keys",
+    "upload_file",
     "upload_store",
     "url_size",
 ]
@@ -100,6 +103,17 @@ def upload_store(
     _upload_store(local, url, storage_options, overwrite=overwrite)
 
 
+def upload_file(
+    local: str | os.PathLike[str], url: str, storage_options: Mapping[str, Any] | None = None
+) -> str | None:
+    """Put the local file `local` at the object storage `url` whole (one PUT or one
+    multipart upload: a reader sees the old object or the new one); its ETag
+    (see `xsz.source._file.upload_file`)."""
+    from xsz.source._file import upload_file as _upload_file
+
+    return _upload_file(local, url, storage_options)
+
+
 def open_upload(
     url: str, storage_options: Mapping[str, Any] | None = None, *, overwrite: bool = False
 ) -> StoreUpload:
@@ -145,6 +159,10 @@ def __getattr__(name: str) -> Any:
         from xsz.source._object import ObjectSource
 
         return ObjectSource
+    if name == "ObjectFile":
+        from xsz.source._file import ObjectFile
+
+        return ObjectFile
     if name == "StoreUpload":
         from xsz.source._upload import StoreUpload
 

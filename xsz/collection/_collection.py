@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-    from xsz.format import Schema
     from xsz.source import ByteSource
 
 __all__ = ["Collection", "OnDuplicate", "subset"]
@@ -127,6 +126,15 @@ class Collection:
         ).astype(np.int64)
         self._lock = threading.Lock()
         self._open: OrderedDict[int, SZReader] = OrderedDict()
+        self._parts: OrderedDict[int, tuple[npt.NDArray[np.int64], SZReader]] = OrderedDict()
+        """Stores read through rows picked (their rows, sorted): `MAX_OPEN` at most."""
+        self._ids: npt.NDArray[Any] | None = None
+        self._counts: dict[str, npt.NDArray[np.int64]] | None = None
+        """Every read's ID and counts, once `ids_and_counts` has read them."""
+        prefix = schema_text.encode("utf-8")
+        self._prefix = prefix
+        self._columns = prefix[prefix.index(b"\n") + 1 :]
+        self._datasets = tuple(f.name for f in self.schema.datasets)
         self._pool: ThreadPoolExecutor | None = None
         self.opens = 0
         """Stores opened so far (each open reads that store's index)."""
@@ -254,8 +262,9 @@ class Collection:
     def close(self) -> None:
         """Close every open store and the index; idempotent."""
         with self._lock:
-            readers = list(self._open.values())
+            readers = list(self._open.values()) + [r for _, r in self._parts.values()]
             self._open.clear()
+            self._parts.clear()
             pool, self._pool = self._pool, None
         for r in readers:
             r.close()
@@ -329,6 +338,7 @@ class Collection:
             ids[at] = table.column("id").to_numpy(zero_copy_only=False)
             for name in names:
                 counts[name][at] = table.column(COUNT_PREFIX + name).to_numpy()
+        self._ids, self._counts = ids, counts  # what stores read later are checked against
         return ids, counts
 
     def _by_store(
@@ -368,17 +378,22 @@ class Collection:
         if positions is None:
             counts = self._counts_of(name, rows)
             positions = np.cumsum(counts) - counts
+        at = positions
 
-        def work(item: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> None:
-            k, local, where = item
-            self.reader(k).read_into(name, local, out, positions[where], n_threads=n_threads)
+        def work(reader: SZReader, local: npt.NDArray[np.int64], where: Any) -> None:
+            reader.read_into(name, local, out, at[where], n_threads=n_threads)
 
-        self._map(work, self._by_store(rows))
+        self._each(rows, work)
 
     def _counts_of(self, name: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        if self._counts is not None and name in self._counts:
+            return self._counts[name][rows]  # from the index: no store read
         out = np.zeros(len(rows), dtype=np.int64)
-        for k, local, where in self._by_store(rows):
-            out[where] = self.reader(k).counts(name)[local]
+
+        def work(reader: SZReader, local: npt.NDArray[np.int64], where: Any) -> None:
+            out[where] = reader.counts(name)[local]
+
+        self._each(rows, work)
         return out
 
     def dataset(self, name: str, rows: object = None, *, n_threads: int = 1) -> list[Any]:
@@ -386,13 +401,12 @@ class Collection:
         positions = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
         result: list[Any] = [None] * len(positions)
 
-        def work(item: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> None:
-            k, local, where = item
-            values = self.reader(k).dataset(name, local, n_threads=n_threads)
+        def work(reader: SZReader, local: npt.NDArray[np.int64], where: Any) -> None:
+            values = reader.dataset(name, local, n_threads=n_threads)
             for w, v in zip(where.tolist(), values, strict=True):
                 result[w] = v
 
-        self._map(work, self._by_store(positions))
+        self._each(positions, work)
         return result
 
     def attribute(self, name: str, rows: npt.NDArray[np.int64]) -> np.ndarray[Any, Any]:
@@ -402,12 +416,133 @@ class Collection:
         dtype = np.dtype(object) if f.is_text else f.dtype
         out = np.empty(len(positions), dtype=dtype)
 
-        def work(item: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> None:
-            k, local, where = item
-            out[where] = self.reader(k).index.attribute(name)[local]
+        def work(reader: SZReader, local: npt.NDArray[np.int64], where: Any) -> None:
+            out[where] = reader.index.attribute(name)[local]
 
-        self._map(work, self._by_store(positions))
+        self._each(positions, work)
         return out
+
+    # --- reading some rows of many stores ---------------------------------------------
+
+    def _each(
+        self,
+        positions: npt.NDArray[np.int64],
+        work: Callable[[SZReader, npt.NDArray[np.int64], npt.NDArray[np.int64]], None],
+    ) -> None:
+        """``work(reader, rows, where)`` for every store holding some of `positions`:
+        a reader holding the store's `rows` of them (``where``: their places in
+        `positions`), several stores at once.
+
+        Stores read before are read again through the reader kept (whole, or the
+        rows picked, when they hold these). Others are picked a window at a time
+        (`pick`, `_parse_window`: their lines of these rows only, checked against
+        their ``checksums`` file, parsed together, their IDs and counts checked
+        against the index's), and read through `SZReader.over_picked`; a store
+        that cannot be picked from is opened (`reader`).
+        """
+        by_store = self._by_store(positions)
+        ready: list[tuple[SZReader, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+        todo: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+        for k, rows, where in by_store:
+            held = self._held(k, rows)
+            if held is None:
+                todo.append((k, rows, where))
+            else:
+                ready.append((held[0], held[1], where))
+
+        def run(item: tuple[SZReader, npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> None:
+            work(*item)
+
+        self._map(run, ready)
+        for window in _windows([(k, np.unique(rows), where) for k, rows, where in todo]):
+            readers = self._pick_window(window)
+            items = []
+            for (_, wanted, where), (reader, picked) in zip(window, readers, strict=True):
+                rows = self.split(positions[where])[1]
+                items.append((reader, np.searchsorted(wanted, rows) if picked else rows, where))
+            self._map(run, items)
+
+    def _held(
+        self, k: int, rows: npt.NDArray[np.int64]
+    ) -> tuple[SZReader, npt.NDArray[np.int64]] | None:
+        """A reader kept of store `k` holding `rows`, and their rows in it."""
+        with self._lock:
+            whole = self._open.get(k)
+            if whole is not None:
+                self._open.move_to_end(k)
+                return whole, rows
+            part = self._parts.get(k)
+            if part is None:
+                return None
+            held, reader = part
+            at = np.searchsorted(held, rows)
+            if len(rows) and (at.max() >= len(held) or not np.array_equal(held[at], rows)):
+                return None
+            self._parts.move_to_end(k)
+            return reader, at
+
+    def _pick_window(
+        self, window: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+    ) -> list[tuple[SZReader, bool]]:
+        """A reader of each store of `window` (``(store, rows, _)``, rows sorted and
+        distinct), and whether it holds those rows only (picked) or the whole store."""
+        picking = self._map(
+            lambda item: _attempt(
+                lambda: self.pick(item[0], item[1], columns=self._columns, datasets=self._datasets)
+            ),
+            window,
+        )
+        picked: list[PickedStore | None] = [p for p, _ in picking]
+        failed = [exc for _, exc in picking if exc is not None]
+        try:
+            if failed:
+                raise failed[0]  # noqa: TRY301  (the others picked are closed below)
+            index = _parse_window(self, window, picked, self._prefix)
+            out: list[tuple[SZReader, bool]] = []
+            start = 0
+            for (k, rows, _), p in zip(window, picked, strict=True):
+                if p is None:
+                    out.append((self.reader(k), False))
+                    continue
+                assert index is not None
+                part = index.part(start, start + len(rows))
+                start += len(rows)
+                self._check_part(k, rows, part)
+                out.append((SZReader.over_picked(p, part), True))
+        except BaseException:
+            for p in picked:
+                if p is not None:
+                    p.source.close()
+            raise
+        with self._lock:
+            for (k, rows, _), (reader, is_part) in zip(window, out, strict=True):
+                if is_part and k not in self._open:
+                    self._parts[k] = (rows, reader)
+                    self._parts.move_to_end(k)
+            while len(self._parts) > MAX_OPEN:  # its files close when its last user lets go
+                self._parts.popitem(last=False)
+        return out
+
+    def _check_part(self, k: int, rows: npt.NDArray[np.int64], part: SZIndex) -> None:
+        """Refuse picked lines whose IDs or counts are not those the index holds."""
+        at = self.offsets[k] + rows
+        if self._ids is not None and not np.array_equal(part.ids(), self._ids[at]):
+            raise self._stale(k)
+        for name, counts in part.count.items():
+            known = None if self._counts is None else self._counts.get(name)
+            if known is not None and not np.array_equal(counts, known[at]):
+                raise self._stale(k)
+
+
+def _attempt(
+    call: Callable[[], PickedStore | None],
+) -> tuple[PickedStore | None, BaseException | None]:
+    """`call`'s result, or the exception it raised (so that every other result of a
+    batch can be closed)."""
+    try:
+        return call(), None
+    except Exception as exc:
+        return None, exc
 
 
 def subset(
@@ -465,10 +600,7 @@ def _copy(
     with their lines as they are. A store that cannot be picked from (no
     ``checksums`` file, say) is opened and read as `SZReader` reads it.
     """
-    schema: Schema = coll.schema
-    prefix = coll.schema_text.encode("utf-8")
-    columns = prefix[prefix.index(b"\n") + 1 :]
-    datasets = tuple(f.name for f in schema.datasets)
+    prefix, columns, datasets = coll._prefix, coll._columns, coll._datasets
     windows = list(_windows(by_store))
 
     def pick_one(item: tuple[int, npt.NDArray[np.int64], Any]) -> PickedStore | None:
@@ -550,16 +682,8 @@ def _jobs(
     """The window's work in collection order, in pieces of bounded size; the picked
     lines parsed (every check of `read_index`) and their IDs checked against the
     collection index's."""
-    lines = [line for p in picked if p is not None for line in p.lines]
-    index = None
-    if lines:
-        try:
-            index = read_index(prefix + b"".join(lines), where="the index lines picked")
-        except SZFormatError:
-            for (k, _, _), p in zip(window, picked, strict=True):
-                if p is not None:
-                    coll.reader(k)  # names the store, line and cell at fault
-            raise
+    index = _parse_window(coll, window, picked, prefix)
+    if index is not None:
         id_field = coll.schema.id_field
         assert id_field is not None  # a collection's stores have IDs
         found = index.attribute(id_field)
@@ -591,6 +715,28 @@ def _jobs(
             )
         start = stop
     return jobs
+
+
+def _parse_window(
+    coll: Collection,
+    window: Sequence[tuple[int, npt.NDArray[np.int64], Any]],
+    picked: Sequence[PickedStore | None],
+    prefix: bytes,
+) -> SZIndex | None:
+    """The lines picked of a window's stores (`prefix`: the index's two head lines),
+    parsed in one go (every check of `read_index`); ``None`` when none was picked.
+    A line refused is refused as opening its store refuses it: naming the store,
+    line and cell at fault."""
+    lines = [line for p in picked if p is not None for line in p.lines]
+    if not lines:
+        return None
+    try:
+        return read_index(prefix + b"".join(lines), where="the index lines picked")
+    except SZFormatError:
+        for (k, _, _), p in zip(window, picked, strict=True):
+            if p is not None:
+                coll.reader(k)  # names the store, line and cell at fault
+        raise
 
 
 def _fetch(job: _Job) -> tuple[Any, ...]:

@@ -91,14 +91,17 @@ def test_selections_equal_the_merged_store(stores, reads, monkeypatch, seed):
     rng = np.random.default_rng(seed)
     monkeypatch.setattr(coll_mod, "WINDOW", int(rng.integers(1, 5)))
     monkeypatch.setattr(coll_mod, "MAX_OPEN", int(rng.integers(1, 6)))
+    monkeypatch.setattr(coll_mod, "MAX_PARTS", int(rng.integers(1, 6)))
     picks = rng.choice(len(reads), int(rng.integers(1, len(reads))), replace=False)
     ids = [reads[k][0] for k in picks]
     want = xr.open_dataset(merged, engine="sz").sel(read=ids).load()
     opens = Opens(monkeypatch)
     ds = xsz.open_collection(root, index=index)
+    fds = len(os.listdir("/proc/self/fd"))
     sub = ds.sel(read=ids)
     same_values(sub, want)
     same_values(sub, want)  # again, some stores kept, others not
+    assert len(os.listdir("/proc/self/fd")) <= fds + 2 * coll_mod.MAX_OPEN * 3  # whole ones
     touched = {f"part{k // PER_STORE:02d}.sz" for k in picks}
     assert set(opens.paths) == touched & {"part02.sz", "part06.sz"}
     # pieces of reads and single reads, as indexing a variable asks them
@@ -128,6 +131,34 @@ def test_collection_faces_equal_one_store(stores, reads, monkeypatch):
         out = np.full(int(counts.sum()), -1, dtype=np.int16)
         coll.read_into("Raw", rows, out)
         np.testing.assert_array_equal(out, np.concatenate(one.dataset("Raw", rows)))
+
+
+def test_rows_picked_are_kept_without_files_and_reread(stores, reads, tmp_path, monkeypatch):
+    """Rows picked once are kept with no file open: an attribute of them again opens
+    nothing; their values again reopen the store (its version checked) and close it."""
+    merged = stores[2]
+    root, paths, index = fresh(stores, tmp_path)
+    ids = [reads[k][0] for k in (1, 12, 33, 34, 55, 80)]  # no store without checksums
+    want = xr.open_dataset(merged, engine="sz").sel(read=ids).load()
+    ds = xsz.open_collection(root, index=index)
+    sub = ds.sel(read=ids)
+    np.testing.assert_array_equal(sub.Raw.values, want.Raw.values)
+    fds = len(os.listdir("/proc/self/fd"))
+    opened: list[str] = []
+    real = coll_mod.open_source
+    monkeypatch.setattr(
+        coll_mod, "open_source", lambda loc, *a: opened.append(loc) or real(loc, *a)
+    )
+    np.testing.assert_array_equal(sub.Offset.values, want.Offset.values)
+    assert opened == []
+    np.testing.assert_array_equal(sub.Move.values, want.Move.values)
+    assert sorted(set(opened)) == sorted(str(paths[k]) for k in (0, 1, 3, 5, 8))
+    assert len(os.listdir("/proc/self/fd")) == fds
+    same_stamp_edit(paths[0] / "dat", 0, b"X")  # no version change: the stamp is kept
+    os.utime(paths[3] / "dat")  # a new version
+    with pytest.raises(StaleIndexError, match="part03"):
+        sub.Raw.values  # noqa: B018
+    ds.close()
 
 
 def test_pickled_collection_counts_from_stores(stores, reads):

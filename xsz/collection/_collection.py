@@ -16,7 +16,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -41,6 +41,8 @@ __all__ = ["Collection", "OnDuplicate", "subset"]
 
 MAX_OPEN: Final = 64
 """Stores a collection keeps open at once."""
+MAX_PARTS: Final = 4096
+"""Stores whose picked rows (parsed lines, frame CRC-32s) a collection keeps."""
 THREADS: Final = 8
 """Stores read at once by one batch (object storage: requests in flight)."""
 BATCH: Final = 512
@@ -126,8 +128,8 @@ class Collection:
         ).astype(np.int64)
         self._lock = threading.Lock()
         self._open: OrderedDict[int, SZReader] = OrderedDict()
-        self._parts: OrderedDict[int, tuple[npt.NDArray[np.int64], SZReader]] = OrderedDict()
-        """Stores read through rows picked (their rows, sorted): `MAX_OPEN` at most."""
+        self._parts: OrderedDict[int, _Part] = OrderedDict()
+        """Rows picked of stores read before (no file kept open): `MAX_PARTS` at most."""
         self._ids: npt.NDArray[Any] | None = None
         self._counts: dict[str, npt.NDArray[np.int64]] | None = None
         """Every read's ID and counts, once `ids_and_counts` has read them."""
@@ -262,7 +264,7 @@ class Collection:
     def close(self) -> None:
         """Close every open store and the index; idempotent."""
         with self._lock:
-            readers = list(self._open.values()) + [r for _, r in self._parts.values()]
+            readers = list(self._open.values())
             self._open.clear()
             self._parts.clear()
             pool, self._pool = self._pool, None
@@ -416,10 +418,11 @@ class Collection:
         dtype = np.dtype(object) if f.is_text else f.dtype
         out = np.empty(len(positions), dtype=dtype)
 
-        def work(reader: SZReader, local: npt.NDArray[np.int64], where: Any) -> None:
-            out[where] = reader.index.attribute(name)[local]
+        def work(held: SZReader | SZIndex, local: npt.NDArray[np.int64], where: Any) -> None:
+            index = held.index if isinstance(held, SZReader) else held
+            out[where] = index.attribute(name)[local]
 
-        self._each(positions, work)
+        self._each(positions, work, index_only=True)
         return out
 
     # --- reading some rows of many stores ---------------------------------------------
@@ -427,45 +430,79 @@ class Collection:
     def _each(
         self,
         positions: npt.NDArray[np.int64],
-        work: Callable[[SZReader, npt.NDArray[np.int64], npt.NDArray[np.int64]], None],
+        work: Callable[[Any, npt.NDArray[np.int64], npt.NDArray[np.int64]], None],
+        *,
+        index_only: bool = False,
     ) -> None:
         """``work(reader, rows, where)`` for every store holding some of `positions`:
         a reader holding the store's `rows` of them (``where``: their places in
-        `positions`), several stores at once.
+        `positions`), several stores at once (with `index_only`, work may be given
+        the index of those rows instead: no file is opened for rows picked before).
 
-        Stores read before are read again through the reader kept (whole, or the
-        rows picked, when they hold these). Others are picked a window at a time
-        (`pick`, `_parse_window`: their lines of these rows only, checked against
-        their ``checksums`` file, parsed together, their IDs and counts checked
-        against the index's), and read through `SZReader.over_picked`; a store
-        that cannot be picked from is opened (`reader`).
+        Stores opened whole are read through the reader kept (`reader`). Others
+        are picked a window at a time (`pick`, `_parse_window`: the lines of these
+        rows only, checked against the store's ``checksums`` file and parsed
+        together, their IDs and counts checked against the index's) and read
+        through `SZReader.over_picked`; the rows picked are kept (`MAX_PARTS`
+        stores, no file open) and read again from them, the store reopened and its
+        version checked. A store that cannot be picked from is opened whole.
         """
         by_store = self._by_store(positions)
-        ready: list[tuple[SZReader, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+        ready: list[tuple[int, SZReader | _Part, npt.NDArray[np.int64], Any]] = []
         todo: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
         for k, rows, where in by_store:
             held = self._held(k, rows)
             if held is None:
                 todo.append((k, rows, where))
             else:
-                ready.append((held[0], held[1], where))
+                ready.append((k, held[0], held[1], where))
 
-        def run(item: tuple[SZReader, npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> None:
-            work(*item)
+        def run(item: tuple[int, SZReader | _Part, npt.NDArray[np.int64], Any]) -> None:
+            k, held, local, where = item
+            if isinstance(held, SZReader):
+                work(held, local, where)
+            elif index_only:
+                work(held.index, local, where)
+            else:
+                with self._reopen(k, held) as reader:
+                    work(reader, local, where)
+
+        def run_picked(item: tuple[SZReader, npt.NDArray[np.int64], Any, bool]) -> None:
+            reader, local, where, is_part = item
+            try:
+                work(reader, local, where)
+            finally:
+                if is_part:
+                    reader.close()  # its rows are kept, not its files
 
         self._map(run, ready)
         for window in _windows([(k, np.unique(rows), where) for k, rows, where in todo]):
             readers = self._pick_window(window)
             items = []
-            for (_, wanted, where), (reader, picked) in zip(window, readers, strict=True):
+            for (_, wanted, where), (reader, part) in zip(window, readers, strict=True):
                 rows = self.split(positions[where])[1]
-                items.append((reader, np.searchsorted(wanted, rows) if picked else rows, where))
-            self._map(run, items)
+                local = rows if part is None else np.searchsorted(wanted, rows)
+                items.append((reader, local, where, part is not None))
+            try:
+                self._map(run_picked, items)
+            except BaseException:
+                for reader, part in readers:
+                    if part is not None:
+                        reader.close()
+                raise
+            with self._lock:
+                for (k, _, _), (_, part) in zip(window, readers, strict=True):
+                    if part is not None:
+                        self._parts[k] = part
+                        self._parts.move_to_end(k)
+                while len(self._parts) > MAX_PARTS:
+                    self._parts.popitem(last=False)
 
     def _held(
         self, k: int, rows: npt.NDArray[np.int64]
-    ) -> tuple[SZReader, npt.NDArray[np.int64]] | None:
-        """A reader kept of store `k` holding `rows`, and their rows in it."""
+    ) -> tuple[SZReader | _Part, npt.NDArray[np.int64]] | None:
+        """What is kept of store `k` holding `rows` (a reader of it whole, or rows
+        picked before), and their rows in it."""
         with self._lock:
             whole = self._open.get(k)
             if whole is not None:
@@ -474,18 +511,35 @@ class Collection:
             part = self._parts.get(k)
             if part is None:
                 return None
-            held, reader = part
-            at = np.searchsorted(held, rows)
-            if len(rows) and (at.max() >= len(held) or not np.array_equal(held[at], rows)):
+            at = np.searchsorted(part.rows, rows)
+            if len(rows) and (
+                at.max() >= len(part.rows) or not np.array_equal(part.rows[at], rows)
+            ):
                 return None
             self._parts.move_to_end(k)
-            return reader, at
+            return part, at
+
+    def _reopen(self, k: int, part: _Part) -> SZReader:
+        """A reader of the rows `part` holds of store `k`, its version checked again."""
+        store = self.stores[k]
+        try:
+            source: ByteSource = open_source(store.location, self._options(k))
+        except Exception as exc:
+            raise self._opens_not(k, exc) from exc
+        try:
+            if stamp_json(source.stamp()) != store.stamp:
+                raise self._stale(k)  # noqa: TRY301  (closed below)
+            return SZReader.over_picked(replace(part.picked, source=source), part.index)
+        except BaseException:
+            source.close()
+            raise
 
     def _pick_window(
         self, window: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]
-    ) -> list[tuple[SZReader, bool]]:
+    ) -> list[tuple[SZReader, _Part | None]]:
         """A reader of each store of `window` (``(store, rows, _)``, rows sorted and
-        distinct), and whether it holds those rows only (picked) or the whole store."""
+        distinct), and what is kept of it when it holds those rows only (picked),
+        ``None`` when it holds the whole store."""
         picking = self._map(
             lambda item: _attempt(
                 lambda: self.pick(item[0], item[1], columns=self._columns, datasets=self._datasets)
@@ -498,29 +552,22 @@ class Collection:
             if failed:
                 raise failed[0]  # noqa: TRY301  (the others picked are closed below)
             index = _parse_window(self, window, picked, self._prefix)
-            out: list[tuple[SZReader, bool]] = []
+            out: list[tuple[SZReader, _Part | None]] = []
             start = 0
             for (k, rows, _), p in zip(window, picked, strict=True):
                 if p is None:
-                    out.append((self.reader(k), False))
+                    out.append((self.reader(k), None))
                     continue
                 assert index is not None
                 part = index.part(start, start + len(rows))
                 start += len(rows)
                 self._check_part(k, rows, part)
-                out.append((SZReader.over_picked(p, part), True))
+                out.append((SZReader.over_picked(p, part), _Part(rows, p, part)))
         except BaseException:
             for p in picked:
                 if p is not None:
                     p.source.close()
             raise
-        with self._lock:
-            for (k, rows, _), (reader, is_part) in zip(window, out, strict=True):
-                if is_part and k not in self._open:
-                    self._parts[k] = (rows, reader)
-                    self._parts.move_to_end(k)
-            while len(self._parts) > MAX_OPEN:  # its files close when its last user lets go
-                self._parts.popitem(last=False)
         return out
 
     def _check_part(self, k: int, rows: npt.NDArray[np.int64], part: SZIndex) -> None:
@@ -532,6 +579,16 @@ class Collection:
             known = None if self._counts is None else self._counts.get(name)
             if known is not None and not np.array_equal(counts, known[at]):
                 raise self._stale(k)
+
+
+@dataclass
+class _Part:
+    """Rows picked of a store: ``picked`` (its source closed once read) and the
+    lines of its ``rows`` parsed (``index``), checked."""
+
+    rows: npt.NDArray[np.int64]
+    picked: PickedStore
+    index: SZIndex
 
 
 def _attempt(

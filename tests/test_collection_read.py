@@ -92,6 +92,7 @@ def test_selections_equal_the_merged_store(stores, reads, monkeypatch, seed):
     monkeypatch.setattr(coll_mod, "WINDOW", int(rng.integers(1, 5)))
     monkeypatch.setattr(coll_mod, "MAX_OPEN", int(rng.integers(1, 6)))
     monkeypatch.setattr(coll_mod, "MAX_PARTS", int(rng.integers(1, 6)))
+    monkeypatch.setattr(coll_mod, "PART_READS", int(rng.integers(1, 3 * PER_STORE)))
     picks = rng.choice(len(reads), int(rng.integers(1, len(reads))), replace=False)
     ids = [reads[k][0] for k in picks]
     want = xr.open_dataset(merged, engine="sz").sel(read=ids).load()

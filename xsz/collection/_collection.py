@@ -42,7 +42,9 @@ __all__ = ["Collection", "OnDuplicate", "subset"]
 MAX_OPEN: Final = 64
 """Stores a collection keeps open at once."""
 MAX_PARTS: Final = 4096
-"""Stores whose picked rows (parsed lines, frame CRC-32s) a collection keeps."""
+"""Stores whose picked rows (parsed lines, frame CRC-32s) a collection keeps ..."""
+PART_READS: Final = 262_144
+"""... and the rows they may hold in all (a few hundred bytes each)."""
 THREADS: Final = 8
 """Stores read at once by one batch (object storage: requests in flight)."""
 BATCH: Final = 512
@@ -129,7 +131,9 @@ class Collection:
         self._lock = threading.Lock()
         self._open: OrderedDict[int, SZReader] = OrderedDict()
         self._parts: OrderedDict[int, _Part] = OrderedDict()
-        """Rows picked of stores read before (no file kept open): `MAX_PARTS` at most."""
+        """Rows picked of stores read before (no file kept open): `MAX_PARTS` stores and
+        `PART_READS` rows at most."""
+        self._part_reads = 0
         self._ids: npt.NDArray[Any] | None = None
         self._counts: dict[str, npt.NDArray[np.int64]] | None = None
         """Every read's ID and counts, once `ids_and_counts` has read them."""
@@ -267,6 +271,7 @@ class Collection:
             readers = list(self._open.values())
             self._open.clear()
             self._parts.clear()
+            self._part_reads = 0
             pool, self._pool = self._pool, None
         for r in readers:
             r.close()
@@ -492,11 +497,13 @@ class Collection:
                 raise
             with self._lock:
                 for (k, _, _), (_, part) in zip(window, readers, strict=True):
-                    if part is not None:
+                    if part is not None and len(part.rows) <= PART_READS:
+                        old = self._parts.pop(k, None)
+                        self._part_reads += len(part.rows) - (0 if old is None else len(old.rows))
                         self._parts[k] = part
-                        self._parts.move_to_end(k)
-                while len(self._parts) > MAX_PARTS:
-                    self._parts.popitem(last=False)
+                while len(self._parts) > MAX_PARTS or self._part_reads > PART_READS:
+                    _, old = self._parts.popitem(last=False)
+                    self._part_reads -= len(old.rows)
 
     def _held(
         self, k: int, rows: npt.NDArray[np.int64]
@@ -562,7 +569,8 @@ class Collection:
                 part = index.part(start, start + len(rows))
                 start += len(rows)
                 self._check_part(k, rows, part)
-                out.append((SZReader.over_picked(p, part), _Part(rows, p, part)))
+                kept = replace(p, lines=[])  # parsed: the lines are not needed again
+                out.append((SZReader.over_picked(p, part), _Part(rows, kept, part)))
         except BaseException:
             for p in picked:
                 if p is not None:

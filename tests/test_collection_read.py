@@ -251,4 +251,11 @@ def test_s3_collection_values_equal_local(s3_server, stores, reads, tmp_path, mo
     ds = xsz.open_collection(base, index=index, storage_options=options)
     same_values(ds.sel(read=ids), want)
     assert sorted(opens.paths) == ["part02.sz", "part06.sz"]  # the stores without checksums
+    picks: list[int] = []
+    real = Collection.pick
+    monkeypatch.setattr(
+        Collection, "pick", lambda c, k, *a, **kw: picks.append(k) or real(c, k, *a, **kw)
+    )
+    same_values(ds.sel(read=ids), want)  # again: the stores picked reopened, not re-picked
+    assert picks == []
     ds.close()

@@ -16,7 +16,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -35,13 +35,16 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-    from xsz.format import Schema
     from xsz.source import ByteSource
 
 __all__ = ["Collection", "OnDuplicate", "subset"]
 
 MAX_OPEN: Final = 64
 """Stores a collection keeps open at once."""
+MAX_PARTS: Final = 4096
+"""Stores whose picked rows (parsed lines, frame CRC-32s) a collection keeps ..."""
+PART_READS: Final = 262_144
+"""... and the rows they may hold in all (a few hundred bytes each)."""
 THREADS: Final = 8
 """Stores read at once by one batch (object storage: requests in flight)."""
 BATCH: Final = 512
@@ -128,6 +131,17 @@ class Collection:
         ).astype(np.int64)
         self._lock = threading.Lock()
         self._open: OrderedDict[int, SZReader] = OrderedDict()
+        self._parts: OrderedDict[int, _Part] = OrderedDict()
+        """Rows picked of stores read before (no file kept open): `MAX_PARTS` stores and
+        `PART_READS` rows at most."""
+        self._part_reads = 0
+        self._ids: npt.NDArray[Any] | None = None
+        self._counts: dict[str, npt.NDArray[np.int64]] | None = None
+        """Every read's ID and counts, once `ids_and_counts` has read them."""
+        prefix = schema_text.encode("utf-8")
+        self._prefix = prefix
+        self._columns = prefix[prefix.index(b"\n") + 1 :]
+        self._datasets = tuple(f.name for f in self.schema.datasets)
         self._pool: ThreadPoolExecutor | None = None
         self.opens = 0
         """Stores opened so far (each open reads that store's index)."""
@@ -257,6 +271,8 @@ class Collection:
         with self._lock:
             readers = list(self._open.values())
             self._open.clear()
+            self._parts.clear()
+            self._part_reads = 0
             pool, self._pool = self._pool, None
         for r in readers:
             r.close()
@@ -339,6 +355,7 @@ class Collection:
             ids[at] = table.column("id").to_numpy(zero_copy_only=False)
             for name in names:
                 counts[name][at] = table.column(COUNT_PREFIX + name).to_numpy()
+        self._ids, self._counts = ids, counts  # what stores read later are checked against
         return ids, counts
 
     def _by_store(
@@ -378,17 +395,22 @@ class Collection:
         if positions is None:
             counts = self._counts_of(name, rows)
             positions = np.cumsum(counts) - counts
+        at = positions
 
-        def work(item: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> None:
-            k, local, where = item
-            self.reader(k).read_into(name, local, out, positions[where], n_threads=n_threads)
+        def work(reader: SZReader, local: npt.NDArray[np.int64], where: Any) -> None:
+            reader.read_into(name, local, out, at[where], n_threads=n_threads)
 
-        self._map(work, self._by_store(rows))
+        self._each(rows, work)
 
     def _counts_of(self, name: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        if self._counts is not None and name in self._counts:
+            return self._counts[name][rows]  # from the index: no store read
         out = np.zeros(len(rows), dtype=np.int64)
-        for k, local, where in self._by_store(rows):
-            out[where] = self.reader(k).counts(name)[local]
+
+        def work(reader: SZReader, local: npt.NDArray[np.int64], where: Any) -> None:
+            out[where] = reader.counts(name)[local]
+
+        self._each(rows, work)
         return out
 
     def dataset(self, name: str, rows: object = None, *, n_threads: int = 1) -> list[Any]:
@@ -396,13 +418,12 @@ class Collection:
         positions = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
         result: list[Any] = [None] * len(positions)
 
-        def work(item: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> None:
-            k, local, where = item
-            values = self.reader(k).dataset(name, local, n_threads=n_threads)
+        def work(reader: SZReader, local: npt.NDArray[np.int64], where: Any) -> None:
+            values = reader.dataset(name, local, n_threads=n_threads)
             for w, v in zip(where.tolist(), values, strict=True):
                 result[w] = v
 
-        self._map(work, self._by_store(positions))
+        self._each(positions, work)
         return result
 
     def attribute(self, name: str, rows: npt.NDArray[np.int64]) -> np.ndarray[Any, Any]:
@@ -412,12 +433,191 @@ class Collection:
         dtype = np.dtype(object) if f.is_text else f.dtype
         out = np.empty(len(positions), dtype=dtype)
 
-        def work(item: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]) -> None:
-            k, local, where = item
-            out[where] = self.reader(k).index.attribute(name)[local]
+        def work(held: SZReader | SZIndex, local: npt.NDArray[np.int64], where: Any) -> None:
+            index = held.index if isinstance(held, SZReader) else held
+            out[where] = index.attribute(name)[local]
 
-        self._map(work, self._by_store(positions))
+        self._each(positions, work, index_only=True)
         return out
+
+    # --- reading some rows of many stores ---------------------------------------------
+
+    def _each(
+        self,
+        positions: npt.NDArray[np.int64],
+        work: Callable[[Any, npt.NDArray[np.int64], npt.NDArray[np.int64]], None],
+        *,
+        index_only: bool = False,
+    ) -> None:
+        """``work(reader, rows, where)`` for every store holding some of `positions`:
+        a reader holding the store's `rows` of them (``where``: their places in
+        `positions`), several stores at once (with `index_only`, work may be given
+        the index of those rows instead: no file is opened for rows picked before).
+
+        Stores opened whole are read through the reader kept (`reader`). Others
+        are picked a window at a time (`pick`, `_parse_window`: the lines of these
+        rows only, checked against the store's ``checksums`` file and parsed
+        together, their IDs and counts checked against the index's) and read
+        through `SZReader.over_picked`; the rows picked are kept (`MAX_PARTS`
+        stores, no file open) and read again from them, the store reopened and its
+        version checked. A store that cannot be picked from is opened whole.
+        """
+        by_store = self._by_store(positions)
+        ready: list[tuple[int, SZReader | _Part, npt.NDArray[np.int64], Any]] = []
+        todo: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+        for k, rows, where in by_store:
+            held = self._held(k, rows)
+            if held is None:
+                todo.append((k, rows, where))
+            else:
+                ready.append((k, held[0], held[1], where))
+
+        def run(item: tuple[int, SZReader | _Part, npt.NDArray[np.int64], Any]) -> None:
+            k, held, local, where = item
+            if isinstance(held, SZReader):
+                work(held, local, where)
+            elif index_only:
+                work(held.index, local, where)
+            else:
+                with self._reopen(k, held) as reader:
+                    work(reader, local, where)
+
+        def run_picked(item: tuple[SZReader, npt.NDArray[np.int64], Any, bool]) -> None:
+            reader, local, where, is_part = item
+            try:
+                work(reader, local, where)
+            finally:
+                if is_part:
+                    reader.close()  # its rows are kept, not its files
+
+        self._map(run, ready)
+        for window in _windows([(k, np.unique(rows), where) for k, rows, where in todo]):
+            readers = self._pick_window(window)
+            items = []
+            for (_, wanted, where), (reader, part) in zip(window, readers, strict=True):
+                rows = self.split(positions[where])[1]
+                local = rows if part is None else np.searchsorted(wanted, rows)
+                items.append((reader, local, where, part is not None))
+            try:
+                self._map(run_picked, items)
+            except BaseException:
+                for reader, part in readers:
+                    if part is not None:
+                        reader.close()
+                raise
+            with self._lock:
+                for (k, _, _), (_, part) in zip(window, readers, strict=True):
+                    if part is not None and len(part.rows) <= PART_READS:
+                        old = self._parts.pop(k, None)
+                        self._part_reads += len(part.rows) - (0 if old is None else len(old.rows))
+                        self._parts[k] = part
+                while len(self._parts) > MAX_PARTS or self._part_reads > PART_READS:
+                    _, old = self._parts.popitem(last=False)
+                    self._part_reads -= len(old.rows)
+
+    def _held(
+        self, k: int, rows: npt.NDArray[np.int64]
+    ) -> tuple[SZReader | _Part, npt.NDArray[np.int64]] | None:
+        """What is kept of store `k` holding `rows` (a reader of it whole, or rows
+        picked before), and their rows in it."""
+        with self._lock:
+            whole = self._open.get(k)
+            if whole is not None:
+                self._open.move_to_end(k)
+                return whole, rows
+            part = self._parts.get(k)
+            if part is None:
+                return None
+            at = np.searchsorted(part.rows, rows)
+            if len(rows) and (
+                at.max() >= len(part.rows) or not np.array_equal(part.rows[at], rows)
+            ):
+                return None
+            self._parts.move_to_end(k)
+            return part, at
+
+    def _reopen(self, k: int, part: _Part) -> SZReader:
+        """A reader of the rows `part` holds of store `k`, its version checked again."""
+        store = self.stores[k]
+        try:
+            source: ByteSource = open_source(store.location, self._options(k))
+        except Exception as exc:
+            raise self._opens_not(k, exc) from exc
+        try:
+            if stamp_json(source.stamp()) != store.stamp:
+                raise self._stale(k)  # noqa: TRY301  (closed below)
+            return SZReader.over_picked(replace(part.picked, source=source), part.index)
+        except BaseException:
+            source.close()
+            raise
+
+    def _pick_window(
+        self, window: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+    ) -> list[tuple[SZReader, _Part | None]]:
+        """A reader of each store of `window` (``(store, rows, _)``, rows sorted and
+        distinct), and what is kept of it when it holds those rows only (picked),
+        ``None`` when it holds the whole store."""
+        picking = self._map(
+            lambda item: _attempt(
+                lambda: self.pick(item[0], item[1], columns=self._columns, datasets=self._datasets)
+            ),
+            window,
+        )
+        picked: list[PickedStore | None] = [p for p, _ in picking]
+        failed = [exc for _, exc in picking if exc is not None]
+        try:
+            if failed:
+                raise failed[0]  # noqa: TRY301  (the others picked are closed below)
+            index = _parse_window(self, window, picked, self._prefix)
+            out: list[tuple[SZReader, _Part | None]] = []
+            start = 0
+            for (k, rows, _), p in zip(window, picked, strict=True):
+                if p is None:
+                    out.append((self.reader(k), None))
+                    continue
+                assert index is not None
+                part = index.part(start, start + len(rows))
+                start += len(rows)
+                self._check_part(k, rows, part)
+                kept = replace(p, lines=[])  # parsed: the lines are not needed again
+                out.append((SZReader.over_picked(p, part), _Part(rows, kept, part)))
+        except BaseException:
+            for p in picked:
+                if p is not None:
+                    p.source.close()
+            raise
+        return out
+
+    def _check_part(self, k: int, rows: npt.NDArray[np.int64], part: SZIndex) -> None:
+        """Refuse picked lines whose IDs or counts are not those the index holds."""
+        at = self.offsets[k] + rows
+        if self._ids is not None and not np.array_equal(part.ids(), self._ids[at]):
+            raise self._stale(k)
+        for name, counts in part.count.items():
+            known = None if self._counts is None else self._counts.get(name)
+            if known is not None and not np.array_equal(counts, known[at]):
+                raise self._stale(k)
+
+
+@dataclass
+class _Part:
+    """Rows picked of a store: ``picked`` (its source closed once read) and the
+    lines of its ``rows`` parsed (``index``), checked."""
+
+    rows: npt.NDArray[np.int64]
+    picked: PickedStore
+    index: SZIndex
+
+
+def _attempt(
+    call: Callable[[], PickedStore | None],
+) -> tuple[PickedStore | None, BaseException | None]:
+    """`call`'s result, or the exception it raised (so that every other result of a
+    batch can be closed)."""
+    try:
+        return call(), None
+    except Exception as exc:
+        return None, exc
 
 
 def subset(
@@ -475,10 +675,7 @@ def _copy(
     with their lines as they are. A store that cannot be picked from (no
     ``checksums`` file, say) is opened and read as `SZReader` reads it.
     """
-    schema: Schema = coll.schema
-    prefix = coll.schema_text.encode("utf-8")
-    columns = prefix[prefix.index(b"\n") + 1 :]
-    datasets = tuple(f.name for f in schema.datasets)
+    prefix, columns, datasets = coll._prefix, coll._columns, coll._datasets
     windows = list(_windows(by_store))
 
     def pick_one(item: tuple[int, npt.NDArray[np.int64], Any]) -> PickedStore | None:
@@ -560,16 +757,8 @@ def _jobs(
     """The window's work in collection order, in pieces of bounded size; the picked
     lines parsed (every check of `read_index`) and their IDs checked against the
     collection index's."""
-    lines = [line for p in picked if p is not None for line in p.lines]
-    index = None
-    if lines:
-        try:
-            index = read_index(prefix + b"".join(lines), where="the index lines picked")
-        except SZFormatError:
-            for (k, _, _), p in zip(window, picked, strict=True):
-                if p is not None:
-                    coll.reader(k)  # names the store, line and cell at fault
-            raise
+    index = _parse_window(coll, window, picked, prefix)
+    if index is not None:
         id_field = coll.schema.id_field
         assert id_field is not None  # a collection's stores have IDs
         found = index.attribute(id_field)
@@ -601,6 +790,28 @@ def _jobs(
             )
         start = stop
     return jobs
+
+
+def _parse_window(
+    coll: Collection,
+    window: Sequence[tuple[int, npt.NDArray[np.int64], Any]],
+    picked: Sequence[PickedStore | None],
+    prefix: bytes,
+) -> SZIndex | None:
+    """The lines picked of a window's stores (`prefix`: the index's two head lines),
+    parsed in one go (every check of `read_index`); ``None`` when none was picked.
+    A line refused is refused as opening its store refuses it: naming the store,
+    line and cell at fault."""
+    lines = [line for p in picked if p is not None for line in p.lines]
+    if not lines:
+        return None
+    try:
+        return read_index(prefix + b"".join(lines), where="the index lines picked")
+    except SZFormatError:
+        for (k, _, _), p in zip(window, picked, strict=True):
+            if p is not None:
+                coll.reader(k)  # names the store, line and cell at fault
+        raise
 
 
 def _fetch(job: _Job) -> tuple[Any, ...]:

@@ -115,6 +115,24 @@ class SZIndex:
         """Whether this index was read from the store's ``table`` file, not its text."""
         return self._binary is not None
 
+    def part(self, start: int, stop: int) -> SZIndex:
+        """Rows ``start:stop`` as an index of their own (views, no copy; no IDs
+        looked up yet). Only for an index parsed from text."""
+        if self._table is None:
+            raise ValueError("only an index parsed from text can be cut")
+        at = slice(start, stop)
+        return SZIndex(
+            self.header,
+            self.schema,
+            self.offset[at],
+            self.length[at],
+            {k: v[at] for k, v in self.frame_size.items()},
+            {k: v[at] for k, v in self.frame_offset.items()},
+            {k: v[at] for k, v in self.count.items()},
+            self._table.slice(start, stop - start),
+            {k: v[at] for k, v in self._columns.items()},
+        )
+
     def attribute(self, name: str) -> np.ndarray[Any, Any]:
         """One attribute for every read, as its declared dtype (text as object array)."""
         column = self._columns.get(name)

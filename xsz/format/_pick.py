@@ -21,7 +21,7 @@ import numpy as np
 
 from xsz.codec import join_frames
 from xsz.errors import SZFormatError, TruncatedStoreError
-from xsz.format._checksums import read_checksums
+from xsz.format._checksums import Checksums, read_checksums
 from xsz.format._coalesce import coalesce
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ class PickedStore:
     zstd_checksums: bool
     """Whether the store promises zstd's content checksum in every frame."""
     dat_size: int
+    checksums: Checksums | None = None
+    """The store's ``checksums`` file (what `SZReader.over_picked` needs of it)."""
 
     def records(self, index: SZIndex, at: slice, first: int) -> tuple[bytes, npt.NDArray[np.int64]]:
         """The records (every frame of a read, back to back) of the picked reads that
@@ -164,4 +166,5 @@ def pick(
         table[rows],
         checksums.zstd_checksums,
         source.size("dat") or 0,
+        checksums,
     )

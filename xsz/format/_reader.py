@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from xsz.format._checksums import Checksums
     from xsz.format._index import SZIndex
+    from xsz.format._pick import PickedStore
     from xsz.format._schema import Field, Schema
     from xsz.source import Location
 
@@ -189,6 +190,8 @@ class SZReader:
         self._pool: ThreadPoolExecutor | None = None
         self._float_counts: dict[str, npt.NDArray[np.int64]] = {}
         self._frame_crcs: npt.NDArray[np.uint32] | None = None
+        self._rows: npt.NDArray[np.int64] | None = None
+        """The store's row of each row of `index`, when it holds some rows only."""
 
     @classmethod
     def over_index(cls, path: Location, index: SZIndex) -> SZReader:
@@ -201,6 +204,29 @@ class SZReader:
         self.dat_size = self.source.size("dat") or 0
         self.checksums = None
         self.index = index
+        return self
+
+    @classmethod
+    def over_picked(cls, picked: PickedStore, index: SZIndex) -> SZReader:
+        """A reader of the rows `pick` took out of a store: `index` is their lines
+        parsed (its row ``j`` is the store's row ``picked.rows[j]``, which messages
+        name). Every check of opening the store is made on them: byte ranges
+        against ``dat``, counts against frame sizes, and, when the store promises
+        them, zstd checksums in every frame decoded (`check_frames` checks the
+        CRC-32s of the ``checksums`` file). The reader takes over
+        ``picked.source`` (`close` closes it).
+        """
+        if len(index) != len(picked.rows) or picked.checksums is None:
+            raise ValueError("the index must be the picked rows' lines, of a store picked")
+        self = cls.__new__(cls)
+        self._start(picked.source)
+        self.dat_size = picked.dat_size
+        self.checksums = picked.checksums
+        self.index = index
+        self._frame_crcs = picked.crcs
+        self._rows = picked.rows
+        check_ranges(self.index, self.dat_size, self.path)
+        self._check_counts()
         return self
 
     def _check_checksums(self, checksums: Checksums) -> None:
@@ -513,8 +539,9 @@ class SZReader:
         rid = self.index.ids()[row]
         start = int(self.index.frame_offset[f.name][row])
         stop = start + int(self.index.frame_size[f.name][row])
+        shown = row if self._rows is None else int(self._rows[row])
         return SZFormatError(
-            f"{self.path}: read {rid!r} (row {row}), dataset {f.name!r}, "
+            f"{self.path}: read {rid!r} (row {shown}), dataset {f.name!r}, "
             f"dat[{start}:{stop}]: {problem}"
         )
 

@@ -40,8 +40,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_collection import BUCKET, start_s3
+
 ROOT = Path(__file__).resolve().parent.parent
-BUCKET = "xsz-bench-index"
 CASES = ("open", "few", "many", "all")
 MODES = ("ranges", "serial", "whole")
 
@@ -101,11 +103,9 @@ def main() -> None:
     parser.add_argument("--index", help="an index file already built")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    import boto3
     import numpy as np
     import obstore
     import pyarrow.parquet as pq
-    from moto import server as moto_server
 
     from xsz.collection import build_index
 
@@ -127,21 +127,7 @@ def main() -> None:
         "\n".join(rng.choice(every, len(every) // 10, replace=False))
     )
     del every
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys).create_bucket(
-        Bucket=BUCKET
-    )
-    options = {
-        "endpoint": endpoint,
-        "access_key_id": "testing",
-        "secret_access_key": "testing",
-        "region": "us-east-1",
-        "client_options": {"allow_http": True},
-    }
+    server, _, options = start_s3()  # bench_collection's S3 server, bucket BUCKET
     store = obstore.store.from_url(f"s3://{BUCKET}", **options)
     obstore.put(store, "runs.xszi", index.read_bytes())
     url = f"s3://{BUCKET}/runs.xszi"

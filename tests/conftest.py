@@ -121,6 +121,21 @@ def s3_server():
     server.stop()
 
 
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """obstore's configuration from the environment, for this test only."""
+    endpoint, _ = s3_server
+    for key, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
 def upload(local: Path, url: str, options: dict, *, flip: int | None = None) -> None:
     """Put the files of the store `local` at `url`, dat first and index last;
     with `flip`, that byte of dat inverted."""

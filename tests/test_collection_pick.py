@@ -82,17 +82,21 @@ def body(path: Path) -> dict[str, bytes]:
 
 
 class Opens:
-    """Counts `SZReader`s made (a store opened the slow way: its index parsed whole)."""
+    """The stores opened whole (`SZReader`: their index parsed whole), by name."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.n = 0
+        self.paths: list[str] = []
         real = SZReader.__init__
 
-        def counting(reader, *args, **kwargs):
-            self.n += 1
-            real(reader, *args, **kwargs)
+        def counting(reader, path, *args, **kwargs):
+            self.paths.append(os.path.basename(str(getattr(path, "location", path))))
+            real(reader, path, *args, **kwargs)
 
         monkeypatch.setattr(SZReader, "__init__", counting)
+
+    @property
+    def n(self) -> int:
+        return len(self.paths)
 
 
 def same_stamp_edit(path: Path, at: int, new: bytes) -> None:
@@ -236,18 +240,25 @@ def test_store_swapped_under_the_same_stamp_is_stale(tmp_path):
     assert not (tmp_path / "out.sz").exists()
 
 
-def test_picked_from_s3_equals_local(s3_server, stores, reads, tmp_path, monkeypatch):
-    """The same picking over range GETs: the same bytes as locally, no store opened
-    the slow way."""
+def s3_collection(paths: list[Path], options: dict, tmp_path: Path) -> tuple[str, Path]:
+    """The stores `paths` uploaded to the S3 server under a prefix of their own, and
+    an index of them: ``(prefix URL, index path)``."""
     from tests.conftest import BUCKET, upload
 
-    _, paths, merged, _ = stores
-    _, options = s3_server
-    base = f"s3://{BUCKET}/pick-{tmp_path.name}"
+    base = f"s3://{BUCKET}/{tmp_path.name}"
     for p in paths:
         upload(p, f"{base}/{p.name}", options)
     index = tmp_path / "s3.xszi"
     build_index(base, index, storage_options=options)
+    return base, index
+
+
+def test_picked_from_s3_equals_local(s3_server, stores, reads, tmp_path, monkeypatch):
+    """The same picking over range GETs: the same bytes as locally, no store opened
+    the slow way."""
+    _, paths, merged, _ = stores
+    _, options = s3_server
+    base, index = s3_collection(paths, options, tmp_path)
     ids = [r[0] for r in reads[1::4]]
     opens = Opens(monkeypatch)
     subset(base, ids, tmp_path / "s3.sz", index=index, storage_options=options)

@@ -6,7 +6,6 @@ opening a store refuses must be refused here too, naming the store."""
 from __future__ import annotations
 
 import os
-import shutil
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +15,14 @@ import xarray as xr
 import xsz
 import xsz.collection._collection as coll_mod
 from tests.conftest import make_reads
-from tests.test_collection_pick import PER_STORE, same_stamp_edit, write_stores
+from tests.test_collection_pick import (
+    PER_STORE,
+    Opens,
+    fresh,
+    s3_collection,
+    same_stamp_edit,
+    write_stores,
+)
 from xsz.collection import Collection, build_index
 from xsz.errors import StaleIndexError, SZFormatError
 from xsz.format import SZReader
@@ -27,24 +33,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 N_STORES = 9
-
-
-class Opens:
-    """The stores opened whole (`SZReader`: their index parsed whole)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.paths: list[str] = []
-        real = SZReader.__init__
-
-        def counting(reader, path, *args, **kwargs):
-            self.paths.append(os.path.basename(str(getattr(path, "location", path))))
-            real(reader, path, *args, **kwargs)
-
-        monkeypatch.setattr(SZReader, "__init__", counting)
-
-    @property
-    def n(self) -> int:
-        return len(self.paths)
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +52,6 @@ def stores(tmp_path_factory, reads) -> tuple[Path, list[Path], Path, Path]:
     index = root.parent / "runs.xszi"
     build_index(root, index)
     return root, paths, merged, index
-
-
-def fresh(stores, tmp_path) -> tuple[Path, list[Path], Path]:
-    root, paths, _, _ = stores
-    mine = tmp_path / "runs"
-    shutil.copytree(root, mine)
-    index = tmp_path / "runs.xszi"
-    build_index(mine, index)
-    return mine, [mine / p.name for p in paths], index
 
 
 def same_values(got: xr.Dataset, want: xr.Dataset) -> None:
@@ -235,15 +214,9 @@ def test_store_swapped_under_the_same_stamp_is_stale(tmp_path):
 
 
 def test_s3_collection_values_equal_local(s3_server, stores, reads, tmp_path, monkeypatch):
-    from tests.conftest import BUCKET, upload
-
     _, paths, merged, _ = stores
     _, options = s3_server
-    base = f"s3://{BUCKET}/read-{tmp_path.name}"
-    for p in paths:
-        upload(p, f"{base}/{p.name}", options)
-    index = tmp_path / "s3.xszi"
-    build_index(base, index, storage_options=options)
+    base, index = s3_collection(paths, options, tmp_path)
     monkeypatch.setattr(coll_mod, "WINDOW", 3)
     ids = [r[0] for r in reads[1::4]]
     want = xr.open_dataset(merged, engine="sz").sel(read=ids).load()

@@ -212,19 +212,9 @@ def test_cli_index_and_subset_with_a_remote_index(
 
 
 def test_cli_remote_index_with_options_from_the_environment(
-    remote, reads, tmp_path, capsys, s3_server, monkeypatch
+    remote, reads, tmp_path, capsys, s3_env
 ):
     base, _, _ = remote
-    endpoint, _ = s3_server
-    for key, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ALLOW_HTTP": "true",
-    }.items():
-        monkeypatch.setenv(key, value)
     url = f"{base}/env.xszi"
     assert main(["index", f"{base}/runs", "-o", url, "-q"]) == 0
     ids = tmp_path / "ids.txt"

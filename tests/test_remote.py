@@ -45,21 +45,6 @@ def s3_store(s3_server, local_store) -> tuple[str, dict]:
     return url, options
 
 
-@pytest.fixture
-def s3_env(s3_server, monkeypatch):
-    """obstore's configuration from the environment, for this test only."""
-    endpoint, _ = s3_server
-    for key, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ALLOW_HTTP": "true",
-    }.items():
-        monkeypatch.setenv(key, value)
-
-
 class RangeHandler(SimpleHTTPRequestHandler):
     """Static files with ``Range: bytes=a-b`` and an ETag; counts requests."""
 

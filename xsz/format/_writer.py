@@ -27,6 +27,7 @@ leaves no store there (and an existing one whole).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -54,7 +55,7 @@ from xsz.format._records import Batch, Done, Prepared, check_frame, done_records
 from xsz.format._schema import parse_header
 from xsz.format._staging import Staging, check_replaceable
 from xsz.format._table import MIN_READS as TABLE_MIN_READS
-from xsz.format._table import write_table
+from xsz.format._table import TableColumns, write_table
 from xsz.format._values import attribute_text, dataset_values
 from xsz.source import local_path, open_upload
 
@@ -65,6 +66,8 @@ if TYPE_CHECKING:
     from xsz.source import StoreUpload
 
 __all__ = ["SZWriter"]
+
+log = logging.getLogger(__name__)
 
 TASK_BYTES: Final = 1 << 20
 """Reads are encoded in batches of about this many input bytes per task..."""
@@ -203,6 +206,8 @@ class SZWriter:
         head = format_header(self.header, schema).encode("utf-8")
         self._index.write(head)
         self._index_bytes, self._index_crc = len(head), crc32(head)
+        # the table's columns, gathered batch by batch (a local store that may get one)
+        self._gather = TableColumns(schema, head) if table is not False and local else None
         self._crcs = array("I")
         self._all_checked = True  # every frame so far carries zstd's content checksum
         self._broken: BaseException | None = None
@@ -431,6 +436,11 @@ class SZWriter:
                 array("I", crcs.astype(np.uint32).tobytes()),
                 checksummed,
                 [],
+                (
+                    np.asarray(sizes, np.int64).reshape(-1, 1),
+                    [counts.tolist()] if self.schema.datasets[0].has_count else [],
+                    list(cells),
+                ),
             )
             self._submit(len(frames), done)  # written in put order, as the batches are
 
@@ -703,12 +713,27 @@ class SZWriter:
             raise
         self._index_bytes += len(lines)
         self._index_crc = crc32(lines, self._index_crc)
+        if self._gather is not None:
+            self._gather_rows(done, start, lines)
         self._crcs.extend(done.crcs)
         self._all_checked &= done.checked
         self.nbytes_out = end
         self.n_reads += len(done.lengths)
         if self.nbytes_out - self._synced >= SYNC_BYTES:
             self._sync_in_background()
+
+    def _gather_rows(self, done: Done, start: int, lines: bytes) -> None:
+        """Add these rows to the table's columns; should that fail, the table is made
+        by parsing the index at commit instead."""
+        assert self._gather is not None
+        try:
+            if done.numbers is None:  # the rows come as text: parse these alone
+                self._gather.add_index(read_index(self._gather.head + lines))
+            else:
+                self._gather.add(done.lengths, start, *done.numbers)
+        except Exception:  # pragma: no cover - the rows were checked as they were put
+            log.warning("the table of %s is made from its index", self.location, exc_info=True)
+            self._gather = None
 
     def _write_frames(self, frames: list[Any], nbytes: int) -> None:
         """Append `frames` to ``dat``: through its buffer when small, else straight
@@ -850,8 +875,12 @@ class SZWriter:
                 os.fsync(fh.fileno())
         wanted = self._table or (self._table is None and self.n_reads >= TABLE_MIN_READS)
         if wanted and self._staging is not None:  # a local store (an upload has none)
-            index = read_index(self._staging.path / "index")  # what readers will parse
+            # the columns as the rows were made, else the index as readers will parse it
+            gathered = self._gather
+            self._gather = None
+            index = read_index(self._staging.path / "index") if gathered is None else gathered
             write_table(self._staging.path, index, self._index_bytes, self._index_crc)
+        self._gather = None
 
     def _shutdown(self, *, cancel: bool) -> None:
         if cancel:

@@ -88,6 +88,14 @@ SYNC_BYTES: Final = 1 << 23
 the fsync in `SZWriter.close` has little left to do."""
 
 
+def _cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 _TEXT: Final = "text"
 _F64: Final = "F64"
 
@@ -121,7 +129,9 @@ class SZWriter:
     overwrite
         Replace an existing SZ store at `path` (only on a successful `close`).
     n_threads
-        Encoder threads; 0 encodes in the calling thread.
+        Encoder threads; 0 encodes in the calling thread. At most one fewer than
+        the CPUs the process may run on are started (at least one); the calling
+        thread encodes a batch itself when the encoders fall behind.
     level
         zstd level (3, as pysz).
     checksum
@@ -212,10 +222,13 @@ class SZWriter:
         self._all_checked = True  # every frame so far carries zstd's content checksum
         self._broken: BaseException | None = None
         self._lock = threading.RLock()
+        # no more encoders than the cores the putting thread leaves: on 2 cores, 2
+        # encoders and the putting thread fought for them (2 threads were slower
+        # than 1); the putting thread encodes batches itself when they fall behind
+        workers = max(1, min(n_threads, _cpus() - 1))
+        self._workers = workers
         self._pool = (
-            ThreadPoolExecutor(n_threads, thread_name_prefix="xsz-encode")
-            if n_threads > 0
-            else None
+            ThreadPoolExecutor(workers, thread_name_prefix="xsz-encode") if n_threads > 0 else None
         )
         self._pending: deque[tuple[Future[Done], Batch | list[Prepared] | Done, int]] = deque()
         self._pending_bytes = 0
@@ -658,7 +671,7 @@ class SZWriter:
         if isinstance(task, Done):  # made whole already (put_encoded): nothing to encode
             done: Future[Done] = Future()
             done.set_result(task)
-        elif self._pool is None:
+        elif self._pool is None or self._caller_runs(nbytes):
             done = Future()
             try:
                 done.set_result(encode(fields, task, self.level, self.checksum))  # type: ignore[arg-type]
@@ -671,9 +684,21 @@ class SZWriter:
         self._drain(block=False)
         while self._pending and (
             self._pending_bytes > self._max_pending_bytes
-            or len(self._pending) > self._max_pending_tasks
+            or len(self._pending) > 2 * self._max_pending_tasks
         ):
             self._drain_one()
+
+    def _caller_runs(self, nbytes: int) -> bool:
+        """Whether the putting thread should encode the next task itself rather than
+        queue it and wait: the queue is full and every encoder busy (twice the
+        queue's tasks at most, then it waits as before for the first to be done)."""
+        pending = self._pending
+        if (
+            len(pending) < self._max_pending_tasks
+            and self._pending_bytes + nbytes <= self._max_pending_bytes
+        ) or len(pending) >= 2 * self._max_pending_tasks:
+            return False
+        return sum(not f.done() for f, _, _ in pending) >= self._workers
 
     # --- writing ---------------------------------------------------------------------
 

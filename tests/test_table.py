@@ -569,7 +569,9 @@ def test_writer_table_of_every_path_is_the_table_of_its_text(tmp_path, monkeypat
             lines = data.splitlines(keepends=True)[2:]
             dat = (source / "dat").read_bytes()
             crcs = np.asarray([crc32(dat[o : o + s]) for o, s in _frames(index)], dtype=np.uint32)
+            w.put("before", *records()[0][1:])  # rows made by the writer on either side
             w.put_copied(index.ids().tolist(), lines, dat, index.length, crcs, checksummed=True)
+            w.put("after", *records()[1][1:])
         elif how == "encoded":
             schema = Schema.build([("ID", str), ("a_f32", np.float32)], [("Raw", np.int16)])
             w.abort()

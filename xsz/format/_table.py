@@ -1,10 +1,11 @@
 """The ``table`` file of a store: its index, parsed, in binary columns, to open it fast.
 
 Parsing a 1 M-read index (150 MB of text) takes about a second, and a dict of its
-read IDs half a second more. A writer of a large store (`MIN_READS` reads or
-more) therefore also writes ``table``: every column of the parsed index as a
-little-endian array, and the read IDs sorted (fixed width, for
-``np.searchsorted``) with the row of each. pysz reads only ``index`` and
+read IDs half a second more; opening many small stores is mostly parsing. A
+writer of a store of `MIN_READS` reads or more therefore also writes ``table``
+(of the columns it gathered while writing, `TableColumns`): every column of
+the parsed index as a little-endian array, and the read IDs sorted (fixed
+width, for ``np.searchsorted``) with the row of each. pysz reads only ``index`` and
 ``dat``; a store without ``table`` (pysz's, or a small one) opens as before.
 
 The file is never trusted on its own word. Its first line is a JSON head, a
@@ -49,7 +50,7 @@ from xsz.errors import SZFormatError
 from xsz.format._checksums import crc32
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     import numpy.typing as npt
@@ -76,9 +77,11 @@ log = logging.getLogger(__name__)
 TABLE: Final = "table"
 """The file's name inside a store directory."""
 VERSION: Final = 1
-MIN_READS: Final = 1 << 17
-"""Stores of this many reads or more get a ``table`` by default: smaller indexes
-parse in under 0.1 s."""
+MIN_READS: Final = 1000
+"""Stores of this many reads or more get a ``table`` by default. The writer makes it
+of the columns it gathers anyway (2-4% more CPU for the write), and an open plus
+a read by ID takes half the time of parsing the text at 1,000 reads, a quarter
+at 10,000 (BENCHMARKS.md, "Issue 11: writing, threads and the table")."""
 BLOCK_ITEMS: Final = 256
 """Values per block: every block of a section has its own CRC-32, so one read's
 attributes or ID are read (and checked) a few kB at a time, not whole columns."""
@@ -317,11 +320,14 @@ class TableColumns:
     index parsed from the same text.
     """
 
-    def __init__(self, schema: Schema, head: bytes) -> None:
+    def __init__(self, schema: Schema, head: bytes, parse: Callable[[bytes], SZIndex]) -> None:
         from xsz.format._index_rows import column_types
 
         self.schema = schema
         self.head = head  # the index's first two lines (for rows that come as text)
+        self._parse = parse  # `read_index`
+        self._lines: list[bytes] = []  # rows that came as text, not parsed yet
+        self._line_bytes = 0
         types = column_types(schema)
         self._attr_types = {f.column: types[f.column] for f in schema.attributes}
         self.rows = 0
@@ -350,6 +356,7 @@ class TableColumns:
         """Rows made by the writer: their byte `lengths` (the first at byte `start` of
         ``dat``), frame `sizes` (a row a read, a column a dataset), the `counts` of
         each streamvbyte dataset and the attribute `cells` of each read (TAB-joined)."""
+        self._parse_lines()  # the rows before these first
         n = len(lengths)
         length = np.asarray(lengths, dtype=np.int64).reshape(-1)
         offset = np.empty(n, np.int64)
@@ -393,10 +400,22 @@ class TableColumns:
             else:
                 self._numbers[f"attr:{f.name}"].append(_attribute_values(f, column))
 
-    def add_index(self, index: SZIndex) -> None:
-        """Rows that come as index text (copied from another store, say), parsed
-        (`read_index` of `head` and these rows alone)."""
+    def add_lines(self, lines: bytes) -> None:
+        """Rows that come as index text (copied from another store, say): parsed as
+        `read_index` parses them, `CELL_BYTES` of them at a time."""
         self._parse_cells()  # the rows before these first
+        self._lines.append(lines)
+        self._line_bytes += len(lines)
+        if self._line_bytes >= CELL_BYTES:
+            self._parse_lines()
+
+    def _parse_lines(self) -> None:
+        if not self._lines:
+            return
+        text = b"".join(self._lines)
+        self._lines.clear()
+        self._line_bytes = 0
+        index = self._parse(self.head + text)
         self._numbers["LENGTH"].append(index.length)
         self._numbers["OFFSET"].append(index.offset)
         for f in self.schema.datasets:
@@ -429,6 +448,7 @@ class TableColumns:
     ) -> tuple[list[tuple[str, np.ndarray[Any, Any]]], bool]:
         """The table's sections (as `format_table` makes them) and whether the IDs are
         unique; the columns gathered are handed over (call once)."""
+        self._parse_lines()
         self._parse_cells()
         i8 = np.dtype(np.int64)
         arrays = [("LENGTH", self._number("LENGTH", i8)), ("OFFSET", self._number("OFFSET", i8))]

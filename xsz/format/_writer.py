@@ -217,7 +217,9 @@ class SZWriter:
         self._index.write(head)
         self._index_bytes, self._index_crc = len(head), crc32(head)
         # the table's columns, gathered batch by batch (a local store that may get one)
-        self._gather = TableColumns(schema, head) if table is not False and local else None
+        self._gather = (
+            TableColumns(schema, head, read_index) if table is not False and local else None
+        )
         self._crcs = array("I")
         self._all_checked = True  # every frame so far carries zstd's content checksum
         self._broken: BaseException | None = None
@@ -752,8 +754,8 @@ class SZWriter:
         by parsing the index at commit instead."""
         assert self._gather is not None
         try:
-            if done.numbers is None:  # the rows come as text: parse these alone
-                self._gather.add_index(read_index(self._gather.head + lines))
+            if done.numbers is None:  # the rows come as text (parsed a few MiB at a time)
+                self._gather.add_lines(lines)
             else:
                 self._gather.add(done.lengths, start, *done.numbers)
         except Exception:  # pragma: no cover - the rows were checked as they were put
@@ -901,10 +903,18 @@ class SZWriter:
         wanted = self._table or (self._table is None and self.n_reads >= TABLE_MIN_READS)
         if wanted and self._staging is not None:  # a local store (an upload has none)
             # the columns as the rows were made, else the index as readers will parse it
-            gathered = self._gather
-            self._gather = None
-            index = read_index(self._staging.path / "index") if gathered is None else gathered
-            write_table(self._staging.path, index, self._index_bytes, self._index_crc)
+            gathered, self._gather = self._gather, None
+            if gathered is not None:
+                try:
+                    write_table(self._staging.path, gathered, self._index_bytes, self._index_crc)
+                except Exception:  # pragma: no cover - the rows were checked as they were put
+                    log.warning(
+                        "the table of %s is made from its index", self.location, exc_info=True
+                    )
+                    gathered = None
+            if gathered is None:
+                index = read_index(self._staging.path / "index")
+                write_table(self._staging.path, index, self._index_bytes, self._index_crc)
         self._gather = None
 
     def _shutdown(self, *, cancel: bool) -> None:

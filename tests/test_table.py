@@ -505,3 +505,141 @@ def test_open_from_table_hashes_the_index_only_when_its_file_changed(tmp_path, m
     (path / "checksums").unlink()  # as pysz's: the table is not trusted, the text is read
     with pytest.raises(SZFormatError, match=r"s\.sz/index: line 62 .* is not SIZE:COUNT"):
         SZReader(path)
+
+
+# --- the writer's table, made of the rows as they were made ------------------------------
+
+
+def table_of_text(path, block_items: int = table_module.BLOCK_ITEMS) -> bytes:
+    """The table `format_table` makes of the store's index parsed as text."""
+    data = (path / "index").read_bytes()
+    stamp = table_module.index_stamp(os.stat(path / "index"))
+    pieces = table_module.format_table(
+        read_index(data), len(data), crc32(data), block_items=block_items, stamp=stamp
+    )
+    return b"".join(bytes(p) for p in pieces)
+
+
+def test_writer_table_is_the_table_of_its_text(tmp_path, monkeypatch):
+    """Every attribute type (infinities, -0.0, long doubles, empty and non-ASCII text),
+    in batches of a few reads: the table gathered while writing is byte for byte the
+    table of the index text parsed back, and nothing parses it."""
+    monkeypatch.setattr(writer_module, "TASK_READS", 7)  # many batches
+    parsed = []
+    real = writer_module.read_index
+    monkeypatch.setattr(
+        writer_module, "read_index", lambda *a, **k: parsed.append(1) or real(*a, **k)
+    )
+    for n_threads in (0, 2):
+        path = tmp_path / f"{n_threads}.sz"
+        with SZWriter(path, SCHEMA, table=True, n_threads=n_threads) as w:
+            put = w.put
+            for record in records():
+                put(*record)
+        assert (path / TABLE).read_bytes() == table_of_text(path)
+    assert not parsed
+    with SZReader(tmp_path / "2.sz") as reader, SZReader(tmp_path / "0.sz") as other:
+        assert reader.index._binary is not None
+        assert_reads_as_text(reader, other)
+
+
+@pytest.mark.parametrize("how", ["frames", "copied", "encoded", "failed", "empty", "no ids"])
+def test_writer_table_of_every_path_is_the_table_of_its_text(tmp_path, monkeypatch, how):
+    """Rows put as frames, copied from a store, put encoded, left by a read that
+    cannot be encoded, none at all, or without IDs: the same bytes again."""
+    monkeypatch.setattr(writer_module, "TASK_READS", 5)
+    schema = SCHEMA
+    path = tmp_path / "out.sz"
+    source = tmp_path / "src.sz"
+    if how in ("frames", "copied"):
+        write(source, table=False)
+    with SZWriter(path, schema, table=True) as w:
+        if how == "frames":
+            with SZReader(source) as reader:
+                attrs = [reader.index.attribute(f.name) for f in schema.attributes]
+                for row, frames in enumerate(reader.frames(range(len(reader)))):
+                    counts = [
+                        int(reader.index.count[f.name][row]) if f.has_count else None
+                        for f in schema.datasets
+                    ]
+                    w.put_frames([a[row] for a in attrs], frames, counts)
+        elif how == "copied":
+            data = (source / "index").read_bytes()
+            index = read_index(data)
+            lines = data.splitlines(keepends=True)[2:]
+            dat = (source / "dat").read_bytes()
+            crcs = np.asarray([crc32(dat[o : o + s]) for o, s in _frames(index)], dtype=np.uint32)
+            w.put("before", *records()[0][1:])  # rows made by the writer on either side
+            w.put_copied(index.ids().tolist(), lines, dat, index.length, crcs, checksummed=True)
+            w.put("after", *records()[1][1:])
+        elif how == "encoded":
+            schema = Schema.build([("ID", str), ("a_f32", np.float32)], [("Raw", np.int16)])
+            w.abort()
+            w = SZWriter(path, schema, table=True)
+            from xsz.codec import compress, encode_payload
+
+            raws = [np.arange(k, dtype=np.int16) for k in range(9)]
+            frames = [compress(encode_payload(r), checksum=True) for r in raws]
+            w.put("first", 0.5, np.ones(3, np.int16))
+            w.put_encoded(
+                [f"e{k}" for k in range(9)],
+                [f"e{k}\t{np.float32(k / 7)}" for k in range(9)],
+                b"".join(frames),
+                np.asarray([len(f) for f in frames], np.int64),
+                np.asarray([len(r) for r in raws], np.int64),
+                np.asarray([crc32(f) for f in frames], np.uint32),
+                checksummed=True,
+            )
+            w.put("last", -2.0, np.ones(1, np.int16))
+            w.close()
+        elif how == "failed":
+            from xsz.format import _records
+
+            real = _records._encode_batch
+
+            def flaky(fields, batch, level, checksum):  # the batch path fails: read by read
+                if any(i == read_id(12) for i in batch.ids):
+                    raise ValueError("no")
+                return real(fields, batch, level, checksum)
+
+            monkeypatch.setattr(_records, "_encode_batch", flaky)
+            for record in records():
+                w.put(*record)
+        elif how == "no ids":
+            schema = Schema.build([("a_i16", np.int16)], [("Raw", np.int16)])
+            w.abort()
+            w = SZWriter(path, schema, table=True)
+            for k in range(11):
+                w.put(k, np.arange(k, dtype=np.int16))
+            w.close()
+    assert (path / TABLE).exists()
+    assert (path / TABLE).read_bytes() == table_of_text(path)
+
+
+def _frames(index):
+    """(offset, size) of every frame, read by read."""
+    out = []
+    for row in range(len(index)):
+        at = int(index.offset[row])
+        for f in index.schema.datasets:
+            size = int(index.frame_size[f.name][row])
+            out.append((at, size))
+            at += size
+    return out
+
+
+def test_writer_table_of_ids_it_cannot_sort(tmp_path):
+    """IDs too long for the sorted section: no ID sections, as the text's table."""
+    schema = Schema.build([("ID", str)], [("Raw", np.int16)])
+    path = tmp_path / "long.sz"
+    with SZWriter(path, schema, table=True) as w:
+        for k in range(5):
+            w.put("x" * (table_module.MAX_ID_BYTES + k), np.zeros(2, np.int16))
+    assert (path / TABLE).read_bytes() == table_of_text(path)
+    assert "ids" not in table_module.read_table_head(_source(path)).sections
+
+
+def _source(path):
+    from xsz.source import open_source
+
+    return open_source(path)

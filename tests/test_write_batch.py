@@ -498,3 +498,37 @@ def test_finished_frames_of_every_kind_keep_put_order_between_batched_puts(tmp_p
             writer.put(*reads[-1])
     assert _files(path) == _expected(schema, reads, True)
     assert verify(path) == []
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 8])
+def test_encoders_behind_the_putting_thread_encode_in_put_order(tmp_path, monkeypatch, cpus):
+    """Slow encoders and a short queue: the putting thread encodes batches itself
+    (caller runs) between those of the encoders, and the store is still byte for
+    byte what each read alone gives. No more encoders than the CPUs leave."""
+    import xsz.format._writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_cpus", lambda: cpus)
+    monkeypatch.setattr(writer_module, "TASK_READS", 3)
+    real = writer_module.encode_batch
+    where: list[str] = []
+
+    def slow(fields, batch, level, checksum):
+        name = threading.current_thread().name
+        where.append(name)
+        if name.startswith("xsz-encode"):
+            threading.Event().wait(0.01)
+        return real(fields, batch, level, checksum)
+
+    monkeypatch.setattr(writer_module, "encode_batch", slow)
+    reads = _reads(5, 90, big_every=0)
+    path = tmp_path / "s.sz"
+    with SZWriter(path, SCHEMA, n_threads=4) as writer:
+        assert writer._workers == max(1, min(4, cpus - 1))
+        assert writer._pool is not None and writer._pool._max_workers == writer._workers
+        for record in reads:
+            writer.put(*record)
+    assert _files(path) == _expected(SCHEMA, reads, True)
+    here = threading.current_thread().name
+    assert here in where  # some batches were encoded by the putting thread
+    assert any(name.startswith("xsz-encode") for name in where)
+    assert verify(path) == []

@@ -211,6 +211,10 @@ class Done:
     crcs: array[int]
     checked: bool
     failed: list[tuple[object, BaseException]]
+    numbers: tuple[npt.NDArray[np.int64], list[list[int]], list[str]] | None = None
+    """Each read's frame sizes (a column a dataset), the counts of each streamvbyte
+    dataset and the attribute cells: what the ``table`` file is made of (`None`:
+    it is made of the index lines instead)."""
 
     def lines(self, start: int) -> bytes:
         """The index lines of these reads, the first at byte `start` of ``dat``."""
@@ -315,7 +319,9 @@ def _encode_batch(fields: Sequence[Field], batch: Batch, level: int, checksum: b
         if f.has_count:
             cells.append(batch.counts[j])
     form = _form(fields, batch.has_attributes)
-    return Done(frames, sizes.sum(axis=1).tolist(), form, cells, crcs, checksum, [])
+    counts = [batch.counts[j] for j, f in enumerate(fields) if f.has_count]
+    numbers = (sizes, counts, batch.cells)
+    return Done(frames, sizes.sum(axis=1).tolist(), form, cells, crcs, checksum, [], numbers)
 
 
 def done_records(

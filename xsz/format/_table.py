@@ -1,10 +1,11 @@
 """The ``table`` file of a store: its index, parsed, in binary columns, to open it fast.
 
 Parsing a 1 M-read index (150 MB of text) takes about a second, and a dict of its
-read IDs half a second more. A writer of a large store (`MIN_READS` reads or
-more) therefore also writes ``table``: every column of the parsed index as a
-little-endian array, and the read IDs sorted (fixed width, for
-``np.searchsorted``) with the row of each. pysz reads only ``index`` and
+read IDs half a second more; opening many small stores is mostly parsing. A
+writer of a store of `MIN_READS` reads or more therefore also writes ``table``
+(of the columns it gathered while writing, `TableColumns`): every column of
+the parsed index as a little-endian array, and the read IDs sorted (fixed
+width, for ``np.searchsorted``) with the row of each. pysz reads only ``index`` and
 ``dat``; a store without ``table`` (pysz's, or a small one) opens as before.
 
 The file is never trusted on its own word. Its first line is a JSON head, a
@@ -49,7 +50,7 @@ from xsz.errors import SZFormatError
 from xsz.format._checksums import crc32
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     import numpy.typing as npt
@@ -64,6 +65,7 @@ __all__ = [
     "MIN_READS",
     "TABLE",
     "IndexTable",
+    "TableColumns",
     "Unusable",
     "format_table",
     "read_table_head",
@@ -75,9 +77,11 @@ log = logging.getLogger(__name__)
 TABLE: Final = "table"
 """The file's name inside a store directory."""
 VERSION: Final = 1
-MIN_READS: Final = 1 << 17
-"""Stores of this many reads or more get a ``table`` by default: smaller indexes
-parse in under 0.1 s."""
+MIN_READS: Final = 1000
+"""Stores of this many reads or more get a ``table`` by default. The writer makes it
+of the columns it gathers anyway (2-4% more CPU for the write), and an open plus
+a read by ID takes half the time of parsing the text at 1,000 reads, a quarter
+at 10,000 (BENCHMARKS.md, "Issue 11: writing, threads and the table")."""
 BLOCK_ITEMS: Final = 256
 """Values per block: every block of a section has its own CRC-32, so one read's
 attributes or ID are read (and checked) a few kB at a time, not whole columns."""
@@ -88,6 +92,9 @@ on: 1,000 random lookups of 1 M reads read whole columns after 245); a lookup of
 more IDs than this at once reads the sorted IDs whole."""
 MAX_ID_BYTES: Final = 256
 """The sorted ID section is left out when an ID is longer (fixed width)."""
+CELL_BYTES: Final = 1 << 22
+"""`TableColumns` types the attribute cells of the rows it is given this many bytes
+at a time (their text is all the memory it holds beyond the columns themselves)."""
 _ALIGN: Final = 64
 _HEAD_LIMIT: Final = 1 << 24
 _MAX_BYTES: Final = (1 << 62) - 1
@@ -250,6 +257,22 @@ def format_table(
     if id_field is not None:
         more, unique = _id_sections(index, index.schema[id_field], block_items)
         arrays += more
+    return _format(
+        index.schema, len(index), arrays, unique, index_bytes, index_crc32, block_items, stamp
+    )
+
+
+def _format(
+    schema: Schema,
+    rows: int,
+    arrays: list[tuple[str, np.ndarray[Any, Any]]],
+    unique: bool,
+    index_bytes: int,
+    index_crc32: int,
+    block_items: int,
+    stamp: Sequence[int] | None,
+) -> list[bytes | memoryview]:
+    """The ``table`` file of `rows` reads whose sections are `arrays`, as pieces."""
     sections: list[list[object]] = []
     body: list[bytes | memoryview] = []  # the arrays' own memory: no copy of the table
     crcs: list[int] = []
@@ -275,8 +298,8 @@ def format_table(
             "index_bytes": index_bytes,
             "index_crc32": index_crc32,
             "index_stamp": list(stamp) if stamp is not None else None,
-            "rows": len(index),
-            "columns": index.schema.columns,
+            "rows": rows,
+            "columns": schema.columns,
             "unique_ids": unique,
             "block_items": block_items,
             "sections": sections,
@@ -287,19 +310,220 @@ def format_table(
     return [head + b"\t%08x\n" % crc32(head), *body]
 
 
+class TableColumns:
+    """The sections of a ``table``, gathered a batch of rows at a time while a writer
+    makes the index (no parse of the whole index text at commit, no Arrow table of
+    it): byte counts, frame sizes and counts as the writer has them, attributes
+    from each batch's cells (as `read_index` types them). Holds the columns
+    themselves (8 bytes a number, the text's UTF-8 bytes), the size of the table
+    to be written; `arrays` gives the very sections `format_table` makes of the
+    index parsed from the same text.
+    """
+
+    def __init__(self, schema: Schema, head: bytes, parse: Callable[[bytes], SZIndex]) -> None:
+        from xsz.format._index_rows import column_types
+
+        self.schema = schema
+        self.head = head  # the index's first two lines (for rows that come as text)
+        self._parse = parse  # `read_index`
+        self._lines: list[bytes] = []  # rows that came as text, not parsed yet
+        self._line_bytes = 0
+        types = column_types(schema)
+        self._attr_types = {f.column: types[f.column] for f in schema.attributes}
+        self.rows = 0
+        self._cells: list[bytes] = []  # attribute cells not typed yet, a batch's a piece
+        self._cell_bytes = 0
+        self._numbers: dict[str, list[np.ndarray[Any, Any]]] = {"LENGTH": [], "OFFSET": []}
+        for f in schema.datasets:
+            self._numbers[f"size:{f.name}"] = []
+            if f.has_count:
+                self._numbers[f"count:{f.name}"] = []
+        self._texts: dict[str, list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]]] = {}
+        for f in schema.attributes:
+            if f.is_text or f.code == "F128":
+                self._texts[f.name] = []
+            else:
+                self._numbers[f"attr:{f.name}"] = []
+
+    def add(
+        self,
+        lengths: Sequence[int],
+        start: int,
+        sizes: npt.NDArray[np.int64],
+        counts: Sequence[Sequence[int]],
+        cells: Sequence[str],
+    ) -> None:
+        """Rows made by the writer: their byte `lengths` (the first at byte `start` of
+        ``dat``), frame `sizes` (a row a read, a column a dataset), the `counts` of
+        each streamvbyte dataset and the attribute `cells` of each read (TAB-joined)."""
+        self._parse_lines()  # the rows before these first
+        n = len(lengths)
+        length = np.asarray(lengths, dtype=np.int64).reshape(-1)
+        offset = np.empty(n, np.int64)
+        if n:
+            offset[0] = start
+            np.cumsum(length[:-1], out=offset[1:])
+            offset[1:] += start
+        self._numbers["LENGTH"].append(length)
+        self._numbers["OFFSET"].append(offset)
+        k = 0
+        for j, f in enumerate(self.schema.datasets):
+            self._numbers[f"size:{f.name}"].append(np.array(sizes[:, j], np.int64))
+            if f.has_count:
+                self._numbers[f"count:{f.name}"].append(np.asarray(counts[k], np.int64))
+                k += 1
+        if self.schema.attributes and n:
+            text = ("\n".join(cells) + "\n").encode("utf-8")
+            self._cells.append(text)
+            self._cell_bytes += len(text)
+            if self._cell_bytes >= CELL_BYTES:
+                self._parse_cells()
+        self.rows += n
+
+    def _parse_cells(self) -> None:
+        """Type the attribute cells held back, many batches' at once (each parse
+        costs Arrow's CSV reader a few milliseconds however few rows it gets)."""
+        import pyarrow as pa
+
+        from xsz.format._index_rows import read_rows
+
+        if not self._cells:
+            return
+        text = b"".join(self._cells)
+        self._cells.clear()
+        self._cell_bytes = 0
+        table = read_rows(pa.py_buffer(text), self._attr_types)
+        for f in self.schema.attributes:
+            column = table.column(f.column)
+            if f.name in self._texts:
+                self._texts[f.name].append(text_buffers(column))
+            else:
+                self._numbers[f"attr:{f.name}"].append(_attribute_values(f, column))
+
+    def add_lines(self, lines: bytes) -> None:
+        """Rows that come as index text (copied from another store, say): parsed as
+        `read_index` parses them, `CELL_BYTES` of them at a time."""
+        self._parse_cells()  # the rows before these first
+        self._lines.append(lines)
+        self._line_bytes += len(lines)
+        if self._line_bytes >= CELL_BYTES:
+            self._parse_lines()
+
+    def _parse_lines(self) -> None:
+        if not self._lines:
+            return
+        text = b"".join(self._lines)
+        self._lines.clear()
+        self._line_bytes = 0
+        index = self._parse(self.head + text)
+        self._numbers["LENGTH"].append(index.length)
+        self._numbers["OFFSET"].append(index.offset)
+        for f in self.schema.datasets:
+            self._numbers[f"size:{f.name}"].append(index.frame_size[f.name])
+            if f.has_count:
+                self._numbers[f"count:{f.name}"].append(index.count[f.name])
+        for f in self.schema.attributes:
+            if f.name in self._texts:
+                self._texts[f.name].append(text_buffers(index.arrow_table().column(f.column)))
+            else:
+                self._numbers[f"attr:{f.name}"].append(index.attribute(f.name))
+        self.rows += len(index)
+
+    def _number(self, name: str, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+        parts = self._numbers.pop(name)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    def _text(self, name: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+        parts = self._texts.pop(name)
+        offsets = [np.zeros(1, np.int64)]
+        at = 0
+        for o, data in parts:
+            offsets.append(o[1:] + at)
+            at += len(data)
+        data = np.concatenate([d for _, d in parts]) if parts else np.zeros(0, np.uint8)
+        return np.concatenate(offsets), data
+
+    def arrays(
+        self, block_items: int = BLOCK_ITEMS
+    ) -> tuple[list[tuple[str, np.ndarray[Any, Any]]], bool]:
+        """The table's sections (as `format_table` makes them) and whether the IDs are
+        unique; the columns gathered are handed over (call once)."""
+        self._parse_lines()
+        self._parse_cells()
+        i8 = np.dtype(np.int64)
+        arrays = [("LENGTH", self._number("LENGTH", i8)), ("OFFSET", self._number("OFFSET", i8))]
+        for f in self.schema.datasets:
+            arrays.append((f"size:{f.name}", self._number(f"size:{f.name}", i8)))
+            if f.has_count:
+                arrays.append((f"count:{f.name}", self._number(f"count:{f.name}", i8)))
+        id_text = None
+        for f in self.schema.attributes:
+            if f.name in self._texts:
+                offsets, data = self._text(f.name)
+                arrays += [(f"offsets:{f.name}", offsets), (f"utf8:{f.name}", data)]
+                if f.name == self.schema.id_field:
+                    id_text = offsets, data
+            else:
+                arrays.append((f"attr:{f.name}", self._number(f"attr:{f.name}", f.dtype)))
+        unique = True
+        if id_text is not None:
+            keys = fixed_width(*id_text)
+            if keys is None:
+                offsets, data = id_text
+                text = data.tobytes()
+                ids = {text[a:b] for a, b in _pairs(offsets)}
+                unique = len(ids) == self.rows
+            else:
+                order = _sort_order(keys)
+                ids = keys[order]
+                unique = not bool((ids[1:] == ids[:-1]).any())
+                step = ids[::block_items]
+                arrays += [("ids", ids), ("id_rows", order.astype(np.int64)), ("id_fences", step)]
+        return arrays, unique
+
+    def format(
+        self,
+        index_bytes: int,
+        index_crc32: int,
+        *,
+        block_items: int = BLOCK_ITEMS,
+        stamp: Sequence[int] | None = None,
+    ) -> list[bytes | memoryview]:
+        """The content of the ``table`` file, as `format_table` makes it of the index."""
+        arrays, unique = self.arrays(block_items)
+        return _format(
+            self.schema, self.rows, arrays, unique, index_bytes, index_crc32, block_items, stamp
+        )
+
+
+def _attribute_values(f: Field, column: Any) -> np.ndarray[Any, Any]:
+    """A numeric attribute column of Arrow's as `SZIndex.attribute` gives it."""
+    from xsz.format._index_rows import numeric
+
+    values = numeric(column)
+    if f.code == "F16":
+        with np.errstate(over="ignore"):
+            return values.astype(np.float16)
+    return values.astype(f.dtype) if values.dtype != f.dtype else values
+
+
 def write_table(
     directory: Path,
-    index: SZIndex,
+    index: SZIndex | TableColumns,
     index_bytes: int,
     index_crc32: int,
     *,
     block_items: int = BLOCK_ITEMS,
 ) -> None:
     """Write ``directory/table`` for `index` (fsynced), which must have been parsed from
-    ``directory/index`` (`index_bytes` bytes, CRC-32 `index_crc32`): its file's stamp
-    is recorded, so that an open need not hash it again while it is unchanged."""
+    ``directory/index`` (`index_bytes` bytes, CRC-32 `index_crc32`), or gathered as
+    it was written (`TableColumns`): its file's stamp is recorded, so that an open
+    need not hash it again while it is unchanged."""
     stamp = index_stamp(os.stat(directory / "index"))
-    pieces = format_table(index, index_bytes, index_crc32, block_items=block_items, stamp=stamp)
+    if isinstance(index, TableColumns):
+        pieces = index.format(index_bytes, index_crc32, block_items=block_items, stamp=stamp)
+    else:
+        pieces = format_table(index, index_bytes, index_crc32, block_items=block_items, stamp=stamp)
     with open(directory / TABLE, "wb") as fh:
         fh.writelines(pieces)
         fh.flush()

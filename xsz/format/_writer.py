@@ -27,6 +27,7 @@ leaves no store there (and an existing one whole).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -54,7 +55,7 @@ from xsz.format._records import Batch, Done, Prepared, check_frame, done_records
 from xsz.format._schema import parse_header
 from xsz.format._staging import Staging, check_replaceable
 from xsz.format._table import MIN_READS as TABLE_MIN_READS
-from xsz.format._table import write_table
+from xsz.format._table import TableColumns, write_table
 from xsz.format._values import attribute_text, dataset_values
 from xsz.source import local_path, open_upload
 
@@ -65,6 +66,8 @@ if TYPE_CHECKING:
     from xsz.source import StoreUpload
 
 __all__ = ["SZWriter"]
+
+log = logging.getLogger(__name__)
 
 TASK_BYTES: Final = 1 << 20
 """Reads are encoded in batches of about this many input bytes per task..."""
@@ -83,6 +86,14 @@ then written after the frames they describe (a killed writer loses at most that)
 SYNC_BYTES: Final = 1 << 23
 """After this many new bytes in ``dat``, flush them to disk in the background, so
 the fsync in `SZWriter.close` has little left to do."""
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 _TEXT: Final = "text"
@@ -118,7 +129,9 @@ class SZWriter:
     overwrite
         Replace an existing SZ store at `path` (only on a successful `close`).
     n_threads
-        Encoder threads; 0 encodes in the calling thread.
+        Encoder threads; 0 encodes in the calling thread. At most one fewer than
+        the CPUs the process may run on are started (at least one); the calling
+        thread encodes a batch itself when the encoders fall behind.
     level
         zstd level (3, as pysz).
     checksum
@@ -203,14 +216,21 @@ class SZWriter:
         head = format_header(self.header, schema).encode("utf-8")
         self._index.write(head)
         self._index_bytes, self._index_crc = len(head), crc32(head)
+        # the table's columns, gathered batch by batch (a local store that may get one)
+        self._gather = (
+            TableColumns(schema, head, read_index) if table is not False and local else None
+        )
         self._crcs = array("I")
         self._all_checked = True  # every frame so far carries zstd's content checksum
         self._broken: BaseException | None = None
         self._lock = threading.RLock()
+        # no more encoders than the cores the putting thread leaves: on 2 cores, 2
+        # encoders and the putting thread fought for them (2 threads were slower
+        # than 1); the putting thread encodes batches itself when they fall behind
+        workers = max(1, min(n_threads, _cpus() - 1))
+        self._workers = workers
         self._pool = (
-            ThreadPoolExecutor(n_threads, thread_name_prefix="xsz-encode")
-            if n_threads > 0
-            else None
+            ThreadPoolExecutor(workers, thread_name_prefix="xsz-encode") if n_threads > 0 else None
         )
         self._pending: deque[tuple[Future[Done], Batch | list[Prepared] | Done, int]] = deque()
         self._pending_bytes = 0
@@ -417,7 +437,12 @@ class SZWriter:
                 counts.astype(str).tolist() if self.schema.datasets[0].has_count else [""] * n
             )
             form, columns = "%d\t%d\t%s\t%d:%s\n", [list(cells), sizes.tolist(), count_cells]
-            self._submit_block(frames, sizes, form, columns, crcs, checksummed)
+            numbers = (
+                np.asarray(sizes, np.int64).reshape(-1, 1),
+                [counts.tolist()] if self.schema.datasets[0].has_count else [],
+                list(cells),
+            )
+            self._submit_block(frames, sizes, form, columns, crcs, checksummed, numbers)
 
     def put_copied(
         self,
@@ -476,11 +501,15 @@ class SZWriter:
         cells: list[list[Any]],
         crcs: np.ndarray[Any, np.dtype[np.uint32]],
         checksummed: bool,
+        numbers: tuple[np.ndarray[Any, np.dtype[np.int64]], list[list[int]], list[str]]
+        | None = None,
     ) -> None:
         """Queue a block's records (`data`, of `lengths` bytes each) and index cells,
-        done already, to be written in put order as the batches are."""
+        done already, to be written in put order as the batches are; `numbers` are
+        its frame sizes, counts and attribute cells for the table (`Done.numbers`),
+        else the table takes them from its index lines."""
         crc_array = array("I", crcs.astype(np.uint32).tobytes())
-        done = Done([data], lengths.tolist(), form, cells, crc_array, checksummed, [])
+        done = Done([data], lengths.tolist(), form, cells, crc_array, checksummed, [], numbers)
         self._submit(len(data), done)
 
     def _check_open(self) -> None:
@@ -644,7 +673,7 @@ class SZWriter:
         if isinstance(task, Done):  # made whole already (put_encoded): nothing to encode
             done: Future[Done] = Future()
             done.set_result(task)
-        elif self._pool is None:
+        elif self._pool is None or self._caller_runs(nbytes):
             done = Future()
             try:
                 done.set_result(encode(fields, task, self.level, self.checksum))  # type: ignore[arg-type]
@@ -657,9 +686,21 @@ class SZWriter:
         self._drain(block=False)
         while self._pending and (
             self._pending_bytes > self._max_pending_bytes
-            or len(self._pending) > self._max_pending_tasks
+            or len(self._pending) > 2 * self._max_pending_tasks
         ):
             self._drain_one()
+
+    def _caller_runs(self, nbytes: int) -> bool:
+        """Whether the putting thread should encode the next task itself rather than
+        queue it and wait: the queue is full and every encoder busy (twice the
+        queue's tasks at most, then it waits as before for the first to be done)."""
+        pending = self._pending
+        if (
+            len(pending) < self._max_pending_tasks
+            and self._pending_bytes + nbytes <= self._max_pending_bytes
+        ) or len(pending) >= 2 * self._max_pending_tasks:
+            return False
+        return sum(not f.done() for f, _, _ in pending) >= self._workers
 
     # --- writing ---------------------------------------------------------------------
 
@@ -699,12 +740,27 @@ class SZWriter:
             raise
         self._index_bytes += len(lines)
         self._index_crc = crc32(lines, self._index_crc)
+        if self._gather is not None:
+            self._gather_rows(done, start, lines)
         self._crcs.extend(done.crcs)
         self._all_checked &= done.checked
         self.nbytes_out = end
         self.n_reads += len(done.lengths)
         if self.nbytes_out - self._synced >= SYNC_BYTES:
             self._sync_in_background()
+
+    def _gather_rows(self, done: Done, start: int, lines: bytes) -> None:
+        """Add these rows to the table's columns; should that fail, the table is made
+        by parsing the index at commit instead."""
+        assert self._gather is not None
+        try:
+            if done.numbers is None:  # the rows come as text (parsed a few MiB at a time)
+                self._gather.add_lines(lines)
+            else:
+                self._gather.add(done.lengths, start, *done.numbers)
+        except Exception:  # pragma: no cover - the rows were checked as they were put
+            log.warning("the table of %s is made from its index", self.location, exc_info=True)
+            self._gather = None
 
     def _write_frames(self, frames: list[Any], nbytes: int) -> None:
         """Append `frames` to ``dat``: through its buffer when small, else straight
@@ -846,8 +902,20 @@ class SZWriter:
                 os.fsync(fh.fileno())
         wanted = self._table or (self._table is None and self.n_reads >= TABLE_MIN_READS)
         if wanted and self._staging is not None:  # a local store (an upload has none)
-            index = read_index(self._staging.path / "index")  # what readers will parse
-            write_table(self._staging.path, index, self._index_bytes, self._index_crc)
+            # the columns as the rows were made, else the index as readers will parse it
+            gathered, self._gather = self._gather, None
+            if gathered is not None:
+                try:
+                    write_table(self._staging.path, gathered, self._index_bytes, self._index_crc)
+                except Exception:  # pragma: no cover - the rows were checked as they were put
+                    log.warning(
+                        "the table of %s is made from its index", self.location, exc_info=True
+                    )
+                    gathered = None
+            if gathered is None:
+                index = read_index(self._staging.path / "index")
+                write_table(self._staging.path, index, self._index_bytes, self._index_crc)
+        self._gather = None
 
     def _shutdown(self, *, cancel: bool) -> None:
         if cancel:

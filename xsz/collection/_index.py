@@ -178,8 +178,11 @@ class _Runs:
 
 def _read_run(path: str, n_runs: int) -> Iterator[pa.Table]:
     batch = max(1024, MERGE_ROWS // max(n_runs, 1))
-    for rb in pq.ParquetFile(path).iter_batches(batch_size=batch):
-        yield pa.Table.from_batches([rb])
+    # one thread: a generator left unfinished must not leave Arrow's pool reading
+    # (a hang was seen in such a reader's Arrow thread once)
+    with pq.ParquetFile(path) as run:
+        for rb in run.iter_batches(batch_size=batch, use_threads=False):
+            yield pa.Table.from_batches([rb])
 
 
 def merge_runs(runs: Sequence[Iterator[pa.Table]]) -> Iterator[pa.Table]:

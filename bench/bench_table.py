@@ -26,18 +26,13 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import load_sample, machine
-from bench_write import SCHEMA, short_reads
+from bench_write import SCHEMA, best_times_cpu, short_reads
 
 from xsz.format import TABLE, SZReader, SZWriter, crc32, read_index, write_table
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 
 def write(path: Path, reads: list, attrs: list, table: bool) -> None:
@@ -57,21 +52,6 @@ def open_lookup(paths: list[Path], read_id: str) -> None:
     for path in paths:
         with SZReader(path) as reader:
             reader.read(reader.row(read_id))
-
-
-def best(
-    cases: dict[str, Callable[[], object]], rounds: int, setup: Callable[[], object]
-) -> tuple[dict[str, float], dict[str, float]]:
-    wall = dict.fromkeys(cases, float("inf"))
-    cpu = dict.fromkeys(cases, float("inf"))
-    for _ in range(rounds):
-        for name, fn in cases.items():
-            setup()
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
-            wall[name] = min(wall[name], time.perf_counter() - start)
-            cpu[name] = min(cpu[name], time.process_time() - start_cpu)
-    return wall, cpu
 
 
 def ms(seconds: float) -> str:
@@ -99,7 +79,7 @@ def run(n: int, rounds: int, tmp: Path, z: dict) -> list[str]:
             fresh(), reads, attrs
         ),
     }
-    w_wall, w_cpu = best(writes, rounds, clean)
+    w_wall, w_cpu = best_times_cpu(writes, rounds=rounds, setup=clean)
     many = 20 if n <= 10_000 else 1
     with_table = [out / f"t{k}.sz" for k in range(many)]
     without = [out / f"x{k}.sz" for k in range(many)]
@@ -116,7 +96,7 @@ def run(n: int, rounds: int, tmp: Path, z: dict) -> list[str]:
             with_table, rid
         )
         opens[f"{many} stores: open + 1 read by ID each, text"] = lambda: open_lookup(without, rid)
-    o_wall, o_cpu = best(opens, max(rounds, 5), lambda: None)
+    o_wall, o_cpu = best_times_cpu(opens, rounds=max(rounds, 5), setup=lambda: None)
     load = max(load, os.getloadavg()[0])
     table_bytes = (with_table[0] / TABLE).stat().st_size
     index_bytes = (with_table[0] / "index").stat().st_size

@@ -238,6 +238,19 @@ class Collection:
                 self._open.popitem(last=False)
             return reader
 
+    def _source(self, k: int) -> ByteSource:
+        """Store `k`'s files, opened as one version and checked to be the version the
+        index recorded (`StaleIndexError` otherwise)."""
+        store = self.stores[k]
+        try:
+            source: ByteSource = open_source(store.location, self._options(k))
+        except Exception as exc:
+            raise self._opens_not(k, exc) from exc
+        if stamp_json(source.stamp()) != store.stamp:
+            source.close()
+            raise self._stale(k)
+        return source
+
     def pick(
         self,
         k: int,
@@ -249,16 +262,11 @@ class Collection:
         """The index lines and frame CRC-32s of `rows` of store `k` (`xsz.format.pick`),
         its version checked against the index; ``None`` when the store must be read
         through `reader` instead. The caller closes the picked store's source."""
-        store = self.stores[k]
+        source = self._source(k)
         try:
-            source: ByteSource = open_source(store.location, self._options(k))
-        except Exception as exc:
-            raise self._opens_not(k, exc) from exc
-        if stamp_json(source.stamp()) != store.stamp:
-            source.close()
-            raise self._stale(k)
-        try:
-            picked = pick(source, rows, columns=columns, datasets=datasets, n_reads=store.n_reads)
+            picked = pick(
+                source, rows, columns=columns, datasets=datasets, n_reads=self.stores[k].n_reads
+            )
         except BaseException:
             source.close()
             raise
@@ -538,14 +546,8 @@ class Collection:
 
     def _reopen(self, k: int, part: _Part) -> SZReader:
         """A reader of the rows `part` holds of store `k`, its version checked again."""
-        store = self.stores[k]
+        source = self._source(k)
         try:
-            source: ByteSource = open_source(store.location, self._options(k))
-        except Exception as exc:
-            raise self._opens_not(k, exc) from exc
-        try:
-            if stamp_json(source.stamp()) != store.stamp:
-                raise self._stale(k)  # noqa: TRY301  (closed below)
             return SZReader.over_picked(replace(part.picked, source=source), part.index)
         except BaseException:
             source.close()

@@ -237,6 +237,14 @@ def _subset(dest: Path, sources: Path) -> Callable[[], object]:
     return lambda: subset(sources / "B.sz", ids, dest, overwrite=True)
 
 
+def _collection_subset(dest: Path, sources: Path) -> Callable[[], object]:
+    """A collection's subset (stores picked from, lines copied by `put_copied`)."""
+    from xsz.collection import subset
+
+    ids = [r[0] for r in reads("B")][::-2]
+    return lambda: subset([sources / "B1.sz", sources / "B2.sz"], ids, dest, overwrite=True)
+
+
 WRITERS: dict[str, tuple[str, Callable[[Path, Path], Callable[[], object]]]] = {
     "CompressedFile.put": ("sz", lambda d, s: _compressed_file(d, "put")),
     "CompressedFile.put_chunk": ("sz", lambda d, s: _compressed_file(d, "put_chunk")),
@@ -257,6 +265,7 @@ WRITERS: dict[str, tuple[str, Callable[[Path, Path], Callable[[], object]]]] = {
     "export_fast5": ("fast5", _export_fast5),
     "ops.merge": ("sz", _merge),
     "ops.subset": ("sz", _subset),
+    "collection subset": ("sz", _collection_subset),
 }
 """Writing path -> (what it writes, ``prepare(dest, sources)`` returning the write)."""
 

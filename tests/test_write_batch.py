@@ -11,7 +11,9 @@ Kills mid-batch are in tests/test_kill.py (the "SZWriter, many batches" path).
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +33,7 @@ from xsz.codec import (
 )
 from xsz.errors import CodecError, DuplicateReadError, RecordError
 from xsz.format import Schema, SZReader, SZWriter, crc32, format_header, parse_header
+from xsz.format._schema import CODES
 from xsz.format._values import attribute_text
 from xsz.ops import verify
 
@@ -532,3 +535,56 @@ def test_encoders_behind_the_putting_thread_encode_in_put_order(tmp_path, monkey
     assert here in where  # some batches were encoded by the putting thread
     assert any(name.startswith("xsz-encode") for name in where)
     assert verify(path) == []
+
+
+_NUMERIC_CODES = [code for code in CODES if code != "S"]
+_SCALAR_TYPES = [
+    np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+    np.float16, np.float32, np.float64, np.longdouble, np.bool_,
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    code=st.sampled_from(_NUMERIC_CODES),
+    kind=st.sampled_from(_SCALAR_TYPES),
+    number=st.one_of(
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.sampled_from([0.0, -0.0, 0.1, 1e-45, 65504.0, 65520.0, 3.4028235e38, 2.0**31]),
+    ),
+)
+def test_numpy_scalar_attributes_give_the_cell_of_their_value(code, kind, number):
+    """`put`'s fast paths for numpy scalars (of the attribute's own type, and float64
+    taken as a Python float) give exactly the cell of the checked slow path,
+    ``str(dtype(value))``, and refuse what it refuses."""
+    from xsz.format._values import _scalar
+
+    with np.errstate(all="ignore"):
+        try:
+            value = kind(number)
+        except (OverflowError, ValueError):
+            return
+    schema = Schema.build([("ID", str), ("A", CODES[code])], [("Raw", np.int16)])
+    field = schema.attributes[1]
+    raw = np.zeros(3, np.int16)
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = SZWriter(Path(tmp) / "s.sz", schema, n_threads=0)
+        try:
+            try:
+                want = str(_scalar(field, value, "r"))
+            except RecordError:
+                with pytest.raises(RecordError, match="'A'"):
+                    writer.put("r", value, raw)
+                with pytest.raises(RecordError, match="'A'"):
+                    attribute_text(field, value, "r")
+                return
+            writer.put("r", value, raw)
+            writer.close()
+            assert (Path(tmp) / "s.sz" / "index").read_text().splitlines()[2].split("\t")[2:4] == [
+                "r",
+                want,
+            ]
+            assert attribute_text(field, value, "r") == want
+        finally:
+            writer.abort()

@@ -64,6 +64,10 @@ def attribute_text(f: Field, value: object, read_id: object) -> str:
     # Fast paths, same text as str(dtype(value)): Python ints; Python floats as float64
     # (numpy 2 prints float64 scalars exactly as Python's repr does).
     kind = type(value)
+    if kind is f.dtype.type:  # a numpy scalar of the attribute's own type
+        return str(value)
+    if kind is np.float64:  # a Python float too, and printed as one
+        value, kind = float(value), float  # type: ignore[arg-type]
     if kind is int and f.code in _INT_RANGE:
         low, high = _INT_RANGE[f.code]
         if low <= value <= high:  # type: ignore[operator]

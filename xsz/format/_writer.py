@@ -245,6 +245,7 @@ class SZWriter:
         self._n_attr, self._n_fields = len(schema.attributes), len(schema.fields)
         self._attrs = schema.attributes
         self._attr_fast = [_fast_path(f) for f in schema.attributes]
+        self._attr_types = [None if f.is_text else f.dtype.type for f in schema.attributes]
         self._sets = [(f, f.dtype, f.is_text, f.has_count) for f in schema.datasets]
         self._last_text: list[tuple[object, str]] = [(None, "")] * self._n_attr
         self._batch = Batch(len(schema.datasets), bool(schema.attributes))
@@ -563,11 +564,13 @@ class SZWriter:
             )
         read_id = record[self._id_pos] if self._id_pos is not None else f"#{position}"
         cells: list[str] = []
-        last, fast = self._last_text, self._attr_fast
+        last, fast, types = self._last_text, self._attr_fast, self._attr_types
         for k in range(n_attr):
             # the common cases first, each giving exactly `attribute_text`'s cell
             value: Any = record[k]
             kind, how = type(value), fast[k]
+            if kind is np.float64:  # a Python float too, and printed as one
+                value, kind = float(value), float
             if kind is str:
                 if how is _TEXT and value.isascii() and value.isprintable():  # no TAB/CR/LF
                     cells.append(value)
@@ -579,7 +582,9 @@ class SZWriter:
                 if value == last[k][0] and value:  # same nonzero value: same text
                     cells.append(last[k][1])
                     continue
-            elif kind is int and type(how) is tuple and how[0] <= value <= how[1]:
+            elif (kind is int and type(how) is tuple and how[0] <= value <= how[1]) or (
+                kind is types[k]  # a numpy scalar of the attribute's own type
+            ):
                 cells.append(str(value))
                 continue
             text = attribute_text(self._attrs[k], value, read_id)

@@ -537,6 +537,84 @@ def test_encoders_behind_the_putting_thread_encode_in_put_order(tmp_path, monkey
     assert verify(path) == []
 
 
+def _max_overlap(monkeypatch, writer_module, prefix: str) -> tuple[list[int], list[str]]:
+    """Slow every encoder down and count how many threads named `prefix...` encode
+    at once; returns [most at once] and the names of every thread that encoded."""
+    real = writer_module.encode_batch
+    lock = threading.Lock()
+    now, most, where = [0], [0], []
+
+    def slow(fields, batch, level, checksum):
+        name = threading.current_thread().name
+        ours = name.startswith(prefix)
+        with lock:
+            where.append(name)
+            if ours:
+                now[0] += 1
+                most[0] = max(most[0], now[0])
+        try:
+            threading.Event().wait(0.02)
+            return real(fields, batch, level, checksum)
+        finally:
+            if ours:
+                with lock:
+                    now[0] -= 1
+
+    monkeypatch.setattr(writer_module, "encode_batch", slow)
+    return most, where
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 3])
+def test_batches_of_large_reads_get_an_encoder_a_cpu(tmp_path, monkeypatch, cpus):
+    """Reads large enough to be encoded at put leave the putting thread waiting: their
+    batches go to a pool of an encoder a CPU, which does encode that many at once;
+    the bytes are what each read alone gives."""
+    import xsz.format._writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_cpus", lambda: cpus)
+    monkeypatch.setattr(writer_module, "TASK_READS", 1)
+    most, where = _max_overlap(monkeypatch, writer_module, "xsz-encode")
+    rng = np.random.default_rng(7)
+    reads = [  # every read > 64 KiB of int16
+        (*r[:4], rng.normal(500, 90, 40_000).astype(np.int16), *r[5:])
+        for r in _reads(7, 24, big_every=0)
+    ]
+    path = tmp_path / "s.sz"
+    with SZWriter(path, SCHEMA, n_threads=4) as writer:
+        for record in reads:
+            writer.put(*record)
+        large = writer._pool_large
+    assert _files(path) == _expected(SCHEMA, reads, True)
+    assert most[0] == min(4, cpus)
+    if cpus > 1:  # a pool of its own, with a thread a CPU
+        assert large is not None and large._max_workers == min(4, cpus)
+        assert any(name.startswith("xsz-encode-large") for name in where)
+    else:  # one CPU: the one encoder does every batch
+        assert large is None
+    assert verify(path) == []
+
+
+@pytest.mark.parametrize("cpus", [2, 3])
+def test_batches_of_small_reads_leave_the_putting_thread_a_cpu(tmp_path, monkeypatch, cpus):
+    """Many small reads keep the putting thread busy: never more than CPUs - 1
+    encoders on their batches at once, even with large batches between them (which
+    use the other pool); every byte as each read alone gives."""
+    import xsz.format._writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_cpus", lambda: cpus)
+    monkeypatch.setattr(writer_module, "TASK_READS", 2)
+    most, where = _max_overlap(monkeypatch, writer_module, "xsz-encode_")
+    reads = _reads(8, 80, big_every=9)  # mostly small batches, now and then a large read
+    path = tmp_path / "s.sz"
+    with SZWriter(path, SCHEMA, n_threads=4) as writer:
+        for record in reads:
+            writer.put(*record)
+    assert _files(path) == _expected(SCHEMA, reads, True)
+    assert most[0] == cpus - 1
+    assert any(name.startswith("xsz-encode-large") for name in where)
+    assert verify(path) == []
+
+
 _NUMERIC_CODES = [code for code in CODES if code != "S"]
 _SCALAR_TYPES = [
     np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,

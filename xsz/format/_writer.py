@@ -129,9 +129,11 @@ class SZWriter:
     overwrite
         Replace an existing SZ store at `path` (only on a successful `close`).
     n_threads
-        Encoder threads; 0 encodes in the calling thread. At most one fewer than
-        the CPUs the process may run on are started (at least one); the calling
-        thread encodes a batch itself when the encoders fall behind.
+        Encoder threads; 0 encodes in the calling thread. No more than the CPUs
+        the process may run on are started, and batches of many small reads
+        (which keep the calling thread busy) use one fewer at once (at least
+        one); the calling thread encodes a batch itself when the encoders fall
+        behind.
     level
         zstd level (3, as pysz).
     checksum
@@ -224,14 +226,21 @@ class SZWriter:
         self._all_checked = True  # every frame so far carries zstd's content checksum
         self._broken: BaseException | None = None
         self._lock = threading.RLock()
-        # no more encoders than the cores the putting thread leaves: on 2 cores, 2
-        # encoders and the putting thread fought for them (2 threads were slower
-        # than 1); the putting thread encodes batches itself when they fall behind
-        workers = max(1, min(n_threads, _cpus() - 1))
-        self._workers = workers
+        # Batches of many small reads keep the putting thread busy (a few µs of
+        # Python a read), so they get no more encoders than the cores it leaves: on
+        # 2 cores, 2 encoders and the putting thread fought for them (2 threads were
+        # slower than 1). Batches of larger reads leave it waiting, so they get a
+        # core each (their own pool, made when the first comes). Either way the
+        # putting thread encodes a batch itself when the encoders fall behind.
+        cpus = _cpus()
+        self._workers = max(1, min(n_threads, cpus - 1))
+        self._workers_large = max(1, min(n_threads, cpus))
         self._pool = (
-            ThreadPoolExecutor(workers, thread_name_prefix="xsz-encode") if n_threads > 0 else None
+            ThreadPoolExecutor(self._workers, thread_name_prefix="xsz-encode")
+            if n_threads > 0
+            else None
         )
+        self._pool_large: ThreadPoolExecutor | None = None
         self._pending: deque[tuple[Future[Done], Batch | list[Prepared] | Done, int]] = deque()
         self._pending_bytes = 0
         self._max_pending_bytes = max_pending_bytes
@@ -678,14 +687,14 @@ class SZWriter:
         if isinstance(task, Done):  # made whole already (put_encoded): nothing to encode
             done: Future[Done] = Future()
             done.set_result(task)
-        elif self._pool is None or self._caller_runs(nbytes):
+        elif self._pool is None or self._caller_runs(nbytes, pool := self._encoders(task)):
             done = Future()
             try:
                 done.set_result(encode(fields, task, self.level, self.checksum))  # type: ignore[arg-type]
             except Exception as exc:  # reported like a pool failure
                 done.set_exception(exc)
         else:
-            done = self._pool.submit(encode, fields, task, self.level, self.checksum)  # type: ignore[arg-type]
+            done = pool[0].submit(encode, fields, task, self.level, self.checksum)  # type: ignore[arg-type]
         self._pending.append((done, task, nbytes))
         self._pending_bytes += nbytes
         self._drain(block=False)
@@ -695,17 +704,28 @@ class SZWriter:
         ):
             self._drain_one()
 
-    def _caller_runs(self, nbytes: int) -> bool:
+    def _encoders(self, task: Batch | list[Prepared]) -> tuple[ThreadPoolExecutor, int]:
+        """The pool that encodes `task`, and its number of threads."""
+        assert self._pool is not None
+        if self._workers_large == self._workers or (isinstance(task, Batch) and task.small()):
+            return self._pool, self._workers
+        if self._pool_large is None:
+            self._pool_large = ThreadPoolExecutor(
+                self._workers_large, thread_name_prefix="xsz-encode-large"
+            )
+        return self._pool_large, self._workers_large
+
+    def _caller_runs(self, nbytes: int, pool: tuple[ThreadPoolExecutor, int]) -> bool:
         """Whether the putting thread should encode the next task itself rather than
-        queue it and wait: the queue is full and every encoder busy (twice the
-        queue's tasks at most, then it waits as before for the first to be done)."""
+        queue it in `pool` and wait: the queue is full and every encoder busy (twice
+        the queue's tasks at most, then it waits as before for the first to be done)."""
         pending = self._pending
         if (
             len(pending) < self._max_pending_tasks
             and self._pending_bytes + nbytes <= self._max_pending_bytes
         ) or len(pending) >= 2 * self._max_pending_tasks:
             return False
-        return sum(not f.done() for f, _, _ in pending) >= self._workers
+        return sum(not f.done() for f, _, _ in pending) >= pool[1]
 
     # --- writing ---------------------------------------------------------------------
 
@@ -928,7 +948,7 @@ class SZWriter:
             for future, _, _ in self._pending:
                 future.cancel()
             self._pending.clear()
-        for pool in (self._pool, self._syncer):
+        for pool in (self._pool, self._pool_large, self._syncer):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=cancel)
 

@@ -139,9 +139,14 @@ def write_xsz(c: Corpus, path: Path) -> None:
                 200.0,
                 "signal_positive",
                 "bench",
+                *POD5_DEFAULTS,
                 c.sig(i),
                 copy=False,
             )
+
+
+POD5_DEFAULTS = ("", 0, 0.0, *[float("nan")] * 4, 0.0, 0.0, *[float("nan")] * 3)
+"""The values of `xsz.convert.POD5_READ_FIELDS` a pod5 ``Read`` has by default."""
 
 
 def _run_info() -> Any:

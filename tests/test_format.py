@@ -677,3 +677,64 @@ def test_format_batched_decode_names_the_corrupt_read(written, tmp_path, damage)
         for n_threads in (1, 2):
             with pytest.raises(SZFormatError, match=r"read 'read_00023' \(row 23\), dataset 'Raw'"):
                 reader.dataset("Raw", n_threads=n_threads)
+
+
+@pytest.mark.parametrize("part_bytes", [1, 5_000, 40_000, 1 << 23])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_format_reads_in_parts_of_bounded_bytes_are_the_reads(
+    written, monkeypatch, part_bytes, n_threads
+):
+    """Large selections are fetched and decoded `PART_BYTES` at a time (one read a
+    part at the smallest): every read comes out whole and in place, in any order,
+    repeated or not, through `read_into`, `dataset` and `read_many`; and a damaged
+    frame is still named whichever part it falls in."""
+    import xsz.format._reader as reader_module
+
+    monkeypatch.setattr(reader_module, "PART_BYTES", part_bytes)
+    path, reads = written
+    rng = np.random.default_rng(part_bytes + n_threads)
+    by_id = {r[0]: r for r in reads}
+    with SZReader(path) as reader:
+        for rows in (np.arange(40), rng.permutation(40), rng.integers(0, 40, 90), np.array([7])):
+            raw = reader.dataset("Raw", rows, n_threads=n_threads)
+            move = reader.dataset("Move", rows, n_threads=n_threads)
+            fastq = reader.dataset("Fastq", rows, n_threads=n_threads)
+            many = reader.read_many(rows, n_threads=n_threads)
+            for k, row in enumerate(rows.tolist()):
+                want = reads[row]
+                assert np.array_equal(raw[k], want[3]) and np.array_equal(move[k], want[5])
+                assert fastq[k] == want[4]
+                got = many[k]
+                assert got["ID"] == want[0] and np.array_equal(got["Raw"], by_id[got["ID"]][3])
+                assert got["Fastq"] == want[4] and np.array_equal(got["Move"], want[5])
+            gaps = np.arange(len(rows), dtype=np.int64) * 9_000  # out of order, spaced out
+            out = np.full(len(rows) * 9_000, -1, np.int16)
+            reader.read_into("Raw", rows[::-1].copy(), out, gaps, n_threads=n_threads)
+            for k, row in enumerate(rows[::-1].tolist()):
+                n = len(reads[row][3])
+                assert np.array_equal(out[gaps[k] : gaps[k] + n], reads[row][3])
+                assert (out[gaps[k] + n : gaps[k] + 9_000] == -1).all()
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_format_a_damaged_frame_is_named_in_any_part(written, tmp_path, monkeypatch, n_threads):
+    import xsz.format._reader as reader_module
+
+    monkeypatch.setattr(reader_module, "PART_BYTES", 20_000)
+    path, _ = written
+    copy = tmp_path / "copy.sz"
+    shutil.copytree(path, copy)
+    for row in (0, 17, 39):
+        shutil.copy(path / "dat", copy / "dat")
+        with SZReader(copy) as reader:
+            start = int(reader.index.frame_offset["Raw"][row])
+            size = int(reader.index.frame_size["Raw"][row])
+        with open(copy / "dat", "r+b") as fh:
+            fh.seek(start + 12)
+            fh.write(bytes(size - 12))
+        with SZReader(copy) as reader:
+            named = rf"read 'read_{row:05d}' \(row {row}\), dataset 'Raw'"
+            with pytest.raises(SZFormatError, match=named):
+                reader.dataset("Raw", n_threads=n_threads)
+            with pytest.raises(SZFormatError, match=named):
+                reader.read_many(np.arange(40), n_threads=n_threads)

@@ -75,7 +75,7 @@ class FrameBlock:
         keys: list[str],
         offsets: list[int],
         sizes: list[int],
-        check: Callable[[int, memoryview], None],
+        check: Callable[[int, memoryview], int | None],
     ) -> None:
         self.fd = fd
         """``dat``, open for reading."""
@@ -96,9 +96,14 @@ class FrameBlock:
     def checked(self, k: int) -> memoryview:
         """`data` of frame `k`, checked to be the frame the index describes (else
         `SZFormatError` naming the read)."""
+        return self.checked_crc(k)[0]
+
+    def checked_crc(self, k: int) -> tuple[memoryview, int]:
+        """`checked`, and the CRC-32 of the frame (the one its check matched, else
+        computed here)."""
         view = self.data(k)
-        self._check(k, view)
-        return view
+        crc = self._check(k, view)
+        return view, crc32(view) if crc is None else crc
 
     def release(self) -> None:
         """Unmap ``dat``; idempotent (views still held keep it mapped until released)."""
@@ -194,11 +199,13 @@ class ZipSink:
     def put_frames(self, block: FrameBlock) -> None:
         # docstring inherited
         views: list[memoryview] = []
+        crcs: list[int] = []
         try:
-            views.extend(block.checked(k) for k in range(len(block.keys)))  # all, or raise
-            self.zip.add_many(
-                [(key, view, crc32(view)) for key, view in zip(block.keys, views, strict=True)]
-            )
+            for k in range(len(block.keys)):  # all, or raise
+                view, crc = block.checked_crc(k)
+                views.append(view)
+                crcs.append(crc)
+            self.zip.add_many(list(zip(block.keys, views, crcs, strict=True)))
         finally:
             for view in views:
                 view.release()

@@ -138,7 +138,7 @@ def _rows(a: ArrayView) -> npt.NDArray[np.int64]:
 
 
 def _no_check(k: int, data: memoryview) -> None:
-    """The check of a frame already checked."""
+    """The check of a frame already checked (its CRC-32 unknown)."""
 
 
 class FrameChecker:
@@ -161,10 +161,11 @@ class FrameChecker:
 
     def block(
         self, view: memoryview, base: int, chunks: list[tuple[ArrayView, int, int]]
-    ) -> Callable[[int, memoryview], None]:
+    ) -> Callable[[int, memoryview], int | None]:
         """The check of frame `k` of a block: chunks ``first:last`` of each array in
-        `chunks`, in ``dat`` mapped from offset `base` in `view`. Without CRCs the
-        frames are all decoded here (any damage raises now) and the check is none."""
+        `chunks`, in ``dat`` mapped from offset `base` in `view`; it returns the
+        frame's CRC-32 when it matched the checksums file. Without CRCs the frames
+        are all decoded here (any damage raises now) and the check is none."""
         if self.crcs is None:
             for a, first, last in chunks:
                 self._decode_all(view, base, a, first, last)
@@ -174,10 +175,13 @@ class FrameChecker:
             [self.crcs[_rows(a)[i:j], self.columns[a.dataset]] for a, i, j in chunks]
         ).tolist()
 
-        def check(k: int, data: memoryview) -> None:
-            if crc32(data) != expected[k]:
+        def check(k: int, data: memoryview) -> int:
+            found = crc32(data)
+            if found != expected[k]:
                 a, index = where[k]
-                self._check_chunk(a, index, data)
+                self._check_chunk(a, index, data)  # raises, naming the read
+                raise AssertionError("the frame checks disagree")  # pragma: no cover
+            return found
 
         return check
 

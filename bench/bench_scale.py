@@ -33,7 +33,8 @@ ratio peer time / xsz time (above 1: xsz is faster).
 - where the xsz store has a ``table`` file (large stores), open, lookups and
   read all again without it (a copy of its other files: the index parsed).
 - read all: every read's signal, one thread (xsz: `SZReader.dataset` in
-  batches of 10,000 rows; pod5: ``reads()``; BLOW5: ``seq_reads()``).
+  batches of 10,000 rows or 2^24 samples (32 MiB), whichever is fewer; pod5:
+  ``reads()``; BLOW5: ``seq_reads()``).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ DATA = Path(os.environ.get("XSZ_SHARED", ROOT.parent / "shared")) / "data"
 OUT = ROOT / "bench" / "out" / "scale"
 SAMPLES = 1_000
 BATCH = 10_000
+BATCH_SAMPLES = 1 << 24
 REALISTIC_BYTES = 2 << 30
 FORMATS = ("xsz", "pod5", "blow5")
 SUFFIX = {"xsz": ".sz", "pod5": ".pod5", "blow5": ".blow5", "xsz-text": ".text.sz"}
@@ -252,9 +254,14 @@ def _lookup(fmt: str, handle: Any, read_id: str) -> int:
 def _read_all(fmt: str, handle: Any) -> int:
     n = 0
     if fmt.startswith("xsz"):
-        for lo in range(0, len(handle), BATCH):
-            rows = np.arange(lo, min(len(handle), lo + BATCH))
-            n += sum(len(s) for s in handle.dataset("Raw", rows))
+        counts = handle.counts("Raw")
+        ends = np.cumsum(counts)
+        lo = 0
+        while lo < len(handle):  # up to BATCH rows and BATCH_SAMPLES samples at a time
+            hi = int(np.searchsorted(ends, ends[lo] - counts[lo] + BATCH_SAMPLES, "right"))
+            hi = min(max(hi, lo + 1), lo + BATCH, len(handle))
+            n += sum(len(s) for s in handle.dataset("Raw", np.arange(lo, hi)))
+            lo = hi
     elif fmt == "pod5":
         for read in handle.reads():
             n += len(read.signal)

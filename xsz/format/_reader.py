@@ -758,7 +758,7 @@ class SZReader:
         weights = offsets[last][rows] + sizes[last][rows] - offsets[first][rows]
         parts, _ = _parts(weights, n_threads if len(rows) >= 2 else 1, per_thread=4)
         if n_threads <= 1 or len(parts) <= 1:
-            return [values for k in parts for values in work(rows[k])] if parts else work(rows)
+            return [values for k in parts for values in work(rows[k])]
         result: list[list[Any]] = []
         for chunk in self._executor(n_threads).map(lambda k: work(rows[k]), parts):
             result.extend(chunk)

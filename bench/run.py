@@ -8,12 +8,16 @@ signal, close), fetched 1,000 at random by read ID from an open file (one
 lookup at a time, and as one batch), and the files' sizes compared. xsz writes
 at zstd level 3 by default (pysz's frames); a row shows it at level 1, what
 pod5's VBZ uses. Every case runs in this one process, interleaved over several
-rounds, best time kept; the ratio column is xsz's speed over the peer's.
+rounds, best time kept; the ratio column is xsz's speed over the peer's. Before
+each write the files of the last one are removed and ``os.sync()`` run, outside
+the timing: xsz fsyncs its store before it appears (pod5 and pyslow5 do not),
+and on ext4 that fsync would also write back the previous case's files.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -99,6 +103,16 @@ def write_blow5(path: Path, reads: list, z: object, threads: int) -> None:
     s5.close()
 
 
+def clean(tmp: Path) -> None:
+    """Remove the files written so far, and have the disk take every byte written
+    (outside the timing): xsz's fsync would otherwise also write back the previous
+    case's files, which pod5 and pyslow5 leave to the kernel (ext4 commits its
+    journal with the data of every file in it)."""
+    for p in tmp.glob("w*"):
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    os.sync()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -123,7 +137,7 @@ def main() -> None:
             "write blow5": lambda: write_blow5(tmp / f"w{next(n)}.blow5", reads, z, args.threads),
         },
         rounds=args.rounds,
-        setup=lambda: [shutil.rmtree(p) if p.is_dir() else p.unlink() for p in tmp.glob("w*")],
+        setup=lambda: clean(tmp),
     )
     paths = {"xsz": tmp / "a.sz", "pod5": tmp / "a.pod5", "blow5": tmp / "a.blow5"}
     write_xsz(paths["xsz"], reads, z, args.threads)

@@ -71,9 +71,8 @@ a thread idle; more cost more than they balance (``bench/bench_format.py
 --parts-per-thread``)."""
 PART_BYTES = 1 << 23
 """Nor are more frame bytes than this fetched and decoded at a time (unless one read
-has more): a selection of gigabytes is not read into memory whole first, and each
-part's frames are still in cache when decoded. (10,000 realistic reads at once, 450
-MB of frames, took 2.4x as long as 100 at a time and 2.9 GB of memory.)"""
+has more): the frames of a selection of gigabytes are not all held in memory
+beside the values they decode to."""
 
 
 def check_store(path: Location, storage_options: Mapping[str, Any] | None = None) -> None:

@@ -202,10 +202,16 @@ def test_duplicate_mid_batch_names_the_read_and_keeps_the_rest(tmp_path):
     assert _files(path) == _expected(SCHEMA, reads, True)
 
 
-def test_writer_batches_survive_an_encoder_that_fails(tmp_path, monkeypatch):
+@pytest.mark.parametrize("big_every", [0, 7])
+def test_writer_batches_survive_an_encoder_that_fails(tmp_path, monkeypatch, big_every):
     """A batch whose encoding fails is encoded again read by read: the read at fault
-    is named by close, every other read is committed, in order."""
-    reads = _reads(6, 200, big_every=0)
+    is named by close, every other read is committed, in order; in the encoders of
+    small reads' batches and of large ones' alike."""
+    import xsz.format._writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_cpus", lambda: 2)
+    reads = _reads(6, 200, big_every=big_every)
+    assert len(reads[77][4]) < 30_000  # encoded by the encoder, not at put
     victim = reads[77][0]
     real = records_module.encode_payload
 
@@ -223,6 +229,7 @@ def test_writer_batches_survive_an_encoder_that_fails(tmp_path, monkeypatch):
     writer = SZWriter(path, SCHEMA, n_threads=2)
     for record in reads:
         writer.put(*record)
+    assert (writer._pool_large is not None) == bool(big_every)
     with pytest.raises(RecordError, match="cursed") as info:
         writer.close()
     assert info.value.read_id == victim

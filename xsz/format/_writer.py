@@ -573,12 +573,12 @@ class SZWriter:
             )
         read_id = record[self._id_pos] if self._id_pos is not None else f"#{position}"
         cells: list[str] = []
-        last, fast, types = self._last_text, self._attr_fast, self._attr_types
+        last, fast, types, f64 = self._last_text, self._attr_fast, self._attr_types, np.float64
         for k in range(n_attr):
             # the common cases first, each giving exactly `attribute_text`'s cell
             value: Any = record[k]
             kind, how = type(value), fast[k]
-            if kind is np.float64:  # a Python float too, and printed as one
+            if kind is f64:  # a Python float too, and printed as one
                 value, kind = float(value), float
             if kind is str:
                 if how is _TEXT and value.isascii() and value.isprintable():  # no TAB/CR/LF

@@ -10,10 +10,13 @@ nothing committed.
 from __future__ import annotations
 
 import datetime
+import math
 import uuid
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import xsz.convert._import as import_module
 from tests.made_data import SAME_TEN
@@ -359,3 +362,63 @@ def test_float_cells_keep_signed_zeros_and_nans():
     values = np.array([0.0, -0.0, np.nan, 1.5, -1.5] * 20 + [1e300, 5e-324], np.float64)
     assert _reprs(values) == [repr(v) for v in values.tolist()]
     assert _reprs(values[:10]) == [repr(v) for v in values[:10].tolist()]
+
+
+_UINT64 = st.integers(0, 2**64 - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(["uint64", "uint32", "float32", "float64", "int16"]),
+    values=st.lists(
+        st.one_of(st.none(), _UINT64, st.floats(allow_nan=True, width=32)), max_size=40
+    ),
+)
+def test_column_floats_are_number_of_each_value(kind, values):
+    """A block's numeric columns become floats without a Python object a value: the
+    same float64s (bit for bit, but for which NaN stands for none) as `_number` of
+    each of pod5's values, nulls, huge uint64s and float32 NaNs included."""
+    import pyarrow as pa
+
+    from xsz.convert._pod5 import _floats, _number
+
+    typ = getattr(pa, kind)()
+    fitted = []
+    for v in values:
+        if v is None:
+            fitted.append(None)
+        elif pa.types.is_integer(typ):
+            if isinstance(v, float):
+                v = 0 if math.isnan(v) or math.isinf(v) else int(abs(v)) % 1000
+            info = np.iinfo(typ.to_pandas_dtype())
+            fitted.append(int(min(max(v, info.min), info.max)))
+        else:
+            fitted.append(float(v))
+    column = pa.array(fitted, type=typ)
+    got = _floats(column)
+    want = np.array([_number(v) for v in column.to_pylist()], np.float64)
+    assert got.dtype == np.float64 and len(got) == len(want)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    assert np.array_equal(got[~np.isnan(got)], want[~np.isnan(want)])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.none(), st.sampled_from(["not_set", "R10", "", "é x"])), max_size=30
+    ),
+    as_dictionary=st.booleans(),
+    flags=st.lists(st.one_of(st.none(), st.booleans()), max_size=30),
+)
+def test_pore_types_and_flags_are_those_of_each_value(values, as_dictionary, flags):
+    import pyarrow as pa
+
+    from xsz.convert._pod5 import _ints_or_minus_one, _pore_types
+    from xsz.convert._read_fields import pore_type
+
+    column = pa.array(values, type=pa.string())
+    if as_dictionary:
+        column = column.dictionary_encode()
+    assert _pore_types(column) == [pore_type(v) for v in values]
+    flag_column = pa.array(flags, type=pa.bool_())
+    assert _ints_or_minus_one(flag_column) == [-1 if v is None else int(v) for v in flags]

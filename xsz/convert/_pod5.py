@@ -49,6 +49,28 @@ def _number(value: object) -> float:
     return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
 
+def _floats(column: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """A numeric pod5 column as float64, NaN where it holds no value: `_number` of
+    each value, without a Python object each."""
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _ints_or_minus_one(column: Any) -> list[int]:
+    """A boolean or integer pod5 column as ints, -1 where it holds no value."""
+    if column.null_count:
+        return [-1 if v is None else int(v) for v in column.to_pylist()]
+    return column.to_numpy(zero_copy_only=False).astype(np.int64).tolist()  # type: ignore[no-any-return]
+
+
+def _pore_types(column: Any) -> list[str]:
+    """`as_pore_type` of each value of pod5's pore type column, each distinct value
+    converted once when the column is a dictionary (as pod5 writes it)."""
+    if not hasattr(column, "dictionary") or column.null_count:
+        return [as_pore_type(v) for v in column.to_pylist()]
+    names = [as_pore_type(v) for v in column.dictionary.to_pylist()]
+    return [names[k] for k in column.indices.to_numpy(zero_copy_only=False).tolist()]
+
+
 def _reprs(values: np.ndarray[Any, np.dtype[np.float64]]) -> list[str]:
     """``repr`` of each value (the index text of an F64 from a Python float), each
     distinct value formatted once when values repeat (calibrations, median levels)."""
@@ -345,15 +367,13 @@ class Pod5Source:
             ]
             # pod5's other per-read fields (POD5_READ_FIELDS), after run_id, as `reads`
             # hands them over: each distinct value formatted once
-            pores = [as_pore_type(v) for v in cols.pore_type.to_pylist()]
-            forced = [-1 if v is None else int(v) for v in cols.end_reason_forced.to_pylist()]
+            pores = _pore_types(cols.pore_type)
+            forced = _ints_or_minus_one(cols.end_reason_forced)
             texts.append(_distinct_cells(fields["pore_type"], pores, ids))
             texts.append(_distinct_cells(fields["end_reason_forced"], forced, ids))
             for name in _EXTRA:
                 column = (
-                    np.array([_number(v) for v in getattr(cols, name).to_pylist()], np.float64)
-                    if hasattr(cols, name)
-                    else np.full(n, math.nan)
+                    _floats(getattr(cols, name)) if hasattr(cols, name) else np.full(n, math.nan)
                 )
                 texts.append(_float_cells(fields[name], column, ids))
             cells = list(map("\t".join, zip(*texts, strict=True)))

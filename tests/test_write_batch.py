@@ -625,7 +625,7 @@ def test_batches_of_small_reads_leave_the_putting_thread_a_cpu(tmp_path, monkeyp
 _NUMERIC_CODES = [code for code in CODES if code != "S"]
 _SCALAR_TYPES = [
     np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
-    np.float16, np.float32, np.float64, np.longdouble, np.bool_,
+    np.float16, np.float32, np.float64, np.longdouble, np.bool_, float, int,
 ]  # fmt: skip
 
 
@@ -640,9 +640,10 @@ _SCALAR_TYPES = [
     ),
 )
 def test_numpy_scalar_attributes_give_the_cell_of_their_value(code, kind, number):
-    """`put`'s fast paths for numpy scalars (of the attribute's own type, and float64
-    taken as a Python float) give exactly the cell of the checked slow path,
-    ``str(dtype(value))``, and refuse what it refuses."""
+    """`put`'s fast paths (numpy scalars of the attribute's own type, float64 taken
+    as a Python float, NaN in any float type, Python ints and floats) give exactly
+    the cell of the checked slow path, ``str(dtype(value))``, and refuse what it
+    refuses."""
     from xsz.format._values import _scalar
 
     with np.errstate(all="ignore"):
@@ -673,3 +674,25 @@ def test_numpy_scalar_attributes_give_the_cell_of_their_value(code, kind, number
             assert attribute_text(field, value, "r") == want
         finally:
             writer.abort()
+
+
+@pytest.mark.parametrize("code", ["F16", "F32", "F64", "F128"])
+def test_every_nan_is_the_cell_nan_in_every_float_type(tmp_path, code):
+    """NaN of any sign and payload, as a Python float or a numpy scalar, first or
+    repeated: the cell is ``nan``, as ``str(dtype(value))`` prints it."""
+    import struct
+
+    nans = [
+        struct.unpack("<d", struct.pack("<Q", bits))[0]
+        for bits in (0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001, 0xFFFFFFFFFFFFFFFF)
+    ]
+    values = [*nans, *map(np.float64, nans), np.float32("nan"), 1.5, *nans]
+    schema = Schema.build([("ID", str), ("A", CODES[code])], [("Raw", np.int16)])
+    path = tmp_path / "s.sz"
+    with SZWriter(path, schema, n_threads=0) as writer:
+        for i, value in enumerate(values):
+            writer.put(f"r{i}", value, np.zeros(2, np.int16))
+    cells = [line.split("\t")[3] for line in (path / "index").read_text().splitlines()[2:]]
+    with np.errstate(invalid="ignore"):  # a signalling NaN cast to a narrower type
+        want = [str(CODES[code].type(v)) for v in values]
+    assert cells == want and want.count("nan") == len(values) - 1

@@ -35,6 +35,7 @@ import threading
 from array import array
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from math import isnan
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -98,15 +99,19 @@ def _cpus() -> int:
 
 _TEXT: Final = "text"
 _F64: Final = "F64"
+_FLOAT: Final = "float"
 
 
 def _fast_path(f: Field) -> object:
     """How `SZWriter.put` turns the common values of attribute `f` into text at once:
-    `_TEXT`, `_F64`, the (low, high) range of an integer type, or ``None``."""
+    `_TEXT`, `_F64`, `_FLOAT` (another float type), the (low, high) range of an
+    integer type, or ``None``."""
     if f.is_text:
         return _TEXT
     if f.code == "F64":
         return _F64
+    if f.dtype.kind == "f":
+        return _FLOAT
     if f.dtype.kind in "iu":
         info = np.iinfo(f.dtype)
         return (int(info.min), int(info.max))
@@ -590,6 +595,9 @@ class SZWriter:
                     continue
                 if value == last[k][0] and value:  # same nonzero value: same text
                     cells.append(last[k][1])
+                    continue
+                if how is _FLOAT and isnan(value):  # any NaN prints so in any float type
+                    cells.append("nan")
                     continue
             elif (kind is int and type(how) is tuple and how[0] <= value <= how[1]) or (
                 kind is types[k]  # a numpy scalar of the attribute's own type

@@ -118,10 +118,12 @@ def _compressed_file(dest: Path, how: str) -> Callable[[], object]:
     return write
 
 
-def _sz_writer(dest: Path, n: int = N_READS) -> Callable[[], object]:
+def _sz_writer(dest: Path, n: int = N_READS, samples: int | None = None) -> Callable[[], object]:
     from xsz.format import Schema, SZWriter
 
     data = reads("B", n)
+    if samples is not None:  # each signal repeated to `samples` values
+        data = [(rid, off, np.resize(raw, samples), fastq) for rid, off, raw, fastq in data]
     schema = Schema.build(ATTRIBUTES, DATASETS)
 
     def write() -> None:
@@ -252,6 +254,8 @@ WRITERS: dict[str, tuple[str, Callable[[Path, Path], Callable[[], object]]]] = {
     "SZWriter": ("sz", lambda d, s: _sz_writer(d)),
     # thousands of reads: many batches in flight, kills land mid-batch and mid-dat
     "SZWriter, many batches": ("sz", lambda d, s: _sz_writer(d, 3000)),
+    # reads over 64 KiB: encoded at put, their batches on an encoder a CPU
+    "SZWriter, large reads": ("sz", lambda d, s: _sz_writer(d, 150, 40_000)),
     "SZStore+zarr": ("sz", lambda d, s: _szstore_zarr(d)),
     "ds.to_zarr(SZStore)": ("sz", _xarray_to_zarr),
     "ds.sz.to_sz": ("sz", _to_sz),

@@ -30,16 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import load_sample, machine
-from bench_write import SCHEMA, best_times_cpu, short_reads
+from bench_write import best_times_cpu, short_reads, write_xsz
 
-from xsz.format import TABLE, SZReader, SZWriter, crc32, read_index, write_table
+from xsz.format import TABLE, SZReader, crc32, read_index, write_table
 
 
 def write(path: Path, reads: list, attrs: list, table: bool) -> None:
-    with SZWriter(path, SCHEMA, table=table) as writer:
-        put = writer.put
-        for a, raw in zip(attrs, reads, strict=True):
-            put(*a, raw)
+    write_xsz(path, reads, attrs, table=table)
 
 
 def write_then_parse(path: Path, reads: list, attrs: list) -> None:

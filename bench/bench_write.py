@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -89,8 +89,9 @@ def realistic_reads(copies: int) -> tuple[list, list]:
     return reads, attrs
 
 
-def write_xsz(path: Path, reads: list, attrs: list, n_threads: int) -> None:
-    with SZWriter(path, SCHEMA, n_threads=n_threads) as writer:
+def write_xsz(path: Path, reads: list, attrs: list, n_threads: int = 2, **options: Any) -> None:
+    """`SZWriter.put` of every read, read by read (`options`: the writer's)."""
+    with SZWriter(path, SCHEMA, n_threads=n_threads, **options) as writer:
         put = writer.put
         for a, raw in zip(attrs, reads, strict=True):
             put(*a, raw)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.test_index_corrupt import ATTRIBUTES, DATASETS  # every attribute type
-from xsz.errors import ReadNotFoundError, SZFormatError, XszError
+from xsz.errors import ReadNotFoundError, SZFormatError, UsageError, XszError
 from xsz.format import TABLE, Schema, SZReader, SZWriter, crc32, read_index, write_table
 from xsz.format import _table as table_module
 from xsz.format import _writer as writer_module
@@ -570,7 +570,10 @@ def test_writer_table_of_every_path_is_the_table_of_its_text(tmp_path, monkeypat
             dat = (source / "dat").read_bytes()
             crcs = np.asarray([crc32(dat[o : o + s]) for o, s in _frames(index)], dtype=np.uint32)
             w.put("before", *records()[0][1:])  # rows made by the writer on either side
-            w.put_copied(index.ids().tolist(), lines, dat, index.length, crcs, checksummed=True)
+            ids = index.ids().tolist()
+            with pytest.raises(UsageError, match="put_copied: the records hold"):  # none taken
+                w.put_copied(ids, lines, dat[:-1], index.length, crcs, checksummed=True)
+            w.put_copied(ids, lines, dat, index.length, crcs, checksummed=True)
             w.put("after", *records()[1][1:])
         elif how == "encoded":
             schema = Schema.build([("ID", str), ("a_f32", np.float32)], [("Raw", np.int16)])

@@ -31,7 +31,7 @@ from xsz.codec import (
     encode_text,
     text_payloads,
 )
-from xsz.errors import CodecError, DuplicateReadError, RecordError
+from xsz.errors import CodecError, DuplicateReadError, RecordError, UsageError
 from xsz.format import Schema, SZReader, SZWriter, crc32, format_header, parse_header
 from xsz.format._schema import CODES
 from xsz.format._values import attribute_text
@@ -498,6 +498,8 @@ def test_finished_frames_of_every_kind_keep_put_order_between_batched_puts(tmp_p
                 crcs = np.array([crc32(frames[k]) for k in group], np.uint32)
                 cells = [f"{reads[k][0]}\t{reads[k][1]}" for k in group]
                 blob = b"".join(frames[k] for k in group)
+                with pytest.raises(UsageError, match="put_encoded: the frames hold"):
+                    writer.put_encoded(ids, cells, blob[:-1], sizes, counts, crcs, checksummed=True)
                 with pytest.raises(DuplicateReadError):
                     writer.put_encoded(
                         [*ids[:-1], "r0"], cells, blob, sizes, counts, crcs, checksummed=True

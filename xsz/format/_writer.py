@@ -441,10 +441,7 @@ class SZWriter:
                 raise UsageError("put_encoded needs a schema with an ID and one dataset")
             if not (len(cells) == len(sizes) == len(counts) == len(crcs) == n):
                 raise UsageError(f"put_encoded: {n} read IDs but other lengths differ")
-            if int(sizes.sum()) != len(frames):
-                raise UsageError(
-                    f"put_encoded: the frames hold {len(frames)} bytes, not {int(sizes.sum())}"
-                )
+            _check_block_bytes("put_encoded", "frames", frames, sizes)
             self._take_block(read_ids)
             if not n:
                 return
@@ -485,10 +482,7 @@ class SZWriter:
             n = len(read_ids)
             if not (len(lines) == len(lengths) == n) or len(crcs) != n * len(self.schema.datasets):
                 raise UsageError(f"put_copied: {n} read IDs but other lengths differ")
-            if int(lengths.sum()) != len(records):
-                raise UsageError(
-                    f"put_copied: the records hold {len(records)} bytes, not {int(lengths.sum())}"
-                )
+            _check_block_bytes("put_copied", "records", records, lengths)
             self._take_block(read_ids)
             if not n:
                 return
@@ -997,6 +991,14 @@ class SZWriter:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<SZWriter {self.location!r} ({state}): {self.n_reads} reads written>"
+
+
+def _check_block_bytes(
+    method: str, what: str, data: bytes, sizes: np.ndarray[Any, np.dtype[np.int64]]
+) -> None:
+    """Refuse a block whose bytes are not the sum of its parts' `sizes`."""
+    if int(sizes.sum()) != len(data):
+        raise UsageError(f"{method}: the {what} hold {len(data)} bytes, not {int(sizes.sum())}")
 
 
 def _column_cells(f: Field, column: np.ndarray[Any, Any], ids: Sequence[str]) -> list[str]:
